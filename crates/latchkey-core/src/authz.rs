@@ -1,0 +1,423 @@
+//! Authorization decisions: who may do what to whom. Pure functions over roles and
+//! permissions; the directory operations call them before touching anything.
+
+use serde::Serialize;
+
+use crate::ids::UserId;
+use crate::role::DirectoryRole;
+
+/// Where a request came from, recorded in audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Channel {
+    Cli,
+    Graph,
+    AdminCenter,
+    SelfService,
+    Workflow,
+    Scim,
+    Bootstrap,
+}
+
+impl Channel {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Graph => "graph",
+            Self::AdminCenter => "adminCenter",
+            Self::SelfService => "selfService",
+            Self::Workflow => "workflow",
+            Self::Scim => "scim",
+            Self::Bootstrap => "bootstrap",
+        }
+    }
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// Someone with direct access to the data directory or database (the offline CLI), or
+    /// Latchkey itself during bootstrap. Whoever can read the store can do anything anyway.
+    Operator { channel: Channel },
+    /// A signed-in user, with the directory roles they hold.
+    User {
+        id: UserId,
+        display: String,
+        roles: Vec<DirectoryRole>,
+        /// Delegated scopes of the token, when the request came with one; `None` for the
+        /// first-party admin center, which is not a delegated client.
+        scopes: Option<Vec<String>>,
+        channel: Channel,
+    },
+    /// An application acting as itself (client credentials), with its granted application
+    /// permissions and the directory roles its service principal holds.
+    App {
+        app_id: String,
+        display: String,
+        permissions: Vec<String>,
+        roles: Vec<DirectoryRole>,
+        channel: Channel,
+    },
+}
+
+impl Actor {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Self::Operator { channel } | Self::User { channel, .. } | Self::App { channel, .. } => {
+                *channel
+            }
+        }
+    }
+}
+
+/// What the actor wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ReadUsers,
+    CreateUser,
+    UpdateUser,
+    DeleteUser,
+    RestoreUser,
+    ResetPassword,
+    ManageRoles,
+    /// Tenant-wide settings such as the password policy.
+    ManageTenant,
+}
+
+/// The refusal, worded for the person who asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+/// Entra's rule for who may reset whose password (and take the other sensitive actions on a
+/// user: delete, disable, change the UPN). A target holding several roles is resettable only
+/// if every one of its roles is allowed. Users without admin roles are everyone's to reset.
+pub fn may_act_on_privileged(
+    actor_roles: &[DirectoryRole],
+    target_roles: &[DirectoryRole],
+) -> bool {
+    use DirectoryRole::*;
+    let allowed_for = |actor: DirectoryRole, target: DirectoryRole| -> bool {
+        match actor {
+            GlobalAdministrator | PrivilegedAuthenticationAdministrator => true,
+            UserAdministrator => matches!(
+                target,
+                HelpdeskAdministrator | PasswordAdministrator | UserAdministrator
+            ),
+            HelpdeskAdministrator | PasswordAdministrator => {
+                matches!(target, HelpdeskAdministrator | PasswordAdministrator)
+            }
+        }
+    };
+    let can_reset_at_all = !actor_roles.is_empty();
+    can_reset_at_all
+        && target_roles
+            .iter()
+            .all(|t| actor_roles.iter().any(|a| allowed_for(*a, *t)))
+}
+
+/// Which roles allow an action on ordinary users at all.
+fn role_allows(role: DirectoryRole, action: Action) -> bool {
+    use Action::*;
+    use DirectoryRole::*;
+    match role {
+        GlobalAdministrator => true,
+        UserAdministrator => !matches!(action, ManageRoles | ManageTenant),
+        PrivilegedAuthenticationAdministrator | PasswordAdministrator | HelpdeskAdministrator => {
+            matches!(action, ReadUsers | ResetPassword)
+        }
+    }
+}
+
+/// Which application permissions (or delegated scopes) allow an action on ordinary users.
+fn permission_allows(permission: &str, action: Action) -> bool {
+    use Action::*;
+    match permission {
+        "User.ReadWrite.All" | "Directory.ReadWrite.All" => {
+            matches!(
+                action,
+                ReadUsers | CreateUser | UpdateUser | DeleteUser | RestoreUser | ResetPassword
+            )
+        }
+        "User-PasswordProfile.ReadWrite.All" => matches!(action, ReadUsers | ResetPassword),
+        "User.Read.All" | "Directory.Read.All" | "User.ReadBasic.All" => {
+            matches!(action, ReadUsers)
+        }
+        "RoleManagement.ReadWrite.Directory" => matches!(action, ReadUsers | ManageRoles),
+        _ => false,
+    }
+}
+
+/// Whether an action changes something sensitive about its target, so that a privileged
+/// target needs a privileged actor.
+fn is_sensitive(action: Action) -> bool {
+    matches!(
+        action,
+        Action::ResetPassword | Action::DeleteUser | Action::UpdateUser
+    )
+}
+
+/// The one authorization decision. `target_roles` are the directory roles the target user
+/// holds (empty for ordinary users and for actions without a target).
+pub fn authorize(
+    actor: &Actor,
+    action: Action,
+    target_roles: &[DirectoryRole],
+) -> Result<(), Denied> {
+    let privileged_target = is_sensitive(action) && !target_roles.is_empty();
+    match actor {
+        Actor::Operator { .. } => Ok(()),
+        Actor::User { roles, scopes, .. } => {
+            if let Some(scopes) = scopes {
+                // A delegated token only carries what both the app and the user may do.
+                if !scopes.iter().any(|s| {
+                    permission_allows(s, action)
+                        || (s == "Directory.AccessAsUser.All"
+                            && !matches!(action, Action::ManageRoles | Action::ManageTenant))
+                }) {
+                    return Err(Denied(
+                        "Insufficient privileges to complete the operation: the token's scopes do not allow it."
+                            .into(),
+                    ));
+                }
+            }
+            if !roles.iter().any(|r| role_allows(*r, action)) {
+                return Err(Denied(
+                    "Insufficient privileges to complete the operation: none of your directory roles allows it."
+                        .into(),
+                ));
+            }
+            if privileged_target && !may_act_on_privileged(roles, target_roles) {
+                return Err(Denied(
+                    "Insufficient privileges to complete the operation: the target user holds an administrator role that your roles may not manage."
+                        .into(),
+                ));
+            }
+            Ok(())
+        }
+        Actor::App {
+            permissions, roles, ..
+        } => {
+            if !permissions.iter().any(|p| permission_allows(p, action)) {
+                return Err(Denied(
+                    "Insufficient privileges to complete the operation: the application has no permission that allows it."
+                        .into(),
+                ));
+            }
+            if privileged_target && !may_act_on_privileged(roles, target_roles) {
+                return Err(Denied(
+                    "Insufficient privileges to complete the operation: the target user holds an administrator role; the application's service principal needs a directory role allowed to manage it."
+                        .into(),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DirectoryRole::*;
+
+    /// Every actor role against every single target role, and against an ordinary user,
+    /// straight from Entra's table ("Who can reset passwords").
+    #[test]
+    fn the_password_reset_matrix_matches_entra_for_every_role_pair() {
+        // (actor, target, allowed); `None` target = a user without admin roles.
+        let table: &[(DirectoryRole, Option<DirectoryRole>, bool)] = &[
+            (HelpdeskAdministrator, None, true),
+            (HelpdeskAdministrator, Some(HelpdeskAdministrator), true),
+            (HelpdeskAdministrator, Some(PasswordAdministrator), true),
+            (HelpdeskAdministrator, Some(UserAdministrator), false),
+            (
+                HelpdeskAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (HelpdeskAdministrator, Some(GlobalAdministrator), false),
+            (PasswordAdministrator, None, true),
+            (PasswordAdministrator, Some(HelpdeskAdministrator), true),
+            (PasswordAdministrator, Some(PasswordAdministrator), true),
+            (PasswordAdministrator, Some(UserAdministrator), false),
+            (
+                PasswordAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (PasswordAdministrator, Some(GlobalAdministrator), false),
+            (UserAdministrator, None, true),
+            (UserAdministrator, Some(HelpdeskAdministrator), true),
+            (UserAdministrator, Some(PasswordAdministrator), true),
+            (UserAdministrator, Some(UserAdministrator), true),
+            (
+                UserAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (UserAdministrator, Some(GlobalAdministrator), false),
+            (PrivilegedAuthenticationAdministrator, None, true),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(HelpdeskAdministrator),
+                true,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(PasswordAdministrator),
+                true,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(UserAdministrator),
+                true,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                true,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(GlobalAdministrator),
+                true,
+            ),
+            (GlobalAdministrator, None, true),
+            (GlobalAdministrator, Some(HelpdeskAdministrator), true),
+            (GlobalAdministrator, Some(PasswordAdministrator), true),
+            (GlobalAdministrator, Some(UserAdministrator), true),
+            (
+                GlobalAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                true,
+            ),
+            (GlobalAdministrator, Some(GlobalAdministrator), true),
+        ];
+        assert_eq!(
+            table.len(),
+            DirectoryRole::ALL.len() * (DirectoryRole::ALL.len() + 1)
+        );
+        for &(actor_role, target, allowed) in table {
+            let actor = Actor::User {
+                id: UserId::new(),
+                display: "admin".into(),
+                roles: vec![actor_role],
+                scopes: None,
+                channel: Channel::AdminCenter,
+            };
+            let target_roles: Vec<_> = target.into_iter().collect();
+            let got = authorize(&actor, Action::ResetPassword, &target_roles).is_ok();
+            assert_eq!(got, allowed, "{actor_role:?} resetting {target:?}");
+        }
+    }
+
+    #[test]
+    fn a_target_with_several_roles_needs_every_one_of_them_allowed() {
+        assert!(may_act_on_privileged(
+            &[UserAdministrator],
+            &[HelpdeskAdministrator, UserAdministrator]
+        ));
+        assert!(!may_act_on_privileged(
+            &[UserAdministrator],
+            &[HelpdeskAdministrator, GlobalAdministrator]
+        ));
+        // Several actor roles combine.
+        assert!(may_act_on_privileged(
+            &[HelpdeskAdministrator, UserAdministrator],
+            &[UserAdministrator]
+        ));
+    }
+
+    #[test]
+    fn a_user_without_admin_roles_may_not_reset_anyone() {
+        let actor = Actor::User {
+            id: UserId::new(),
+            display: "someone".into(),
+            roles: vec![],
+            scopes: None,
+            channel: Channel::AdminCenter,
+        };
+        assert!(authorize(&actor, Action::ResetPassword, &[]).is_err());
+        assert!(authorize(&actor, Action::CreateUser, &[]).is_err());
+    }
+
+    #[test]
+    fn helpdesk_and_password_admins_may_reset_but_not_create_or_delete() {
+        for role in [
+            HelpdeskAdministrator,
+            PasswordAdministrator,
+            PrivilegedAuthenticationAdministrator,
+        ] {
+            let actor = Actor::User {
+                id: UserId::new(),
+                display: "a".into(),
+                roles: vec![role],
+                scopes: None,
+                channel: Channel::AdminCenter,
+            };
+            assert!(authorize(&actor, Action::ResetPassword, &[]).is_ok());
+            assert!(
+                authorize(&actor, Action::CreateUser, &[]).is_err(),
+                "{role:?}"
+            );
+            assert!(
+                authorize(&actor, Action::DeleteUser, &[]).is_err(),
+                "{role:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn applications_need_a_permission_and_a_role_for_privileged_targets() {
+        let app = |permissions: &[&str], roles: Vec<DirectoryRole>| Actor::App {
+            app_id: "app".into(),
+            display: "app".into(),
+            permissions: permissions.iter().map(|s| (*s).to_owned()).collect(),
+            roles,
+            channel: Channel::Graph,
+        };
+        let reader = app(&["User.Read.All"], vec![]);
+        assert!(authorize(&reader, Action::ReadUsers, &[]).is_ok());
+        assert!(authorize(&reader, Action::ResetPassword, &[]).is_err());
+
+        let pw = app(&["User-PasswordProfile.ReadWrite.All"], vec![]);
+        assert!(authorize(&pw, Action::ResetPassword, &[]).is_ok());
+        assert!(authorize(&pw, Action::CreateUser, &[]).is_err());
+        assert!(authorize(&pw, Action::ResetPassword, &[HelpdeskAdministrator]).is_err());
+
+        let writer = app(&["User.ReadWrite.All"], vec![]);
+        assert!(authorize(&writer, Action::CreateUser, &[]).is_ok());
+        assert!(authorize(&writer, Action::ResetPassword, &[GlobalAdministrator]).is_err());
+
+        let privileged = app(
+            &["User.ReadWrite.All"],
+            vec![PrivilegedAuthenticationAdministrator],
+        );
+        assert!(authorize(&privileged, Action::ResetPassword, &[GlobalAdministrator]).is_ok());
+    }
+
+    #[test]
+    fn delegated_scopes_limit_what_an_admin_can_do_through_an_app() {
+        let actor = Actor::User {
+            id: UserId::new(),
+            display: "admin".into(),
+            roles: vec![GlobalAdministrator],
+            scopes: Some(vec!["User.Read".into()]),
+            channel: Channel::Graph,
+        };
+        assert!(authorize(&actor, Action::ResetPassword, &[]).is_err());
+        let actor = Actor::User {
+            scopes: Some(vec!["User.ReadWrite.All".into()]),
+            ..actor
+        };
+        assert!(authorize(&actor, Action::ResetPassword, &[]).is_ok());
+    }
+
+    #[test]
+    fn the_operator_may_do_anything() {
+        let op = Actor::Operator {
+            channel: Channel::Cli,
+        };
+        assert!(authorize(&op, Action::ResetPassword, &[GlobalAdministrator]).is_ok());
+    }
+}

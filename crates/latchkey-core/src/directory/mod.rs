@@ -1,0 +1,141 @@
+//! The directory operations: one function per verb, called by every channel (Graph, admin
+//! center, CLI, self-service, SCIM, workflows). Each authorizes, validates, does any costly
+//! work (hashing) before opening a transaction, and then writes the change with its audit
+//! and outbox events through one store call.
+
+mod password;
+mod tenants;
+mod users;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::audit::{AuditEvent, Events, Initiator, OutboxEvent};
+use crate::authz::Actor;
+use crate::clock::Clock;
+use crate::error::DirectoryError;
+use crate::ids::{EventId, TenantId, UserId};
+use crate::names::Upn;
+use crate::password::Hasher;
+use crate::store::Store;
+use crate::tenant::Tenant;
+use crate::user::User;
+
+pub use password::{PasswordChoice, PasswordSet, SetPassword};
+pub use tenants::Bootstrapped;
+pub use users::{CreatedUser, NewUser};
+
+/// How a channel names a user: by object id or by UPN, as Graph's `/users/{id | upn}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    Id(UserId),
+    Upn(Upn),
+}
+
+impl UserRef {
+    /// A GUID is an id; anything else must be a UPN.
+    pub fn parse(s: &str) -> Result<Self, DirectoryError> {
+        if let Ok(id) = s.parse::<UserId>() {
+            return Ok(Self::Id(id));
+        }
+        Ok(Self::Upn(Upn::parse(s)?))
+    }
+}
+
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Upn(upn) => write!(f, "{upn}"),
+        }
+    }
+}
+
+/// The directory: the store, the hashing pool and the clock, shared by every channel.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Arc<dyn Store>,
+    hasher: Hasher,
+    clock: Arc<dyn Clock>,
+}
+
+/// What an audited change says about itself.
+struct Change<'a> {
+    actor: &'a Actor,
+    tenant: TenantId,
+    category: &'static str,
+    activity: &'static str,
+    operation_type: &'static str,
+    target: Option<&'a User>,
+    details: Vec<(String, String)>,
+    outbox_kind: &'static str,
+    payload: Value,
+}
+
+impl Directory {
+    pub fn new(store: Arc<dyn Store>, hasher: Hasher, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            hasher,
+            clock,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    async fn tenant(&self, id: TenantId) -> Result<Tenant, DirectoryError> {
+        self.store
+            .find_tenant(id)
+            .await?
+            .ok_or_else(|| DirectoryError::not_found(format!("Tenant '{id}'")))
+    }
+
+    /// Resolves a reference to an active (not deleted) user.
+    async fn active_user(&self, tenant: TenantId, r: &UserRef) -> Result<User, DirectoryError> {
+        let found = match r {
+            UserRef::Id(id) => self.store.find_user(tenant, *id).await?,
+            UserRef::Upn(upn) => self.store.find_user_by_upn(tenant, upn).await?,
+        };
+        found
+            .filter(|u| !u.is_deleted())
+            .ok_or_else(|| DirectoryError::not_found(format!("Resource '{r}'")))
+    }
+
+    fn events(&self, c: Change<'_>) -> Events {
+        let now = self.clock.now();
+        let audit = AuditEvent {
+            id: EventId::new(),
+            tenant_id: c.tenant,
+            activity_date_time: now,
+            category: c.category.into(),
+            activity: c.activity.into(),
+            operation_type: c.operation_type.into(),
+            result: "success".into(),
+            initiated_by: Initiator::of(c.actor),
+            target_id: c.target.map(|u| u.id.to_string()),
+            target_display: c.target.map(|u| u.user_principal_name.to_string()),
+            channel: c.actor.channel(),
+            details: c.details,
+        };
+        let outbox = OutboxEvent {
+            id: EventId::new(),
+            tenant_id: c.tenant,
+            occurred_at: now,
+            kind: c.outbox_kind.into(),
+            subject: c.target.map(|u| u.id),
+            payload: c.payload,
+        };
+        Events { audit, outbox }
+    }
+}

@@ -1,0 +1,162 @@
+//! The one password operation. Every channel that sets a password — admin center, Graph
+//! `passwordProfile` and `resetPassword`, CLI, self-service, workflows — ends here.
+
+use rand::rngs::OsRng;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{Change, Directory, UserRef};
+use crate::authz::{Action, Actor, authorize};
+use crate::error::DirectoryError;
+use crate::ids::{TenantId, UserId};
+use crate::password::{PasswordContext, PasswordPolicy, generate_password};
+use crate::store::PasswordWrite;
+use crate::user::User;
+
+/// A generated password, or one the caller typed.
+pub enum PasswordChoice {
+    Generate,
+    Provided(SecretString),
+}
+
+impl std::fmt::Debug for PasswordChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Generate => f.write_str("Generate"),
+            Self::Provided(_) => f.write_str("Provided(..)"),
+        }
+    }
+}
+
+/// A request to set a user's password.
+#[derive(Debug)]
+pub struct SetPassword {
+    pub choice: PasswordChoice,
+    /// Graph's `forceChangePasswordNextSignIn`; on by default in the admin center.
+    pub force_change_next_sign_in: bool,
+    pub force_change_with_mfa: bool,
+    /// Why, for the audit log (free text from the admin, or the workflow's name).
+    pub reason: Option<String>,
+}
+
+/// The outcome: the generated password, if one was generated. It exists only in this value;
+/// nothing stores it.
+#[derive(Debug)]
+pub struct PasswordSet {
+    pub user_id: UserId,
+    pub generated_password: Option<SecretString>,
+}
+
+impl Directory {
+    /// Authorize → policy → hash (on the bounded pool, outside any transaction) → one
+    /// transaction: credential, `lastPasswordChangeDateTime`, force-change flags, audit event,
+    /// outbox event. If anything fails before the commit, the old password stays valid.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        tenant_id: TenantId,
+        target: &UserRef,
+        request: SetPassword,
+    ) -> Result<PasswordSet, DirectoryError> {
+        let user = self.active_user(tenant_id, target).await?;
+        let roles = self.store.list_user_roles(tenant_id, user.id).await?;
+        authorize(actor, Action::ResetPassword, &roles)?;
+        let tenant = self.tenant(tenant_id).await?;
+        let (secret, generated) =
+            self.choose_password(&tenant.password_policy, &user, request.choice)?;
+        let hash = self.hasher.hash(&secret).await?;
+        let now = self.clock.now();
+
+        let mut details = vec![
+            (
+                "passwordMethod".into(),
+                if generated { "generated" } else { "provided" }.into(),
+            ),
+            (
+                "forceChangePasswordNextSignIn".into(),
+                request.force_change_next_sign_in.to_string(),
+            ),
+        ];
+        if let Some(reason) = &request.reason {
+            details.push(("reason".into(), reason.clone()));
+        }
+        let self_service = matches!(actor, Actor::User { id, .. } if *id == user.id);
+        let events = self.events(Change {
+            actor,
+            tenant: tenant_id,
+            category: "UserManagement",
+            activity: if self_service {
+                "Change user password"
+            } else {
+                "Reset user password"
+            },
+            operation_type: "Update",
+            target: Some(&user),
+            details,
+            outbox_kind: "user.passwordSet",
+            payload: json!({
+                "generated": generated,
+                "forceChangePasswordNextSignIn": request.force_change_next_sign_in,
+            }),
+        });
+        self.store
+            .write_password(
+                &PasswordWrite {
+                    tenant_id,
+                    user_id: user.id,
+                    expected_version: user.version,
+                    hash,
+                    changed_at: now,
+                    force_change_next_sign_in: request.force_change_next_sign_in,
+                    force_change_with_mfa: request.force_change_with_mfa,
+                    revoke_sessions_from: None,
+                },
+                &events,
+            )
+            .await?;
+        Ok(PasswordSet {
+            user_id: user.id,
+            generated_password: generated.then_some(secret),
+        })
+    }
+
+    /// Checks a password against the tenant's policy for this user without setting it; for
+    /// live feedback in forms.
+    pub async fn check_password(
+        &self,
+        tenant_id: TenantId,
+        user: &User,
+        candidate: &SecretString,
+    ) -> Result<(), DirectoryError> {
+        let tenant = self.tenant(tenant_id).await?;
+        tenant
+            .password_policy
+            .check(candidate.expose_secret(), &context(user))?;
+        Ok(())
+    }
+
+    /// Generates a password, or checks the provided one against the policy.
+    pub(super) fn choose_password(
+        &self,
+        policy: &PasswordPolicy,
+        user: &User,
+        choice: PasswordChoice,
+    ) -> Result<(SecretString, bool), DirectoryError> {
+        let ctx = context(user);
+        match choice {
+            PasswordChoice::Generate => Ok((generate_password(policy, &ctx, &mut OsRng), true)),
+            PasswordChoice::Provided(secret) => {
+                policy.check(secret.expose_secret(), &ctx)?;
+                Ok((secret, false))
+            }
+        }
+    }
+}
+
+fn context(user: &User) -> PasswordContext<'_> {
+    PasswordContext {
+        user_principal_name: user.user_principal_name.as_str(),
+        display_name: user.display_name.as_str(),
+        disable_strong_password: user.password_policies.disable_strong_password,
+    }
+}

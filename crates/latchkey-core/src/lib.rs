@@ -1,0 +1,23 @@
+//! Latchkey's directory core: domain types (tenants, users, roles), the password engine
+//! (policy, generation, hashing on a bounded pool), authorization decisions, the directory
+//! operations every channel calls, and the `Store` trait they write through.
+//!
+//! Core does no I/O of its own: no sockets, no files, no database driver. Time and
+//! randomness come in through [`clock::Clock`] and the callers' RNG. This is checked by a
+//! test that reads `cargo metadata`.
+
+pub mod audit;
+pub mod authz;
+pub mod clock;
+pub mod directory;
+pub mod error;
+pub mod ids;
+pub mod names;
+pub mod password;
+pub mod role;
+pub mod store;
+pub mod tenant;
+pub mod user;
+
+pub use directory::Directory;
+pub use error::DirectoryError;

@@ -1,0 +1,85 @@
+//! Directory roles, with the role-template ids Entra uses for them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DirectoryRole {
+    GlobalAdministrator,
+    PrivilegedAuthenticationAdministrator,
+    UserAdministrator,
+    PasswordAdministrator,
+    HelpdeskAdministrator,
+}
+
+impl DirectoryRole {
+    pub const ALL: [DirectoryRole; 5] = [
+        DirectoryRole::GlobalAdministrator,
+        DirectoryRole::PrivilegedAuthenticationAdministrator,
+        DirectoryRole::UserAdministrator,
+        DirectoryRole::PasswordAdministrator,
+        DirectoryRole::HelpdeskAdministrator,
+    ];
+
+    /// Entra's `roleTemplateId` for the role; Graph clients match roles on it.
+    pub const fn template_id(self) -> &'static str {
+        match self {
+            Self::GlobalAdministrator => "62e90394-69f5-4237-9190-012177145e10",
+            Self::PrivilegedAuthenticationAdministrator => "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+            Self::UserAdministrator => "fe930be7-5e62-47db-91af-98c3a49a38b1",
+            Self::PasswordAdministrator => "966707d0-3269-4727-9be2-8c3a10f19b9d",
+            Self::HelpdeskAdministrator => "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+        }
+    }
+
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            Self::GlobalAdministrator => "Global Administrator",
+            Self::PrivilegedAuthenticationAdministrator => {
+                "Privileged Authentication Administrator"
+            }
+            Self::UserAdministrator => "User Administrator",
+            Self::PasswordAdministrator => "Password Administrator",
+            Self::HelpdeskAdministrator => "Helpdesk Administrator",
+        }
+    }
+
+    /// Accepts the template id, the display name, or the display name without spaces, in any
+    /// case; what a CLI user or a stored row says.
+    pub fn parse(input: &str) -> Option<Self> {
+        let squashed: String = input
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Self::ALL.into_iter().find(|r| {
+            r.template_id() == squashed
+                || r.display_name().replace(' ', "").to_ascii_lowercase() == squashed
+        })
+    }
+}
+
+impl fmt::Display for DirectoryRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_from_their_names_and_template_ids() {
+        for role in DirectoryRole::ALL {
+            assert_eq!(DirectoryRole::parse(role.display_name()), Some(role));
+            assert_eq!(DirectoryRole::parse(role.template_id()), Some(role));
+        }
+        assert_eq!(
+            DirectoryRole::parse("helpdeskadministrator"),
+            Some(DirectoryRole::HelpdeskAdministrator)
+        );
+        assert_eq!(DirectoryRole::parse("Janitor"), None);
+    }
+}

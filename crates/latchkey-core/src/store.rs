@@ -1,0 +1,157 @@
+//! The storage contract. Core says what must be stored and read, and in which units of
+//! atomicity; `latchkey-store` implements it once per database. Every write method is one
+//! transaction that carries its audit and outbox events, so a change is never recorded
+//! without its trail nor half-applied.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditEvent, Events, OutboxEvent};
+use crate::ids::{TenantId, UserId};
+use crate::names::{DomainName, Upn};
+use crate::password::{PasswordHash, PasswordPolicy};
+use crate::role::DirectoryRole;
+use crate::tenant::Tenant;
+use crate::user::User;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (e.g. the UPN is taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row changed since it was read (optimistic concurrency), or is gone.
+    #[error("the record was changed by someone else; reload and try again")]
+    Stale,
+    #[error("not found")]
+    NotFound,
+    /// A stored value does not decode into the domain type: data corruption or a bug.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The database failed. The message is for logs, never for the wire.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which users a listing returns, in UPN order, one page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Case-insensitive prefix of the UPN or the display name.
+    pub search: Option<String>,
+    /// `false`: active users; `true`: users in the recycle bin.
+    pub deleted: bool,
+    /// Keyset cursor: the normalised UPN of the last user of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1–999.
+    pub limit: u32,
+}
+
+/// One page of a listing; `next` is the cursor for the next page, if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A new user with everything written at creation.
+#[derive(Debug, Clone)]
+pub struct NewUserRecord {
+    pub user: User,
+    pub password: Option<PasswordHash>,
+    pub roles: Vec<DirectoryRole>,
+}
+
+/// A credential change: the new hash and the flags that go with it.
+#[derive(Debug, Clone)]
+pub struct PasswordWrite {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    /// The version read before hashing; the write fails with `Stale` if it moved.
+    pub expected_version: i64,
+    pub hash: PasswordHash,
+    pub changed_at: DateTime<Utc>,
+    pub force_change_next_sign_in: bool,
+    pub force_change_with_mfa: bool,
+    /// When set, sessions and tokens issued before this instant die (self-service resets).
+    pub revoke_sessions_from: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Checks that the database answers; for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Tenants.
+    async fn create_tenant(&self, tenant: &Tenant, audit: &AuditEvent) -> StoreResult<()>;
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+    async fn find_tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+    async fn find_tenant_by_domain(&self, domain: &DomainName) -> StoreResult<Option<Tenant>>;
+    async fn update_password_policy(
+        &self,
+        tenant: TenantId,
+        policy: &PasswordPolicy,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
+    // Users: reads. `find_*` include deleted users; callers decide what a deleted user means.
+    async fn find_user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<User>>;
+    /// Finds the active (not deleted) user with this UPN, case-insensitively.
+    async fn find_user_by_upn(&self, tenant: TenantId, upn: &Upn) -> StoreResult<Option<User>>;
+    async fn list_users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<Page<User>>;
+    async fn find_password_hash(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+    ) -> StoreResult<Option<PasswordHash>>;
+    async fn list_user_roles(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+    ) -> StoreResult<Vec<DirectoryRole>>;
+
+    // Users: writes, each one transaction with its events.
+    /// `Conflict` when an active user already has the UPN (any case).
+    async fn insert_user(&self, record: &NewUserRecord, events: &Events) -> StoreResult<()>;
+    async fn write_password(&self, write: &PasswordWrite, events: &Events) -> StoreResult<()>;
+    async fn soft_delete_user(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        expected_version: i64,
+        at: DateTime<Utc>,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// `Conflict` when an active user has taken the UPN meanwhile.
+    async fn restore_user(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        expected_version: i64,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// Permanently removes users deleted before `deleted_before`; returns how many.
+    async fn purge_deleted_users(
+        &self,
+        tenant: TenantId,
+        deleted_before: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    async fn set_user_roles(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        roles: &[DirectoryRole],
+        events: &Events,
+    ) -> StoreResult<()>;
+
+    // Trails.
+    async fn list_audit_events(&self, tenant: TenantId, limit: u32)
+    -> StoreResult<Vec<AuditEvent>>;
+    async fn list_outbox_events(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEvent>>;
+}

@@ -1,0 +1,686 @@
+//! The `Store` implementation, written once and expanded for each database.
+//!
+//! SQLite and PostgreSQL accept the same SQL for everything the directory does (numbered
+//! `$n` parameters, partial unique indexes, `LIKE … ESCAPE`), and sqlx maps the same Rust
+//! types onto each database's native column types (UUID/BLOB, timestamptz/TEXT,
+//! BOOLEAN/INTEGER). So the queries live here once, inside a macro that each backend module
+//! expands against its own pool types; what truly differs (connection set-up, migrations,
+//! the SQLite writer lock) stays in the backend modules.
+
+/// Maps a driver error onto the store's error, keeping unique violations apart.
+pub(crate) fn map_err(e: sqlx::Error) -> latchkey_core::store::StoreError {
+    use latchkey_core::store::StoreError;
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.constraint().unwrap_or("unique constraint").to_owned())
+        }
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> latchkey_core::store::StoreError {
+    latchkey_core::store::StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Escapes `%`, `_` and `\` so that user input is matched literally in `LIKE … ESCAPE '\'`.
+pub(crate) fn like_prefix(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    for c in s.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The keyset cursor of a user listing: normalised UPN and id of the last row.
+pub(crate) fn encode_cursor(upn_normalized: &str, id: uuid::Uuid) -> String {
+    format!("{upn_normalized} {id}")
+}
+
+pub(crate) fn decode_cursor(
+    cursor: &str,
+) -> Result<(String, uuid::Uuid), latchkey_core::store::StoreError> {
+    let (upn, id) = cursor
+        .rsplit_once(' ')
+        .ok_or_else(|| latchkey_core::store::StoreError::Corrupt("malformed page cursor".into()))?;
+    let id = id
+        .parse()
+        .map_err(|_| latchkey_core::store::StoreError::Corrupt("malformed page cursor".into()))?;
+    Ok((upn.to_owned(), id))
+}
+
+pub(crate) const USER_COLUMNS: &str = "id, tenant_id, user_principal_name, display_name, mail_nickname, \
+    account_enabled, user_type, given_name, surname, mail, other_mails, mobile_phone, business_phones, \
+    job_title, department, company_name, office_location, preferred_language, street_address, city, \
+    state, postal_code, country, usage_location, employee_id, employee_type, employee_hire_date, \
+    employee_leave_date_time, password_policies, force_change_password, force_change_password_mfa, \
+    last_password_change, sign_in_sessions_valid_from, created_at, deleted_at, version";
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
+        use latchkey_core::authz::Channel;
+        use latchkey_core::ids::{EventId, TenantId, UserId};
+        use latchkey_core::names::{DisplayName, DomainName, Upn};
+        use latchkey_core::password::{PasswordHash, PasswordPolicy};
+        use latchkey_core::role::DirectoryRole;
+        use latchkey_core::store::{
+            NewUserRecord, Page, PasswordWrite, Store, StoreError, StoreResult, UserQuery,
+        };
+        use latchkey_core::tenant::Tenant;
+        use latchkey_core::user::{PasswordPolicies, User, UserProfile, UserType};
+        use sqlx::{QueryBuilder, Row};
+        use uuid::Uuid;
+
+        use crate::shared::{USER_COLUMNS, corrupt, decode_cursor, encode_cursor, like_prefix, map_err};
+
+        type Tx<'c> = sqlx::Transaction<'c, $db>;
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn json_list(v: &[String]) -> String {
+            serde_json::Value::from(v.to_vec()).to_string()
+        }
+
+        fn parse_json_list(what: &str, s: &str) -> StoreResult<Vec<String>> {
+            serde_json::from_str(s).map_err(|e| corrupt(what, e))
+        }
+
+        fn user_from_row(row: &DbRow) -> StoreResult<User> {
+            let get_err = |e: sqlx::Error| StoreError::Backend(e.to_string());
+            let s = |col: &str| -> StoreResult<Option<String>> { row.try_get(col).map_err(get_err) };
+            let upn: String = row.try_get("user_principal_name").map_err(get_err)?;
+            let display: String = row.try_get("display_name").map_err(get_err)?;
+            let user_type: String = row.try_get("user_type").map_err(get_err)?;
+            let policies: Option<String> = row.try_get("password_policies").map_err(get_err)?;
+            Ok(User {
+                id: UserId::from_uuid(row.try_get("id").map_err(get_err)?),
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(get_err)?),
+                user_principal_name: Upn::parse(&upn).map_err(|e| corrupt("userPrincipalName", e))?,
+                display_name: DisplayName::parse(&display).map_err(|e| corrupt("displayName", e))?,
+                mail_nickname: row.try_get("mail_nickname").map_err(get_err)?,
+                account_enabled: row.try_get("account_enabled").map_err(get_err)?,
+                user_type: UserType::parse(&user_type).ok_or_else(|| corrupt("userType", &user_type))?,
+                profile: UserProfile {
+                    given_name: s("given_name")?,
+                    surname: s("surname")?,
+                    mail: s("mail")?,
+                    other_mails: parse_json_list("otherMails", &row.try_get::<String, _>("other_mails").map_err(get_err)?)?,
+                    mobile_phone: s("mobile_phone")?,
+                    business_phones: parse_json_list("businessPhones", &row.try_get::<String, _>("business_phones").map_err(get_err)?)?,
+                    job_title: s("job_title")?,
+                    department: s("department")?,
+                    company_name: s("company_name")?,
+                    office_location: s("office_location")?,
+                    preferred_language: s("preferred_language")?,
+                    street_address: s("street_address")?,
+                    city: s("city")?,
+                    state: s("state")?,
+                    postal_code: s("postal_code")?,
+                    country: s("country")?,
+                    usage_location: s("usage_location")?,
+                    employee_id: s("employee_id")?,
+                    employee_type: s("employee_type")?,
+                    employee_hire_date: row.try_get("employee_hire_date").map_err(get_err)?,
+                    employee_leave_date_time: row.try_get("employee_leave_date_time").map_err(get_err)?,
+                },
+                password_policies: match policies {
+                    Some(p) => PasswordPolicies::parse(&p).map_err(|e| corrupt("passwordPolicies", e))?,
+                    None => PasswordPolicies::default(),
+                },
+                force_change_password_next_sign_in: row.try_get("force_change_password").map_err(get_err)?,
+                force_change_password_next_sign_in_with_mfa: row.try_get("force_change_password_mfa").map_err(get_err)?,
+                last_password_change: row.try_get("last_password_change").map_err(get_err)?,
+                sign_in_sessions_valid_from: row.try_get("sign_in_sessions_valid_from").map_err(get_err)?,
+                created: row.try_get("created_at").map_err(get_err)?,
+                deleted: row.try_get("deleted_at").map_err(get_err)?,
+                version: row.try_get("version").map_err(get_err)?,
+            })
+        }
+
+        fn audit_from_row(row: &DbRow) -> StoreResult<AuditEvent> {
+            let get_err = |e: sqlx::Error| StoreError::Backend(e.to_string());
+            let channel: String = row.try_get("channel").map_err(get_err)?;
+            let details: String = row.try_get("details").map_err(get_err)?;
+            Ok(AuditEvent {
+                id: EventId::from_uuid(row.try_get("id").map_err(get_err)?),
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(get_err)?),
+                activity_date_time: row.try_get("activity_date_time").map_err(get_err)?,
+                category: row.try_get("category").map_err(get_err)?,
+                activity: row.try_get("activity").map_err(get_err)?,
+                operation_type: row.try_get("operation_type").map_err(get_err)?,
+                result: row.try_get("result").map_err(get_err)?,
+                initiated_by: Initiator {
+                    kind: row.try_get("initiated_by_kind").map_err(get_err)?,
+                    id: row.try_get("initiated_by_id").map_err(get_err)?,
+                    display: row.try_get("initiated_by_display").map_err(get_err)?,
+                },
+                target_id: row.try_get("target_id").map_err(get_err)?,
+                target_display: row.try_get("target_display").map_err(get_err)?,
+                channel: parse_channel(&channel)?,
+                details: serde_json::from_str(&details).map_err(|e| corrupt("audit details", e))?,
+            })
+        }
+
+        fn parse_channel(s: &str) -> StoreResult<Channel> {
+            [
+                Channel::Cli,
+                Channel::Graph,
+                Channel::AdminCenter,
+                Channel::SelfService,
+                Channel::Workflow,
+                Channel::Scim,
+                Channel::Bootstrap,
+            ]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| corrupt("channel", s))
+        }
+
+        async fn insert_events(tx: &mut Tx<'_>, events: &Events) -> StoreResult<()> {
+            insert_audit(tx, &events.audit).await?;
+            let o = &events.outbox;
+            sqlx::query(
+                "INSERT INTO outbox_events (id, tenant_id, occurred_at, kind, subject, payload) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(o.id.as_uuid())
+            .bind(o.tenant_id.as_uuid())
+            .bind(o.occurred_at)
+            .bind(&o.kind)
+            .bind(o.subject.map(|s| s.as_uuid()))
+            .bind(o.payload.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            Ok(())
+        }
+
+        async fn insert_audit(tx: &mut Tx<'_>, a: &AuditEvent) -> StoreResult<()> {
+            let details = serde_json::to_string(&a.details).map_err(|e| corrupt("audit details", e))?;
+            sqlx::query(
+                "INSERT INTO audit_events (id, tenant_id, activity_date_time, category, activity, \
+                 operation_type, result, initiated_by_kind, initiated_by_id, initiated_by_display, \
+                 target_id, target_display, channel, details) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(a.id.as_uuid())
+            .bind(a.tenant_id.as_uuid())
+            .bind(a.activity_date_time)
+            .bind(&a.category)
+            .bind(&a.activity)
+            .bind(&a.operation_type)
+            .bind(&a.result)
+            .bind(&a.initiated_by.kind)
+            .bind(&a.initiated_by.id)
+            .bind(&a.initiated_by.display)
+            .bind(&a.target_id)
+            .bind(&a.target_display)
+            .bind(a.channel.as_str())
+            .bind(details)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// Bumps the user's version if it is still `expected`; `Stale` otherwise.
+        fn check_one(rows: u64) -> StoreResult<()> {
+            if rows == 1 { Ok(()) } else { Err(StoreError::Stale) }
+        }
+
+        impl $store {
+            async fn tenant_from_row(&self, row: &DbRow) -> StoreResult<Tenant> {
+                let get_err = |e: sqlx::Error| StoreError::Backend(e.to_string());
+                let id: Uuid = row.try_get("id").map_err(get_err)?;
+                let policy: String = row.try_get("password_policy").map_err(get_err)?;
+                let domains: Vec<String> = sqlx::query_scalar(
+                    "SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY position",
+                )
+                .bind(id)
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                Ok(Tenant {
+                    id: TenantId::from_uuid(id),
+                    display_name: row.try_get("display_name").map_err(get_err)?,
+                    domains: domains
+                        .iter()
+                        .map(|d| DomainName::parse(d).map_err(|e| corrupt("domain", e)))
+                        .collect::<StoreResult<_>>()?,
+                    password_policy: serde_json::from_str::<PasswordPolicy>(&policy)
+                        .map_err(|e| corrupt("password policy", e))?,
+                    created: row.try_get("created_at").map_err(get_err)?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await.map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn create_tenant(&self, tenant: &Tenant, audit: &AuditEvent) -> StoreResult<()> {
+                let policy = serde_json::to_string(&tenant.password_policy)
+                    .map_err(|e| corrupt("password policy", e))?;
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                sqlx::query(
+                    "INSERT INTO tenants (id, display_name, password_policy, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(tenant.id.as_uuid())
+                .bind(&tenant.display_name)
+                .bind(policy)
+                .bind(tenant.created)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                for (position, domain) in tenant.domains.iter().enumerate() {
+                    sqlx::query("INSERT INTO tenant_domains (domain, tenant_id, position) VALUES ($1, $2, $3)")
+                        .bind(domain.as_str())
+                        .bind(tenant.id.as_uuid())
+                        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+                let rows = sqlx::query("SELECT id, display_name, password_policy, created_at FROM tenants ORDER BY created_at, id")
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(self.tenant_from_row(row).await?);
+                }
+                Ok(out)
+            }
+
+            async fn find_tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+                let row = sqlx::query("SELECT id, display_name, password_policy, created_at FROM tenants WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                match row {
+                    Some(row) => Ok(Some(self.tenant_from_row(&row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn find_tenant_by_domain(&self, domain: &DomainName) -> StoreResult<Option<Tenant>> {
+                let row = sqlx::query(
+                    "SELECT t.id, t.display_name, t.password_policy, t.created_at FROM tenants t \
+                     JOIN tenant_domains d ON d.tenant_id = t.id WHERE d.domain = $1",
+                )
+                .bind(domain.as_str())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                match row {
+                    Some(row) => Ok(Some(self.tenant_from_row(&row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn update_password_policy(
+                &self,
+                tenant: TenantId,
+                policy: &PasswordPolicy,
+                audit: &AuditEvent,
+            ) -> StoreResult<()> {
+                let policy = serde_json::to_string(policy).map_err(|e| corrupt("password policy", e))?;
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query("UPDATE tenants SET password_policy = $1 WHERE id = $2")
+                    .bind(policy)
+                    .bind(tenant.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn find_user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2");
+                let row = sqlx::query(&sql)
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn find_user_by_upn(&self, tenant: TenantId, upn: &Upn) -> StoreResult<Option<User>> {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND upn_normalized = $2 AND deleted_at IS NULL"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(tenant.as_uuid())
+                    .bind(upn.normalized())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn list_users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<Page<User>> {
+                let limit = i64::from(query.limit.clamp(1, 999));
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!("SELECT {USER_COLUMNS}, upn_normalized FROM users WHERE tenant_id = "));
+                qb.push_bind(tenant.as_uuid());
+                qb.push(if query.deleted { " AND deleted_at IS NOT NULL" } else { " AND deleted_at IS NULL" });
+                if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+                    let pattern = like_prefix(search);
+                    qb.push(" AND (upn_normalized LIKE ");
+                    qb.push_bind(pattern.clone());
+                    qb.push(" ESCAPE '\\' OR display_name_normalized LIKE ");
+                    qb.push_bind(pattern);
+                    qb.push(" ESCAPE '\\')");
+                }
+                if let Some(cursor) = &query.after {
+                    let (upn, id) = decode_cursor(cursor)?;
+                    qb.push(" AND (upn_normalized > ");
+                    qb.push_bind(upn.clone());
+                    qb.push(" OR (upn_normalized = ");
+                    qb.push_bind(upn);
+                    qb.push(" AND id > ");
+                    qb.push_bind(id);
+                    qb.push("))");
+                }
+                qb.push(" ORDER BY upn_normalized, id LIMIT ");
+                // One row more than asked tells whether there is a next page.
+                qb.push_bind(limit + 1);
+                let rows = qb.build().fetch_all(&self.read).await.map_err(map_err)?;
+                let has_more = rows.len() as i64 > limit;
+                let mut items = Vec::with_capacity(rows.len());
+                let mut next = None;
+                for row in rows.iter().take(limit as usize) {
+                    let user = user_from_row(row)?;
+                    let norm: String = row.try_get("upn_normalized").map_err(map_err)?;
+                    next = Some(encode_cursor(&norm, user.id.as_uuid()));
+                    items.push(user);
+                }
+                Ok(Page { items, next: if has_more { next } else { None } })
+            }
+
+            async fn find_password_hash(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<PasswordHash>> {
+                let phc: Option<Option<String>> = sqlx::query_scalar(
+                    "SELECT password_hash FROM users WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                phc.flatten()
+                    .map(|p| PasswordHash::from_phc(p).map_err(|e| corrupt("password hash", e)))
+                    .transpose()
+            }
+
+            async fn list_user_roles(&self, tenant: TenantId, id: UserId) -> StoreResult<Vec<DirectoryRole>> {
+                let roles: Vec<String> = sqlx::query_scalar(
+                    "SELECT role FROM user_roles WHERE tenant_id = $1 AND user_id = $2 ORDER BY role",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                roles
+                    .iter()
+                    .map(|r| DirectoryRole::parse(r).ok_or_else(|| corrupt("role", r)))
+                    .collect()
+            }
+
+            async fn insert_user(&self, record: &NewUserRecord, events: &Events) -> StoreResult<()> {
+                let u = &record.user;
+                let p = &u.profile;
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                sqlx::query(
+                    "INSERT INTO users (id, tenant_id, user_principal_name, upn_normalized, display_name, \
+                     display_name_normalized, mail_nickname, account_enabled, user_type, given_name, surname, \
+                     mail, other_mails, mobile_phone, business_phones, job_title, department, company_name, \
+                     office_location, preferred_language, street_address, city, state, postal_code, country, \
+                     usage_location, employee_id, employee_type, employee_hire_date, employee_leave_date_time, \
+                     password_policies, password_hash, force_change_password, force_change_password_mfa, \
+                     last_password_change, sign_in_sessions_valid_from, created_at, deleted_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, \
+                     $37, $38, $39)",
+                )
+                .bind(u.id.as_uuid())
+                .bind(u.tenant_id.as_uuid())
+                .bind(u.user_principal_name.as_str())
+                .bind(u.user_principal_name.normalized())
+                .bind(u.display_name.as_str())
+                .bind(u.display_name.as_str().to_lowercase())
+                .bind(&u.mail_nickname)
+                .bind(u.account_enabled)
+                .bind(u.user_type.as_str())
+                .bind(&p.given_name)
+                .bind(&p.surname)
+                .bind(&p.mail)
+                .bind(json_list(&p.other_mails))
+                .bind(&p.mobile_phone)
+                .bind(json_list(&p.business_phones))
+                .bind(&p.job_title)
+                .bind(&p.department)
+                .bind(&p.company_name)
+                .bind(&p.office_location)
+                .bind(&p.preferred_language)
+                .bind(&p.street_address)
+                .bind(&p.city)
+                .bind(&p.state)
+                .bind(&p.postal_code)
+                .bind(&p.country)
+                .bind(&p.usage_location)
+                .bind(&p.employee_id)
+                .bind(&p.employee_type)
+                .bind(p.employee_hire_date)
+                .bind(p.employee_leave_date_time)
+                .bind(u.password_policies.to_graph())
+                .bind(record.password.as_ref().map(|h| h.as_str().to_owned()))
+                .bind(u.force_change_password_next_sign_in)
+                .bind(u.force_change_password_next_sign_in_with_mfa)
+                .bind(u.last_password_change)
+                .bind(u.sign_in_sessions_valid_from)
+                .bind(u.created)
+                .bind(u.deleted)
+                .bind(u.version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                for role in &record.roles {
+                    sqlx::query("INSERT INTO user_roles (user_id, tenant_id, role) VALUES ($1, $2, $3)")
+                        .bind(u.id.as_uuid())
+                        .bind(u.tenant_id.as_uuid())
+                        .bind(role.template_id())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn write_password(&self, w: &PasswordWrite, events: &Events) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $1, last_password_change = $2, \
+                     force_change_password = $3, force_change_password_mfa = $4, \
+                     sign_in_sessions_valid_from = COALESCE($5, sign_in_sessions_valid_from), \
+                     version = version + 1 \
+                     WHERE tenant_id = $6 AND id = $7 AND version = $8 AND deleted_at IS NULL",
+                )
+                .bind(w.hash.as_str())
+                .bind(w.changed_at)
+                .bind(w.force_change_next_sign_in)
+                .bind(w.force_change_with_mfa)
+                .bind(w.revoke_sessions_from)
+                .bind(w.tenant_id.as_uuid())
+                .bind(w.user_id.as_uuid())
+                .bind(w.expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                check_one(done.rows_affected())?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn soft_delete_user(
+                &self,
+                tenant: TenantId,
+                id: UserId,
+                expected_version: i64,
+                at: DateTime<Utc>,
+                events: &Events,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET deleted_at = $1, version = version + 1 \
+                     WHERE tenant_id = $2 AND id = $3 AND version = $4 AND deleted_at IS NULL",
+                )
+                .bind(at)
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                check_one(done.rows_affected())?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn restore_user(
+                &self,
+                tenant: TenantId,
+                id: UserId,
+                expected_version: i64,
+                events: &Events,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET deleted_at = NULL, version = version + 1 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $3 AND deleted_at IS NOT NULL",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                check_one(done.rows_affected())?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn purge_deleted_users(&self, tenant: TenantId, deleted_before: DateTime<Utc>) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM users WHERE tenant_id = $1 AND deleted_at IS NOT NULL AND deleted_at < $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(deleted_before)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn set_user_roles(
+                &self,
+                tenant: TenantId,
+                id: UserId,
+                roles: &[DirectoryRole],
+                events: &Events,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET version = version + 1 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM user_roles WHERE tenant_id = $1 AND user_id = $2")
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                for role in roles {
+                    sqlx::query("INSERT INTO user_roles (user_id, tenant_id, role) VALUES ($1, $2, $3)")
+                        .bind(id.as_uuid())
+                        .bind(tenant.as_uuid())
+                        .bind(role.template_id())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+                let rows = sqlx::query(
+                    "SELECT id, tenant_id, activity_date_time, category, activity, operation_type, result, \
+                     initiated_by_kind, initiated_by_id, initiated_by_display, target_id, target_display, \
+                     channel, details FROM audit_events WHERE tenant_id = $1 \
+                     ORDER BY activity_date_time DESC, seq DESC LIMIT $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn list_outbox_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<OutboxEvent>> {
+                let rows = sqlx::query(
+                    "SELECT id, tenant_id, occurred_at, kind, subject, payload FROM outbox_events \
+                     WHERE tenant_id = $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|row| {
+                        let payload: String = row.try_get("payload").map_err(map_err)?;
+                        Ok(OutboxEvent {
+                            id: EventId::from_uuid(row.try_get("id").map_err(map_err)?),
+                            tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                            occurred_at: row.try_get("occurred_at").map_err(map_err)?,
+                            kind: row.try_get("kind").map_err(map_err)?,
+                            subject: row.try_get::<Option<Uuid>, _>("subject").map_err(map_err)?.map(UserId::from_uuid),
+                            payload: serde_json::from_str(&payload).map_err(|e| corrupt("outbox payload", e))?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

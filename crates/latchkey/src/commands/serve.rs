@@ -1,0 +1,164 @@
+//! `latchkey serve`: open (or initialise) the directory, set up TLS, listen, and shut down
+//! gracefully on SIGTERM/SIGINT.
+
+use std::net::{IpAddr, TcpListener};
+use std::time::Duration;
+
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use latchkey_core::Directory;
+use latchkey_core::names::DomainName;
+
+use super::{CliError, CliResult, open_directory};
+use crate::cli::ServeArgs;
+use crate::server::{AppState, router};
+use crate::{logging, tls};
+
+pub async fn run(args: ServeArgs) -> CliResult {
+    logging::init(args.log_format);
+    let directory = open_directory(&args.store).await?;
+    if directory.list_tenants().await?.is_empty() {
+        let domain = DomainName::parse(&args.domain).map_err(|e| CliError(e.to_string()))?;
+        let label = domain.first_label().to_owned();
+        let boot = directory.bootstrap_tenant(&domain, &label, None).await?;
+        // Standard output, not the log: the one time this password is shown.
+        println!("Initialised a new directory for {domain}.");
+        super::init::print_bootstrap(&boot, false);
+    }
+
+    let listener = TcpListener::bind(args.listen)
+        .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| CliError(e.to_string()))?;
+    let local = listener.local_addr().map_err(|e| CliError(e.to_string()))?;
+    let scheme = if args.http { "http" } else { "https" };
+    let public_url = match &args.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = match local.ip() {
+                ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_owned(),
+                IpAddr::V6(ip) => format!("[{ip}]"),
+                IpAddr::V4(ip) => ip.to_string(),
+            };
+            format!("{scheme}://{host}:{}", local.port())
+        }
+    };
+
+    let tls = if args.http {
+        None
+    } else {
+        let material = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => tls::provided(cert, key),
+            _ => {
+                let mut hosts = vec![
+                    "localhost".to_owned(),
+                    "127.0.0.1".to_owned(),
+                    "::1".to_owned(),
+                ];
+                if let Some(host) = url_host(&public_url) {
+                    if !hosts.contains(&host) {
+                        hosts.push(host);
+                    }
+                }
+                tls::generated(&args.store.data_dir, &hosts)
+            }
+        }
+        .map_err(|e| CliError(e.to_string()))?;
+        if let Some(ca) = &material.ca_path {
+            println!("Clients must trust the CA certificate at {}", ca.display());
+        }
+        // ring is the one crypto provider compiled in; install it before rustls needs one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Some(
+            RustlsConfig::from_pem(material.cert_chain_pem, material.key_pem)
+                .await
+                .map_err(|e| CliError(format!("the TLS certificate or key is unusable: {e}")))?,
+        )
+    };
+
+    let state = AppState {
+        directory: directory.clone(),
+    };
+    let app = router(state).into_make_service();
+    let handle = Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    tokio::spawn(purge_deleted_users(directory));
+
+    // Scripts and tests read this line to learn the port.
+    println!("Latchkey is listening on {scheme}://{local} (public URL {public_url})");
+    tracing::info!(%local, %public_url, "listening");
+    let served = match tls {
+        Some(config) => {
+            axum_server::from_tcp_rustls(listener, config)
+                .handle(handle)
+                .serve(app)
+                .await
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(app)
+                .await
+        }
+    };
+    served.map_err(|e| CliError(format!("the server stopped: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+async fn shutdown_on_signal(handle: Handle) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+}
+
+/// Hourly: permanently remove users whose 30-day restore window has passed.
+async fn purge_deleted_users(directory: Directory) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let tenants = match directory.list_tenants().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "purge: cannot list tenants");
+                continue;
+            }
+        };
+        for t in tenants {
+            match directory.purge_expired_deleted_users(t.id).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(tenant = %t.id, purged = n, "purged deleted users past retention")
+                }
+                Err(e) => tracing::warn!(tenant = %t.id, error = %e, "purge failed"),
+            }
+        }
+    }
+}
