@@ -43,6 +43,8 @@ pub struct UserQuery {
     pub search: Option<String>,
     /// `false`: active users; `true`: users in the recycle bin.
     pub deleted: bool,
+    /// With `deleted`: only users deleted after this instant (the restore window).
+    pub deleted_after: Option<DateTime<Utc>>,
     /// Keyset cursor: the normalised UPN of the last user of the previous page.
     pub after: Option<String>,
     /// Page size, 1–999.

@@ -383,6 +383,10 @@ macro_rules! impl_store {
                 let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!("SELECT {USER_COLUMNS}, upn_normalized FROM users WHERE tenant_id = "));
                 qb.push_bind(tenant.as_uuid());
                 qb.push(if query.deleted { " AND deleted_at IS NOT NULL" } else { " AND deleted_at IS NULL" });
+                if let Some(after) = query.deleted_after {
+                    qb.push(" AND deleted_at > ");
+                    qb.push_bind(after);
+                }
                 if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
                     let pattern = like_prefix(search);
                     qb.push(" AND (upn_normalized LIKE ");

@@ -251,19 +251,13 @@ impl Directory {
         query: &UserQuery,
     ) -> Result<Page<User>, DirectoryError> {
         authorize(actor, Action::ReadUsers, &[])?;
-        let mut page = self
-            .store
-            .list_users(
-                tenant,
-                &UserQuery {
-                    deleted: true,
-                    ..query.clone()
-                },
-            )
-            .await?;
         let cutoff = self.clock.now() - Duration::days(crate::user::DELETED_RETENTION_DAYS);
-        page.items.retain(|u| u.deleted.is_some_and(|d| d > cutoff));
-        Ok(page)
+        let query = UserQuery {
+            deleted: true,
+            deleted_after: Some(cutoff),
+            ..query.clone()
+        };
+        Ok(self.store.list_users(tenant, &query).await?)
     }
 
     /// Replaces the directory roles a user holds.

@@ -72,7 +72,7 @@ pub fn print_bootstrap(boot: &latchkey_core::directory::Bootstrapped, as_json: b
     }
 }
 
-fn capitalise(s: &str) -> String {
+pub fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())

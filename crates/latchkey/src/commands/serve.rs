@@ -19,7 +19,7 @@ pub async fn run(args: ServeArgs) -> CliResult {
     let directory = open_directory(&args.store).await?;
     if directory.list_tenants().await?.is_empty() {
         let domain = DomainName::parse(&args.domain).map_err(|e| CliError(e.to_string()))?;
-        let label = domain.first_label().to_owned();
+        let label = super::init::capitalise(domain.first_label());
         let boot = directory.bootstrap_tenant(&domain, &label, None).await?;
         // Standard output, not the log: the one time this password is shown.
         println!("Initialised a new directory for {domain}.");

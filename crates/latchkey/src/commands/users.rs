@@ -78,6 +78,7 @@ pub async fn run(cmd: UsersCommand) -> CliResult {
             let mut query = UserQuery {
                 search: a.search.clone(),
                 deleted: false,
+                deleted_after: None,
                 after: a.after.clone(),
                 limit: a.top,
             };
