@@ -82,6 +82,8 @@ pub enum Action {
     ManageRoles,
     /// Tenant-wide settings such as the password policy.
     ManageTenant,
+    /// App registrations: create, secrets, consent, delete.
+    ManageApps,
 }
 
 /// The refusal, worded for the person who asked.
@@ -122,7 +124,7 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
     use DirectoryRole::*;
     match role {
         GlobalAdministrator => true,
-        UserAdministrator => !matches!(action, ManageRoles | ManageTenant),
+        UserAdministrator => !matches!(action, ManageRoles | ManageTenant | ManageApps),
         PrivilegedAuthenticationAdministrator | PasswordAdministrator | HelpdeskAdministrator => {
             matches!(action, ReadUsers | ResetPassword)
         }
@@ -173,7 +175,10 @@ pub fn authorize(
                 if !scopes.iter().any(|s| {
                     permission_allows(s, action)
                         || (s == "Directory.AccessAsUser.All"
-                            && !matches!(action, Action::ManageRoles | Action::ManageTenant))
+                            && !matches!(
+                                action,
+                                Action::ManageRoles | Action::ManageTenant | Action::ManageApps
+                            ))
                 }) {
                     return Err(Denied(
                         "Insufficient privileges to complete the operation: the token's scopes do not allow it."

@@ -6,9 +6,11 @@
 //! randomness come in through [`clock::Clock`] and the callers' RNG. This is checked by a
 //! test that reads `cargo metadata`.
 
+pub mod app;
 pub mod audit;
 pub mod authz;
 pub mod clock;
+pub mod crypto;
 pub mod directory;
 pub mod error;
 pub mod ids;

@@ -8,6 +8,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::app::{App, AppId};
 use crate::audit::{AuditEvent, Events, OutboxEvent};
 use crate::ids::{TenantId, UserId};
 use crate::names::{DomainName, Upn};
@@ -81,6 +82,29 @@ pub struct PasswordWrite {
     pub revoke_sessions_from: Option<DateTime<Utc>>,
 }
 
+/// A token-signing key as stored. `sealed_private_key` is the PKCS#1 DER private key sealed
+/// with [`crate::crypto::MasterKey`]; the public half is stored in the clear for JWKS.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub sealed_private_key: Vec<u8>,
+    /// Public key, PKCS#1 DER.
+    pub public_key: Vec<u8>,
+    pub created: DateTime<Utc>,
+    /// After this the key no longer signs; it stays published until its tokens expire.
+    pub retire_after: DateTime<Utc>,
+}
+
+impl Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("created", &self.created)
+            .field("retire_after", &self.retire_after)
+            .finish_non_exhaustive()
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
     /// Checks that the database answers; for health checks.
@@ -147,6 +171,19 @@ pub trait Store: Send + Sync + Debug {
         roles: &[DirectoryRole],
         events: &Events,
     ) -> StoreResult<()>;
+
+    // App registrations, each write one transaction with its events.
+    async fn insert_app(&self, app: &App, events: &Events) -> StoreResult<()>;
+    /// Rewrites the app's row and its set of secrets.
+    async fn update_app(&self, app: &App, events: &Events) -> StoreResult<()>;
+    async fn delete_app(&self, tenant: TenantId, app_id: AppId, events: &Events) -> StoreResult<()>;
+    async fn find_app(&self, tenant: TenantId, app_id: AppId) -> StoreResult<Option<App>>;
+    async fn list_apps(&self, tenant: TenantId) -> StoreResult<Vec<App>>;
+
+    // Token-signing keys (server-wide; private halves sealed under the master key).
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Every key, newest first.
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
 
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)

@@ -64,6 +64,7 @@ macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
+        use latchkey_core::app::{App, AppId, ClientSecret};
         use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
         use latchkey_core::authz::Channel;
         use latchkey_core::ids::{EventId, TenantId, UserId};
@@ -71,7 +72,8 @@ macro_rules! impl_store {
         use latchkey_core::password::{PasswordHash, PasswordPolicy};
         use latchkey_core::role::DirectoryRole;
         use latchkey_core::store::{
-            NewUserRecord, Page, PasswordWrite, Store, StoreError, StoreResult, UserQuery,
+            NewUserRecord, Page, PasswordWrite, SigningKeyRecord, Store, StoreError, StoreResult,
+            UserQuery,
         };
         use latchkey_core::tenant::Tenant;
         use latchkey_core::user::{PasswordPolicies, User, UserProfile, UserType};
@@ -233,6 +235,70 @@ macro_rules! impl_store {
         fn check_one(rows: u64) -> StoreResult<()> {
             if rows == 1 { Ok(()) } else { Err(StoreError::Stale) }
         }
+
+        fn app_from_row(row: &DbRow, secrets: Vec<ClientSecret>) -> StoreResult<App> {
+            let get_err = |e: sqlx::Error| StoreError::Backend(e.to_string());
+            let list = |col: &str| -> StoreResult<Vec<String>> {
+                parse_json_list(col, &row.try_get::<String, _>(col).map_err(get_err)?)
+            };
+            Ok(App {
+                app_id: AppId(row.try_get("app_id").map_err(get_err)?),
+                object_id: row.try_get("object_id").map_err(get_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(get_err)?),
+                display_name: row.try_get("display_name").map_err(get_err)?,
+                redirect_uris: list("redirect_uris")?,
+                public_client: row.try_get("public_client").map_err(get_err)?,
+                application_permissions: list("application_permissions")?,
+                delegated_permissions: list("delegated_permissions")?,
+                admin_consent: row.try_get("admin_consent").map_err(get_err)?,
+                secrets,
+                created: row.try_get("created_at").map_err(get_err)?,
+            })
+        }
+
+        fn secret_from_row(row: &DbRow) -> StoreResult<(Uuid, ClientSecret)> {
+            let get_err = |e: sqlx::Error| StoreError::Backend(e.to_string());
+            let digest: Vec<u8> = row.try_get("digest").map_err(get_err)?;
+            Ok((
+                row.try_get("app_id").map_err(get_err)?,
+                ClientSecret {
+                    key_id: row.try_get("key_id").map_err(get_err)?,
+                    display_name: row.try_get("display_name").map_err(get_err)?,
+                    hint: row.try_get("hint").map_err(get_err)?,
+                    digest: digest.try_into().map_err(|_| corrupt("secret digest", "not 32 bytes"))?,
+                    start: row.try_get("start_at").map_err(get_err)?,
+                    end: row.try_get("end_at").map_err(get_err)?,
+                },
+            ))
+        }
+
+        async fn write_app_secrets(tx: &mut Tx<'_>, app: &App) -> StoreResult<()> {
+            sqlx::query("DELETE FROM app_secrets WHERE app_id = $1")
+                .bind(app.app_id.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            for s in &app.secrets {
+                sqlx::query(
+                    "INSERT INTO app_secrets (key_id, app_id, display_name, hint, digest, start_at, end_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(s.key_id)
+                .bind(app.app_id.0)
+                .bind(&s.display_name)
+                .bind(&s.hint)
+                .bind(s.digest.to_vec())
+                .bind(s.start)
+                .bind(s.end)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            Ok(())
+        }
+
+        const APP_COLUMNS: &str = "app_id, object_id, tenant_id, display_name, redirect_uris, public_client, \
+            application_permissions, delegated_permissions, admin_consent, created_at";
 
         impl $store {
             async fn tenant_from_row(&self, row: &DbRow) -> StoreResult<Tenant> {
@@ -642,6 +708,161 @@ macro_rules! impl_store {
                 }
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
+            }
+
+            async fn insert_app(&self, app: &App, events: &Events) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                sqlx::query(&format!(
+                    "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ))
+                .bind(app.app_id.0)
+                .bind(app.object_id)
+                .bind(app.tenant_id.as_uuid())
+                .bind(&app.display_name)
+                .bind(json_list(&app.redirect_uris))
+                .bind(app.public_client)
+                .bind(json_list(&app.application_permissions))
+                .bind(json_list(&app.delegated_permissions))
+                .bind(app.admin_consent)
+                .bind(app.created)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                write_app_secrets(&mut tx, app).await?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn update_app(&self, app: &App, events: &Events) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE apps SET display_name = $1, redirect_uris = $2, public_client = $3, \
+                     application_permissions = $4, delegated_permissions = $5, admin_consent = $6 \
+                     WHERE tenant_id = $7 AND app_id = $8",
+                )
+                .bind(&app.display_name)
+                .bind(json_list(&app.redirect_uris))
+                .bind(app.public_client)
+                .bind(json_list(&app.application_permissions))
+                .bind(json_list(&app.delegated_permissions))
+                .bind(app.admin_consent)
+                .bind(app.tenant_id.as_uuid())
+                .bind(app.app_id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                write_app_secrets(&mut tx, app).await?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn delete_app(&self, tenant: TenantId, app_id: AppId, events: &Events) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query("DELETE FROM apps WHERE tenant_id = $1 AND app_id = $2")
+                    .bind(tenant.as_uuid())
+                    .bind(app_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn find_app(&self, tenant: TenantId, app_id: AppId) -> StoreResult<Option<App>> {
+                let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 AND app_id = $2"))
+                    .bind(tenant.as_uuid())
+                    .bind(app_id.0)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let secrets = sqlx::query(
+                    "SELECT key_id, app_id, display_name, hint, digest, start_at, end_at FROM app_secrets \
+                     WHERE app_id = $1 ORDER BY start_at, key_id",
+                )
+                .bind(app_id.0)
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| secret_from_row(r).map(|(_, s)| s))
+                .collect::<StoreResult<Vec<_>>>()?;
+                app_from_row(&row, secrets).map(Some)
+            }
+
+            async fn list_apps(&self, tenant: TenantId) -> StoreResult<Vec<App>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 ORDER BY display_name, app_id"
+                ))
+                .bind(tenant.as_uuid())
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                // All the tenant's secrets in one query, grouped in memory: no query per app.
+                let mut secrets: std::collections::HashMap<Uuid, Vec<ClientSecret>> = Default::default();
+                for row in sqlx::query(
+                    "SELECT s.key_id, s.app_id, s.display_name, s.hint, s.digest, s.start_at, s.end_at \
+                     FROM app_secrets s JOIN apps a ON a.app_id = s.app_id WHERE a.tenant_id = $1 \
+                     ORDER BY s.start_at, s.key_id",
+                )
+                .bind(tenant.as_uuid())
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?
+                .iter()
+                {
+                    let (app, secret) = secret_from_row(row)?;
+                    secrets.entry(app).or_default().push(secret);
+                }
+                rows.iter()
+                    .map(|row| {
+                        let id: Uuid = row.try_get("app_id").map_err(map_err)?;
+                        app_from_row(row, secrets.remove(&id).unwrap_or_default())
+                    })
+                    .collect()
+            }
+
+            async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, sealed_private_key, public_key, created_at, retire_after) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&key.kid)
+                .bind(&key.sealed_private_key)
+                .bind(&key.public_key)
+                .bind(key.created)
+                .bind(key.retire_after)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                let rows = sqlx::query(
+                    "SELECT kid, sealed_private_key, public_key, created_at, retire_after FROM signing_keys \
+                     ORDER BY created_at DESC, kid",
+                )
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(SigningKeyRecord {
+                            kid: row.try_get("kid").map_err(map_err)?,
+                            sealed_private_key: row.try_get("sealed_private_key").map_err(map_err)?,
+                            public_key: row.try_get("public_key").map_err(map_err)?,
+                            created: row.try_get("created_at").map_err(map_err)?,
+                            retire_after: row.try_get("retire_after").map_err(map_err)?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

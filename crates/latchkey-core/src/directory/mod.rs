@@ -3,6 +3,7 @@
 //! work (hashing) before opening a transaction, and then writes the change with its audit
 //! and outbox events through one store call.
 
+mod apps;
 mod password;
 mod tenants;
 mod users;
@@ -22,6 +23,7 @@ use crate::store::Store;
 use crate::tenant::Tenant;
 use crate::user::User;
 
+pub use apps::{CreatedApp, NewApp};
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use tenants::Bootstrapped;
 pub use users::{CreatedUser, NewUser};
@@ -68,6 +70,8 @@ struct Change<'a> {
     activity: &'static str,
     operation_type: &'static str,
     target: Option<&'a User>,
+    /// A target that is not a user (an app): id and display name.
+    other_target: Option<(String, String)>,
     details: Vec<(String, String)>,
     outbox_kind: &'static str,
     payload: Value,
@@ -123,8 +127,14 @@ impl Directory {
             operation_type: c.operation_type.into(),
             result: "success".into(),
             initiated_by: Initiator::of(c.actor),
-            target_id: c.target.map(|u| u.id.to_string()),
-            target_display: c.target.map(|u| u.user_principal_name.to_string()),
+            target_id: c
+                .target
+                .map(|u| u.id.to_string())
+                .or_else(|| c.other_target.as_ref().map(|t| t.0.clone())),
+            target_display: c
+                .target
+                .map(|u| u.user_principal_name.to_string())
+                .or_else(|| c.other_target.as_ref().map(|t| t.1.clone())),
             channel: c.actor.channel(),
             details: c.details,
         };

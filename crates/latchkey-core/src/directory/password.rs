@@ -92,6 +92,7 @@ impl Directory {
             },
             operation_type: "Update",
             target: Some(&user),
+            other_target: None,
             details,
             outbox_kind: "user.passwordSet",
             payload: json!({

@@ -132,6 +132,7 @@ impl Directory {
             activity: "Update password policy",
             operation_type: "Update",
             target: None,
+            other_target: None,
             details: vec![
                 ("minLength".into(), policy.min_length.to_string()),
                 (

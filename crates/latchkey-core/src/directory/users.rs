@@ -103,6 +103,7 @@ impl Directory {
             activity: "Add user",
             operation_type: "Add",
             target: Some(&user),
+            other_target: None,
             details: vec![
                 (
                     "passwordMethod".into(),
@@ -188,6 +189,7 @@ impl Directory {
             activity: "Delete user",
             operation_type: "Delete",
             target: Some(&user),
+            other_target: None,
             details: vec![],
             outbox_kind: "user.deleted",
             payload: json!({ "userPrincipalName": user.user_principal_name.as_str() }),
@@ -223,6 +225,7 @@ impl Directory {
             activity: "Restore user",
             operation_type: "Restore",
             target: Some(&user),
+            other_target: None,
             details: vec![],
             outbox_kind: "user.restored",
             payload: json!({ "userPrincipalName": user.user_principal_name.as_str() }),
@@ -280,6 +283,7 @@ impl Directory {
             activity: "Update member roles",
             operation_type: "Update",
             target: Some(&user),
+            other_target: None,
             details: vec![(
                 "roles".into(),
                 roles

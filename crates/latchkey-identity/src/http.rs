@@ -1,0 +1,432 @@
+//! The identity platform's HTTP endpoints, on the paths Microsoft's clients use:
+//! discovery, JWKS, the token endpoint and the user-realm lookup.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use latchkey_core::Directory;
+use latchkey_core::app::{AppId, ClientAuthFailure};
+use latchkey_core::tenant::Tenant;
+use secrecy::SecretString;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::OAuthError;
+use crate::tokens::{GRAPH_APP_ID, GRAPH_RESOURCE, TokenRequest, TokenService};
+
+/// What the identity endpoints need.
+#[derive(Debug, Clone)]
+pub struct IdentityState {
+    pub directory: Directory,
+    pub tokens: TokenService,
+    /// Scheme, host and port clients reach us at, without a trailing slash.
+    pub public_url: Arc<str>,
+}
+
+impl IdentityState {
+    /// The issuer of tokens for a tenant: `<public-url>/<tid>/v2.0`, as Entra's v2 issuer.
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/v2.0", self.public_url)
+    }
+}
+
+/// Token requests are small; anything larger is refused before parsing.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+pub fn router(state: IdentityState) -> Router {
+    Router::new()
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery))
+        .route("/common/v2.0/.well-known/openid-configuration", get(discovery_common))
+        .route("/organizations/v2.0/.well-known/openid-configuration", get(discovery_organizations))
+        .route("/{tenant}/discovery/v2.0/keys", get(keys))
+        .route("/common/discovery/v2.0/keys", get(keys_common))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/common/userrealm/{upn}", get(user_realm))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .with_state(state)
+}
+
+async fn resolve_tenant(state: &IdentityState, name: &str) -> Result<Tenant, OAuthError> {
+    let not_found = || {
+        OAuthError::invalid_request(
+            90002,
+            format!("Tenant '{}' not found. Check that the tenant id or domain is right.", clip(name)),
+        )
+    };
+    state
+        .directory
+        .find_tenant(name)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(not_found)
+}
+
+fn internal(e: &dyn std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "identity endpoint failed");
+    OAuthError::new("server_error", 90033, "A transient error has occurred. Please try again.")
+}
+
+/// Echoed user input is clipped, so that an error never carries a large payload back.
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+async fn discovery(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Response {
+    match resolve_tenant(&state, &tenant).await {
+        Ok(t) => Json(discovery_document(&state, &tenant, &t.id.to_string())).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn discovery_common(State(state): State<IdentityState>) -> Response {
+    // Entra's multi-tenant documents name the issuer with a literal placeholder.
+    Json(discovery_document(&state, "common", "{tenantid}")).into_response()
+}
+
+async fn discovery_organizations(State(state): State<IdentityState>) -> Response {
+    Json(discovery_document(&state, "organizations", "{tenantid}")).into_response()
+}
+
+fn discovery_document(state: &IdentityState, segment: &str, tid: &str) -> serde_json::Value {
+    let base = &state.public_url;
+    let host = base.split_once("://").map_or(&**base, |(_, h)| h);
+    json!({
+        "token_endpoint": format!("{base}/{segment}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{segment}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": state.issuer(tid),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+        "authorization_endpoint": format!("{base}/{segment}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{segment}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{segment}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": host,
+        "cloud_graph_host_name": host,
+        "msgraph_host": host,
+        "rbac_url": base.to_string(),
+    })
+}
+
+async fn keys(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Response {
+    if let Err(e) = resolve_tenant(&state, &tenant).await {
+        return e.into_response();
+    }
+    keys_common(State(state)).await
+}
+
+async fn keys_common(State(state): State<IdentityState>) -> Response {
+    // Make sure a key exists before the first token: relying parties may fetch JWKS first.
+    if let Err(e) = state.tokens.keys().signing_key().await {
+        return internal(&e).into_response();
+    }
+    match state.tokens.keys().jwks().await {
+        Ok(jwks) => Json(jwks).into_response(),
+        Err(e) => internal(&e).into_response(),
+    }
+}
+
+/// MSAL asks whether a user's domain is federated before ROPC. Ours never are.
+async fn user_realm(State(state): State<IdentityState>, Path(upn): Path<String>) -> Response {
+    let domain = upn.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+    let known = match state.directory.find_tenant(&domain).await {
+        Ok(t) => t.is_some(),
+        Err(e) => return internal(&e).into_response(),
+    };
+    Json(json!({
+        "ver": "1.0",
+        "account_type": if known { "Managed" } else { "Unknown" },
+        "domain_name": domain,
+        "cloud_instance_name": "latchkey",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    }))
+    .into_response()
+}
+
+/// The form's parameters; a parameter given twice is refused (RFC 6749 §3.2).
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+        let form_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if !form_type {
+            return Err(OAuthError::invalid_request(
+                900144,
+                "The request body must be application/x-www-form-urlencoded.",
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| OAuthError::invalid_request(90014, "The request body is not a valid form."))?;
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(other, _)| other == k) {
+                return Err(OAuthError::invalid_request(
+                    90015,
+                    format!("The parameter '{}' appears more than once.", clip(k)),
+                ));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::missing(name))
+    }
+}
+
+fn correlation(headers: &HeaderMap) -> Option<Uuid> {
+    headers
+        .get("client-request-id")
+        .or_else(|| headers.get("x-ms-client-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn token(
+    State(state): State<IdentityState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let correlation_id = correlation(&headers);
+    match token_inner(&state, &tenant, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.with_correlation(correlation_id).into_response(),
+    }
+}
+
+async fn token_inner(
+    state: &IdentityState,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let grant = form.require("grant_type")?;
+    match grant {
+        "client_credentials" => client_credentials(state, tenant, headers, &form).await,
+        "password" | "authorization_code" | "refresh_token" | "urn:ietf:params:oauth:grant-type:device_code" => {
+            Err(OAuthError::new(
+                "unsupported_grant_type",
+                70003,
+                format!("The grant type '{grant}' is not enabled on this Latchkey yet; client_credentials is."),
+            ))
+        }
+        other => Err(OAuthError::new(
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{}'.", clip(other)),
+        )),
+    }
+}
+
+/// The client's credentials: from the form, or HTTP Basic (`client_secret_basic`).
+fn client_credentials_from(headers: &HeaderMap, form: &Form) -> Result<(String, Option<SecretString>), OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .map(|b64| {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| OAuthError::new("invalid_client", 7000216, "The Authorization header is malformed."))?;
+            let (id, secret) = raw
+                .split_once(':')
+                .ok_or_else(|| OAuthError::new("invalid_client", 7000216, "The Authorization header is malformed."))?;
+            // RFC 6749 §2.3.1: both parts are form-urlencoded.
+            let decode = |s: &str| -> Result<String, OAuthError> {
+                serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+                    .ok()
+                    .and_then(|mut v| v.pop())
+                    .map(|(_, v)| v)
+                    .ok_or_else(|| OAuthError::new("invalid_client", 7000216, "The Authorization header is malformed."))
+            };
+            Ok::<_, OAuthError>((decode(id)?, decode(secret)?))
+        })
+        .transpose()?;
+    match (basic, form.get("client_secret")) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            90016,
+            "The client presented credentials both in the Authorization header and in the body; use one.",
+        )),
+        (Some((id, secret)), None) => {
+            if form.get("client_id").is_some_and(|f| f != id) {
+                return Err(OAuthError::invalid_request(90016, "client_id in the body differs from the Authorization header."));
+            }
+            Ok((id, Some(SecretString::from(secret))))
+        }
+        (None, secret) => Ok((
+            form.require("client_id")?.to_owned(),
+            secret.map(|s| SecretString::from(s.to_owned())),
+        )),
+    }
+}
+
+/// The audience for a `.default` scope's resource, when the resource is one Latchkey serves.
+fn audience_for(state: &IdentityState, resource: &str) -> Option<&'static str> {
+    let resource = resource.trim_end_matches('/');
+    let public = state.public_url.trim_end_matches('/');
+    // kiota derives `https://<host>/.default` from the Graph URL, without the port.
+    let public_host = public
+        .split_once("://")
+        .map(|(scheme, rest)| format!("{scheme}://{}", rest.split(':').next().unwrap_or(rest)));
+    if resource.eq_ignore_ascii_case(GRAPH_RESOURCE)
+        || resource.eq_ignore_ascii_case(GRAPH_APP_ID)
+        || resource.eq_ignore_ascii_case(public)
+        || public_host.is_some_and(|h| resource.eq_ignore_ascii_case(&h))
+    {
+        Some(GRAPH_RESOURCE)
+    } else {
+        None
+    }
+}
+
+async fn client_credentials(
+    state: &IdentityState,
+    tenant_segment: &str,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    if matches!(tenant_segment, "common" | "organizations" | "consumers") {
+        return Err(OAuthError::invalid_request(
+            900023,
+            format!("The client credentials flow needs a tenant: use the tenant's id or domain instead of '{tenant_segment}'."),
+        ));
+    }
+    let tenant = resolve_tenant(state, tenant_segment).await?;
+    if form.get("client_assertion").is_some() {
+        return Err(OAuthError::new(
+            "invalid_client",
+            7000218,
+            "Certificate credentials (client_assertion) are not supported by this Latchkey yet; use a client secret.",
+        ));
+    }
+    let (client_id, secret) = client_credentials_from(headers, form)?;
+    let not_found = || {
+        OAuthError::new(
+            "invalid_client",
+            700016,
+            format!(
+                "Application with identifier '{}' was not found in the directory '{}'.",
+                clip(&client_id),
+                tenant.display_name
+            ),
+        )
+    };
+    let app_id = client_id.parse::<Uuid>().map(AppId).map_err(|_| not_found())?;
+    let app = state
+        .directory
+        .find_client(tenant.id, app_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(not_found)?;
+    if app.public_client {
+        return Err(OAuthError::new(
+            "invalid_client",
+            700025,
+            "Client is public so the client credentials flow is not available to it.",
+        ));
+    }
+    let secret = secret.ok_or_else(|| {
+        OAuthError::new(
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
+    })?;
+    let now = state.directory.clock().now();
+    app.verify_secret(&secret, now).map_err(|failure| match failure {
+        ClientAuthFailure::InvalidSecret => OAuthError::new(
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        ),
+        ClientAuthFailure::Expired => OAuthError::new(
+            "invalid_client",
+            7000222,
+            format!("The provided client secret keys for app '{}' are expired.", app.app_id),
+        ),
+    })?;
+
+    let scope = form.require("scope")?;
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    let [single] = scopes.as_slice() else {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            70011,
+            "The provided request must include exactly one scope for the client credentials flow: the resource's '.default'.",
+        ));
+    };
+    let Some(resource) = single.strip_suffix("/.default") else {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
+                clip(single)
+            ),
+        ));
+    };
+    let audience = audience_for(state, resource).ok_or_else(|| {
+        OAuthError::new(
+            "invalid_resource",
+            500011,
+            format!("The resource principal named {} was not found in the tenant named {}.", clip(resource), tenant.display_name),
+        )
+    })?;
+
+    let issued = state
+        .tokens
+        .issue(TokenRequest {
+            audience: audience.into(),
+            issuer: state.issuer(&tenant.id.to_string()),
+            tenant_id: tenant.id.to_string(),
+            object_id: app.object_id.to_string(),
+            client_id: app.app_id.to_string(),
+            roles: app.granted_roles().to_vec(),
+            scopes: None,
+            app_only: true,
+        })
+        .await
+        .map_err(|e| internal(&e))?;
+    tracing::info!(client_id = %app.app_id, tenant = %tenant.id, "issued an app-only token");
+    let mut response = (
+        StatusCode::OK,
+        Json(json!({
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "ext_expires_in": issued.expires_in,
+            "access_token": issued.token,
+        })),
+    )
+        .into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
