@@ -210,9 +210,15 @@ async fn token(
     State(state): State<IdentityState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let correlation_id = correlation(&headers);
+    // An oversized or unreadable body is the client's error, in OAuth's shape.
+    let Ok(body) = body else {
+        return OAuthError::invalid_request(90014, "The request body is too large or unreadable.")
+            .with_correlation(correlation_id)
+            .into_response();
+    };
     match token_inner(&state, &tenant, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.with_correlation(correlation_id).into_response(),

@@ -27,6 +27,79 @@ pub enum Command {
     /// Manage users directly in the store (offline administration and recovery).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage app registrations (clients that get tokens) directly in the store.
+    #[command(subcommand)]
+    Apps(AppsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Register an application; prints its appId and, for confidential clients, its first secret once.
+    Create(AppsCreateArgs),
+    /// List app registrations.
+    List(TenantArgs),
+    /// Show one app registration (secrets by id and hint only).
+    Show(AppTarget),
+    /// Add a client secret; prints it once.
+    AddSecret(AppsAddSecretArgs),
+    /// Remove a client secret by its key id.
+    RemoveSecret(AppsRemoveSecretArgs),
+    /// Grant admin consent to the app's application permissions.
+    GrantAdminConsent(AppTarget),
+    /// Delete an app registration.
+    Delete(AppTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct AppsCreateArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    #[arg(long)]
+    pub name: String,
+    /// Redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Application permission, e.g. User.ReadWrite.All (repeatable).
+    #[arg(long = "application-permission")]
+    pub application_permissions: Vec<String>,
+    /// Delegated permission, e.g. User.Read (repeatable).
+    #[arg(long = "delegated-permission")]
+    pub delegated_permissions: Vec<String>,
+    /// Grant admin consent right away.
+    #[arg(long)]
+    pub grant_admin_consent: bool,
+    /// A public client (no secret): device code and ROPC.
+    #[arg(long)]
+    pub public_client: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppTarget {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The app's appId (client id).
+    pub app_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsAddSecretArgs {
+    #[command(flatten)]
+    pub target: AppTarget,
+    /// A name for the secret.
+    #[arg(long, default_value = "secret")]
+    pub name: String,
+    /// Days until it expires (1–730).
+    #[arg(long, default_value_t = 180)]
+    pub days: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsRemoveSecretArgs {
+    #[command(flatten)]
+    pub target: AppTarget,
+    /// The secret's key id.
+    #[arg(long)]
+    pub key_id: String,
 }
 
 /// Where the directory lives.
@@ -92,6 +165,10 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "LATCHKEY_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// File holding the 256-bit master key that seals signing keys at rest (base64). Default:
+    /// <data-dir>/master.key, created on first start. Nodes sharing a database share this key.
+    #[arg(long, env = "LATCHKEY_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// Log format on standard error.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

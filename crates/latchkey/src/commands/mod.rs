@@ -1,6 +1,7 @@
 //! What each command does. Every command that changes the directory goes through
 //! `latchkey_core::Directory`, exactly as the HTTP surfaces do.
 
+mod apps;
 mod init;
 mod serve;
 mod users;
@@ -42,6 +43,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Init(args) => init::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Users(cmd) => users::run(cmd).await,
+        Command::Apps(cmd) => apps::run(cmd).await,
     }
 }
 

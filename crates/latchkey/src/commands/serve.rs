@@ -9,6 +9,10 @@ use axum_server::tls_rustls::RustlsConfig;
 use latchkey_core::Directory;
 use latchkey_core::names::DomainName;
 
+use latchkey_core::crypto::MasterKey;
+use latchkey_identity::http::IdentityState;
+use latchkey_identity::{KeyRing, TokenService};
+
 use super::{CliError, CliResult, open_directory};
 use crate::cli::ServeArgs;
 use crate::server::{AppState, router};
@@ -77,10 +81,18 @@ pub async fn run(args: ServeArgs) -> CliResult {
         )
     };
 
+    let master = master_key(&args)?;
+    let clock = directory.clock().clone();
+    let keys = KeyRing::new(directory.store().clone(), master, clock.clone(), TOKEN_LIFETIME);
+    let identity = IdentityState {
+        directory: directory.clone(),
+        tokens: TokenService::new(keys, clock, TOKEN_LIFETIME),
+        public_url: public_url.clone().into(),
+    };
     let state = AppState {
         directory: directory.clone(),
     };
-    let app = router(state).into_make_service();
+    let app = router(state, identity).into_make_service();
     let handle = Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     tokio::spawn(purge_deleted_users(directory));
@@ -105,6 +117,47 @@ pub async fn run(args: ServeArgs) -> CliResult {
     served.map_err(|e| CliError(format!("the server stopped: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Access tokens live an hour, as Entra's do by default.
+const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
+
+/// The master key: from `--master-key-file`, or `<data-dir>/master.key`, created (0600) on
+/// first start when neither exists.
+fn master_key(args: &ServeArgs) -> CliResult<MasterKey> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let path = args
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| args.store.data_dir.join("master.key"));
+    let decode = |text: &str| -> CliResult<MasterKey> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| CliError(format!("{} is not base64", path.display())))?;
+        MasterKey::from_bytes(&bytes).map_err(|e| CliError(format!("{}: {e}", path.display())))
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => decode(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.master_key_file.is_none() => {
+            let key = MasterKey::generate();
+            std::fs::create_dir_all(&args.store.data_dir).map_err(|e| CliError(e.to_string()))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options
+                .open(&path)
+                .map_err(|e| CliError(format!("cannot create {}: {e}", path.display())))?;
+            std::io::Write::write_all(&mut file, STANDARD.encode(key.to_bytes()).as_bytes())
+                .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
+            Ok(key)
+        }
+        Err(e) => Err(CliError(format!("cannot read the master key {}: {e}", path.display()))),
+    }
 }
 
 fn url_host(url: &str) -> Option<String> {
