@@ -1,0 +1,84 @@
+"""Fixtures that run a real Latchkey for Microsoft's clients: an initialised data directory,
+an app registration with admin consent, and `latchkey serve` on a free loopback port.
+
+Every test first installs a guard that refuses connections off loopback: with default
+settings MSAL would contact login.microsoftonline.com, and a test must never leave the machine.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("LATCHKEY_BIN", ROOT / "target" / "debug" / "latchkey"))
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guarded_getaddrinfo(host, *args, **kwargs):
+        if host not in ("localhost", "127.0.0.1", "::1"):
+            raise OSError(f"test guard: refusing to resolve {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+
+
+def cli(data_dir, *args):
+    env = dict(os.environ, LATCHKEY_DATA_DIR=str(data_dir), LATCHKEY_ARGON2_MEMORY_KIB="256",
+               LATCHKEY_ARGON2_ITERATIONS="1")
+    env.pop("LATCHKEY_DATABASE_URL", None)
+    out = subprocess.run([str(BIN), *args, "--json"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+class Latchkey:
+    def __init__(self, base, tenant, data_dir, ca):
+        self.base = base
+        self.tenant = tenant
+        self.data_dir = data_dir
+        self.ca = ca
+
+    def app(self, *args):
+        return cli(self.data_dir, "apps", "create", *args)
+
+
+@pytest.fixture(scope="session")
+def latchkey():
+    tmp = Path(tempfile.mkdtemp(prefix="latchkey-compat-"))
+    data = tmp / "data"
+    init = cli(data, "init", "--domain", "contoso.test")
+    proc = subprocess.Popen([str(BIN), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    base = None
+    for line in proc.stdout:
+        if line.startswith("Latchkey is listening on "):
+            base = line.split()[4].replace("127.0.0.1", "localhost")
+            break
+    assert base, "the server did not start"
+    # One bundle with the system CAs and ours, for requests (REQUESTS_CA_BUNDLE) and for
+    # httpx/aiohttp (SSL_CERT_FILE): see spec/microsoft-clients.md §5.
+    bundle = tmp / "bundle.pem"
+    bundle.write_bytes(Path(SYSTEM_BUNDLE).read_bytes() + (data / "tls" / "ca.pem").read_bytes())
+    os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)
+    os.environ["SSL_CERT_FILE"] = str(bundle)
+    os.environ.pop("CURL_CA_BUNDLE", None)
+    try:
+        yield Latchkey(base, init["tenantId"], data, str(bundle))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def consented_app(latchkey):
+    return latchkey.app("--name", "Automation", "--application-permission", "User.ReadWrite.All",
+                        "--grant-admin-consent")
