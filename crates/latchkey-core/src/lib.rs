@@ -17,6 +17,7 @@ pub mod ids;
 pub mod names;
 pub mod password;
 pub mod role;
+pub mod sign_in;
 pub mod store;
 pub mod tenant;
 pub mod user;

@@ -14,6 +14,7 @@ use crate::ids::{TenantId, UserId};
 use crate::names::{DomainName, Upn};
 use crate::password::{PasswordHash, PasswordPolicy};
 use crate::role::DirectoryRole;
+use crate::sign_in::{RefreshTokenRecord, SignInEvent, SignInState};
 use crate::tenant::Tenant;
 use crate::user::User;
 
@@ -184,6 +185,34 @@ pub trait Store: Send + Sync + Debug {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
     /// Every key, newest first.
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+
+    // Sign-in.
+    async fn find_sign_in_state(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<SignInState>>;
+    /// Records an attempt: the event, and for a known user the new lockout state, written
+    /// only if the state is still `expected` (`Stale` otherwise, so concurrent failures on
+    /// several nodes are all counted).
+    async fn record_sign_in(
+        &self,
+        event: &SignInEvent,
+        state: Option<(UserId, Option<SignInState>, SignInState)>,
+    ) -> StoreResult<()>;
+    async fn list_sign_in_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<SignInEvent>>;
+    /// Replaces the hash with one at current parameters, only if it is still `old`. Not an
+    /// audited change: the password is the same.
+    async fn rehash_password(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> StoreResult<bool>;
+
+    // Refresh tokens.
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
+    async fn find_refresh_token(&self, digest: &[u8; 32]) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Marks a token used; `false` if it was already used or revoked (a replay).
+    async fn use_refresh_token(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn revoke_refresh_family(&self, family: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
 
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)

@@ -71,6 +71,7 @@ macro_rules! impl_store {
         use latchkey_core::names::{DisplayName, DomainName, Upn};
         use latchkey_core::password::{PasswordHash, PasswordPolicy};
         use latchkey_core::role::DirectoryRole;
+        use latchkey_core::sign_in::{RefreshTokenRecord, SignInEvent, SignInState};
         use latchkey_core::store::{
             NewUserRecord, Page, PasswordWrite, SigningKeyRecord, Store, StoreError, StoreResult,
             UserQuery,
@@ -295,6 +296,23 @@ macro_rules! impl_store {
                 .map_err(map_err)?;
             }
             Ok(())
+        }
+
+        fn refresh_from_row(row: &DbRow) -> StoreResult<RefreshTokenRecord> {
+            let digest: Vec<u8> = row.try_get("digest").map_err(map_err)?;
+            Ok(RefreshTokenRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                family_id: row.try_get("family_id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                user_id: UserId::from_uuid(row.try_get("user_id").map_err(map_err)?),
+                client_id: row.try_get("client_id").map_err(map_err)?,
+                scopes: row.try_get("scopes").map_err(map_err)?,
+                digest: digest.try_into().map_err(|_| corrupt("refresh token digest", "not 32 bytes"))?,
+                issued_at: row.try_get("issued_at").map_err(map_err)?,
+                expires_at: row.try_get("expires_at").map_err(map_err)?,
+                used_at: row.try_get("used_at").map_err(map_err)?,
+                revoked_at: row.try_get("revoked_at").map_err(map_err)?,
+            })
         }
 
         const APP_COLUMNS: &str = "app_id, object_id, tenant_id, display_name, redirect_uris, public_client, \
@@ -863,6 +881,191 @@ macro_rules! impl_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn find_sign_in_state(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<SignInState>> {
+                let row = sqlx::query(
+                    "SELECT failed_count, lockouts, locked_until, last_success FROM sign_in_state \
+                     WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    Ok(SignInState {
+                        failed_count: r.try_get("failed_count").map_err(map_err)?,
+                        lockouts: r.try_get("lockouts").map_err(map_err)?,
+                        locked_until: r.try_get("locked_until").map_err(map_err)?,
+                        last_success: r.try_get("last_success").map_err(map_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn record_sign_in(
+                &self,
+                event: &SignInEvent,
+                state: Option<(UserId, Option<SignInState>, SignInState)>,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                if let Some((user, expected, new)) = state {
+                    let rows = match expected {
+                        None => sqlx::query(
+                            "INSERT INTO sign_in_state (user_id, tenant_id, failed_count, lockouts, locked_until, last_success) \
+                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO NOTHING",
+                        )
+                        .bind(user.as_uuid())
+                        .bind(event.tenant_id.as_uuid())
+                        .bind(new.failed_count)
+                        .bind(new.lockouts)
+                        .bind(new.locked_until)
+                        .bind(new.last_success)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected(),
+                        Some(old) => sqlx::query(
+                            "UPDATE sign_in_state SET failed_count = $1, lockouts = $2, locked_until = $3, last_success = $4 \
+                             WHERE user_id = $5 AND tenant_id = $6 AND failed_count = $7 AND lockouts = $8",
+                        )
+                        .bind(new.failed_count)
+                        .bind(new.lockouts)
+                        .bind(new.locked_until)
+                        .bind(new.last_success)
+                        .bind(user.as_uuid())
+                        .bind(event.tenant_id.as_uuid())
+                        .bind(old.failed_count)
+                        .bind(old.lockouts)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected(),
+                    };
+                    check_one(rows)?;
+                }
+                sqlx::query(
+                    "INSERT INTO sign_in_events (id, tenant_id, created_at, user_id, user_principal_name, app_id, \
+                     app_display_name, error_code, failure_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(event.id.as_uuid())
+                .bind(event.tenant_id.as_uuid())
+                .bind(event.created)
+                .bind(event.user_id.map(|u| u.as_uuid()))
+                .bind(&event.user_principal_name)
+                .bind(&event.app_id)
+                .bind(&event.app_display_name)
+                .bind(event.error_code)
+                .bind(&event.failure_reason)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn list_sign_in_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<SignInEvent>> {
+                let rows = sqlx::query(
+                    "SELECT id, tenant_id, created_at, user_id, user_principal_name, app_id, app_display_name, \
+                     error_code, failure_reason FROM sign_in_events WHERE tenant_id = $1 \
+                     ORDER BY created_at DESC, seq DESC LIMIT $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(SignInEvent {
+                            id: EventId::from_uuid(r.try_get("id").map_err(map_err)?),
+                            tenant_id: TenantId::from_uuid(r.try_get("tenant_id").map_err(map_err)?),
+                            created: r.try_get("created_at").map_err(map_err)?,
+                            user_id: r.try_get::<Option<Uuid>, _>("user_id").map_err(map_err)?.map(UserId::from_uuid),
+                            user_principal_name: r.try_get("user_principal_name").map_err(map_err)?,
+                            app_id: r.try_get("app_id").map_err(map_err)?,
+                            app_display_name: r.try_get("app_display_name").map_err(map_err)?,
+                            error_code: r.try_get("error_code").map_err(map_err)?,
+                            failure_reason: r.try_get("failure_reason").map_err(map_err)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn rehash_password(
+                &self,
+                tenant: TenantId,
+                user: UserId,
+                old: &PasswordHash,
+                new: &PasswordHash,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $1 WHERE tenant_id = $2 AND id = $3 AND password_hash = $4",
+                )
+                .bind(new.as_str())
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(old.as_str())
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (id, family_id, tenant_id, user_id, client_id, scopes, digest, \
+                     issued_at, expires_at, used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(t.id)
+                .bind(t.family_id)
+                .bind(t.tenant_id.as_uuid())
+                .bind(t.user_id.as_uuid())
+                .bind(&t.client_id)
+                .bind(&t.scopes)
+                .bind(t.digest.to_vec())
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.used_at)
+                .bind(t.revoked_at)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_refresh_token(&self, digest: &[u8; 32]) -> StoreResult<Option<RefreshTokenRecord>> {
+                let row = sqlx::query(
+                    "SELECT id, family_id, tenant_id, user_id, client_id, scopes, digest, issued_at, expires_at, \
+                     used_at, revoked_at FROM refresh_tokens WHERE digest = $1",
+                )
+                .bind(digest.to_vec())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(refresh_from_row).transpose()
+            }
+
+            async fn use_refresh_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn revoke_refresh_family(&self, family: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+                    .bind(at)
+                    .bind(family)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
             }
 
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

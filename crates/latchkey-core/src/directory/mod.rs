@@ -5,6 +5,7 @@
 
 mod apps;
 mod password;
+mod sign_in;
 mod tenants;
 mod users;
 
@@ -25,6 +26,7 @@ use crate::user::User;
 
 pub use apps::{CreatedApp, NewApp};
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
+pub use sign_in::{ClientRef, SignInError};
 pub use tenants::Bootstrapped;
 pub use users::{CreatedUser, NewUser};
 
@@ -60,6 +62,9 @@ pub struct Directory {
     store: Arc<dyn Store>,
     hasher: Hasher,
     clock: Arc<dyn Clock>,
+    /// A hash of a throwaway value, verified against for unknown users so that a sign-in
+    /// takes as long whether or not the account exists.
+    dummy: Arc<tokio::sync::OnceCell<crate::password::PasswordHash>>,
 }
 
 /// What an audited change says about itself.
@@ -83,6 +88,7 @@ impl Directory {
             store,
             hasher,
             clock,
+            dummy: Arc::default(),
         }
     }
 

@@ -110,7 +110,8 @@ impl Directory {
                     changed_at: now,
                     force_change_next_sign_in: request.force_change_next_sign_in,
                     force_change_with_mfa: request.force_change_with_mfa,
-                    revoke_sessions_from: None,
+                    // A new password ends every session and refresh token issued before it.
+                    revoke_sessions_from: Some(now),
                 },
                 &events,
             )
