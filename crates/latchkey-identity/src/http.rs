@@ -67,7 +67,7 @@ async fn resolve_tenant(state: &IdentityState, name: &str) -> Result<Tenant, OAu
         .ok_or_else(not_found)
 }
 
-fn internal(e: &dyn std::fmt::Display) -> OAuthError {
+pub(crate) fn internal(e: &dyn std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, "identity endpoint failed");
     OAuthError::new("server_error", 90033, "A transient error has occurred. Please try again.")
 }
@@ -158,7 +158,7 @@ async fn user_realm(State(state): State<IdentityState>, Path(upn): Path<String>)
 }
 
 /// The form's parameters; a parameter given twice is refused (RFC 6749 §3.2).
-struct Form(Vec<(String, String)>);
+pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
     fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
@@ -185,7 +185,7 @@ impl Form {
         Ok(Self(pairs))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -193,7 +193,7 @@ impl Form {
             .filter(|v| !v.is_empty())
     }
 
-    fn require(&self, name: &str) -> Result<&str, OAuthError> {
+    pub(crate) fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| OAuthError::missing(name))
     }
 }
@@ -235,13 +235,19 @@ async fn token_inner(
     let grant = form.require("grant_type")?;
     match grant {
         "client_credentials" => client_credentials(state, tenant, headers, &form).await,
-        "password" | "authorization_code" | "refresh_token" | "urn:ietf:params:oauth:grant-type:device_code" => {
-            Err(OAuthError::new(
-                "unsupported_grant_type",
-                70003,
-                format!("The grant type '{grant}' is not enabled on this Latchkey yet; client_credentials is."),
-            ))
+        "password" => {
+            let tenant = resolve_tenant(state, tenant).await?;
+            crate::user_flows::password_grant(state, &tenant, headers, &form).await
         }
+        "refresh_token" => {
+            let tenant = resolve_tenant(state, tenant).await?;
+            crate::user_flows::refresh_grant(state, &tenant, headers, &form).await
+        }
+        "authorization_code" | "urn:ietf:params:oauth:grant-type:device_code" => Err(OAuthError::new(
+            "unsupported_grant_type",
+            70003,
+            format!("The grant type '{grant}' is not enabled on this Latchkey yet."),
+        )),
         other => Err(OAuthError::new(
             "unsupported_grant_type",
             70003,
@@ -313,19 +319,15 @@ fn audience_for(state: &IdentityState, resource: &str) -> Option<&'static str> {
     }
 }
 
-async fn client_credentials(
+/// Identifies and authenticates the client. Confidential clients must present a valid
+/// secret; public clients (allowed only where `allow_public`) must present none.
+pub(crate) async fn authenticate_client(
     state: &IdentityState,
-    tenant_segment: &str,
+    tenant: &Tenant,
     headers: &HeaderMap,
     form: &Form,
-) -> Result<Response, OAuthError> {
-    if matches!(tenant_segment, "common" | "organizations" | "consumers") {
-        return Err(OAuthError::invalid_request(
-            900023,
-            format!("The client credentials flow needs a tenant: use the tenant's id or domain instead of '{tenant_segment}'."),
-        ));
-    }
-    let tenant = resolve_tenant(state, tenant_segment).await?;
+    allow_public: bool,
+) -> Result<latchkey_core::app::App, OAuthError> {
     if form.get("client_assertion").is_some() {
         return Err(OAuthError::new(
             "invalid_client",
@@ -353,11 +355,21 @@ async fn client_credentials(
         .map_err(|e| internal(&e))?
         .ok_or_else(not_found)?;
     if app.public_client {
-        return Err(OAuthError::new(
-            "invalid_client",
-            700025,
-            "Client is public so the client credentials flow is not available to it.",
-        ));
+        if !allow_public {
+            return Err(OAuthError::new(
+                "invalid_client",
+                700025,
+                "Client is public so the client credentials flow is not available to it.",
+            ));
+        }
+        if secret.is_some() {
+            return Err(OAuthError::new(
+                "invalid_client",
+                700025,
+                "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+            ));
+        }
+        return Ok(app);
     }
     let secret = secret.ok_or_else(|| {
         OAuthError::new(
@@ -379,6 +391,23 @@ async fn client_credentials(
             format!("The provided client secret keys for app '{}' are expired.", app.app_id),
         ),
     })?;
+    Ok(app)
+}
+
+async fn client_credentials(
+    state: &IdentityState,
+    tenant_segment: &str,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    if matches!(tenant_segment, "common" | "organizations" | "consumers") {
+        return Err(OAuthError::invalid_request(
+            900023,
+            format!("The client credentials flow needs a tenant: use the tenant's id or domain instead of '{tenant_segment}'."),
+        ));
+    }
+    let tenant = resolve_tenant(state, tenant_segment).await?;
+    let app = authenticate_client(state, &tenant, headers, form, false).await?;
 
     let scope = form.require("scope")?;
     let scopes: Vec<&str> = scope.split_whitespace().collect();

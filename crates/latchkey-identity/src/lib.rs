@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod tokens;
+mod user_flows;
 
 pub use keys::KeyRing;
 pub use tokens::{AccessClaims, TokenError, TokenService};

@@ -132,6 +132,19 @@ impl TokenService {
         })
     }
 
+    /// Signs any claim set (id tokens) with the current key.
+    pub async fn sign_json(&self, claims: &serde_json::Value) -> Result<String, TokenError> {
+        let key = self.keys.signing_key().await?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(key.kid.clone());
+        let encoding = key.encoding.as_ref().ok_or(TokenError::UnknownKey)?;
+        jsonwebtoken::encode(&header, claims, encoding).map_err(|_| TokenError::Malformed)
+    }
+
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     /// The one validation every resource uses: RS256 only (so `none` and HMAC-with-the-public-
     /// key confusion are refused before any key is touched), a known `kid`, a valid signature,
     /// `exp`/`nbf` against our clock, and `aud`/`iss` among the expected values.

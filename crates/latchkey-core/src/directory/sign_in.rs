@@ -184,6 +184,12 @@ impl Directory {
         Err(SignInError::Internal("the sign-in state kept changing; gave up".into()))
     }
 
+    /// The active user with this id, for grants that continue an earlier sign-in (refresh
+    /// tokens). Not an authorized read: the caller holds a credential for that user.
+    pub async fn find_active_user(&self, tenant: TenantId, id: crate::ids::UserId) -> Result<Option<User>, DirectoryError> {
+        Ok(self.store.find_user(tenant, id).await?.filter(|u| !u.is_deleted()))
+    }
+
     /// The sign-in state of a user, for the admin center and tests.
     pub async fn sign_in_state(&self, tenant: TenantId, user: crate::ids::UserId) -> Result<SignInState, DirectoryError> {
         Ok(self.store.find_sign_in_state(tenant, user).await?.unwrap_or_default())

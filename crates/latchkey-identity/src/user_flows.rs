@@ -1,0 +1,286 @@
+//! Grants that act for a user: resource owner password credentials (ROPC) and refresh
+//! tokens with rotation. Both end in [`issue_user_tokens`], which returns what MSAL and
+//! azure-identity need: an access token, an id_token, `client_info`, and a refresh token when
+//! `offline_access` was asked for.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration;
+use latchkey_core::app::{App, DELEGATED_PERMISSIONS};
+use latchkey_core::directory::{ClientRef, SignInError};
+use latchkey_core::sign_in::RefreshTokenRecord;
+use latchkey_core::tenant::Tenant;
+use latchkey_core::user::User;
+use rand::RngCore;
+use secrecy::SecretString;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::OAuthError;
+use crate::http::{Form, IdentityState, authenticate_client, internal};
+use crate::tokens::{GRAPH_RESOURCE, TokenRequest};
+
+/// Refresh tokens live 90 days, as Entra's do.
+const REFRESH_LIFETIME_DAYS: i64 = 90;
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// The scopes a request asks for, checked against the app's consented delegated permissions.
+pub(crate) struct Scopes {
+    /// Granted Graph delegated permissions, for `scp`.
+    delegated: Vec<String>,
+    /// Whether a refresh token was asked for.
+    offline: bool,
+    /// What was asked for, echoed back as `scope` so that MSAL's cache finds it again.
+    echo: String,
+}
+
+fn parse_scopes(app: &App, requested: &str) -> Result<Scopes, OAuthError> {
+    let mut delegated: Vec<String> = Vec::new();
+    let mut offline = false;
+    for scope in requested.split_whitespace() {
+        if OIDC_SCOPES.contains(&scope) {
+            offline |= scope == "offline_access";
+            continue;
+        }
+        // `User.Read`, `https://graph.microsoft.com/User.Read`, or a Graph `.default`.
+        let name = scope
+            .strip_prefix("https://graph.microsoft.com/")
+            .or_else(|| scope.strip_prefix("00000003-0000-0000-c000-000000000000/"))
+            .unwrap_or(scope);
+        if name == ".default" {
+            if !app.admin_consent {
+                return Err(consent_required(app));
+            }
+            delegated.extend(app.delegated_permissions.iter().cloned());
+            continue;
+        }
+        let known = DELEGATED_PERMISSIONS
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                OAuthError::new(
+                    "invalid_scope",
+                    70011,
+                    format!("The provided value for the input parameter 'scope' is not valid. The scope '{}' does not exist.", name.chars().take(64).collect::<String>()),
+                )
+            })?;
+        if !app.admin_consent || !app.delegated_permissions.iter().any(|p| p == known) {
+            return Err(consent_required(app));
+        }
+        delegated.push((*known).to_owned());
+    }
+    delegated.sort();
+    delegated.dedup();
+    Ok(Scopes {
+        delegated,
+        offline,
+        echo: requested.split_whitespace().collect::<Vec<_>>().join(" "),
+    })
+}
+
+fn consent_required(app: &App) -> OAuthError {
+    OAuthError::new(
+        "invalid_grant",
+        65001,
+        format!(
+            "The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.",
+            app.app_id, app.display_name
+        ),
+    )
+}
+
+fn sign_in_error(e: &SignInError) -> OAuthError {
+    let message = match e {
+        SignInError::UnknownUser => "User account does not exist in this directory.".to_owned(),
+        SignInError::WrongPassword => "Error validating credentials due to invalid username or password.".to_owned(),
+        SignInError::Locked => "The user account is locked: too many sign-ins with a wrong password. Try again later.".to_owned(),
+        SignInError::Disabled => "The user account is disabled.".to_owned(),
+        SignInError::MustChangePassword(_) => "The password is expired: the user must sign in interactively and change it.".to_owned(),
+        SignInError::Busy | SignInError::Internal(_) => return internal(e),
+    };
+    let code = u32::try_from(e.aadsts()).unwrap_or(90033);
+    OAuthError::new("invalid_grant", code, message)
+}
+
+pub(crate) async fn password_grant(
+    state: &IdentityState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    let app = authenticate_client(state, tenant, headers, form, true).await?;
+    let username = form.require("username")?;
+    let password = SecretString::from(form.require("password")?.to_owned());
+    let scopes = parse_scopes(&app, form.require("scope")?)?;
+    let client = ClientRef {
+        app_id: Some(app.app_id.to_string()),
+        display_name: Some(app.display_name.clone()),
+    };
+    let user = state
+        .directory
+        .sign_in_with_password(tenant.id, username, &password, &client)
+        .await
+        .map_err(|e| sign_in_error(&e))?;
+    issue_user_tokens(state, tenant, &app, &user, &scopes, None).await
+}
+
+pub(crate) async fn refresh_grant(
+    state: &IdentityState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    let app = authenticate_client(state, tenant, headers, form, true).await?;
+    let presented = form.require("refresh_token")?;
+    let invalid = || OAuthError::new("invalid_grant", 9002313, "Invalid request. The refresh token is malformed or not valid.");
+    let revoked = || OAuthError::new("invalid_grant", 50173, "The provided grant has expired due to it being revoked; a fresh sign-in is needed.");
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let record = state
+        .directory
+        .store()
+        .find_refresh_token(&digest)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(invalid)?;
+    if record.tenant_id != tenant.id || record.client_id != app.app_id.to_string() {
+        return Err(invalid());
+    }
+    let now = state.directory.clock().now();
+    if record.revoked_at.is_some() {
+        return Err(revoked());
+    }
+    if now >= record.expires_at {
+        return Err(OAuthError::new("invalid_grant", 700082, "The refresh token has expired due to inactivity."));
+    }
+    // One use per token: a second use means it was stolen or replayed, so the whole family
+    // (every token rotated from the same sign-in) dies.
+    let first_use = state
+        .directory
+        .store()
+        .use_refresh_token(record.id, now)
+        .await
+        .map_err(|e| internal(&e))?;
+    if !first_use {
+        state
+            .directory
+            .store()
+            .revoke_refresh_family(record.family_id, now)
+            .await
+            .map_err(|e| internal(&e))?;
+        tracing::warn!(family = %record.family_id, "refresh token reused: family revoked");
+        return Err(revoked());
+    }
+    let user = state
+        .directory
+        .find_active_user(tenant.id, record.user_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(revoked)?;
+    if !user.account_enabled {
+        return Err(OAuthError::new("invalid_grant", 50057, "The user account is disabled."));
+    }
+    if record.issued_at < user.sign_in_sessions_valid_from {
+        return Err(revoked());
+    }
+    let requested = form.get("scope").unwrap_or(&record.scopes);
+    let scopes = parse_scopes(&app, requested)?;
+    let original = parse_scopes(&app, &record.scopes)?;
+    if scopes.delegated.iter().any(|s| !original.delegated.contains(s)) {
+        return Err(OAuthError::new("invalid_scope", 70011, "A refresh token cannot widen the scopes it was issued for."));
+    }
+    issue_user_tokens(state, tenant, &app, &user, &scopes, Some(record.family_id)).await
+}
+
+/// Access token, id_token, client_info and (with offline_access) a new refresh token.
+pub(crate) async fn issue_user_tokens(
+    state: &IdentityState,
+    tenant: &Tenant,
+    app: &App,
+    user: &User,
+    scopes: &Scopes,
+    family: Option<Uuid>,
+) -> Result<Response, OAuthError> {
+    let tid = tenant.id.to_string();
+    let oid = user.id.to_string();
+    let scp = if scopes.delegated.is_empty() {
+        "openid profile email".to_owned()
+    } else {
+        scopes.delegated.join(" ")
+    };
+    let access = state
+        .tokens
+        .issue(TokenRequest {
+            audience: GRAPH_RESOURCE.into(),
+            issuer: state.issuer(&tid),
+            tenant_id: tid.clone(),
+            object_id: oid.clone(),
+            client_id: app.app_id.to_string(),
+            roles: vec![],
+            scopes: Some(scp),
+            app_only: false,
+        })
+        .await
+        .map_err(|e| internal(&e))?;
+    let now = state.directory.clock().now();
+    let id_token = state
+        .tokens
+        .sign_json(&json!({
+            "aud": app.app_id.to_string(),
+            "iss": state.issuer(&tid),
+            "iat": now.timestamp(),
+            "nbf": now.timestamp(),
+            "exp": now.timestamp() + access.expires_in,
+            "tid": tid,
+            "oid": oid,
+            "sub": oid,
+            "preferred_username": user.user_principal_name.as_str(),
+            "name": user.display_name.as_str(),
+            "ver": "2.0",
+        }))
+        .await
+        .map_err(|e| internal(&e))?;
+    let client_info = URL_SAFE_NO_PAD.encode(json!({ "uid": oid, "utid": tid }).to_string());
+    let mut body = json!({
+        "token_type": "Bearer",
+        "scope": scopes.echo,
+        "expires_in": access.expires_in,
+        "ext_expires_in": access.expires_in,
+        "access_token": access.token,
+        "id_token": id_token,
+        "client_info": client_info,
+    });
+    if scopes.offline {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = URL_SAFE_NO_PAD.encode(raw);
+        let record = RefreshTokenRecord {
+            id: Uuid::new_v4(),
+            family_id: family.unwrap_or_else(Uuid::new_v4),
+            tenant_id: tenant.id,
+            user_id: user.id,
+            client_id: app.app_id.to_string(),
+            scopes: scopes.echo.clone(),
+            digest: Sha256::digest(token.as_bytes()).into(),
+            issued_at: now,
+            expires_at: now + Duration::days(REFRESH_LIFETIME_DAYS),
+            used_at: None,
+            revoked_at: None,
+        };
+        state
+            .directory
+            .store()
+            .insert_refresh_token(&record)
+            .await
+            .map_err(|e| internal(&e))?;
+        body["refresh_token"] = json!(token);
+    }
+    tracing::info!(client_id = %app.app_id, user = %user.id, "issued user tokens");
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
