@@ -61,7 +61,12 @@ pub fn canonical_permissions(names: &[String], catalogue: &[&str]) -> Result<Vec
         let known = catalogue
             .iter()
             .find(|p| p.eq_ignore_ascii_case(name.trim()))
-            .ok_or_else(|| format!("'{name}' is not a permission Latchkey knows; known: {}", catalogue.join(", ")))?;
+            .ok_or_else(|| {
+                format!(
+                    "'{name}' is not a permission Latchkey knows; known: {}",
+                    catalogue.join(", ")
+                )
+            })?;
         if !out.iter().any(|p| p == known) {
             out.push((*known).to_owned());
         }
@@ -171,7 +176,11 @@ pub enum ClientAuthFailure {
 impl App {
     /// Checks a presented secret against every stored digest, in constant time per digest,
     /// and without stopping at the first match, so timing says nothing about which matched.
-    pub fn verify_secret(&self, presented: &SecretString, now: DateTime<Utc>) -> Result<(), ClientAuthFailure> {
+    pub fn verify_secret(
+        &self,
+        presented: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<(), ClientAuthFailure> {
         let d = digest(presented.expose_secret());
         let mut valid = subtle::Choice::from(0);
         let mut expired = subtle::Choice::from(0);
@@ -218,7 +227,12 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let s = generate_secret("ci", now, now + Duration::days(180), &mut OsRng);
         assert_eq!(s.value.expose_secret().len(), 43);
-        assert!(s.value.expose_secret().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            s.value
+                .expose_secret()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         assert_eq!(s.stored.digest, digest(s.value.expose_secret()));
         assert_eq!(s.stored.hint, s.value.expose_secret()[..3]);
         assert!(!format!("{:?}", s.stored).contains(s.value.expose_secret()));
@@ -232,9 +246,15 @@ mod tests {
         let s = generate_secret("ci", now, now + Duration::days(1), &mut OsRng);
         let app = app_with(vec![s.stored.clone()]);
         assert_eq!(app.verify_secret(&s.value, now), Ok(()));
-        assert_eq!(app.verify_secret(&s.value, now + Duration::days(1)), Err(ClientAuthFailure::Expired));
+        assert_eq!(
+            app.verify_secret(&s.value, now + Duration::days(1)),
+            Err(ClientAuthFailure::Expired)
+        );
         let wrong = SecretString::from("not-the-secret".to_owned());
-        assert_eq!(app.verify_secret(&wrong, now), Err(ClientAuthFailure::InvalidSecret));
+        assert_eq!(
+            app.verify_secret(&wrong, now),
+            Err(ClientAuthFailure::InvalidSecret)
+        );
     }
 
     #[test]
@@ -247,9 +267,14 @@ mod tests {
 
     #[test]
     fn permission_names_are_canonicalised_and_unknown_ones_named() {
-        let ok = canonical_permissions(&["user.readwrite.all".into(), "User.ReadWrite.All".into()], APPLICATION_PERMISSIONS).unwrap();
+        let ok = canonical_permissions(
+            &["user.readwrite.all".into(), "User.ReadWrite.All".into()],
+            APPLICATION_PERMISSIONS,
+        )
+        .unwrap();
         assert_eq!(ok, vec!["User.ReadWrite.All"]);
-        let err = canonical_permissions(&["Mail.Send".into()], APPLICATION_PERMISSIONS).unwrap_err();
+        let err =
+            canonical_permissions(&["Mail.Send".into()], APPLICATION_PERMISSIONS).unwrap_err();
         assert!(err.contains("Mail.Send"));
     }
 }

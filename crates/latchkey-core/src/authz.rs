@@ -412,8 +412,11 @@ mod tests {
         };
         assert!(authorize(&actor, Action::ResetPassword, &[]).is_err());
         let actor = Actor::User {
+            id: UserId::new(),
+            display: "admin".into(),
+            roles: vec![GlobalAdministrator],
             scopes: Some(vec!["User.ReadWrite.All".into()]),
-            ..actor
+            channel: Channel::Graph,
         };
         assert!(authorize(&actor, Action::ResetPassword, &[]).is_ok());
     }

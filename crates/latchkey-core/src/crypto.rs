@@ -91,9 +91,15 @@ mod tests {
         let key = MasterKey::generate();
         let sealed = key.seal("signing-key", b"private material").unwrap();
         assert!(!sealed.windows(7).any(|w| w == b"private"));
-        assert_eq!(key.open("signing-key", &sealed).unwrap(), b"private material");
+        assert_eq!(
+            key.open("signing-key", &sealed).unwrap(),
+            b"private material"
+        );
         assert_eq!(key.open("other", &sealed), Err(SealError::Open));
-        assert_eq!(MasterKey::generate().open("signing-key", &sealed), Err(SealError::Open));
+        assert_eq!(
+            MasterKey::generate().open("signing-key", &sealed),
+            Err(SealError::Open)
+        );
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
@@ -107,6 +113,9 @@ mod tests {
     #[test]
     fn the_master_key_never_prints() {
         assert_eq!(format!("{:?}", MasterKey::generate()), "MasterKey(..)");
-        assert_eq!(MasterKey::from_bytes(&[0; 31]).unwrap_err(), SealError::KeyLength);
+        assert_eq!(
+            MasterKey::from_bytes(&[0; 31]).unwrap_err(),
+            SealError::KeyLength
+        );
     }
 }

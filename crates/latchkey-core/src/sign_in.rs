@@ -112,6 +112,9 @@ mod tests {
         }
         assert_eq!(s.locked_until, Some(t1 + Duration::seconds(120)));
         let ok = s.after_success(t1 + Duration::seconds(121));
-        assert_eq!((ok.failed_count, ok.lockouts, ok.locked_until), (0, 0, None));
+        assert_eq!(
+            (ok.failed_count, ok.lockouts, ok.locked_until),
+            (0, 0, None)
+        );
     }
 }

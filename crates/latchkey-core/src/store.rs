@@ -177,7 +177,8 @@ pub trait Store: Send + Sync + Debug {
     async fn insert_app(&self, app: &App, events: &Events) -> StoreResult<()>;
     /// Rewrites the app's row and its set of secrets.
     async fn update_app(&self, app: &App, events: &Events) -> StoreResult<()>;
-    async fn delete_app(&self, tenant: TenantId, app_id: AppId, events: &Events) -> StoreResult<()>;
+    async fn delete_app(&self, tenant: TenantId, app_id: AppId, events: &Events)
+    -> StoreResult<()>;
     async fn find_app(&self, tenant: TenantId, app_id: AppId) -> StoreResult<Option<App>>;
     async fn list_apps(&self, tenant: TenantId) -> StoreResult<Vec<App>>;
 
@@ -187,7 +188,11 @@ pub trait Store: Send + Sync + Debug {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
 
     // Sign-in.
-    async fn find_sign_in_state(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<SignInState>>;
+    async fn find_sign_in_state(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Option<SignInState>>;
     /// Records an attempt: the event, and for a known user the new lockout state, written
     /// only if the state is still `expected` (`Stale` otherwise, so concurrent failures on
     /// several nodes are all counted).
@@ -196,7 +201,11 @@ pub trait Store: Send + Sync + Debug {
         event: &SignInEvent,
         state: Option<(UserId, Option<SignInState>, SignInState)>,
     ) -> StoreResult<()>;
-    async fn list_sign_in_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<SignInEvent>>;
+    async fn list_sign_in_events(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<SignInEvent>>;
     /// Replaces the hash with one at current parameters, only if it is still `old`. Not an
     /// audited change: the password is the same.
     async fn rehash_password(
@@ -209,10 +218,14 @@ pub trait Store: Send + Sync + Debug {
 
     // Refresh tokens.
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
-    async fn find_refresh_token(&self, digest: &[u8; 32]) -> StoreResult<Option<RefreshTokenRecord>>;
+    async fn find_refresh_token(
+        &self,
+        digest: &[u8; 32],
+    ) -> StoreResult<Option<RefreshTokenRecord>>;
     /// Marks a token used; `false` if it was already used or revoked (a replay).
     async fn use_refresh_token(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
-    async fn revoke_refresh_family(&self, family: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn revoke_refresh_family(&self, family: uuid::Uuid, at: DateTime<Utc>)
+    -> StoreResult<()>;
 
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)

@@ -41,9 +41,18 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 pub fn router(state: IdentityState) -> Router {
     Router::new()
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery))
-        .route("/common/v2.0/.well-known/openid-configuration", get(discovery_common))
-        .route("/organizations/v2.0/.well-known/openid-configuration", get(discovery_organizations))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route(
+            "/common/v2.0/.well-known/openid-configuration",
+            get(discovery_common),
+        )
+        .route(
+            "/organizations/v2.0/.well-known/openid-configuration",
+            get(discovery_organizations),
+        )
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/v2.0/keys", get(keys_common))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -56,7 +65,10 @@ async fn resolve_tenant(state: &IdentityState, name: &str) -> Result<Tenant, OAu
     let not_found = || {
         OAuthError::invalid_request(
             90002,
-            format!("Tenant '{}' not found. Check that the tenant id or domain is right.", clip(name)),
+            format!(
+                "Tenant '{}' not found. Check that the tenant id or domain is right.",
+                clip(name)
+            ),
         )
     };
     state
@@ -69,7 +81,11 @@ async fn resolve_tenant(state: &IdentityState, name: &str) -> Result<Tenant, OAu
 
 pub(crate) fn internal(e: &dyn std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, "identity endpoint failed");
-    OAuthError::new("server_error", 90033, "A transient error has occurred. Please try again.")
+    OAuthError::new(
+        "server_error",
+        90033,
+        "A transient error has occurred. Please try again.",
+    )
 }
 
 /// Echoed user input is clipped, so that an error never carries a large payload back.
@@ -142,7 +158,10 @@ async fn keys_common(State(state): State<IdentityState>) -> Response {
 
 /// MSAL asks whether a user's domain is federated before ROPC. Ours never are.
 async fn user_realm(State(state): State<IdentityState>, Path(upn): Path<String>) -> Response {
-    let domain = upn.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+    let domain = upn
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .to_ascii_lowercase();
     let known = match state.directory.find_tenant(&domain).await {
         Ok(t) => t.is_some(),
         Err(e) => return internal(&e).into_response(),
@@ -165,15 +184,19 @@ impl Form {
         let form_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
         if !form_type {
             return Err(OAuthError::invalid_request(
                 900144,
                 "The request body must be application/x-www-form-urlencoded.",
             ));
         }
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| OAuthError::invalid_request(90014, "The request body is not a valid form."))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+            OAuthError::invalid_request(90014, "The request body is not a valid form.")
+        })?;
         for (i, (k, _)) in pairs.iter().enumerate() {
             if pairs[..i].iter().any(|(other, _)| other == k) {
                 return Err(OAuthError::invalid_request(
@@ -243,21 +266,29 @@ async fn token_inner(
             let tenant = resolve_tenant(state, tenant).await?;
             crate::user_flows::refresh_grant(state, &tenant, headers, &form).await
         }
-        "authorization_code" | "urn:ietf:params:oauth:grant-type:device_code" => Err(OAuthError::new(
-            "unsupported_grant_type",
-            70003,
-            format!("The grant type '{grant}' is not enabled on this Latchkey yet."),
-        )),
+        "authorization_code" | "urn:ietf:params:oauth:grant-type:device_code" => {
+            Err(OAuthError::new(
+                "unsupported_grant_type",
+                70003,
+                format!("The grant type '{grant}' is not enabled on this Latchkey yet."),
+            ))
+        }
         other => Err(OAuthError::new(
             "unsupported_grant_type",
             70003,
-            format!("The app requested an unsupported grant type '{}'.", clip(other)),
+            format!(
+                "The app requested an unsupported grant type '{}'.",
+                clip(other)
+            ),
         )),
     }
 }
 
 /// The client's credentials: from the form, or HTTP Basic (`client_secret_basic`).
-fn client_credentials_from(headers: &HeaderMap, form: &Form) -> Result<(String, Option<SecretString>), OAuthError> {
+fn client_credentials_from(
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<(String, Option<SecretString>), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -267,17 +298,33 @@ fn client_credentials_from(headers: &HeaderMap, form: &Form) -> Result<(String, 
                 .decode(b64.trim())
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| OAuthError::new("invalid_client", 7000216, "The Authorization header is malformed."))?;
-            let (id, secret) = raw
-                .split_once(':')
-                .ok_or_else(|| OAuthError::new("invalid_client", 7000216, "The Authorization header is malformed."))?;
+                .ok_or_else(|| {
+                    OAuthError::new(
+                        "invalid_client",
+                        7000216,
+                        "The Authorization header is malformed.",
+                    )
+                })?;
+            let (id, secret) = raw.split_once(':').ok_or_else(|| {
+                OAuthError::new(
+                    "invalid_client",
+                    7000216,
+                    "The Authorization header is malformed.",
+                )
+            })?;
             // RFC 6749 §2.3.1: both parts are form-urlencoded.
             let decode = |s: &str| -> Result<String, OAuthError> {
                 serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
                     .ok()
                     .and_then(|mut v| v.pop())
                     .map(|(_, v)| v)
-                    .ok_or_else(|| OAuthError::new("invalid_client", 7000216, "The Authorization header is malformed."))
+                    .ok_or_else(|| {
+                        OAuthError::new(
+                            "invalid_client",
+                            7000216,
+                            "The Authorization header is malformed.",
+                        )
+                    })
             };
             Ok::<_, OAuthError>((decode(id)?, decode(secret)?))
         })
@@ -289,7 +336,10 @@ fn client_credentials_from(headers: &HeaderMap, form: &Form) -> Result<(String, 
         )),
         (Some((id, secret)), None) => {
             if form.get("client_id").is_some_and(|f| f != id) {
-                return Err(OAuthError::invalid_request(90016, "client_id in the body differs from the Authorization header."));
+                return Err(OAuthError::invalid_request(
+                    90016,
+                    "client_id in the body differs from the Authorization header.",
+                ));
             }
             Ok((id, Some(SecretString::from(secret))))
         }
@@ -347,7 +397,10 @@ pub(crate) async fn authenticate_client(
             ),
         )
     };
-    let app_id = client_id.parse::<Uuid>().map(AppId).map_err(|_| not_found())?;
+    let app_id = client_id
+        .parse::<Uuid>()
+        .map(AppId)
+        .map_err(|_| not_found())?;
     let app = state
         .directory
         .find_client(tenant.id, app_id)
@@ -403,7 +456,9 @@ async fn client_credentials(
     if matches!(tenant_segment, "common" | "organizations" | "consumers") {
         return Err(OAuthError::invalid_request(
             900023,
-            format!("The client credentials flow needs a tenant: use the tenant's id or domain instead of '{tenant_segment}'."),
+            format!(
+                "The client credentials flow needs a tenant: use the tenant's id or domain instead of '{tenant_segment}'."
+            ),
         ));
     }
     let tenant = resolve_tenant(state, tenant_segment).await?;
@@ -432,7 +487,11 @@ async fn client_credentials(
         OAuthError::new(
             "invalid_resource",
             500011,
-            format!("The resource principal named {} was not found in the tenant named {}.", clip(resource), tenant.display_name),
+            format!(
+                "The resource principal named {} was not found in the tenant named {}.",
+                clip(resource),
+                tenant.display_name
+            ),
         )
     })?;
 
@@ -461,7 +520,11 @@ async fn client_credentials(
         })),
     )
         .into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
 }

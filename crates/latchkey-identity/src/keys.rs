@@ -49,7 +49,9 @@ pub struct LoadedKey {
 
 impl std::fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("LoadedKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +73,12 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn new(store: Arc<dyn Store>, master: MasterKey, clock: Arc<dyn Clock>, token_lifetime: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        clock: Arc<dyn Clock>,
+        token_lifetime: Duration,
+    ) -> Self {
         Self {
             store,
             master,
@@ -91,9 +98,9 @@ impl KeyRing {
         // published and valid, so the only cost is one extra key.
         self.create(now).await?;
         self.reload().await?;
-        self.current(now)
-            .await?
-            .ok_or_else(|| KeyError::Crypto("a new signing key is not visible after creation".into()))
+        self.current(now).await?.ok_or_else(|| {
+            KeyError::Crypto("a new signing key is not visible after creation".into())
+        })
     }
 
     async fn current(&self, now: DateTime<Utc>) -> Result<Option<LoadedKey>, KeyError> {
@@ -122,7 +129,9 @@ impl KeyRing {
 
     /// The JWKS document.
     pub async fn jwks(&self) -> Result<Value, KeyError> {
-        Ok(json!({ "keys": self.published().await?.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }))
+        Ok(
+            json!({ "keys": self.published().await?.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }),
+        )
     }
 
     /// The published key with this `kid`; re-reads the store once if it is not known yet

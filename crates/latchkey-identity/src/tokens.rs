@@ -95,7 +95,11 @@ pub struct Issued {
 
 impl TokenService {
     pub fn new(keys: KeyRing, clock: Arc<dyn Clock>, lifetime: Duration) -> Self {
-        Self { keys, clock, lifetime }
+        Self {
+            keys,
+            clock,
+            lifetime,
+        }
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -125,7 +129,8 @@ impl TokenService {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(key.kid.clone());
         let encoding = key.encoding.as_ref().ok_or(TokenError::UnknownKey)?;
-        let token = jsonwebtoken::encode(&header, &claims, encoding).map_err(|_| TokenError::Malformed)?;
+        let token =
+            jsonwebtoken::encode(&header, &claims, encoding).map_err(|_| TokenError::Malformed)?;
         Ok(Issued {
             token,
             expires_in: self.lifetime.num_seconds(),
@@ -167,13 +172,12 @@ impl TokenService {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(|e| {
-            match e.kind() {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+            .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::Signature,
                 jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::Algorithm,
                 _ => TokenError::Malformed,
-            }
-        })?;
+            })?;
         let claims = data.claims;
         let now = self.clock.now().timestamp();
         // Five minutes of leeway for clock skew between nodes, as Entra's resources allow.
@@ -187,7 +191,7 @@ impl TokenService {
         if !audiences.contains(&claims.aud.as_str()) {
             return Err(TokenError::Audience);
         }
-        if !issuers.iter().any(|i| *i == claims.iss) {
+        if !issuers.contains(&claims.iss) {
             return Err(TokenError::Issuer);
         }
         Ok(claims)
@@ -203,7 +207,12 @@ mod tests {
     use latchkey_testkit::{Backend, Harness};
 
     async fn service(h: &Harness) -> TokenService {
-        let keys = KeyRing::new(h.store.clone(), MasterKey::generate(), h.clock.clone(), Duration::hours(1));
+        let keys = KeyRing::new(
+            h.store.clone(),
+            MasterKey::generate(),
+            h.clock.clone(),
+            Duration::hours(1),
+        );
         TokenService::new(keys, h.clock.clone(), Duration::hours(1))
     }
 
@@ -232,7 +241,10 @@ mod tests {
         assert_eq!(issued.expires_in, 3600);
         let header = jsonwebtoken::decode_header(&issued.token).unwrap();
         assert_eq!(header.alg, Algorithm::RS256);
-        let claims = s.validate(&issued.token, &[GRAPH_RESOURCE], &iss()).await.unwrap();
+        let claims = s
+            .validate(&issued.token, &[GRAPH_RESOURCE], &iss())
+            .await
+            .unwrap();
         assert_eq!(claims.roles, vec!["User.Read.All"]);
         assert_eq!(claims.idtyp, "app");
         assert_eq!(claims.exp - claims.iat, 3600);
@@ -246,13 +258,20 @@ mod tests {
         let h = Harness::new(Backend::Sqlite).await;
         let s = service(&h).await;
         let t = s.issue(request()).await.unwrap().token;
-        assert!(matches!(s.validate(&t, &["api://other"], &iss()).await, Err(TokenError::Audience)));
         assert!(matches!(
-            s.validate(&t, &[GRAPH_RESOURCE], &["https://evil/tid/v2.0".into()]).await,
+            s.validate(&t, &["api://other"], &iss()).await,
+            Err(TokenError::Audience)
+        ));
+        assert!(matches!(
+            s.validate(&t, &[GRAPH_RESOURCE], &["https://evil/tid/v2.0".into()])
+                .await,
             Err(TokenError::Issuer)
         ));
         h.clock.advance(Duration::hours(1) + Duration::minutes(5));
-        assert!(matches!(s.validate(&t, &[GRAPH_RESOURCE], &iss()).await, Err(TokenError::Expired)));
+        assert!(matches!(
+            s.validate(&t, &[GRAPH_RESOURCE], &iss()).await,
+            Err(TokenError::Expired)
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,7 +281,10 @@ mod tests {
         h.clock.advance(Duration::minutes(10));
         let t = s.issue(request()).await.unwrap().token;
         h.clock.advance(Duration::minutes(-10));
-        assert!(matches!(s.validate(&t, &[GRAPH_RESOURCE], &iss()).await, Err(TokenError::NotYetValid)));
+        assert!(matches!(
+            s.validate(&t, &[GRAPH_RESOURCE], &iss()).await,
+            Err(TokenError::NotYetValid)
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,34 +298,52 @@ mod tests {
         // alg: none, no signature.
         let none = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{kid}"}}"#));
         let forged = format!("{none}.{}.", parts[1]);
-        assert!(matches!(s.validate(&forged, &[GRAPH_RESOURCE], &iss()).await, Err(TokenError::Malformed | TokenError::Algorithm)));
+        assert!(matches!(
+            s.validate(&forged, &[GRAPH_RESOURCE], &iss()).await,
+            Err(TokenError::Malformed | TokenError::Algorithm)
+        ));
 
         // HS256 signed with the public key's JWK as the secret.
         let jwks = s.keys().jwks().await.unwrap();
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(kid.clone());
-        let claims: AccessClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let claims: AccessClaims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         let hs = jsonwebtoken::encode(
             &header,
             &claims,
-            &jsonwebtoken::EncodingKey::from_secret(jwks["keys"][0]["n"].as_str().unwrap().as_bytes()),
+            &jsonwebtoken::EncodingKey::from_secret(
+                jwks["keys"][0]["n"].as_str().unwrap().as_bytes(),
+            ),
         )
         .unwrap();
-        assert!(matches!(s.validate(&hs, &[GRAPH_RESOURCE], &iss()).await, Err(TokenError::Algorithm)));
+        assert!(matches!(
+            s.validate(&hs, &[GRAPH_RESOURCE], &iss()).await,
+            Err(TokenError::Algorithm)
+        ));
 
         // Unknown kid.
         let other = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"nope","typ":"JWT"}"#);
         let unknown = format!("{other}.{}.{}", parts[1], parts[2]);
-        assert!(matches!(s.validate(&unknown, &[GRAPH_RESOURCE], &iss()).await, Err(TokenError::UnknownKey)));
+        assert!(matches!(
+            s.validate(&unknown, &[GRAPH_RESOURCE], &iss()).await,
+            Err(TokenError::UnknownKey)
+        ));
 
         // Claims changed after signing (roles elevated).
         let mut elevated = claims.clone();
         elevated.roles = vec!["Directory.ReadWrite.All".into()];
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&elevated).unwrap());
         let tampered = format!("{}.{body}.{}", parts[0], parts[2]);
-        assert!(matches!(s.validate(&tampered, &[GRAPH_RESOURCE], &iss()).await, Err(TokenError::Signature)));
+        assert!(matches!(
+            s.validate(&tampered, &[GRAPH_RESOURCE], &iss()).await,
+            Err(TokenError::Signature)
+        ));
 
-        assert!(matches!(s.validate("garbage", &[GRAPH_RESOURCE], &iss()).await, Err(TokenError::Malformed)));
+        assert!(matches!(
+            s.validate("garbage", &[GRAPH_RESOURCE], &iss()).await,
+            Err(TokenError::Malformed)
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,20 +353,34 @@ mod tests {
         let first = s.issue(request()).await.unwrap().token;
         let first_kid = jsonwebtoken::decode_header(&first).unwrap().kid.unwrap();
         // Just before the first key retires, a token is signed with it.
-        h.clock.advance(Duration::days(crate::keys::SIGNING_PERIOD_DAYS) - Duration::minutes(30));
+        h.clock
+            .advance(Duration::days(crate::keys::SIGNING_PERIOD_DAYS) - Duration::minutes(30));
         let late = s.issue(request()).await.unwrap().token;
-        assert_eq!(jsonwebtoken::decode_header(&late).unwrap().kid.unwrap(), first_kid);
+        assert_eq!(
+            jsonwebtoken::decode_header(&late).unwrap().kid.unwrap(),
+            first_kid
+        );
         // After retirement a new key signs; both are published; the late token still validates.
         h.clock.advance(Duration::minutes(31));
         let second = s.issue(request()).await.unwrap().token;
         let second_kid = jsonwebtoken::decode_header(&second).unwrap().kid.unwrap();
         assert_ne!(second_kid, first_kid);
-        let kids: Vec<String> = s.keys().jwks().await.unwrap()["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+        let kids: Vec<String> = s.keys().jwks().await.unwrap()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
         assert!(kids.contains(&first_kid) && kids.contains(&second_kid));
         s.validate(&late, &[GRAPH_RESOURCE], &iss()).await.unwrap();
         // Once its last token has expired, the old key leaves JWKS.
         h.clock.advance(Duration::hours(1));
-        let kids: Vec<String> = s.keys().jwks().await.unwrap()["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+        let kids: Vec<String> = s.keys().jwks().await.unwrap()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
         assert_eq!(kids, vec![second_kid]);
     }
 
@@ -338,8 +392,21 @@ mod tests {
         let stored = h.store.list_signing_keys().await.unwrap();
         assert_eq!(stored.len(), 1);
         // A PKCS#1 private key starts with SEQUENCE { INTEGER 0, ... }: the sealed bytes must not.
-        assert!(<rsa::RsaPrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_der(&stored[0].sealed_private_key).is_err());
-        let other = KeyRing::new(h.store.clone(), MasterKey::generate(), h.clock.clone(), Duration::hours(1));
-        assert!(other.reload().await.is_err(), "another master key cannot open it");
+        assert!(
+            <rsa::RsaPrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_der(
+                &stored[0].sealed_private_key
+            )
+            .is_err()
+        );
+        let other = KeyRing::new(
+            h.store.clone(),
+            MasterKey::generate(),
+            h.clock.clone(),
+            Duration::hours(1),
+        );
+        assert!(
+            other.reload().await.is_err(),
+            "another master key cannot open it"
+        );
     }
 }

@@ -3,9 +3,9 @@
 //! azure-identity need: an access token, an id_token, `client_info`, and a refresh token when
 //! `offline_access` was asked for.
 
+use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
@@ -96,10 +96,17 @@ fn consent_required(app: &App) -> OAuthError {
 fn sign_in_error(e: &SignInError) -> OAuthError {
     let message = match e {
         SignInError::UnknownUser => "User account does not exist in this directory.".to_owned(),
-        SignInError::WrongPassword => "Error validating credentials due to invalid username or password.".to_owned(),
-        SignInError::Locked => "The user account is locked: too many sign-ins with a wrong password. Try again later.".to_owned(),
+        SignInError::WrongPassword => {
+            "Error validating credentials due to invalid username or password.".to_owned()
+        }
+        SignInError::Locked => {
+            "The user account is locked: too many sign-ins with a wrong password. Try again later."
+                .to_owned()
+        }
         SignInError::Disabled => "The user account is disabled.".to_owned(),
-        SignInError::MustChangePassword(_) => "The password is expired: the user must sign in interactively and change it.".to_owned(),
+        SignInError::MustChangePassword(_) => {
+            "The password is expired: the user must sign in interactively and change it.".to_owned()
+        }
         SignInError::Busy | SignInError::Internal(_) => return internal(e),
     };
     let code = u32::try_from(e.aadsts()).unwrap_or(90033);
@@ -136,8 +143,20 @@ pub(crate) async fn refresh_grant(
 ) -> Result<Response, OAuthError> {
     let app = authenticate_client(state, tenant, headers, form, true).await?;
     let presented = form.require("refresh_token")?;
-    let invalid = || OAuthError::new("invalid_grant", 9002313, "Invalid request. The refresh token is malformed or not valid.");
-    let revoked = || OAuthError::new("invalid_grant", 50173, "The provided grant has expired due to it being revoked; a fresh sign-in is needed.");
+    let invalid = || {
+        OAuthError::new(
+            "invalid_grant",
+            9002313,
+            "Invalid request. The refresh token is malformed or not valid.",
+        )
+    };
+    let revoked = || {
+        OAuthError::new(
+            "invalid_grant",
+            50173,
+            "The provided grant has expired due to it being revoked; a fresh sign-in is needed.",
+        )
+    };
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let record = state
         .directory
@@ -154,7 +173,11 @@ pub(crate) async fn refresh_grant(
         return Err(revoked());
     }
     if now >= record.expires_at {
-        return Err(OAuthError::new("invalid_grant", 700082, "The refresh token has expired due to inactivity."));
+        return Err(OAuthError::new(
+            "invalid_grant",
+            700082,
+            "The refresh token has expired due to inactivity.",
+        ));
     }
     // One use per token: a second use means it was stolen or replayed, so the whole family
     // (every token rotated from the same sign-in) dies.
@@ -181,7 +204,11 @@ pub(crate) async fn refresh_grant(
         .map_err(|e| internal(&e))?
         .ok_or_else(revoked)?;
     if !user.account_enabled {
-        return Err(OAuthError::new("invalid_grant", 50057, "The user account is disabled."));
+        return Err(OAuthError::new(
+            "invalid_grant",
+            50057,
+            "The user account is disabled.",
+        ));
     }
     if record.issued_at < user.sign_in_sessions_valid_from {
         return Err(revoked());
@@ -189,8 +216,16 @@ pub(crate) async fn refresh_grant(
     let requested = form.get("scope").unwrap_or(&record.scopes);
     let scopes = parse_scopes(&app, requested)?;
     let original = parse_scopes(&app, &record.scopes)?;
-    if scopes.delegated.iter().any(|s| !original.delegated.contains(s)) {
-        return Err(OAuthError::new("invalid_scope", 70011, "A refresh token cannot widen the scopes it was issued for."));
+    if scopes
+        .delegated
+        .iter()
+        .any(|s| !original.delegated.contains(s))
+    {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            70011,
+            "A refresh token cannot widen the scopes it was issued for.",
+        ));
     }
     issue_user_tokens(state, tenant, &app, &user, &scopes, Some(record.family_id)).await
 }
@@ -280,7 +315,11 @@ pub(crate) async fn issue_user_tokens(
     }
     tracing::info!(client_id = %app.app_id, user = %user.id, "issued user tokens");
     let mut response = (StatusCode::OK, Json(body)).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
 }

@@ -48,7 +48,9 @@ async fn user(h: &Harness, upn: &str, enabled: bool, force_change: bool) -> User
 }
 
 async fn sign_in(h: &Harness, upn: &str, pw: &str) -> Result<User, SignInError> {
-    h.directory.sign_in_with_password(h.tenant(), upn, &secret(pw), &client()).await
+    h.directory
+        .sign_in_with_password(h.tenant(), upn, &secret(pw), &client())
+        .await
 }
 
 async fn the_right_password_signs_in_and_is_logged(h: Harness) {
@@ -63,7 +65,9 @@ async fn the_right_password_signs_in_and_is_logged(h: Harness) {
 
 async fn wrong_passwords_and_unknown_users_fail_with_entras_codes_and_are_logged(h: Harness) {
     user(&h, "typo@contoso.test", true, false).await;
-    let e = sign_in(&h, "typo@contoso.test", "Blue-Harbour-Lantern-8").await.unwrap_err();
+    let e = sign_in(&h, "typo@contoso.test", "Blue-Harbour-Lantern-8")
+        .await
+        .unwrap_err();
     assert_eq!(e.aadsts(), 50126);
     let e = sign_in(&h, "ghost@contoso.test", PW).await.unwrap_err();
     assert_eq!(e.aadsts(), 50034);
@@ -71,17 +75,38 @@ async fn wrong_passwords_and_unknown_users_fail_with_entras_codes_and_are_logged
     assert_eq!(log[0].user_principal_name, "ghost@contoso.test");
     assert_eq!(log[0].error_code, 50034);
     assert_eq!(log[1].error_code, 50126);
-    assert!(!format!("{log:?}").contains("Lantern"), "no password in the sign-in log");
+    assert!(
+        !format!("{log:?}").contains("Lantern"),
+        "no password in the sign-in log"
+    );
 }
 
 async fn ten_failures_lock_the_account_and_even_the_right_password_waits(h: Harness) {
     user(&h, "locked@contoso.test", true, false).await;
     for _ in 0..10 {
-        assert_eq!(sign_in(&h, "locked@contoso.test", "wrong-Password-1").await.unwrap_err().aadsts(), 50126);
+        assert_eq!(
+            sign_in(&h, "locked@contoso.test", "wrong-Password-1")
+                .await
+                .unwrap_err()
+                .aadsts(),
+            50126
+        );
     }
-    assert_eq!(sign_in(&h, "locked@contoso.test", PW).await.unwrap_err().aadsts(), 50053);
+    assert_eq!(
+        sign_in(&h, "locked@contoso.test", PW)
+            .await
+            .unwrap_err()
+            .aadsts(),
+        50053
+    );
     h.clock.advance(Duration::seconds(59));
-    assert_eq!(sign_in(&h, "locked@contoso.test", PW).await.unwrap_err().aadsts(), 50053);
+    assert_eq!(
+        sign_in(&h, "locked@contoso.test", PW)
+            .await
+            .unwrap_err()
+            .aadsts(),
+        50053
+    );
     h.clock.advance(Duration::seconds(2));
     sign_in(&h, "locked@contoso.test", PW).await.unwrap();
 }
@@ -98,7 +123,13 @@ async fn the_second_lockout_lasts_twice_as_long(h: Harness) {
     let state = h.directory.sign_in_state(h.tenant(), u.id).await.unwrap();
     assert_eq!(state.lockouts, 2);
     h.clock.advance(Duration::seconds(119));
-    assert_eq!(sign_in(&h, "twice@contoso.test", PW).await.unwrap_err().aadsts(), 50053);
+    assert_eq!(
+        sign_in(&h, "twice@contoso.test", PW)
+            .await
+            .unwrap_err()
+            .aadsts(),
+        50053
+    );
     h.clock.advance(Duration::seconds(2));
     sign_in(&h, "twice@contoso.test", PW).await.unwrap();
 }
@@ -109,38 +140,84 @@ async fn concurrent_failures_are_all_counted(h: Harness) {
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let h = h.clone();
-        tasks.push(tokio::spawn(async move { sign_in(&h, "race@contoso.test", "wrong-Password-1").await }));
+        tasks.push(tokio::spawn(async move {
+            sign_in(&h, "race@contoso.test", "wrong-Password-1").await
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap_err().aadsts(), 50126);
     }
     let state = h.directory.sign_in_state(h.tenant(), u.id).await.unwrap();
-    assert_eq!(state.lockouts, 1, "ten concurrent failures lock the account: {state:?}");
+    assert_eq!(
+        state.lockouts, 1,
+        "ten concurrent failures lock the account: {state:?}"
+    );
 }
 
 async fn a_disabled_account_is_reported_only_after_the_right_password(h: Harness) {
     user(&h, "off@contoso.test", false, false).await;
-    assert_eq!(sign_in(&h, "off@contoso.test", "wrong-Password-1").await.unwrap_err().aadsts(), 50126);
-    assert_eq!(sign_in(&h, "off@contoso.test", PW).await.unwrap_err().aadsts(), 50057);
+    assert_eq!(
+        sign_in(&h, "off@contoso.test", "wrong-Password-1")
+            .await
+            .unwrap_err()
+            .aadsts(),
+        50126
+    );
+    assert_eq!(
+        sign_in(&h, "off@contoso.test", PW)
+            .await
+            .unwrap_err()
+            .aadsts(),
+        50057
+    );
 }
 
 async fn a_reset_password_must_be_changed_before_signing_in(h: Harness) {
     user(&h, "reset@contoso.test", true, true).await;
     let e = sign_in(&h, "reset@contoso.test", PW).await.unwrap_err();
     assert_eq!(e.aadsts(), 50055);
-    assert!(matches!(e, SignInError::MustChangePassword(u) if u.user_principal_name.as_str() == "reset@contoso.test"));
+    assert!(
+        matches!(e, SignInError::MustChangePassword(u) if u.user_principal_name.as_str() == "reset@contoso.test")
+    );
 }
 
 async fn a_hash_made_with_old_parameters_is_upgraded_at_sign_in(h: Harness) {
     let u = user(&h, "old@contoso.test", true, false).await;
-    let before = h.store.find_password_hash(h.tenant(), u.id).await.unwrap().unwrap();
+    let before = h
+        .store
+        .find_password_hash(h.tenant(), u.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(before.as_str().contains("m=256,"));
-    let stronger = HashParams { memory_kib: 512, ..latchkey_testkit::TEST_HASH };
-    let directory = Directory::new(h.store.clone(), Hasher::new(stronger, 1, 16).unwrap(), h.clock.clone());
-    directory.sign_in_with_password(h.tenant(), "old@contoso.test", &secret(PW), &client()).await.unwrap();
-    let after = h.store.find_password_hash(h.tenant(), u.id).await.unwrap().unwrap();
-    assert!(after.as_str().contains("m=512,"), "{:?}", after.as_str().split('$').nth(3));
-    directory.sign_in_with_password(h.tenant(), "old@contoso.test", &secret(PW), &client()).await.unwrap();
+    let stronger = HashParams {
+        memory_kib: 512,
+        ..latchkey_testkit::TEST_HASH
+    };
+    let directory = Directory::new(
+        h.store.clone(),
+        Hasher::new(stronger, 1, 16).unwrap(),
+        h.clock.clone(),
+    );
+    directory
+        .sign_in_with_password(h.tenant(), "old@contoso.test", &secret(PW), &client())
+        .await
+        .unwrap();
+    let after = h
+        .store
+        .find_password_hash(h.tenant(), u.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        after.as_str().contains("m=512,"),
+        "{:?}",
+        after.as_str().split('$').nth(3)
+    );
+    directory
+        .sign_in_with_password(h.tenant(), "old@contoso.test", &secret(PW), &client())
+        .await
+        .unwrap();
 }
 
 macro_rules! both_backends {

@@ -14,13 +14,22 @@ fn metadata() -> Value {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Each workspace crate's normal (non-dev, non-build) dependencies, by name.
 fn normal_dependencies(meta: &Value) -> BTreeMap<String, Vec<(String, Vec<String>)>> {
-    let members: Vec<&str> = meta["workspace_members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let members: Vec<&str> = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
     meta["packages"]
         .as_array()
         .unwrap()
@@ -33,7 +42,12 @@ fn normal_dependencies(meta: &Value) -> BTreeMap<String, Vec<(String, Vec<String
                 .iter()
                 .filter(|d| d["kind"].is_null())
                 .map(|d| {
-                    let features = d["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect();
+                    let features = d["features"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| f.as_str().unwrap().to_owned())
+                        .collect();
                     (d["name"].as_str().unwrap().to_owned(), features)
                 })
                 .collect();
@@ -50,20 +64,43 @@ fn workspace_root() -> PathBuf {
 fn our_crates_depend_on_each_other_only_in_the_documented_directions() {
     let deps = normal_dependencies(&metadata());
     let ours = |c: &str| -> Vec<String> {
-        deps[c].iter().map(|(n, _)| n.clone()).filter(|n| n.starts_with("latchkey")).collect()
+        deps[c]
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| n.starts_with("latchkey"))
+            .collect()
     };
-    assert_eq!(ours("latchkey-core"), Vec::<String>::new(), "core depends on none of ours");
+    assert_eq!(
+        ours("latchkey-core"),
+        Vec::<String>::new(),
+        "core depends on none of ours"
+    );
     assert_eq!(ours("latchkey-store"), vec!["latchkey-core"]);
     assert_eq!(ours("latchkey-graph"), vec!["latchkey-core"]);
-    let testkit_users: Vec<&String> = deps.keys().filter(|c| ours(c).contains(&"latchkey-testkit".to_owned())).collect();
-    assert!(testkit_users.is_empty(), "the test kit is a dev-dependency only: {testkit_users:?}");
+    let testkit_users: Vec<&String> = deps
+        .keys()
+        .filter(|c| ours(c).contains(&"latchkey-testkit".to_owned()))
+        .collect();
+    assert!(
+        testkit_users.is_empty(),
+        "the test kit is a dev-dependency only: {testkit_users:?}"
+    );
 }
 
 #[test]
 fn core_does_no_io() {
     let deps = normal_dependencies(&metadata());
     for (name, features) in &deps["latchkey-core"] {
-        for banned in ["sqlx", "axum", "hyper", "reqwest", "rustls", "tower", "tower-http", "lettre"] {
+        for banned in [
+            "sqlx",
+            "axum",
+            "hyper",
+            "reqwest",
+            "rustls",
+            "tower",
+            "tower-http",
+            "lettre",
+        ] {
             assert_ne!(name, banned, "latchkey-core must not depend on {banned}");
         }
         if name == "tokio" {
@@ -77,13 +114,23 @@ fn core_does_no_io() {
     }
     // And no I/O through the standard library either.
     let mut offenders = Vec::new();
-    visit(&workspace_root().join("crates/latchkey-core/src"), &mut |path, text| {
-        for needle in ["std::fs", "std::net", "std::process", "tokio::fs", "tokio::net", "File::open"] {
-            if text.contains(needle) {
-                offenders.push(format!("{}: {needle}", path.display()));
+    visit(
+        &workspace_root().join("crates/latchkey-core/src"),
+        &mut |path, text| {
+            for needle in [
+                "std::fs",
+                "std::net",
+                "std::process",
+                "tokio::fs",
+                "tokio::net",
+                "File::open",
+            ] {
+                if text.contains(needle) {
+                    offenders.push(format!("{}: {needle}", path.display()));
+                }
             }
-        }
-    });
+        },
+    );
     assert!(offenders.is_empty(), "I/O in core: {offenders:?}");
 }
 
@@ -91,24 +138,38 @@ fn core_does_no_io() {
 fn sql_lives_only_in_the_store() {
     let mut offenders = Vec::new();
     for krate in ["latchkey-core", "latchkey-graph", "latchkey"] {
-        visit(&workspace_root().join("crates").join(krate).join("src"), &mut |path, text| {
-            for needle in ["sqlx::query", "SELECT ", "INSERT INTO", "UPDATE users"] {
-                if text.contains(needle) {
-                    offenders.push(format!("{}: {needle}", path.display()));
+        visit(
+            &workspace_root().join("crates").join(krate).join("src"),
+            &mut |path, text| {
+                for needle in ["sqlx::query", "SELECT ", "INSERT INTO", "UPDATE users"] {
+                    if text.contains(needle) {
+                        offenders.push(format!("{}: {needle}", path.display()));
+                    }
                 }
-            }
-        });
+            },
+        );
     }
-    assert!(offenders.is_empty(), "SQL outside latchkey-store: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "SQL outside latchkey-store: {offenders:?}"
+    );
 }
 
 #[test]
 fn every_crate_starts_with_a_doc_comment_saying_what_it_owns() {
     for entry in std::fs::read_dir(workspace_root().join("crates")).unwrap() {
         let dir = entry.unwrap().path();
-        let root = if dir.join("src/lib.rs").exists() { dir.join("src/lib.rs") } else { dir.join("src/main.rs") };
+        let root = if dir.join("src/lib.rs").exists() {
+            dir.join("src/lib.rs")
+        } else {
+            dir.join("src/main.rs")
+        };
         let text = std::fs::read_to_string(&root).unwrap();
-        assert!(text.trim_start().starts_with("//!"), "{} has no //! header", root.display());
+        assert!(
+            text.trim_start().starts_with("//!"),
+            "{} has no //! header",
+            root.display()
+        );
     }
 }
 
@@ -117,7 +178,10 @@ fn architecture_md_names_every_crate() {
     let doc = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).unwrap();
     for entry in std::fs::read_dir(workspace_root().join("crates")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(doc.contains(&format!("`{name}`")), "ARCHITECTURE.md does not describe {name}");
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "ARCHITECTURE.md does not describe {name}"
+        );
     }
 }
 

@@ -24,7 +24,10 @@ impl Env {
     }
 
     fn postgres() -> Env {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let url = rt.block_on(PgServer::shared().fresh_database());
         Env {
             dir: tempfile::tempdir().unwrap(),
@@ -63,9 +66,16 @@ impl Env {
     /// Runs a command that must succeed and print JSON.
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "{args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 
@@ -98,12 +108,22 @@ impl Env {
                 all
             }
             Some(url) => {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     use sqlx::Connection;
                     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
                     let mut all = String::new();
-                    for table in ["tenants", "tenant_domains", "users", "user_roles", "audit_events", "outbox_events"] {
+                    for table in [
+                        "tenants",
+                        "tenant_domains",
+                        "users",
+                        "user_roles",
+                        "audit_events",
+                        "outbox_events",
+                    ] {
                         let rows: Vec<String> = sqlx::query_scalar(&format!(
                             "SELECT row_to_json(t)::text FROM {table} t"
                         ))
@@ -131,10 +151,12 @@ fn collect_files(dir: &Path, out: &mut Vec<u8>) {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
-fn init_prints_the_tenant_and_a_one_time_admin_password_and_refuses_a_second_init(env: Env) {
+fn init_prints_the_tenant_and_a_one_time_admin_password_and_refuses_a_second_init(env: &Env) {
     let out = env.init();
     assert_eq!(out["domain"], "contoso.test");
     assert_eq!(out["adminUserPrincipalName"], "admin@contoso.test");
@@ -143,27 +165,46 @@ fn init_prints_the_tenant_and_a_one_time_admin_password_and_refuses_a_second_ini
     assert_eq!(pw.chars().count(), 16);
     let admin = env.json(&["users", "show", "admin@contoso.test", "--json"]);
     assert_eq!(admin["forceChangePasswordNextSignIn"], true);
-    assert_eq!(admin["directoryRoles"], serde_json::json!(["Global Administrator"]));
+    assert_eq!(
+        admin["directoryRoles"],
+        serde_json::json!(["Global Administrator"])
+    );
     let err = env.refused(&["init", "--domain", "fabrikam.test"]);
     assert!(err.contains("already has a tenant"), "{err}");
 }
 
-fn init_with_a_password_file_prints_no_password_and_needs_no_change(env: Env) {
+fn init_with_a_password_file_prints_no_password_and_needs_no_change(env: &Env) {
     let file = env.write("admin.txt", "Adm1n-Chosen-Passw0rd!\n");
-    let out = env.json(&["init", "--domain", "contoso.test", "--admin-password-file", &file, "--json"]);
+    let out = env.json(&[
+        "init",
+        "--domain",
+        "contoso.test",
+        "--admin-password-file",
+        &file,
+        "--json",
+    ]);
     assert!(out.get("adminPassword").is_none());
     let admin = env.json(&["users", "show", "admin@contoso.test", "--json"]);
     assert_eq!(admin["forceChangePasswordNextSignIn"], false);
 }
 
-fn users_are_created_shown_and_listed_with_graph_property_names(env: Env) {
+fn users_are_created_shown_and_listed_with_graph_property_names(env: &Env) {
     env.init();
     let created = env.json(&[
-        "users", "create", "--upn", "Adele.Vance@contoso.test", "--display-name", "Adele Vance", "--json",
+        "users",
+        "create",
+        "--upn",
+        "Adele.Vance@contoso.test",
+        "--display-name",
+        "Adele Vance",
+        "--json",
     ]);
     assert_eq!(created["userPrincipalName"], "Adele.Vance@contoso.test");
     assert_eq!(created["displayName"], "Adele Vance");
-    assert!(created["password"].as_str().is_some(), "a generated password is printed once");
+    assert!(
+        created["password"].as_str().is_some(),
+        "a generated password is printed once"
+    );
     let shown = env.json(&["users", "show", "adele.vance@CONTOSO.test", "--json"]);
     assert_eq!(shown["id"], created["id"]);
     assert_eq!(shown["accountEnabled"], true);
@@ -173,7 +214,12 @@ fn users_are_created_shown_and_listed_with_graph_property_names(env: Env) {
     assert!(shown.get("password").is_none());
 
     let list = env.json(&["users", "list", "--json"]);
-    let upns: Vec<&str> = list["value"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap()).collect();
+    let upns: Vec<&str> = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap())
+        .collect();
     assert_eq!(upns, vec!["Adele.Vance@contoso.test", "admin@contoso.test"]);
 
     let table = env.run(&["users", "list"]);
@@ -182,10 +228,18 @@ fn users_are_created_shown_and_listed_with_graph_property_names(env: Env) {
     assert!(text.contains("Adele Vance"));
 }
 
-fn listing_pages_with_top_and_all(env: Env) {
+fn listing_pages_with_top_and_all(env: &Env) {
     env.init();
     for i in 0..5 {
-        env.json(&["users", "create", "--upn", &format!("p{i}@contoso.test"), "--display-name", &format!("P {i}"), "--json"]);
+        env.json(&[
+            "users",
+            "create",
+            "--upn",
+            &format!("p{i}@contoso.test"),
+            "--display-name",
+            &format!("P {i}"),
+            "--json",
+        ]);
     }
     let first = env.json(&["users", "list", "--top", "2", "--json"]);
     assert_eq!(first["value"].as_array().unwrap().len(), 2);
@@ -197,71 +251,189 @@ fn listing_pages_with_top_and_all(env: Env) {
     assert!(all.get("next").is_none());
 }
 
-fn a_generated_password_is_printed_once_and_is_nowhere_in_the_store(env: Env) {
+fn a_generated_password_is_printed_once_and_is_nowhere_in_the_store(env: &Env) {
     env.init();
-    env.json(&["users", "create", "--upn", "diego@contoso.test", "--display-name", "Diego Siciliani", "--json"]);
-    let out = env.run(&["users", "set-password", "diego@contoso.test", "--generate", "--json"]);
+    env.json(&[
+        "users",
+        "create",
+        "--upn",
+        "diego@contoso.test",
+        "--display-name",
+        "Diego Siciliani",
+        "--json",
+    ]);
+    let out = env.run(&[
+        "users",
+        "set-password",
+        "diego@contoso.test",
+        "--generate",
+        "--json",
+    ]);
     assert!(out.status.success());
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let pw = printed["password"].as_str().unwrap().to_owned();
     assert_eq!(printed["forceChangePasswordNextSignIn"], true);
     assert!(!contains(&out.stderr, &pw), "not on standard error");
-    assert!(!contains(&env.stored_bytes(), &pw), "the password is stored nowhere in plaintext");
+    assert!(
+        !contains(&env.stored_bytes(), &pw),
+        "the password is stored nowhere in plaintext"
+    );
     // Showing the user afterwards never shows it again.
     let shown = env.run(&["users", "show", "diego@contoso.test", "--json"]);
     assert!(!contains(&shown.stdout, &pw));
 }
 
-fn a_password_from_a_file_is_checked_against_the_policy_and_a_refusal_changes_nothing(env: Env) {
+fn a_password_from_a_file_is_checked_against_the_policy_and_a_refusal_changes_nothing(env: &Env) {
     env.init();
-    env.json(&["users", "create", "--upn", "lee@contoso.test", "--display-name", "Lee Gu", "--json"]);
+    env.json(&[
+        "users",
+        "create",
+        "--upn",
+        "lee@contoso.test",
+        "--display-name",
+        "Lee Gu",
+        "--json",
+    ]);
     let before = env.json(&["users", "show", "lee@contoso.test", "--json"]);
     let weak = env.write("weak.txt", "password\n");
-    let err = env.refused(&["users", "set-password", "lee@contoso.test", "--password-file", &weak]);
+    let err = env.refused(&[
+        "users",
+        "set-password",
+        "lee@contoso.test",
+        "--password-file",
+        &weak,
+    ]);
     assert!(err.to_lowercase().contains("password"), "{err}");
     assert!(!err.contains("password\n"));
     let after = env.json(&["users", "show", "lee@contoso.test", "--json"]);
     assert_eq!(before, after);
 
     let good = env.write("good.txt", "Gu-Lee-Blue-Harbour-42\n");
-    let ok = env.json(&["users", "set-password", "lee@contoso.test", "--password-file", &good, "--no-force-change", "--json"]);
-    assert!(ok.get("password").is_none(), "a provided password is never echoed");
+    let ok = env.json(&[
+        "users",
+        "set-password",
+        "lee@contoso.test",
+        "--password-file",
+        &good,
+        "--no-force-change",
+        "--json",
+    ]);
+    assert!(
+        ok.get("password").is_none(),
+        "a provided password is never echoed"
+    );
     let after = env.json(&["users", "show", "lee@contoso.test", "--json"]);
     assert_eq!(after["forceChangePasswordNextSignIn"], false);
 }
 
-fn a_password_can_come_from_standard_input(env: Env) {
+fn a_password_can_come_from_standard_input(env: &Env) {
     env.init();
-    env.json(&["users", "create", "--upn", "in@contoso.test", "--display-name", "Std In", "--json"]);
+    env.json(&[
+        "users",
+        "create",
+        "--upn",
+        "in@contoso.test",
+        "--display-name",
+        "Std In",
+        "--json",
+    ]);
     let out = env.run_with_stdin(
-        &["users", "set-password", "in@contoso.test", "--password-file", "-", "--json"],
+        &[
+            "users",
+            "set-password",
+            "in@contoso.test",
+            "--password-file",
+            "-",
+            "--json",
+        ],
         Some("Piped-Secret-Value-7\n"),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-fn bad_input_is_refused_with_a_reason_naming_what_is_wrong(env: Env) {
+fn bad_input_is_refused_with_a_reason_naming_what_is_wrong(env: &Env) {
     env.init();
-    let err = env.refused(&["users", "create", "--upn", "not-an-upn", "--display-name", "X"]);
+    let err = env.refused(&[
+        "users",
+        "create",
+        "--upn",
+        "not-an-upn",
+        "--display-name",
+        "X",
+    ]);
     assert!(err.contains("userPrincipalName"), "{err}");
-    let err = env.refused(&["users", "create", "--upn", "x@fabrikam.test", "--display-name", "X"]);
+    let err = env.refused(&[
+        "users",
+        "create",
+        "--upn",
+        "x@fabrikam.test",
+        "--display-name",
+        "X",
+    ]);
     assert!(err.contains("verified domain"), "{err}");
-    let err = env.refused(&["users", "create", "--upn", "x@contoso.test", "--display-name", "  "]);
+    let err = env.refused(&[
+        "users",
+        "create",
+        "--upn",
+        "x@contoso.test",
+        "--display-name",
+        "  ",
+    ]);
     assert!(err.contains("displayName"), "{err}");
-    env.json(&["users", "create", "--upn", "dup@contoso.test", "--display-name", "Dup", "--json"]);
-    let err = env.refused(&["users", "create", "--upn", "DUP@contoso.test", "--display-name", "Dup"]);
+    env.json(&[
+        "users",
+        "create",
+        "--upn",
+        "dup@contoso.test",
+        "--display-name",
+        "Dup",
+        "--json",
+    ]);
+    let err = env.refused(&[
+        "users",
+        "create",
+        "--upn",
+        "DUP@contoso.test",
+        "--display-name",
+        "Dup",
+    ]);
     assert!(err.contains("already exists"), "{err}");
     let err = env.refused(&["users", "set-password", "nobody@contoso.test", "--generate"]);
     assert!(err.contains("does not exist"), "{err}");
-    let err = env.refused(&["users", "create", "--upn", "r@contoso.test", "--display-name", "R", "--role", "Janitor"]);
+    let err = env.refused(&[
+        "users",
+        "create",
+        "--upn",
+        "r@contoso.test",
+        "--display-name",
+        "R",
+        "--role",
+        "Janitor",
+    ]);
     assert!(err.contains("unknown role"), "{err}");
     let list = env.json(&["users", "list", "--json"]);
-    assert_eq!(list["value"].as_array().unwrap().len(), 2, "nothing half-written");
+    assert_eq!(
+        list["value"].as_array().unwrap().len(),
+        2,
+        "nothing half-written"
+    );
 }
 
-fn a_deleted_user_is_restored_by_upn(env: Env) {
+fn a_deleted_user_is_restored_by_upn(env: &Env) {
     env.init();
-    env.json(&["users", "create", "--upn", "gone@contoso.test", "--display-name", "Gone Soon", "--json"]);
+    env.json(&[
+        "users",
+        "create",
+        "--upn",
+        "gone@contoso.test",
+        "--display-name",
+        "Gone Soon",
+        "--json",
+    ]);
     env.json(&["users", "delete", "gone@contoso.test", "--json"]);
     let err = env.refused(&["users", "show", "gone@contoso.test"]);
     assert!(err.contains("does not exist"), "{err}");
@@ -273,7 +445,7 @@ fn a_deleted_user_is_restored_by_upn(env: Env) {
     env.json(&["users", "show", "gone@contoso.test", "--json"]);
 }
 
-fn commands_before_init_explain_what_to_do(env: Env) {
+fn commands_before_init_explain_what_to_do(env: &Env) {
     let err = env.refused(&["users", "list"]);
     assert!(err.contains("latchkey init"), "{err}");
 }
@@ -281,10 +453,10 @@ fn commands_before_init_explain_what_to_do(env: Env) {
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
-            $(#[test] fn $name() { super::$name(super::Env::sqlite()) })*
+            $(#[test] fn $name() { super::$name(&super::Env::sqlite()) })*
         }
         mod postgres {
-            $(#[test] fn $name() { super::$name(super::Env::postgres()) })*
+            $(#[test] fn $name() { super::$name(&super::Env::postgres()) })*
         }
     };
 }

@@ -29,16 +29,29 @@ fn cli(data: &Path, args: &[&str]) -> Value {
         .env_remove("LATCHKEY_DATABASE_URL")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 async fn start(dir: &Path) -> Running {
     let data = dir.join("data");
     cli(&data, &["init", "--domain", "contoso.test"]);
-    let app = cli(&data, &[
-        "apps", "create", "--name", "Automation", "--application-permission", "User.ReadWrite.All", "--grant-admin-consent",
-    ]);
+    let app = cli(
+        &data,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Automation",
+            "--application-permission",
+            "User.ReadWrite.All",
+            "--grant-admin-consent",
+        ],
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
@@ -53,7 +66,11 @@ async fn start(dir: &Path) -> Running {
         loop {
             let line = lines.next_line().await.unwrap().expect("server exited");
             if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-                break rest.split(' ').next().unwrap().replace("127.0.0.1", "localhost");
+                break rest
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .replace("127.0.0.1", "localhost");
             }
         }
     })
@@ -85,7 +102,12 @@ impl Running {
             .await
             .unwrap();
         let status = r.status().as_u16();
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
         (status, r.json().await.unwrap())
     }
 
@@ -103,7 +125,12 @@ impl Running {
 fn claims(token: &str) -> Value {
     use base64::Engine;
     let body = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn aadsts(v: &Value) -> u64 {
@@ -117,25 +144,63 @@ async fn discovery_names_absolute_https_endpoints_and_the_tenant_issuer() {
     for name in [s.tenant.as_str(), "contoso.test"] {
         let doc: Value = s
             .client
-            .get(format!("{}/{name}/v2.0/.well-known/openid-configuration", s.base))
+            .get(format!(
+                "{}/{name}/v2.0/.well-known/openid-configuration",
+                s.base
+            ))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        assert_eq!(doc["token_endpoint"], format!("{}/{name}/oauth2/v2.0/token", s.base));
+        assert_eq!(
+            doc["token_endpoint"],
+            format!("{}/{name}/oauth2/v2.0/token", s.base)
+        );
         assert_eq!(doc["issuer"], format!("{}/{}/v2.0", s.base, s.tenant));
-        assert!(doc["authorization_endpoint"].as_str().unwrap().starts_with("https://"));
+        assert!(
+            doc["authorization_endpoint"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://")
+        );
     }
-    let unknown = s.client.get(format!("{}/fabrikam.test/v2.0/.well-known/openid-configuration", s.base)).send().await.unwrap();
+    let unknown = s
+        .client
+        .get(format!(
+            "{}/fabrikam.test/v2.0/.well-known/openid-configuration",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 400);
     let body: Value = unknown.json().await.unwrap();
     assert_eq!(aadsts(&body), 90002);
 
-    let jwks: Value = s.client.get(format!("{}/{}/discovery/v2.0/keys", s.base, s.tenant)).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = s
+        .client
+        .get(format!("{}/{}/discovery/v2.0/keys", s.base, s.tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
-    let realm: Value = s.client.get(format!("{}/common/userrealm/admin@contoso.test?api-version=1.0", s.base)).send().await.unwrap().json().await.unwrap();
+    let realm: Value = s
+        .client
+        .get(format!(
+            "{}/common/userrealm/admin@contoso.test?api-version=1.0",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(realm["account_type"], "Managed");
 }
 
@@ -147,7 +212,10 @@ async fn client_credentials_give_an_app_token_with_the_consented_roles() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert!(body["expires_in"].as_i64().unwrap() > 300);
-    assert!(body.get("scope").is_none(), "Entra omits scope for client credentials");
+    assert!(
+        body.get("scope").is_none(),
+        "Entra omits scope for client credentials"
+    );
     let c = claims(body["access_token"].as_str().unwrap());
     assert_eq!(c["aud"], "https://graph.microsoft.com");
     assert_eq!(c["tid"], s.tenant);
@@ -161,7 +229,10 @@ async fn client_credentials_give_an_app_token_with_the_consented_roles() {
         .client
         .post(format!("{}/contoso.test/oauth2/v2.0/token", s.base))
         .basic_auth(&s.app_id, Some(&s.secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "https://localhost/.default")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "https://localhost/.default"),
+        ])
         .send()
         .await
         .unwrap();
@@ -182,26 +253,50 @@ async fn every_bad_request_gets_entras_error_shape_and_never_a_500() {
     };
 
     let (st, b) = s.token(&t, &with("client_secret", "wrong")).await;
-    assert_eq!((st, b["error"].as_str().unwrap(), aadsts(&b)), (401, "invalid_client", 7000215));
-    assert!(b["error_description"].as_str().unwrap().starts_with("AADSTS7000215: "));
-    assert!(!b["error_description"].as_str().unwrap().contains("wrong"), "the secret is not echoed");
+    assert_eq!(
+        (st, b["error"].as_str().unwrap(), aadsts(&b)),
+        (401, "invalid_client", 7000215)
+    );
+    assert!(
+        b["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS7000215: ")
+    );
+    assert!(
+        !b["error_description"].as_str().unwrap().contains("wrong"),
+        "the secret is not echoed"
+    );
     for field in ["timestamp", "trace_id", "correlation_id"] {
         assert!(b[field].is_string(), "{field}");
     }
 
-    let (st, b) = s.token(&t, &with("client_id", "00000000-0000-0000-0000-000000000001")).await;
+    let (st, b) = s
+        .token(
+            &t,
+            &with("client_id", "00000000-0000-0000-0000-000000000001"),
+        )
+        .await;
     assert_eq!((st, aadsts(&b)), (401, 700016));
     let (st, b) = s.token(&t, &with("client_id", "not-a-guid")).await;
     assert_eq!((st, aadsts(&b)), (401, 700016));
     let (st, b) = s.token(&t, &with("client_secret", "")).await;
     assert_eq!((st, aadsts(&b)), (401, 7000218));
     let (st, b) = s.token(&t, &with("grant_type", "magic")).await;
-    assert_eq!((st, b["error"].as_str().unwrap()), (400, "unsupported_grant_type"));
+    assert_eq!(
+        (st, b["error"].as_str().unwrap()),
+        (400, "unsupported_grant_type")
+    );
     let (st, b) = s.token(&t, &with("grant_type", "")).await;
     assert_eq!((st, aadsts(&b)), (400, 900144));
     let (st, b) = s.token(&t, &with("scope", "User.Read")).await;
-    assert_eq!((st, b["error"].as_str().unwrap(), aadsts(&b)), (400, "invalid_scope", 1002012));
-    let (st, b) = s.token(&t, &with("scope", "api://elsewhere/.default")).await;
+    assert_eq!(
+        (st, b["error"].as_str().unwrap(), aadsts(&b)),
+        (400, "invalid_scope", 1002012)
+    );
+    let (st, b) = s
+        .token(&t, &with("scope", "api://elsewhere/.default"))
+        .await;
     assert_eq!((st, aadsts(&b)), (400, 500011));
     let (st, b) = s.token("fabrikam.test", &s.good()).await;
     assert_eq!((st, aadsts(&b)), (400, 90002));
@@ -214,10 +309,22 @@ async fn every_bad_request_gets_entras_error_shape_and_never_a_500() {
     assert_eq!((st, b["error"].as_str().unwrap()), (400, "invalid_request"));
 
     let url = format!("{}/{t}/oauth2/v2.0/token", s.base);
-    let json_body = s.client.post(&url).json(&serde_json::json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    let json_body = s
+        .client
+        .post(&url)
+        .json(&serde_json::json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_body.status(), 400);
     let huge = "a".repeat(200_000);
-    let big = s.client.post(&url).form(&[("grant_type", huge.as_str())]).send().await.unwrap();
+    let big = s
+        .client
+        .post(&url)
+        .form(&[("grant_type", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(big.status(), 400);
     let garbage = s
         .client

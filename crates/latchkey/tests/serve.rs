@@ -35,7 +35,11 @@ async fn start(data_dir: &Path, extra: &[&str]) -> Server {
     let mut ca = None;
     let base = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
-            let line = lines.next_line().await.unwrap().expect("server exited before listening");
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("server exited before listening");
             if let Some(path) = line.strip_prefix("Clients must trust the CA certificate at ") {
                 ca = Some(PathBuf::from(path));
             }
@@ -97,7 +101,11 @@ async fn an_empty_data_directory_becomes_a_working_https_server_with_a_one_time_
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = start(&data, &[]).await;
-    assert!(server.base.starts_with("https://localhost:"), "{}", server.base);
+    assert!(
+        server.base.starts_with("https://localhost:"),
+        "{}",
+        server.base
+    );
     let password = server
         .stdout
         .iter()
@@ -105,19 +113,39 @@ async fn an_empty_data_directory_becomes_a_working_https_server_with_a_one_time_
         .map(|p| p.trim().to_owned())
         .expect("the admin password is printed");
     assert_eq!(password.chars().count(), 16);
-    assert!(server.stdout.iter().any(|l| l.contains("admin@contoso.test")));
+    assert!(
+        server
+            .stdout
+            .iter()
+            .any(|l| l.contains("admin@contoso.test"))
+    );
     let ca = server.ca.clone().expect("the CA path is printed");
     assert!(ca.starts_with(&data));
 
-    let response = server.client().get(format!("{}/healthz", server.base)).send().await.unwrap();
+    let response = server
+        .client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("request-id"));
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
 
-    let missing = server.client().get(format!("{}/no/such/thing", server.base)).send().await.unwrap();
+    let missing = server
+        .client()
+        .get(format!("{}/no/such/thing", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
-    assert!(missing.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        missing.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
 
     let (status, stderr) = server.stop().await;
     assert!(status.success(), "graceful shutdown exits 0: {status}");
@@ -127,9 +155,21 @@ async fn an_empty_data_directory_becomes_a_working_https_server_with_a_one_time_
     // A restart keeps the tenant and the CA: no second password, same CA to trust.
     let ca_before = std::fs::read(&ca).unwrap();
     let again = start(&data, &[]).await;
-    assert!(!again.stdout.iter().any(|l| l.starts_with("Password")), "{:?}", again.stdout);
-    assert_eq!(std::fs::read(again.ca.as_ref().unwrap()).unwrap(), ca_before);
-    let ok = again.client().get(format!("{}/healthz", again.base)).send().await.unwrap();
+    assert!(
+        !again.stdout.iter().any(|l| l.starts_with("Password")),
+        "{:?}",
+        again.stdout
+    );
+    assert_eq!(
+        std::fs::read(again.ca.as_ref().unwrap()).unwrap(),
+        ca_before
+    );
+    let ok = again
+        .client()
+        .get(format!("{}/healthz", again.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     again.stop().await;
 }
@@ -150,17 +190,24 @@ async fn private_keys_and_the_data_directory_are_readable_only_by_their_owner() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_json_object_per_line_and_plain_http_works_behind_a_proxy() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &["--http", "--log-format", "json"]).await;
+    let server = start(
+        &dir.path().join("data"),
+        &["--http", "--log-format", "json"],
+    )
+    .await;
     assert!(server.base.starts_with("http://"), "{}", server.base);
     assert!(server.ca.is_none());
-    let ok = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    let ok = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     let (status, stderr) = server.stop().await;
     assert!(status.success());
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     for line in lines {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(v.get("level").is_some(), "{line}");
     }
 }
@@ -188,9 +235,17 @@ async fn a_provided_certificate_is_served_instead_of_the_generated_one() {
         ],
     )
     .await;
-    assert!(server.ca.is_none(), "no local CA when the operator brings a certificate");
+    assert!(
+        server.ca.is_none(),
+        "no local CA when the operator brings a certificate"
+    );
     server.ca = Some(own.join("cert.pem"));
-    let ok = server.client().get(format!("{}/healthz", server.base)).send().await.unwrap();
+    let ok = server
+        .client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     assert!(!dir.path().join("data/tls").exists());
     server.stop().await;

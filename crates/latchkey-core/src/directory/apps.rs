@@ -86,7 +86,13 @@ impl Directory {
         let events = self.app_events(actor, &app, "Add application", "Add", "app.created");
         self.store.insert_app(&app, &events).await?;
         if new.grant_admin_consent {
-            let events = self.app_events(actor, &app, "Consent to application", "Assign", "app.consented");
+            let events = self.app_events(
+                actor,
+                &app,
+                "Consent to application",
+                "Assign",
+                "app.consented",
+            );
             self.store.update_app(&app, &events).await?;
         }
         Ok(CreatedApp {
@@ -95,7 +101,12 @@ impl Directory {
         })
     }
 
-    pub async fn get_app(&self, actor: &Actor, tenant: TenantId, app_id: AppId) -> Result<App, DirectoryError> {
+    pub async fn get_app(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        app_id: AppId,
+    ) -> Result<App, DirectoryError> {
         authorize(actor, Action::ManageApps, &[])?;
         self.store
             .find_app(tenant, app_id)
@@ -103,7 +114,11 @@ impl Directory {
             .ok_or_else(|| DirectoryError::not_found(format!("Application '{app_id}'")))
     }
 
-    pub async fn list_apps(&self, actor: &Actor, tenant: TenantId) -> Result<Vec<App>, DirectoryError> {
+    pub async fn list_apps(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Vec<App>, DirectoryError> {
         authorize(actor, Action::ManageApps, &[])?;
         Ok(self.store.list_apps(tenant).await?)
     }
@@ -119,16 +134,28 @@ impl Directory {
     ) -> Result<(Uuid, SecretString), DirectoryError> {
         let mut app = self.get_app(actor, tenant, app_id).await?;
         if app.public_client {
-            return Err(DirectoryError::invalid("passwordCredentials", "a public client has no secrets"));
+            return Err(DirectoryError::invalid(
+                "passwordCredentials",
+                "a public client has no secrets",
+            ));
         }
         if !(1..=730).contains(&days) {
-            return Err(DirectoryError::invalid("endDateTime", "a secret is valid for 1 to 730 days"));
+            return Err(DirectoryError::invalid(
+                "endDateTime",
+                "a secret is valid for 1 to 730 days",
+            ));
         }
         let now = self.clock.now();
         let secret = generate_secret(display_name, now, now + Duration::days(days), &mut OsRng);
         let key_id = secret.stored.key_id;
         app.secrets.push(secret.stored);
-        let events = self.app_events(actor, &app, "Update application – Certificates and secrets management", "Update", "app.secretAdded");
+        let events = self.app_events(
+            actor,
+            &app,
+            "Update application – Certificates and secrets management",
+            "Update",
+            "app.secretAdded",
+        );
         self.store.update_app(&app, &events).await?;
         Ok((key_id, secret.value))
     }
@@ -146,20 +173,42 @@ impl Directory {
         if app.secrets.len() == before {
             return Err(DirectoryError::not_found(format!("Secret '{key_id}'")));
         }
-        let events = self.app_events(actor, &app, "Update application – Certificates and secrets management", "Update", "app.secretRemoved");
+        let events = self.app_events(
+            actor,
+            &app,
+            "Update application – Certificates and secrets management",
+            "Update",
+            "app.secretRemoved",
+        );
         self.store.update_app(&app, &events).await?;
         Ok(())
     }
 
-    pub async fn grant_admin_consent(&self, actor: &Actor, tenant: TenantId, app_id: AppId) -> Result<App, DirectoryError> {
+    pub async fn grant_admin_consent(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        app_id: AppId,
+    ) -> Result<App, DirectoryError> {
         let mut app = self.get_app(actor, tenant, app_id).await?;
         app.admin_consent = true;
-        let events = self.app_events(actor, &app, "Consent to application", "Assign", "app.consented");
+        let events = self.app_events(
+            actor,
+            &app,
+            "Consent to application",
+            "Assign",
+            "app.consented",
+        );
         self.store.update_app(&app, &events).await?;
         Ok(app)
     }
 
-    pub async fn delete_app(&self, actor: &Actor, tenant: TenantId, app_id: AppId) -> Result<(), DirectoryError> {
+    pub async fn delete_app(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        app_id: AppId,
+    ) -> Result<(), DirectoryError> {
         let app = self.get_app(actor, tenant, app_id).await?;
         let events = self.app_events(actor, &app, "Delete application", "Delete", "app.deleted");
         self.store.delete_app(tenant, app_id, &events).await?;
@@ -168,7 +217,11 @@ impl Directory {
 
     /// Finds an app for client authentication. Not an authorized read: the caller is the
     /// token endpoint proving the client's own identity.
-    pub async fn find_client(&self, tenant: TenantId, app_id: AppId) -> Result<Option<App>, DirectoryError> {
+    pub async fn find_client(
+        &self,
+        tenant: TenantId,
+        app_id: AppId,
+    ) -> Result<Option<App>, DirectoryError> {
         Ok(self.store.find_app(tenant, app_id).await?)
     }
 
@@ -189,7 +242,10 @@ impl Directory {
             target: None,
             other_target: Some((app.app_id.to_string(), app.display_name.clone())),
             details: vec![
-                ("applicationPermissions".into(), app.application_permissions.join(" ")),
+                (
+                    "applicationPermissions".into(),
+                    app.application_permissions.join(" "),
+                ),
                 ("adminConsent".into(), app.admin_consent.to_string()),
             ],
             outbox_kind,

@@ -145,12 +145,13 @@ impl Directory {
         } else {
             Ok(())
         };
-        if verified.matches && verified.needs_rehash {
-            if let Some(old) = &hash {
-                let new = self.hasher.hash(password).await?;
-                // A lost race is fine: the password was changed meanwhile.
-                let _ = self.store.rehash_password(tenant, user.id, old, &new).await?;
-            }
+        if let (true, true, Some(old)) = (verified.matches, verified.needs_rehash, &hash) {
+            let new = self.hasher.hash(password).await?;
+            // A lost race is fine: the password was changed meanwhile.
+            let _ = self
+                .store
+                .rehash_password(tenant, user.id, old, &new)
+                .await?;
         }
         let (code, reason) = match &outcome {
             Ok(()) => (0, None),
@@ -181,18 +182,36 @@ impl Directory {
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(SignInError::Internal("the sign-in state kept changing; gave up".into()))
+        Err(SignInError::Internal(
+            "the sign-in state kept changing; gave up".into(),
+        ))
     }
 
     /// The active user with this id, for grants that continue an earlier sign-in (refresh
     /// tokens). Not an authorized read: the caller holds a credential for that user.
-    pub async fn find_active_user(&self, tenant: TenantId, id: crate::ids::UserId) -> Result<Option<User>, DirectoryError> {
-        Ok(self.store.find_user(tenant, id).await?.filter(|u| !u.is_deleted()))
+    pub async fn find_active_user(
+        &self,
+        tenant: TenantId,
+        id: crate::ids::UserId,
+    ) -> Result<Option<User>, DirectoryError> {
+        Ok(self
+            .store
+            .find_user(tenant, id)
+            .await?
+            .filter(|u| !u.is_deleted()))
     }
 
     /// The sign-in state of a user, for the admin center and tests.
-    pub async fn sign_in_state(&self, tenant: TenantId, user: crate::ids::UserId) -> Result<SignInState, DirectoryError> {
-        Ok(self.store.find_sign_in_state(tenant, user).await?.unwrap_or_default())
+    pub async fn sign_in_state(
+        &self,
+        tenant: TenantId,
+        user: crate::ids::UserId,
+    ) -> Result<SignInState, DirectoryError> {
+        Ok(self
+            .store
+            .find_sign_in_state(tenant, user)
+            .await?
+            .unwrap_or_default())
     }
 
     async fn dummy_hash(&self) -> Result<PasswordHash, SignInError> {

@@ -324,8 +324,8 @@ mod tests {
     async fn a_full_queue_answers_busy_instead_of_growing() {
         // One worker held on a gate and a queue of one: the third job cannot be accepted.
         let pool = Hasher::new(cheap(), 1, 1).unwrap();
-        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
         pool.inner
             .jobs
             .try_send(Box::new(move || {

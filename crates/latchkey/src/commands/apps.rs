@@ -71,11 +71,19 @@ pub async fn run(cmd: AppsCommand) -> CliResult {
                             a.display_name.clone(),
                             a.app_id.to_string(),
                             a.application_permissions.join(" "),
-                            if a.admin_consent { "granted" } else { "not granted" }.into(),
+                            if a.admin_consent {
+                                "granted"
+                            } else {
+                                "not granted"
+                            }
+                            .into(),
                         ]
                     })
                     .collect();
-                output::table(&["NAME", "APP ID", "APPLICATION PERMISSIONS", "ADMIN CONSENT"], &rows);
+                output::table(
+                    &["NAME", "APP ID", "APPLICATION PERMISSIONS", "ADMIN CONSENT"],
+                    &rows,
+                );
             }
         }
         AppsCommand::Show(t) => {
@@ -89,9 +97,14 @@ pub async fn run(cmd: AppsCommand) -> CliResult {
                 .add_app_secret(&OPERATOR, tenant, app_id, &a.name, a.days)
                 .await?;
             if a.target.tenant.json {
-                output::json(&json!({ "keyId": key_id.to_string(), "clientSecret": secret.expose_secret() }));
+                output::json(
+                    &json!({ "keyId": key_id.to_string(), "clientSecret": secret.expose_secret() }),
+                );
             } else {
-                output::fields(&[("Key id", key_id.to_string()), ("Client secret", secret.expose_secret().to_owned())]);
+                output::fields(&[
+                    ("Key id", key_id.to_string()),
+                    ("Client secret", secret.expose_secret().to_owned()),
+                ]);
                 println!("The client secret is shown only once.");
             }
         }
@@ -101,12 +114,16 @@ pub async fn run(cmd: AppsCommand) -> CliResult {
                 .key_id
                 .parse()
                 .map_err(|_| CliError(format!("'{}' is not a secret key id (a GUID)", a.key_id)))?;
-            directory.remove_app_secret(&OPERATOR, tenant, app_id, key_id).await?;
+            directory
+                .remove_app_secret(&OPERATOR, tenant, app_id, key_id)
+                .await?;
             println!("Removed secret {key_id}.");
         }
         AppsCommand::GrantAdminConsent(t) => {
             let (directory, tenant, app_id) = target(&t).await?;
-            let app = directory.grant_admin_consent(&OPERATOR, tenant, app_id).await?;
+            let app = directory
+                .grant_admin_consent(&OPERATOR, tenant, app_id)
+                .await?;
             print_app(&app, t.tenant.json);
         }
         AppsCommand::Delete(t) => {
@@ -118,13 +135,21 @@ pub async fn run(cmd: AppsCommand) -> CliResult {
     Ok(())
 }
 
-async fn open(args: &TenantArgs) -> CliResult<(latchkey_core::Directory, latchkey_core::ids::TenantId)> {
+async fn open(
+    args: &TenantArgs,
+) -> CliResult<(latchkey_core::Directory, latchkey_core::ids::TenantId)> {
     let directory = open_directory(&args.store).await?;
     let tenant = resolve_tenant(&directory, args.tenant.as_deref()).await?;
     Ok((directory, tenant.id))
 }
 
-async fn target(t: &AppTarget) -> CliResult<(latchkey_core::Directory, latchkey_core::ids::TenantId, AppId)> {
+async fn target(
+    t: &AppTarget,
+) -> CliResult<(
+    latchkey_core::Directory,
+    latchkey_core::ids::TenantId,
+    AppId,
+)> {
     let app_id = t
         .app_id
         .parse()
@@ -164,10 +189,28 @@ fn print_app(app: &App, as_json: bool) {
         output::fields(&[
             ("Name", app.display_name.clone()),
             ("App id", app.app_id.to_string()),
-            ("Application permissions", app.application_permissions.join(" ")),
+            (
+                "Application permissions",
+                app.application_permissions.join(" "),
+            ),
             ("Delegated permissions", app.delegated_permissions.join(" ")),
-            ("Admin consent", if app.admin_consent { "granted" } else { "not granted" }.into()),
-            ("Secrets", app.secrets.iter().map(|s| format!("{} ({}…, until {})", s.key_id, s.hint, timestamp(s.end))).collect::<Vec<_>>().join(", ")),
+            (
+                "Admin consent",
+                if app.admin_consent {
+                    "granted"
+                } else {
+                    "not granted"
+                }
+                .into(),
+            ),
+            (
+                "Secrets",
+                app.secrets
+                    .iter()
+                    .map(|s| format!("{} ({}…, until {})", s.key_id, s.hint, timestamp(s.end)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         ]);
     }
 }

@@ -60,10 +60,8 @@ pub async fn run(args: ServeArgs) -> CliResult {
                     "127.0.0.1".to_owned(),
                     "::1".to_owned(),
                 ];
-                if let Some(host) = url_host(&public_url) {
-                    if !hosts.contains(&host) {
-                        hosts.push(host);
-                    }
+                if let Some(host) = url_host(&public_url).filter(|h| !hosts.contains(h)) {
+                    hosts.push(host);
                 }
                 tls::generated(&args.store.data_dir, &hosts)
             }
@@ -83,7 +81,12 @@ pub async fn run(args: ServeArgs) -> CliResult {
 
     let master = master_key(&args)?;
     let clock = directory.clock().clone();
-    let keys = KeyRing::new(directory.store().clone(), master, clock.clone(), TOKEN_LIFETIME);
+    let keys = KeyRing::new(
+        directory.store().clone(),
+        master,
+        clock.clone(),
+        TOKEN_LIFETIME,
+    );
     let identity = IdentityState {
         directory: directory.clone(),
         tokens: TokenService::new(keys, clock, TOKEN_LIFETIME),
@@ -156,7 +159,10 @@ fn master_key(args: &ServeArgs) -> CliResult<MasterKey> {
                 .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
             Ok(key)
         }
-        Err(e) => Err(CliError(format!("cannot read the master key {}: {e}", path.display()))),
+        Err(e) => Err(CliError(format!(
+            "cannot read the master key {}: {e}",
+            path.display()
+        ))),
     }
 }
 
