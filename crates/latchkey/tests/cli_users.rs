@@ -308,7 +308,7 @@ fn a_password_from_a_file_is_checked_against_the_policy_and_a_refusal_changes_no
     let after = env.json(&["users", "show", "lee@contoso.test", "--json"]);
     assert_eq!(before, after);
 
-    let good = env.write("good.txt", "Gu-Lee-Blue-Harbour-42\n");
+    let good = env.write("good.txt", "Blue-Harbour-Kite-42\n");
     let ok = env.json(&[
         "users",
         "set-password",

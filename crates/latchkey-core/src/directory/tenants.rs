@@ -116,15 +116,9 @@ impl Directory {
         policy: PasswordPolicy,
     ) -> Result<(), DirectoryError> {
         crate::authz::authorize(actor, crate::authz::Action::ManageTenant, &[])?;
-        PasswordPolicy::validate_custom_terms(&policy.custom_banned_terms)
-            .map_err(|m| DirectoryError::invalid("customBannedPasswords", m))?;
-        if policy.min_length < 8 || policy.max_length > 256 || policy.min_length > policy.max_length
-        {
-            return Err(DirectoryError::invalid(
-                "passwordPolicy",
-                "the minimum length must be at least 8 and not more than the maximum, which is at most 256",
-            ));
-        }
+        policy
+            .validate()
+            .map_err(|m| DirectoryError::invalid("passwordPolicy", m))?;
         let events = self.events(Change {
             actor,
             tenant,

@@ -3,6 +3,7 @@
 //!
 //! Nothing here sees storage; the directory operations decide when to call what.
 
+pub mod banned;
 mod common;
 pub mod generate;
 pub mod hash;
