@@ -30,6 +30,8 @@ pub enum Command {
     /// Manage app registrations (clients that get tokens) directly in the store.
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// Manage users over Microsoft Graph, in Latchkey or a Microsoft 365 tenant (`graph login` first).
+    Graph(crate::commands::graph::GraphArgs),
 }
 
 #[derive(Debug, Subcommand)]

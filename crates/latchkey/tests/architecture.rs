@@ -78,6 +78,7 @@ fn our_crates_depend_on_each_other_only_in_the_documented_directions() {
     assert_eq!(ours("latchkey-store"), vec!["latchkey-core"]);
     assert_eq!(ours("latchkey-graph"), vec!["latchkey-core"]);
     assert_eq!(ours("latchkey-identity"), vec!["latchkey-core"]);
+    assert_eq!(ours("latchkey-graph-client"), Vec::<String>::new());
     let testkit_users: Vec<&String> = deps
         .keys()
         .filter(|c| ours(c).contains(&"latchkey-testkit".to_owned()))

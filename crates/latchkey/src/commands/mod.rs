@@ -2,6 +2,7 @@
 //! `latchkey_core::Directory`, exactly as the HTTP surfaces do.
 
 mod apps;
+pub mod graph;
 mod init;
 mod serve;
 mod users;
@@ -44,6 +45,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Serve(args) => serve::run(args).await,
         Command::Users(cmd) => users::run(cmd).await,
         Command::Apps(cmd) => apps::run(cmd).await,
+        Command::Graph(args) => graph::run(args).await,
     }
 }
 
