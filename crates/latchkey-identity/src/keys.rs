@@ -70,6 +70,9 @@ pub struct KeyRing {
     /// How long tokens live: keys stay published this long after they stop signing.
     token_lifetime: Duration,
     loaded: Arc<RwLock<Loaded>>,
+    /// Held while a node makes a key, so that concurrent first requests wait for one key
+    /// instead of each generating their own.
+    creating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl KeyRing {
@@ -85,6 +88,7 @@ impl KeyRing {
             clock,
             token_lifetime,
             loaded: Arc::default(),
+            creating: Arc::default(),
         }
     }
 
@@ -94,8 +98,13 @@ impl KeyRing {
         if let Some(k) = self.current(now).await? {
             return Ok(k);
         }
-        // None in force anywhere: make one. Two nodes racing here both succeed; each key is
-        // published and valid, so the only cost is one extra key.
+        // None in force: make one, once per node. Two nodes racing here both succeed; each
+        // key is published and valid, so the only cost is one extra key.
+        let _one_at_a_time = self.creating.lock().await;
+        self.reload().await?;
+        if let Some(k) = self.current(now).await? {
+            return Ok(k);
+        }
         self.create(now).await?;
         self.reload().await?;
         self.current(now).await?.ok_or_else(|| {
@@ -201,9 +210,13 @@ impl KeyRing {
     }
 
     async fn create(&self, now: DateTime<Utc>) -> Result<(), KeyError> {
-        // RSA key generation takes a noticeable fraction of a second: off the runtime.
-        let private = tokio_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048))
-            .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        // RSA key generation takes a noticeable fraction of a second: on the blocking pool,
+        // never on a runtime worker.
+        let private =
+            tokio::task::spawn_blocking(|| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048))
+                .await
+                .map_err(|e| KeyError::Crypto(e.to_string()))?
+                .map_err(|e| KeyError::Crypto(e.to_string()))?;
         let private_der = private
             .to_pkcs1_der()
             .map_err(|e| KeyError::Crypto(e.to_string()))?;
@@ -229,14 +242,32 @@ impl KeyRing {
     }
 }
 
-/// Runs CPU-heavy work without holding up other tasks on this worker thread.
-fn tokio_blocking<T>(f: impl FnOnce() -> T) -> T {
-    // block_in_place needs the multi-thread runtime; on others (tests with a current-thread
-    // runtime) the work simply runs inline.
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_testkit::{Backend, Harness};
+    use std::collections::HashSet;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_first_requests_share_one_new_signing_key() {
+        let h = Harness::new(Backend::Sqlite).await;
+        let ring = KeyRing::new(
+            h.store.clone(),
+            MasterKey::generate(),
+            h.clock.clone(),
+            Duration::hours(1),
+        );
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let ring = ring.clone();
+                tokio::spawn(async move { ring.signing_key().await.unwrap().kid })
+            })
+            .collect();
+        let mut kids = HashSet::new();
+        for t in tasks {
+            kids.insert(t.await.unwrap());
         }
-        _ => f(),
+        assert_eq!(kids.len(), 1);
+        assert_eq!(h.store.list_signing_keys().await.unwrap().len(), 1);
     }
 }

@@ -87,9 +87,17 @@ pub async fn run(args: ServeArgs) -> CliResult {
         clock.clone(),
         TOKEN_LIFETIME,
     );
+    let tokens = TokenService::new(keys, clock, TOKEN_LIFETIME);
+    // Make (or load) the signing key before the first request needs it, so that no client
+    // waits for RSA key generation.
+    tokens
+        .keys()
+        .signing_key()
+        .await
+        .map_err(|e| CliError(format!("cannot prepare the token-signing key: {e}")))?;
     let identity = IdentityState {
         directory: directory.clone(),
-        tokens: TokenService::new(keys, clock, TOKEN_LIFETIME),
+        tokens,
         public_url: public_url.clone().into(),
     };
     let state = AppState {
