@@ -50,6 +50,11 @@ pub fn router(state: GraphState) -> Router {
             "/directory/deletedItems/microsoft.graph.user",
             get(list_deleted_users),
         )
+        // Graph accepts the cast without its namespace; msgraph-sdk sends it that way.
+        .route(
+            "/directory/deletedItems/graph.user",
+            get(list_deleted_users),
+        )
         .route(
             "/directory/deletedItems/{id}/restore",
             post(restore_deleted_user),
