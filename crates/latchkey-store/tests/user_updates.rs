@@ -444,6 +444,47 @@ async fn a_user_changes_their_own_password_only_with_the_current_one(h: Harness)
     }
 }
 
+async fn wrong_current_passwords_count_towards_lockout(h: Harness) {
+    let u = add(&h, "quinn@contoso.test", "Quinn", vec![]).await;
+    let me = Actor::User {
+        id: u.id,
+        display: "quinn@contoso.test".into(),
+        roles: vec![],
+        scopes: None,
+        channel: Channel::Graph,
+    };
+    for i in 0..10 {
+        let err = h
+            .directory
+            .change_own_password(
+                &me,
+                h.tenant(),
+                &secret(&format!("Guess-Number-{i}")),
+                secret("Brand-New-Pass-1"),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DirectoryError::Invalid { .. }), "{err:?}");
+    }
+    let err = h
+        .directory
+        .change_own_password(
+            &me,
+            h.tenant(),
+            &secret("Harbour-Lantern-42"),
+            secret("Brand-New-Pass-1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DirectoryError::Invalid { message, .. } if message.contains("locked")),
+        "{err:?}"
+    );
+    assert!(password_is(&h, u.id, "Harbour-Lantern-42").await);
+    let log = h.store.list_sign_in_events(h.tenant(), 20).await.unwrap();
+    assert!(log.len() >= 11, "every attempt is in the sign-in log");
+}
+
 async fn a_deleted_user_can_be_deleted_for_good_and_not_restored(h: Harness) {
     let u = add(&h, "pia@contoso.test", "Pia", vec![]).await;
     let op = Harness::operator();
@@ -612,6 +653,17 @@ async fn typed_filters_select_the_right_users_on_every_operator(h: Harness) {
             vec!["grace@contoso.test", "o_brien@contoso.test"],
         ),
         (
+            Filter::Not(Box::new(Filter::In {
+                property: UserPrincipalName,
+                values: vec![text("admin@contoso.test"), text("ada@contoso.test")],
+            })),
+            vec![
+                "alan@contoso.test",
+                "grace@contoso.test",
+                "o_brien@contoso.test",
+            ],
+        ),
+        (
             Filter::WordStartsWith {
                 property: DisplayName,
                 word: "tur".into(),
@@ -641,6 +693,24 @@ async fn typed_filters_select_the_right_users_on_every_operator(h: Harness) {
             vec![],
         ),
     ];
+    let ada = h
+        .store
+        .find_user_by_upn(h.tenant(), &Upn::parse("ada@contoso.test").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut cases = cases;
+    cases.push((
+        cmp(Id, Comparison::Eq, Literal::Id(ada.id)),
+        vec!["ada@contoso.test"],
+    ));
+    cases.push((
+        Filter::In {
+            property: Id,
+            values: vec![Literal::Id(ada.id), Literal::Id(UserId::new())],
+        },
+        vec!["ada@contoso.test"],
+    ));
     for (filter, want) in cases {
         let got = upns(&h, &q(filter.clone())).await;
         assert_eq!(got, want, "{filter:?}");
@@ -789,6 +859,7 @@ both_backends!(
     revoking_sessions_refuses_tokens_issued_before,
     a_disabled_or_deleted_user_has_no_delegated_caller,
     a_user_changes_their_own_password_only_with_the_current_one,
+    wrong_current_passwords_count_towards_lockout,
     a_deleted_user_can_be_deleted_for_good_and_not_restored,
     typed_filters_select_the_right_users_on_every_operator,
     listings_page_in_every_order_without_gaps_or_repeats,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::{Change, Directory, PasswordChoice, SetPassword, UserRef};
+use super::{Change, Directory, PasswordChoice, SetPassword, SignInError, UserRef};
 use crate::authz::{Action, Actor, authorize, may_change_own_password};
 use crate::error::DirectoryError;
 use crate::ids::{TenantId, UserId};
@@ -395,7 +395,8 @@ impl Directory {
     }
 
     /// A signed-in user changes their own password, proving the current one first. The check
-    /// runs on the bounded hashing pool; the change goes through the one password path.
+    /// is a sign-in (bounded pool, sign-in log, smart lockout); the change goes through the one
+    /// password path.
     pub async fn change_own_password(
         &self,
         actor: &Actor,
@@ -405,16 +406,44 @@ impl Directory {
     ) -> Result<(), DirectoryError> {
         let id = may_change_own_password(actor)?;
         let user = self.active_user(tenant_id, &UserRef::Id(id)).await?;
-        let hash = self.store.find_password_hash(tenant_id, id).await?;
-        let matches = match &hash {
-            Some(h) => self.hasher.verify(current, h).await?.matches,
-            None => false,
+        // The current password is checked like a sign-in: on the bounded pool, logged, and
+        // counted by smart lockout, so a stolen token cannot be used to guess it.
+        let client = super::ClientRef {
+            app_id: None,
+            display_name: Some("Change password".into()),
         };
-        if !matches {
-            return Err(DirectoryError::invalid(
-                "currentPassword",
-                "Invalid value specified for property 'currentPassword': the current password is wrong.",
-            ));
+        let wrong = |m: &str| DirectoryError::invalid("currentPassword", m);
+        match self
+            .sign_in_with_password(
+                tenant_id,
+                user.user_principal_name.as_str(),
+                current,
+                &client,
+            )
+            .await
+        {
+            // A forced change is exactly what this call is for.
+            Ok(_) | Err(SignInError::MustChangePassword(_)) => {}
+            Err(SignInError::WrongPassword) => {
+                return Err(wrong(
+                    "Invalid value specified for property 'currentPassword': the current password is wrong.",
+                ));
+            }
+            Err(SignInError::Locked) => {
+                return Err(wrong(
+                    "The account is locked after too many wrong passwords; try again later.",
+                ));
+            }
+            Err(SignInError::Disabled) => {
+                return Err(DirectoryError::Denied(crate::authz::Denied(
+                    "The account is disabled.".into(),
+                )));
+            }
+            Err(SignInError::UnknownUser) => {
+                return Err(DirectoryError::not_found(format!("Resource '{id}'")));
+            }
+            Err(SignInError::Busy) => return Err(DirectoryError::Busy),
+            Err(SignInError::Internal(m)) => return Err(DirectoryError::Internal(m)),
         }
         let prepared = self
             .prepare_password(
