@@ -250,7 +250,9 @@ pub fn authorize(
                     ));
                 }
             }
-            if !roles.iter().any(|r| role_allows(*r, action)) {
+            // As in Entra's default user permissions, members may read the directory's
+            // users (the token's scopes still have to allow it); everything else needs a role.
+            if action != Action::ReadUsers && !roles.iter().any(|r| role_allows(*r, action)) {
                 return Err(Denied(
                     "Insufficient privileges to complete the operation: none of your directory roles allows it."
                         .into(),
@@ -408,6 +410,43 @@ mod tests {
         };
         assert!(authorize(&actor, Action::ResetPassword, &[]).is_err());
         assert!(authorize(&actor, Action::CreateUser, &[]).is_err());
+    }
+
+    #[test]
+    fn members_may_read_users_when_their_token_allows_it() {
+        let member = |scopes: Option<Vec<String>>| Actor::User {
+            id: UserId::new(),
+            display: "member".into(),
+            roles: vec![],
+            scopes,
+            channel: Channel::Graph,
+        };
+        assert!(authorize(&member(None), Action::ReadUsers, &[]).is_ok());
+        assert!(
+            authorize(
+                &member(Some(vec!["User.Read.All".into()])),
+                Action::ReadUsers,
+                &[]
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &member(Some(vec!["User.Read".into()])),
+                Action::ReadUsers,
+                &[]
+            )
+            .is_err()
+        );
+        assert!(
+            authorize(
+                &member(Some(vec!["User.ReadWrite.All".into()])),
+                Action::UpdateUser,
+                &[]
+            )
+            .is_err(),
+            "writing still needs a role"
+        );
     }
 
     #[test]

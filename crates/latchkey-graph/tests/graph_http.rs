@@ -68,7 +68,11 @@ impl Answer {
 }
 
 async fn api() -> Api {
-    let h = Harness::new(Backend::Sqlite).await;
+    api_on(Backend::Sqlite).await
+}
+
+async fn api_on(backend: Backend) -> Api {
+    let h = Harness::new(backend).await;
     let keys = KeyRing::new(
         h.store.clone(),
         MasterKey::generate(),
@@ -295,7 +299,20 @@ async fn a_user_is_read_by_id_or_percent_encoded_upn_with_select_and_a_context()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_pages_with_absolute_next_links_until_every_user_was_seen_once() {
-    let api = api().await;
+    listing_pages_with_absolute_next_links_until_every_user_was_seen_once_on(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL, whose SQL for filters and paging differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_with_absolute_next_links_until_every_user_was_seen_once_on_postgres() {
+    listing_pages_with_absolute_next_links_until_every_user_was_seen_once_on(Backend::Postgres)
+        .await;
+}
+
+async fn listing_pages_with_absolute_next_links_until_every_user_was_seen_once_on(
+    backend: Backend,
+) {
+    let api = api_on(backend).await;
     for i in 0..9 {
         api.user(&format!("u{i}@contoso.test"), vec![]).await;
     }
@@ -334,7 +351,17 @@ async fn listing_pages_with_absolute_next_links_until_every_user_was_seen_once()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_orderby_search_and_count_answer_as_graph_does() {
-    let api = api().await;
+    filters_orderby_search_and_count_answer_as_graph_does_on(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL, whose SQL for filters and paging differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_orderby_search_and_count_answer_as_graph_does_on_postgres() {
+    filters_orderby_search_and_count_answer_as_graph_does_on(Backend::Postgres).await;
+}
+
+async fn filters_orderby_search_and_count_answer_as_graph_does_on(backend: Backend) {
+    let api = api_on(backend).await;
     for upn in [
         "ada@contoso.test",
         "alan@contoso.test",
@@ -870,4 +897,82 @@ async fn unknown_segments_and_methods_still_get_graphs_envelope() {
         )
         .await;
     assert_eq!(r.body["error"]["innerError"]["client-request-id"], id);
+}
+
+/// Entra's "who can reset whose password" table, over HTTP: signed-in administrators of each
+/// role (delegated `User.ReadWrite.All`) and applications with each permission (no directory
+/// role), against targets holding each role and none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_reset_matrix_over_http_matches_entras_table() {
+    use DirectoryRole::*;
+    let api = api().await;
+    let mut targets: Vec<(Option<DirectoryRole>, User)> =
+        vec![(None, api.user("target-none@contoso.test", vec![]).await)];
+    for (i, role) in DirectoryRole::ALL.into_iter().enumerate() {
+        targets.push((
+            Some(role),
+            api.user(&format!("target-{i}@contoso.test"), vec![role])
+                .await,
+        ));
+    }
+    // Which targets each actor may reset, straight from spec/graph-entra.md §3.
+    let allowed = |actor: DirectoryRole, target: Option<DirectoryRole>| -> bool {
+        match (actor, target) {
+            (_, None) => true,
+            (GlobalAdministrator | PrivilegedAuthenticationAdministrator, _) => true,
+            (UserAdministrator, Some(t)) => {
+                matches!(
+                    t,
+                    HelpdeskAdministrator | PasswordAdministrator | UserAdministrator
+                )
+            }
+            (HelpdeskAdministrator | PasswordAdministrator, Some(t)) => {
+                matches!(t, HelpdeskAdministrator | PasswordAdministrator)
+            }
+        }
+    };
+    let reset = r#"{"passwordProfile":{"password":"Matrix-Passw0rd-7","forceChangePasswordNextSignIn":true}}"#;
+    for (i, actor_role) in DirectoryRole::ALL.into_iter().enumerate() {
+        let actor = api
+            .user(&format!("actor-{i}@contoso.test"), vec![actor_role])
+            .await;
+        let token = api.user_token(&actor, "User.ReadWrite.All").await;
+        for (target_role, target) in &targets {
+            let r = api
+                .patch(&format!("/v1.0/users/{}", target.id), &token, reset)
+                .await;
+            let want = allowed(actor_role, *target_role);
+            assert_eq!(
+                r.status == StatusCode::NO_CONTENT,
+                want,
+                "{actor_role:?} resetting {target_role:?}: {} {}",
+                r.status,
+                r.body
+            );
+            if !want {
+                r.assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+            }
+        }
+    }
+    for (permission, may_reset_ordinary) in [
+        ("User.ReadWrite.All", true),
+        ("User-PasswordProfile.ReadWrite.All", true),
+        ("Directory.ReadWrite.All", true),
+        ("User.Read.All", false),
+    ] {
+        let token = api.app_token(&[permission]).await;
+        for (target_role, target) in &targets {
+            let r = api
+                .patch(&format!("/v1.0/users/{}", target.id), &token, reset)
+                .await;
+            let want = may_reset_ordinary && target_role.is_none();
+            assert_eq!(
+                r.status == StatusCode::NO_CONTENT,
+                want,
+                "app with {permission} resetting {target_role:?}: {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
 }
