@@ -13,7 +13,7 @@ import uuid
 
 import msal
 import pytest
-from azure.identity import ClientSecretCredential
+from azure.identity import ClientSecretCredential, UsernamePasswordCredential
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.headers_collection import HeadersCollection
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
@@ -21,6 +21,9 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.user import User
+from msgraph.generated.users.item.change_password.change_password_post_request_body import (
+    ChangePasswordPostRequestBody,
+)
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from msgraph_core.tasks.page_iterator import PageIterator
@@ -33,10 +36,11 @@ Q = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters
 ItemQ = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters
 
 
-def graph_client(latchkey, app):
-    cred = ClientSecretCredential(latchkey.tenant, app["appId"], app["clientSecret"], authority=latchkey.base,
-                                  disable_instance_discovery=True, connection_verify=latchkey.ca)
-    auth = AzureIdentityAuthenticationProvider(cred, scopes=["https://graph.microsoft.com/.default"])
+def graph_client(latchkey, app, cred=None, scopes=("https://graph.microsoft.com/.default",)):
+    cred = cred or ClientSecretCredential(latchkey.tenant, app["appId"], app["clientSecret"],
+                                          authority=latchkey.base, disable_instance_discovery=True,
+                                          connection_verify=latchkey.ca)
+    auth = AzureIdentityAuthenticationProvider(cred, scopes=list(scopes))
     adapter = GraphRequestAdapter(auth)
     adapter.base_url = latchkey.base + "/v1.0"
     return GraphServiceClient(request_adapter=adapter)
@@ -264,3 +268,39 @@ def test_graph_errors_surface_as_odata_errors_with_graphs_codes(latchkey, consen
         assert (e.value.response_status_code, e.value.error.code) == (403, "Authorization_RequestDenied")
 
     run(latchkey, reader, forbidden)
+
+
+def test_a_signed_in_user_reads_me_and_changes_their_own_password(latchkey, consented_app):
+    """Delegated: azure-identity's UsernamePasswordCredential (ROPC) under the same SDK."""
+    self_service = latchkey.app("--name", "Self service", "--public-client", "--delegated-permission", "User.Read",
+                                "--delegated-permission", "Directory.AccessAsUser.All", "--grant-admin-consent")
+    upn = f"{unique('frank')}@contoso.test"
+
+    async def create(graph):
+        await graph.users.post(new_user(upn, "Frank Self"))
+
+    run(latchkey, consented_app, create)
+
+    async def as_frank():
+        cred = UsernamePasswordCredential(self_service["appId"], upn, "Harbour-Lantern-42",
+                                          tenant_id=latchkey.tenant, authority=latchkey.base,
+                                          disable_instance_discovery=True, connection_verify=latchkey.ca)
+        graph = graph_client(latchkey, None, cred=cred,
+                             scopes=["https://graph.microsoft.com/User.Read",
+                                     "https://graph.microsoft.com/Directory.AccessAsUser.All"])
+        me = await graph.me.get()
+        assert me.user_principal_name == upn
+        with pytest.raises(ODataError) as e:
+            await graph.me.change_password.post(ChangePasswordPostRequestBody(
+                current_password="Not-My-Password-1", new_password="Frank-New-Passw0rd"))
+        assert (e.value.response_status_code, e.value.error.code) == (400, "Request_BadRequest")
+        assert "currentPassword" in e.value.error.message
+        await graph.me.change_password.post(ChangePasswordPostRequestBody(
+            current_password="Harbour-Lantern-42", new_password="Frank-New-Passw0rd"))
+
+    asyncio.run(as_frank())
+    pca = msal.PublicClientApplication(self_service["appId"], authority=f"{latchkey.base}/{latchkey.tenant}",
+                                       instance_discovery=False)
+    assert "access_token" in pca.acquire_token_by_username_password(upn, "Frank-New-Passw0rd", scopes=["User.Read"])
+    refused = pca.acquire_token_by_username_password(upn, "Harbour-Lantern-42", scopes=["User.Read"])
+    assert refused["error_codes"] == [50126], refused
