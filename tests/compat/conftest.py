@@ -24,7 +24,9 @@ def loopback_only(monkeypatch):
     real_getaddrinfo = socket.getaddrinfo
 
     def guarded_getaddrinfo(host, *args, **kwargs):
-        if host not in ("localhost", "127.0.0.1", "::1"):
+        # httpx (msgraph-sdk) passes the host as bytes.
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in ("localhost", "127.0.0.1", "::1"):
             raise OSError(f"test guard: refusing to resolve {host}")
         return real_getaddrinfo(host, *args, **kwargs)
 

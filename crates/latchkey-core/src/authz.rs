@@ -79,6 +79,8 @@ pub enum Action {
     DeleteUser,
     RestoreUser,
     ResetPassword,
+    /// End a user's sessions and refresh tokens (Graph's `revokeSignInSessions`).
+    RevokeSessions,
     ManageRoles,
     /// Tenant-wide settings such as the password policy.
     ManageTenant,
@@ -126,7 +128,7 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
         GlobalAdministrator => true,
         UserAdministrator => !matches!(action, ManageRoles | ManageTenant | ManageApps),
         PrivilegedAuthenticationAdministrator | PasswordAdministrator | HelpdeskAdministrator => {
-            matches!(action, ReadUsers | ResetPassword)
+            matches!(action, ReadUsers | ResetPassword | RevokeSessions)
         }
     }
 }
@@ -138,9 +140,16 @@ fn permission_allows(permission: &str, action: Action) -> bool {
         "User.ReadWrite.All" | "Directory.ReadWrite.All" => {
             matches!(
                 action,
-                ReadUsers | CreateUser | UpdateUser | DeleteUser | RestoreUser | ResetPassword
+                ReadUsers
+                    | CreateUser
+                    | UpdateUser
+                    | DeleteUser
+                    | RestoreUser
+                    | ResetPassword
+                    | RevokeSessions
             )
         }
+        "User.RevokeSessions.All" => matches!(action, RevokeSessions),
         "User-PasswordProfile.ReadWrite.All" => matches!(action, ReadUsers | ResetPassword),
         "User.Read.All" | "Directory.Read.All" | "User.ReadBasic.All" => {
             matches!(action, ReadUsers)
@@ -155,8 +164,63 @@ fn permission_allows(permission: &str, action: Action) -> bool {
 fn is_sensitive(action: Action) -> bool {
     matches!(
         action,
-        Action::ResetPassword | Action::DeleteUser | Action::UpdateUser
+        Action::ResetPassword | Action::DeleteUser | Action::UpdateUser | Action::RevokeSessions
     )
+}
+
+/// Who may read their own user (Graph's `/me`): a signed-in user, through a delegated
+/// token carrying any user-reading scope when the request came with a token.
+pub fn may_read_self(actor: &Actor) -> Result<UserId, Denied> {
+    const READS_SELF: [&str; 8] = [
+        "User.Read",
+        "User.ReadWrite",
+        "User.ReadBasic.All",
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ];
+    match actor {
+        Actor::User { id, scopes, .. } => {
+            if scopes
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|s| READS_SELF.contains(&s.as_str())))
+            {
+                Ok(*id)
+            } else {
+                Err(Denied(
+                    "Insufficient privileges to complete the operation: the token's scopes do not include User.Read.".into(),
+                ))
+            }
+        }
+        Actor::App { .. } | Actor::Operator { .. } => Err(Denied(
+            "Only a signed-in user has a user of their own to read.".into(),
+        )),
+    }
+}
+
+/// Who may change their own password with the current one (Graph's `/me/changePassword`):
+/// a signed-in user, through a delegated token carrying `Directory.AccessAsUser.All` when
+/// the request came with a token. Applications have no password of their own to change.
+pub fn may_change_own_password(actor: &Actor) -> Result<UserId, Denied> {
+    match actor {
+        Actor::User { id, scopes, .. } => {
+            let allowed = scopes
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|s| s == "Directory.AccessAsUser.All"));
+            if allowed {
+                Ok(*id)
+            } else {
+                Err(Denied(
+                    "Insufficient privileges to complete the operation: changing your password needs the delegated permission Directory.AccessAsUser.All.".into(),
+                ))
+            }
+        }
+        Actor::App { .. } | Actor::Operator { .. } => Err(Denied(
+            "Only a signed-in user can change their own password; use passwordProfile to set another user's.".into(),
+        )),
+    }
 }
 
 /// The one authorization decision. `target_roles` are the directory roles the target user
@@ -186,7 +250,9 @@ pub fn authorize(
                     ));
                 }
             }
-            if !roles.iter().any(|r| role_allows(*r, action)) {
+            // As in Entra's default user permissions, members may read the directory's
+            // users (the token's scopes still have to allow it); everything else needs a role.
+            if action != Action::ReadUsers && !roles.iter().any(|r| role_allows(*r, action)) {
                 return Err(Denied(
                     "Insufficient privileges to complete the operation: none of your directory roles allows it."
                         .into(),
@@ -344,6 +410,43 @@ mod tests {
         };
         assert!(authorize(&actor, Action::ResetPassword, &[]).is_err());
         assert!(authorize(&actor, Action::CreateUser, &[]).is_err());
+    }
+
+    #[test]
+    fn members_may_read_users_when_their_token_allows_it() {
+        let member = |scopes: Option<Vec<String>>| Actor::User {
+            id: UserId::new(),
+            display: "member".into(),
+            roles: vec![],
+            scopes,
+            channel: Channel::Graph,
+        };
+        assert!(authorize(&member(None), Action::ReadUsers, &[]).is_ok());
+        assert!(
+            authorize(
+                &member(Some(vec!["User.Read.All".into()])),
+                Action::ReadUsers,
+                &[]
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &member(Some(vec!["User.Read".into()])),
+                Action::ReadUsers,
+                &[]
+            )
+            .is_err()
+        );
+        assert!(
+            authorize(
+                &member(Some(vec!["User.ReadWrite.All".into()])),
+                Action::UpdateUser,
+                &[]
+            )
+            .is_err(),
+            "writing still needs a role"
+        );
     }
 
     #[test]

@@ -68,6 +68,10 @@ impl From<StoreError> for DirectoryError {
             StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::Stale => Self::Stale,
             StoreError::NotFound => Self::not_found("The object"),
+            StoreError::BadCursor => Self::invalid(
+                "$skiptoken",
+                "is not a page token of this listing; start again from the first page",
+            ),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod ids;
 pub mod names;
 pub mod password;
+pub mod query;
 pub mod role;
 pub mod sign_in;
 pub mod store;

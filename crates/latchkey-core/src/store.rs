@@ -13,6 +13,7 @@ use crate::audit::{AuditEvent, Events, OutboxEvent};
 use crate::ids::{TenantId, UserId};
 use crate::names::{DomainName, Upn};
 use crate::password::{PasswordHash, PasswordPolicy};
+use crate::query::{Filter, OrderBy};
 use crate::role::DirectoryRole;
 use crate::sign_in::{RefreshTokenRecord, SignInEvent, SignInState};
 use crate::tenant::Tenant;
@@ -28,6 +29,9 @@ pub enum StoreError {
     Stale,
     #[error("not found")]
     NotFound,
+    /// A listing's page cursor was not one the store issued for that order.
+    #[error("the page cursor is malformed or belongs to another listing")]
+    BadCursor,
     /// A stored value does not decode into the domain type: data corruption or a bug.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
@@ -38,16 +42,21 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Which users a listing returns, in UPN order, one page at a time.
+/// Which users a listing returns, in `order` (UPN by default), one page at a time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserQuery {
     /// Case-insensitive prefix of the UPN or the display name.
     pub search: Option<String>,
+    /// Only users matching this filter (Graph's `$filter`, `$search`).
+    pub filter: Option<Filter>,
+    /// The sort order; ties are broken by object id.
+    pub order: OrderBy,
     /// `false`: active users; `true`: users in the recycle bin.
     pub deleted: bool,
     /// With `deleted`: only users deleted after this instant (the restore window).
     pub deleted_after: Option<DateTime<Utc>>,
-    /// Keyset cursor: the normalised UPN of the last user of the previous page.
+    /// Keyset cursor from the previous page's `next`; opaque outside the store, and valid
+    /// only with the same `order`.
     pub after: Option<String>,
     /// Page size, 1–999.
     pub limit: u32,
@@ -81,6 +90,18 @@ pub struct PasswordWrite {
     pub force_change_with_mfa: bool,
     /// When set, sessions and tokens issued before this instant die (self-service resets).
     pub revoke_sessions_from: Option<DateTime<Utc>>,
+}
+
+/// A change to a user: its new state, and possibly a new password, written together in one
+/// transaction or not at all.
+#[derive(Debug, Clone)]
+pub struct UserWrite {
+    /// The user as it must be after the write. `version` is the version read before the
+    /// change; the write fails with `Stale` if it moved.
+    pub user: User,
+    /// A new credential. Its `expected_version` is ignored: it is written in the same
+    /// transaction, right after the user row.
+    pub password: Option<PasswordWrite>,
 }
 
 /// A token-signing key as stored. `sealed_private_key` is the PKCS#1 DER private key sealed
@@ -128,6 +149,8 @@ pub trait Store: Send + Sync + Debug {
     /// Finds the active (not deleted) user with this UPN, case-insensitively.
     async fn find_user_by_upn(&self, tenant: TenantId, upn: &Upn) -> StoreResult<Option<User>>;
     async fn list_users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<Page<User>>;
+    /// How many users match the query's filters (its cursor and limit are ignored).
+    async fn count_users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<u64>;
     async fn find_password_hash(
         &self,
         tenant: TenantId,
@@ -143,6 +166,18 @@ pub trait Store: Send + Sync + Debug {
     /// `Conflict` when an active user already has the UPN (any case).
     async fn insert_user(&self, record: &NewUserRecord, events: &Events) -> StoreResult<()>;
     async fn write_password(&self, write: &PasswordWrite, events: &Events) -> StoreResult<()>;
+    /// Rewrites an active user's properties (and credential, when given) with every event,
+    /// in one transaction. `Conflict` when the new UPN is taken, `Stale` when the version moved.
+    async fn update_user(&self, write: &UserWrite, events: &[Events]) -> StoreResult<()>;
+    /// Removes a deleted user for good (Graph's `DELETE /directory/deletedItems/{id}`);
+    /// `Stale` when the user is not in the recycle bin at that version.
+    async fn delete_user_permanently(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        expected_version: i64,
+        events: &Events,
+    ) -> StoreResult<()>;
     async fn soft_delete_user(
         &self,
         tenant: TenantId,

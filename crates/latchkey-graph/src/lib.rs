@@ -1,6 +1,14 @@
-//! The Microsoft Graph v1.0 surface. For now: the JSON shapes of Graph resources, which the
-//! CLI already prints; the HTTP routes, OData parsing and Graph error mapping come next.
+//! The Microsoft Graph v1.0 surface: the `/v1.0` routes, bearer authentication through the
+//! identity platform's one token validation, OData query parsing into core's typed query
+//! (`latchkey_core::query`), the JSON shapes of Graph resources, and Graph's error envelope.
 //!
-//! This crate turns domain values into Graph's wire form and back; it holds no business rule.
+//! This crate translates between Graph's wire form and the directory's operations; it holds
+//! no business rule and no SQL. Who may do what is decided by `latchkey-core`.
 
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod http;
+pub mod list;
+pub mod odata;
 pub mod user;

@@ -36,4 +36,4 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, sqlx::Postgres);
+impl_store!(PgStore, sqlx::Postgres, false);

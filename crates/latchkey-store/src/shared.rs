@@ -36,21 +36,82 @@ pub(crate) fn like_prefix(s: &str) -> String {
     out
 }
 
-/// The keyset cursor of a user listing: normalised UPN and id of the last row.
-pub(crate) fn encode_cursor(upn_normalized: &str, id: uuid::Uuid) -> String {
-    format!("{upn_normalized} {id}")
+/// The column a sort order pages on; all three are NOT NULL and indexed per tenant.
+pub(crate) fn order_column(property: latchkey_core::query::UserProperty) -> &'static str {
+    use latchkey_core::query::UserProperty;
+    match property {
+        UserProperty::DisplayName => "display_name_normalized",
+        UserProperty::CreatedDateTime => "created_at",
+        _ => "upn_normalized",
+    }
+}
+
+/// A filterable property's SQL expression, and whether its values are compared through
+/// `lower()` (text columns without a normalised copy).
+pub(crate) fn filter_column(property: latchkey_core::query::UserProperty) -> (&'static str, bool) {
+    use latchkey_core::query::UserProperty as P;
+    match property {
+        P::Id => ("id", false),
+        P::UserPrincipalName => ("upn_normalized", false),
+        P::DisplayName => ("display_name_normalized", false),
+        P::GivenName => ("given_name", true),
+        P::Surname => ("surname", true),
+        P::Mail => ("mail", true),
+        P::MailNickname => ("mail_nickname", true),
+        P::JobTitle => ("job_title", true),
+        P::Department => ("department", true),
+        P::CompanyName => ("company_name", true),
+        P::OfficeLocation => ("office_location", true),
+        P::City => ("city", true),
+        P::State => ("state", true),
+        P::Country => ("country", true),
+        P::UsageLocation => ("usage_location", true),
+        P::EmployeeId => ("employee_id", true),
+        P::EmployeeType => ("employee_type", true),
+        P::UserType => ("user_type", true),
+        P::AccountEnabled => ("account_enabled", false),
+        P::CreatedDateTime => ("created_at", false),
+        P::EmployeeHireDate => ("employee_hire_date", false),
+        P::EmployeeLeaveDateTime => ("employee_leave_date_time", false),
+        P::LastPasswordChangeDateTime => ("last_password_change", false),
+    }
+}
+
+/// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`, without adding wildcards.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The keyset cursor of a user listing: which order it belongs to, the sort key and the id
+/// of the last row. Opaque to everyone but the store.
+pub(crate) fn encode_cursor(
+    order: &latchkey_core::query::OrderBy,
+    key: &str,
+    id: uuid::Uuid,
+) -> String {
+    let dir = if order.descending { 'd' } else { 'a' };
+    format!("{}{dir} {key} {id}", order_column(order.property))
 }
 
 pub(crate) fn decode_cursor(
+    order: &latchkey_core::query::OrderBy,
     cursor: &str,
 ) -> Result<(String, uuid::Uuid), latchkey_core::store::StoreError> {
-    let (upn, id) = cursor
-        .rsplit_once(' ')
-        .ok_or_else(|| latchkey_core::store::StoreError::Corrupt("malformed page cursor".into()))?;
-    let id = id
-        .parse()
-        .map_err(|_| latchkey_core::store::StoreError::Corrupt("malformed page cursor".into()))?;
-    Ok((upn.to_owned(), id))
+    let bad = || latchkey_core::store::StoreError::BadCursor;
+    let dir = if order.descending { 'd' } else { 'a' };
+    let rest = cursor
+        .strip_prefix(&format!("{}{dir} ", order_column(order.property)))
+        .ok_or_else(bad)?;
+    let (key, id) = rest.rsplit_once(' ').ok_or_else(bad)?;
+    let id = id.parse().map_err(|_| bad())?;
+    Ok((key.to_owned(), id))
 }
 
 pub(crate) const USER_COLUMNS: &str = "id, tenant_id, user_principal_name, display_name, mail_nickname, \
@@ -61,7 +122,10 @@ pub(crate) const USER_COLUMNS: &str = "id, tenant_id, user_principal_name, displ
     last_password_change, sign_in_sessions_valid_from, created_at, deleted_at, version";
 
 macro_rules! impl_store {
-    ($store:ty, $db:ty) => {
+    // `$prefix_by_range`: whether a prefix match on a normalised column is written as a
+    // range (SQLite, whose LIKE cannot use a BINARY index) or as LIKE (PostgreSQL, whose
+    // text_pattern_ops indexes serve it).
+    ($store:ty, $db:ty, $prefix_by_range:expr) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use latchkey_core::app::{App, AppId, ClientSecret};
@@ -81,7 +145,9 @@ macro_rules! impl_store {
         use sqlx::{QueryBuilder, Row};
         use uuid::Uuid;
 
-        use crate::shared::{USER_COLUMNS, corrupt, decode_cursor, encode_cursor, like_prefix, map_err};
+        use crate::shared::{USER_COLUMNS, corrupt, decode_cursor, encode_cursor, filter_column, like_escape, like_prefix, map_err, order_column};
+        use latchkey_core::query::{Comparison, Filter, Literal};
+        use latchkey_core::store::UserWrite;
 
         type Tx<'c> = sqlx::Transaction<'c, $db>;
         type DbRow = <$db as sqlx::Database>::Row;
@@ -315,6 +381,177 @@ macro_rules! impl_store {
             })
         }
 
+        /// The WHERE conditions a listing and its count share: active or deleted, the
+        /// restore window, the CLI's prefix search and the typed filter.
+        fn push_user_conditions(qb: &mut QueryBuilder<'_, $db>, query: &UserQuery) {
+            qb.push(if query.deleted { " AND deleted_at IS NOT NULL" } else { " AND deleted_at IS NULL" });
+            if let Some(after) = query.deleted_after {
+                qb.push(" AND deleted_at > ");
+                qb.push_bind(after);
+            }
+            if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+                let pattern = like_prefix(search);
+                qb.push(" AND (upn_normalized LIKE ");
+                qb.push_bind(pattern.clone());
+                qb.push(" ESCAPE '\\' OR display_name_normalized LIKE ");
+                qb.push_bind(pattern);
+                qb.push(" ESCAPE '\\')");
+            }
+            if let Some(filter) = &query.filter {
+                qb.push(" AND ");
+                push_filter(qb, filter);
+            }
+        }
+
+        /// A text column as compared: through `lower()` unless it is a normalised copy.
+        fn push_text_column(qb: &mut QueryBuilder<'_, $db>, col: &str, lower: bool) {
+            if lower {
+                qb.push(format!("lower({col})"));
+            } else {
+                qb.push(col);
+            }
+        }
+
+        /// A pattern for LIKE against a text column, lower-cased the way the column is.
+        fn push_pattern(qb: &mut QueryBuilder<'_, $db>, pattern: String, lower: bool) {
+            if lower {
+                qb.push("lower(");
+                qb.push_bind(pattern);
+                qb.push(")");
+            } else {
+                qb.push_bind(pattern.to_lowercase());
+            }
+            qb.push(" ESCAPE '\\'");
+        }
+
+        fn push_literal(qb: &mut QueryBuilder<'_, $db>, value: &Literal, lower: bool) {
+            match value {
+                Literal::Text(s) if lower => {
+                    qb.push("lower(");
+                    qb.push_bind(s.clone());
+                    qb.push(")");
+                }
+                Literal::Text(s) => {
+                    qb.push_bind(s.to_lowercase());
+                }
+                Literal::Bool(b) => {
+                    qb.push_bind(*b);
+                }
+                Literal::DateTime(t) => {
+                    qb.push_bind(*t);
+                }
+                Literal::Id(id) => {
+                    qb.push_bind(id.as_uuid());
+                }
+                Literal::Null => {
+                    qb.push("NULL");
+                }
+            }
+        }
+
+        /// The typed filter as SQL, every value a bound parameter. Parenthesised throughout,
+        /// and `not` treats an unknown (NULL) comparison as false first, as OData does.
+        fn push_filter(qb: &mut QueryBuilder<'_, $db>, filter: &Filter) {
+            match filter {
+                Filter::And(a, b) | Filter::Or(a, b) => {
+                    qb.push("(");
+                    push_filter(qb, a);
+                    qb.push(if matches!(filter, Filter::And(..)) { " AND " } else { " OR " });
+                    push_filter(qb, b);
+                    qb.push(")");
+                }
+                Filter::Not(a) => {
+                    qb.push("NOT COALESCE((");
+                    push_filter(qb, a);
+                    qb.push("), FALSE)");
+                }
+                Filter::Compare { property, op, value } => {
+                    let (col, lower) = filter_column(*property);
+                    if matches!(value, Literal::Null) {
+                        qb.push(format!(
+                            "({col} {})",
+                            if matches!(op, Comparison::Ne) { "IS NOT NULL" } else { "IS NULL" }
+                        ));
+                        return;
+                    }
+                    let sql_op = match op {
+                        Comparison::Eq => " = ",
+                        Comparison::Ne => " <> ",
+                        Comparison::Ge => " >= ",
+                        Comparison::Le => " <= ",
+                        Comparison::Gt => " > ",
+                        Comparison::Lt => " < ",
+                    };
+                    qb.push("(");
+                    if matches!(op, Comparison::Ne) {
+                        // OData: null ne 'x' is true.
+                        qb.push(format!("{col} IS NULL OR "));
+                    }
+                    push_text_column(qb, col, lower);
+                    qb.push(sql_op);
+                    push_literal(qb, value, lower);
+                    qb.push(")");
+                }
+                Filter::In { property, values } => {
+                    let (col, lower) = filter_column(*property);
+                    if values.is_empty() {
+                        qb.push("(1 = 0)");
+                        return;
+                    }
+                    qb.push("(");
+                    push_text_column(qb, col, lower);
+                    qb.push(" IN (");
+                    for (i, v) in values.iter().enumerate() {
+                        if i > 0 {
+                            qb.push(", ");
+                        }
+                        push_literal(qb, v, lower);
+                    }
+                    qb.push("))");
+                }
+                Filter::StartsWith { property, prefix } => {
+                    let (col, lower) = filter_column(*property);
+                    if !lower && $prefix_by_range {
+                        // [prefix, prefix + U+10FFFF): exactly the strings starting with the
+                        // prefix, in BINARY order, so the index serves it.
+                        let p = prefix.to_lowercase();
+                        qb.push(format!("({col} >= "));
+                        qb.push_bind(p.clone());
+                        qb.push(format!(" AND {col} < "));
+                        qb.push_bind(format!("{p}\u{10FFFF}"));
+                        qb.push(")");
+                    } else {
+                        qb.push("(");
+                        push_text_column(qb, col, lower);
+                        qb.push(" LIKE ");
+                        push_pattern(qb, format!("{}%", like_escape(prefix)), lower);
+                        qb.push(")");
+                    }
+                }
+                Filter::EndsWith { property, suffix } => {
+                    let (col, lower) = filter_column(*property);
+                    qb.push("(");
+                    push_text_column(qb, col, lower);
+                    qb.push(" LIKE ");
+                    push_pattern(qb, format!("%{}", like_escape(suffix)), lower);
+                    qb.push(")");
+                }
+                Filter::WordStartsWith { property, word } => {
+                    let (col, lower) = filter_column(*property);
+                    let w = like_escape(word);
+                    qb.push("(");
+                    push_text_column(qb, col, lower);
+                    qb.push(" LIKE ");
+                    push_pattern(qb, format!("{w}%"), lower);
+                    qb.push(" OR ");
+                    push_text_column(qb, col, lower);
+                    qb.push(" LIKE ");
+                    push_pattern(qb, format!("% {w}%"), lower);
+                    qb.push(")");
+                }
+            }
+        }
+
         const APP_COLUMNS: &str = "app_id, object_id, tenant_id, display_name, redirect_uris, public_client, \
             application_permissions, delegated_permissions, admin_consent, created_at";
 
@@ -464,32 +701,38 @@ macro_rules! impl_store {
 
             async fn list_users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<Page<User>> {
                 let limit = i64::from(query.limit.clamp(1, 999));
-                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!("SELECT {USER_COLUMNS}, upn_normalized FROM users WHERE tenant_id = "));
+                let order = query.order;
+                let key_col = order_column(order.property);
+                let by_time = key_col == "created_at";
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!(
+                    "SELECT {USER_COLUMNS}, upn_normalized, display_name_normalized FROM users WHERE tenant_id = "
+                ));
                 qb.push_bind(tenant.as_uuid());
-                qb.push(if query.deleted { " AND deleted_at IS NOT NULL" } else { " AND deleted_at IS NULL" });
-                if let Some(after) = query.deleted_after {
-                    qb.push(" AND deleted_at > ");
-                    qb.push_bind(after);
-                }
-                if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
-                    let pattern = like_prefix(search);
-                    qb.push(" AND (upn_normalized LIKE ");
-                    qb.push_bind(pattern.clone());
-                    qb.push(" ESCAPE '\\' OR display_name_normalized LIKE ");
-                    qb.push_bind(pattern);
-                    qb.push(" ESCAPE '\\')");
-                }
+                push_user_conditions(&mut qb, query);
                 if let Some(cursor) = &query.after {
-                    let (upn, id) = decode_cursor(cursor)?;
-                    qb.push(" AND (upn_normalized > ");
-                    qb.push_bind(upn.clone());
-                    qb.push(" OR (upn_normalized = ");
-                    qb.push_bind(upn);
-                    qb.push(" AND id > ");
+                    let (key, id) = decode_cursor(&order, cursor)?;
+                    let cmp = if order.descending { " < " } else { " > " };
+                    let push_key = |qb: &mut QueryBuilder<'_, $db>| -> StoreResult<()> {
+                        if by_time {
+                            let t = DateTime::parse_from_rfc3339(&key)
+                                .map_err(|_| StoreError::BadCursor)?
+                                .with_timezone(&Utc);
+                            qb.push_bind(t);
+                        } else {
+                            qb.push_bind(key.clone());
+                        }
+                        Ok(())
+                    };
+                    qb.push(format!(" AND ({key_col}{cmp}"));
+                    push_key(&mut qb)?;
+                    qb.push(format!(" OR ({key_col} = "));
+                    push_key(&mut qb)?;
+                    qb.push(format!(" AND id{cmp}"));
                     qb.push_bind(id);
                     qb.push("))");
                 }
-                qb.push(" ORDER BY upn_normalized, id LIMIT ");
+                let dir = if order.descending { "DESC" } else { "ASC" };
+                qb.push(format!(" ORDER BY {key_col} {dir}, id {dir} LIMIT "));
                 // One row more than asked tells whether there is a next page.
                 qb.push_bind(limit + 1);
                 let rows = qb.build().fetch_all(&self.read).await.map_err(map_err)?;
@@ -498,11 +741,121 @@ macro_rules! impl_store {
                 let mut next = None;
                 for row in rows.iter().take(limit as usize) {
                     let user = user_from_row(row)?;
-                    let norm: String = row.try_get("upn_normalized").map_err(map_err)?;
-                    next = Some(encode_cursor(&norm, user.id.as_uuid()));
+                    let key: String = if by_time {
+                        user.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                    } else {
+                        row.try_get(key_col).map_err(map_err)?
+                    };
+                    next = Some(encode_cursor(&order, &key, user.id.as_uuid()));
                     items.push(user);
                 }
                 Ok(Page { items, next: if has_more { next } else { None } })
+            }
+
+            async fn count_users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<u64> {
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new("SELECT COUNT(*) FROM users WHERE tenant_id = ");
+                qb.push_bind(tenant.as_uuid());
+                push_user_conditions(&mut qb, query);
+                let n: i64 = qb.build_query_scalar().fetch_one(&self.read).await.map_err(map_err)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn update_user(&self, w: &UserWrite, events: &[Events]) -> StoreResult<()> {
+                let u = &w.user;
+                let p = &u.profile;
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET user_principal_name = $1, upn_normalized = $2, display_name = $3, \
+                     display_name_normalized = $4, mail_nickname = $5, account_enabled = $6, given_name = $7, \
+                     surname = $8, mail = $9, other_mails = $10, mobile_phone = $11, business_phones = $12, \
+                     job_title = $13, department = $14, company_name = $15, office_location = $16, \
+                     preferred_language = $17, street_address = $18, city = $19, state = $20, postal_code = $21, \
+                     country = $22, usage_location = $23, employee_id = $24, employee_type = $25, \
+                     employee_hire_date = $26, employee_leave_date_time = $27, password_policies = $28, \
+                     sign_in_sessions_valid_from = $29, version = version + 1 \
+                     WHERE tenant_id = $30 AND id = $31 AND version = $32 AND deleted_at IS NULL",
+                )
+                .bind(u.user_principal_name.as_str())
+                .bind(u.user_principal_name.normalized())
+                .bind(u.display_name.as_str())
+                .bind(u.display_name.as_str().to_lowercase())
+                .bind(&u.mail_nickname)
+                .bind(u.account_enabled)
+                .bind(&p.given_name)
+                .bind(&p.surname)
+                .bind(&p.mail)
+                .bind(json_list(&p.other_mails))
+                .bind(&p.mobile_phone)
+                .bind(json_list(&p.business_phones))
+                .bind(&p.job_title)
+                .bind(&p.department)
+                .bind(&p.company_name)
+                .bind(&p.office_location)
+                .bind(&p.preferred_language)
+                .bind(&p.street_address)
+                .bind(&p.city)
+                .bind(&p.state)
+                .bind(&p.postal_code)
+                .bind(&p.country)
+                .bind(&p.usage_location)
+                .bind(&p.employee_id)
+                .bind(&p.employee_type)
+                .bind(p.employee_hire_date)
+                .bind(p.employee_leave_date_time)
+                .bind(u.password_policies.to_graph())
+                .bind(u.sign_in_sessions_valid_from)
+                .bind(u.tenant_id.as_uuid())
+                .bind(u.id.as_uuid())
+                .bind(u.version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                check_one(done.rows_affected())?;
+                if let Some(pw) = &w.password {
+                    let done = sqlx::query(
+                        "UPDATE users SET password_hash = $1, last_password_change = $2, \
+                         force_change_password = $3, force_change_password_mfa = $4, \
+                         sign_in_sessions_valid_from = COALESCE($5, sign_in_sessions_valid_from), \
+                         version = version + 1 WHERE tenant_id = $6 AND id = $7",
+                    )
+                    .bind(pw.hash.as_str())
+                    .bind(pw.changed_at)
+                    .bind(pw.force_change_next_sign_in)
+                    .bind(pw.force_change_with_mfa)
+                    .bind(pw.revoke_sessions_from)
+                    .bind(u.tenant_id.as_uuid())
+                    .bind(u.id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    check_one(done.rows_affected())?;
+                }
+                for e in events {
+                    insert_events(&mut tx, e).await?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn delete_user_permanently(
+                &self,
+                tenant: TenantId,
+                id: UserId,
+                expected_version: i64,
+                events: &Events,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "DELETE FROM users WHERE tenant_id = $1 AND id = $2 AND version = $3 AND deleted_at IS NOT NULL",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                check_one(done.rows_affected())?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
             }
 
             async fn find_password_hash(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<PasswordHash>> {

@@ -57,4 +57,4 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, sqlx::Sqlite);
+impl_store!(SqliteStore, sqlx::Sqlite, true);

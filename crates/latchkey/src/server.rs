@@ -1,6 +1,6 @@
 //! The HTTP server: one listener, path-routed. Operations endpoints live here; the identity
-//! platform's routes come from `latchkey-identity`; Graph, admin and account surfaces mount
-//! here as they land.
+//! platform's routes come from `latchkey-identity`, Graph's from `latchkey-graph`; admin and
+//! account surfaces mount here as they land.
 
 use std::time::Duration;
 
@@ -25,12 +25,17 @@ pub struct AppState {
 /// Graph's name for the per-request id header; clients quote it in support requests.
 const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 
-pub fn router(state: AppState, identity: latchkey_identity::http::IdentityState) -> Router {
+pub fn router(
+    state: AppState,
+    identity: latchkey_identity::http::IdentityState,
+    graph: latchkey_graph::http::GraphState,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(state)
         .merge(latchkey_identity::http::router(identity))
+        .merge(latchkey_graph::http::router(graph))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

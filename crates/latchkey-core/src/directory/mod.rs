@@ -4,9 +4,11 @@
 //! and outbox events through one store call.
 
 mod apps;
+mod callers;
 mod password;
 mod sign_in;
 mod tenants;
+mod update;
 mod users;
 
 use std::sync::Arc;
@@ -25,9 +27,11 @@ use crate::tenant::Tenant;
 use crate::user::User;
 
 pub use apps::{CreatedApp, NewApp};
+pub use callers::CallerRefused;
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use sign_in::{ClientRef, SignInError};
 pub use tenants::Bootstrapped;
+pub use update::{ProfileField, UserChanges};
 pub use users::{CreatedUser, NewUser};
 
 /// How a channel names a user: by object id or by UPN, as Graph's `/users/{id | upn}`.

@@ -13,6 +13,13 @@ use crate::password::{PasswordContext, PasswordPolicy, generate_password};
 use crate::store::PasswordWrite;
 use crate::user::User;
 
+/// A password change ready to be written: nothing of it is stored yet.
+pub(super) struct PreparedPassword {
+    pub(super) write: PasswordWrite,
+    pub(super) events: crate::audit::Events,
+    pub(super) generated: Option<SecretString>,
+}
+
 /// A generated password, or one the caller typed.
 pub enum PasswordChoice {
     Generate,
@@ -61,9 +68,32 @@ impl Directory {
         let user = self.active_user(tenant_id, target).await?;
         let roles = self.store.list_user_roles(tenant_id, user.id).await?;
         authorize(actor, Action::ResetPassword, &roles)?;
+        let prepared = self
+            .prepare_password(actor, tenant_id, &user, request)
+            .await?;
+        self.store
+            .write_password(&prepared.write, &prepared.events)
+            .await?;
+        Ok(PasswordSet {
+            user_id: user.id,
+            generated_password: prepared.generated,
+        })
+    }
+
+    /// Everything of a password change up to the commit: policy (or generation), the hash
+    /// on the bounded pool, the flags, session revocation and the audit and outbox events.
+    /// The caller has authorized the change and writes the result in one transaction, alone
+    /// ([`Self::set_password`]) or with other changes to the user ([`Self::update_user`]).
+    pub(super) async fn prepare_password(
+        &self,
+        actor: &Actor,
+        tenant_id: TenantId,
+        user: &User,
+        request: SetPassword,
+    ) -> Result<PreparedPassword, DirectoryError> {
         let tenant = self.tenant(tenant_id).await?;
         let (secret, generated) =
-            self.choose_password(&tenant.password_policy, &user, request.choice)?;
+            self.choose_password(&tenant.password_policy, user, request.choice)?;
         let hash = self.hasher.hash(&secret).await?;
         let now = self.clock.now();
 
@@ -91,7 +121,7 @@ impl Directory {
                 "Reset user password"
             },
             operation_type: "Update",
-            target: Some(&user),
+            target: Some(user),
             other_target: None,
             details,
             outbox_kind: "user.passwordSet",
@@ -100,25 +130,20 @@ impl Directory {
                 "forceChangePasswordNextSignIn": request.force_change_next_sign_in,
             }),
         });
-        self.store
-            .write_password(
-                &PasswordWrite {
-                    tenant_id,
-                    user_id: user.id,
-                    expected_version: user.version,
-                    hash,
-                    changed_at: now,
-                    force_change_next_sign_in: request.force_change_next_sign_in,
-                    force_change_with_mfa: request.force_change_with_mfa,
-                    // A new password ends every session and refresh token issued before it.
-                    revoke_sessions_from: Some(now),
-                },
-                &events,
-            )
-            .await?;
-        Ok(PasswordSet {
-            user_id: user.id,
-            generated_password: generated.then_some(secret),
+        Ok(PreparedPassword {
+            write: PasswordWrite {
+                tenant_id,
+                user_id: user.id,
+                expected_version: user.version,
+                hash,
+                changed_at: now,
+                force_change_next_sign_in: request.force_change_next_sign_in,
+                force_change_with_mfa: request.force_change_with_mfa,
+                // A new password ends every session and refresh token issued before it.
+                revoke_sessions_from: Some(now),
+            },
+            events,
+            generated: generated.then_some(secret),
         })
     }
 

@@ -36,7 +36,7 @@ pub struct CreatedUser {
 }
 
 /// Graph's message for a UPN whose domain the tenant has not verified.
-const UNVERIFIED_DOMAIN: &str = "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.";
+pub(super) const UNVERIFIED_DOMAIN: &str = "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.";
 
 impl Directory {
     pub async fn create_user(
@@ -74,6 +74,7 @@ impl Directory {
             Some(n) => n.trim().to_owned(),
             None => mail_nickname_from(&upn),
         };
+        let profile = super::update::clean_profile(new.profile)?;
         let now = self.clock.now();
         let user = User {
             id: UserId::new(),
@@ -83,7 +84,7 @@ impl Directory {
             mail_nickname,
             account_enabled: new.account_enabled,
             user_type: UserType::Member,
-            profile: new.profile,
+            profile,
             password_policies: new.password_policies,
             force_change_password_next_sign_in: new.force_change_next_sign_in,
             force_change_password_next_sign_in_with_mfa: false,
@@ -159,6 +160,27 @@ impl Directory {
             return Err(DirectoryError::invalid("$top", "must be between 1 and 999"));
         }
         Ok(self.store.list_users(tenant, query).await?)
+    }
+
+    /// The signed-in user's own user (Graph's `/me`).
+    pub async fn get_own_user(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<User, DirectoryError> {
+        let id = crate::authz::may_read_self(actor)?;
+        self.active_user(tenant, &UserRef::Id(id)).await
+    }
+
+    /// How many users match a listing's filters (Graph's `$count`).
+    pub async fn count_users(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        query: &UserQuery,
+    ) -> Result<u64, DirectoryError> {
+        authorize(actor, Action::ReadUsers, &[])?;
+        Ok(self.store.count_users(tenant, query).await?)
     }
 
     pub async fn user_roles(
@@ -302,7 +324,7 @@ impl Directory {
     }
 }
 
-fn duplicate_upn() -> DirectoryError {
+pub(super) fn duplicate_upn() -> DirectoryError {
     DirectoryError::Conflict(
         "Another object with the same value for property userPrincipalName already exists.".into(),
     )

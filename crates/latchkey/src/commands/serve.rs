@@ -10,6 +10,7 @@ use latchkey_core::Directory;
 use latchkey_core::names::DomainName;
 
 use latchkey_core::crypto::MasterKey;
+use latchkey_graph::http::GraphState;
 use latchkey_identity::http::IdentityState;
 use latchkey_identity::{KeyRing, TokenService};
 
@@ -97,13 +98,18 @@ pub async fn run(args: ServeArgs) -> CliResult {
         .map_err(|e| CliError(format!("cannot prepare the token-signing key: {e}")))?;
     let identity = IdentityState {
         directory: directory.clone(),
+        tokens: tokens.clone(),
+        public_url: public_url.clone().into(),
+    };
+    let graph = GraphState {
+        directory: directory.clone(),
         tokens,
         public_url: public_url.clone().into(),
     };
     let state = AppState {
         directory: directory.clone(),
     };
-    let app = router(state, identity).into_make_service();
+    let app = router(state, identity, graph).into_make_service();
     let handle = Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     tokio::spawn(purge_deleted_users(directory));

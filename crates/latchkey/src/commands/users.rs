@@ -81,6 +81,7 @@ pub async fn run(cmd: UsersCommand) -> CliResult {
                 deleted_after: None,
                 after: a.after.clone(),
                 limit: a.top,
+                ..Default::default()
             };
             let mut users = Vec::new();
             let next = loop {

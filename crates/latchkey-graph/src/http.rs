@@ -1,0 +1,337 @@
+//! The Graph v1.0 routes under `/v1.0`. Each handler authenticates the caller, parses the
+//! request into core's types, calls one directory operation and renders Graph's JSON.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use latchkey_core::Directory;
+use latchkey_core::directory::UserRef;
+use latchkey_core::ids::UserId;
+use latchkey_identity::TokenService;
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::body;
+use crate::error::{GraphError, clip, envelope};
+use crate::list::{ListOptions, Listing};
+use crate::user::to_json;
+
+/// What the Graph routes need.
+#[derive(Debug, Clone)]
+pub struct GraphState {
+    pub directory: Directory,
+    pub tokens: TokenService,
+    /// Scheme, host and port clients reach us at, without a trailing slash; every link
+    /// in a response (`@odata.nextLink`, `@odata.context`) is built on it.
+    pub public_url: Arc<str>,
+}
+
+/// Request bodies of the user resource are small.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The Graph v1.0 surface, to be merged into the server's router.
+pub fn router(state: GraphState) -> Router {
+    let v1 = Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route(
+            "/users/{id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route("/users/{id}/revokeSignInSessions", post(revoke_sessions))
+        .route("/me", get(get_me))
+        .route("/me/changePassword", post(change_password))
+        .route(
+            "/directory/deletedItems/microsoft.graph.user",
+            get(list_deleted_users),
+        )
+        // Graph accepts the cast without its namespace; msgraph-sdk sends it that way.
+        .route(
+            "/directory/deletedItems/graph.user",
+            get(list_deleted_users),
+        )
+        .route(
+            "/directory/deletedItems/{id}/restore",
+            post(restore_deleted_user),
+        )
+        .route("/directory/deletedItems/{id}", delete(purge_deleted_user))
+        .fallback(unknown_segment)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(envelope))
+        .with_state(state);
+    Router::new().nest("/v1.0", v1)
+}
+
+async fn unknown_segment(uri: axum::http::Uri) -> GraphError {
+    let segment = uri
+        .path()
+        .trim_start_matches("/v1.0")
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    GraphError::bad_request(format!(
+        "Resource not found for the segment '{}'.",
+        clip(&segment)
+    ))
+}
+
+/// `/users/{id | userPrincipalName}`: what does not parse as either cannot exist.
+fn user_ref(raw: &str) -> Result<UserRef, GraphError> {
+    UserRef::parse(raw).map_err(|_| GraphError::not_found(raw))
+}
+
+fn context(state: &GraphState, fragment: &str) -> String {
+    format!("{}/v1.0/$metadata#{fragment}", state.public_url)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;odata.metadata=minimal"),
+    );
+    r
+}
+
+/// `$select` on a single user; other options are refused rather than ignored.
+fn single_select(raw: Option<&str>) -> Result<Option<Vec<&'static str>>, GraphError> {
+    let options = ListOptions::parse(raw.unwrap_or_default(), &HeaderMap::new(), false)?;
+    if options.top.is_some() || options.skiptoken.is_some() || options.count {
+        return Err(GraphError::bad_request(
+            "$top, $skiptoken and $count apply to collections, not to a single user.",
+        ));
+    }
+    Ok(options.select)
+}
+
+async fn list_users(
+    caller: Caller,
+    State(state): State<GraphState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, GraphError> {
+    let options = ListOptions::parse(raw.as_deref().unwrap_or_default(), &headers, true)?;
+    let query = options.user_query()?;
+    let page = state
+        .directory
+        .list_users(&caller.actor, caller.tenant, &query)
+        .await?;
+    let count = if options.count {
+        Some(
+            state
+                .directory
+                .count_users(&caller.actor, caller.tenant, &query)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let listing = Listing {
+        base: format!("{}/v1.0/users", state.public_url),
+        context: context(&state, &options.context_fragment("users")),
+        options: &options,
+        page,
+        count,
+    };
+    Ok(json_response(StatusCode::OK, &listing.render(None)))
+}
+
+async fn list_deleted_users(
+    caller: Caller,
+    State(state): State<GraphState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, GraphError> {
+    let options = ListOptions::parse(raw.as_deref().unwrap_or_default(), &HeaderMap::new(), false)?;
+    if options.count {
+        return Err(GraphError::unsupported(
+            "$count is not supported on deleted items.",
+        ));
+    }
+    let query = options.user_query()?;
+    let page = state
+        .directory
+        .list_deleted_users(&caller.actor, caller.tenant, &query)
+        .await?;
+    let listing = Listing {
+        base: format!(
+            "{}/v1.0/directory/deletedItems/microsoft.graph.user",
+            state.public_url
+        ),
+        context: context(
+            &state,
+            &options.context_fragment("directory/deletedItems/microsoft.graph.user"),
+        ),
+        options: &options,
+        page,
+        count: None,
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &listing.render(Some("deletedDateTime")),
+    ))
+}
+
+async fn get_user(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, GraphError> {
+    let select = single_select(raw.as_deref())?;
+    let user = state
+        .directory
+        .get_user(&caller.actor, caller.tenant, &user_ref(&id)?)
+        .await?;
+    Ok(entity(&state, "users/$entity", &user, select.as_deref()))
+}
+
+fn entity(
+    state: &GraphState,
+    fragment: &str,
+    user: &latchkey_core::user::User,
+    select: Option<&[&str]>,
+) -> Response {
+    let mut body = to_json(user, select);
+    if let Value::Object(map) = &mut body {
+        map.insert(
+            "@odata.context".into(),
+            Value::String(context(state, fragment)),
+        );
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+async fn create_user(
+    caller: Caller,
+    State(state): State<GraphState>,
+    bytes: Bytes,
+) -> Result<Response, GraphError> {
+    let new = body::new_user(&bytes)?;
+    let created = state
+        .directory
+        .create_user(&caller.actor, caller.tenant, new)
+        .await?;
+    let mut r = entity(&state, "users/$entity", &created.user, None);
+    *r.status_mut() = StatusCode::CREATED;
+    if let Ok(location) = HeaderValue::from_str(&format!(
+        "{}/v1.0/users/{}",
+        state.public_url, created.user.id
+    )) {
+        r.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(r)
+}
+
+async fn update_user(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<StatusCode, GraphError> {
+    let target = user_ref(&id)?;
+    let changes = body::changes(&bytes)?;
+    state
+        .directory
+        .update_user(&caller.actor, caller.tenant, &target, changes)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_user(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, GraphError> {
+    state
+        .directory
+        .delete_user(&caller.actor, caller.tenant, &user_ref(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn revoke_sessions(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+) -> Result<Response, GraphError> {
+    state
+        .directory
+        .revoke_sign_in_sessions(&caller.actor, caller.tenant, &user_ref(&id)?)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "@odata.context": context(&state, "Edm.Boolean"), "value": true }),
+    ))
+}
+
+async fn get_me(
+    caller: Caller,
+    State(state): State<GraphState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, GraphError> {
+    let id = caller.user_id()?;
+    let select = single_select(raw.as_deref())?;
+    let user = state
+        .directory
+        .get_own_user(&caller.actor, caller.tenant)
+        .await?;
+    debug_assert_eq!(user.id, id);
+    Ok(entity(&state, "users/$entity", &user, select.as_deref()))
+}
+
+async fn change_password(
+    caller: Caller,
+    State(state): State<GraphState>,
+    bytes: Bytes,
+) -> Result<StatusCode, GraphError> {
+    caller.user_id()?;
+    let (current, new) = body::change_password(&bytes)?;
+    state
+        .directory
+        .change_own_password(&caller.actor, caller.tenant, &current, new)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn deleted_id(raw: &str) -> Result<UserId, GraphError> {
+    raw.parse().map_err(|_| GraphError::not_found(raw))
+}
+
+async fn restore_deleted_user(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+) -> Result<Response, GraphError> {
+    let user = state
+        .directory
+        .restore_user(&caller.actor, caller.tenant, deleted_id(&id)?)
+        .await?;
+    let mut body = to_json(&user, None);
+    if let Value::Object(map) = &mut body {
+        map.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "directoryObjects/$entity")),
+        );
+        map.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn purge_deleted_user(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, GraphError> {
+    state
+        .directory
+        .delete_user_permanently(&caller.actor, caller.tenant, deleted_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

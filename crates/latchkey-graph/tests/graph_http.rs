@@ -1,0 +1,978 @@
+//! The Graph v1.0 surface over its router, in process, with real tokens from the identity
+//! platform and a real store: every answer a client can see, and every bad input of the
+//! users-and-passwords issue refused with Graph's envelope and code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Duration;
+use latchkey_core::authz::Channel;
+use latchkey_core::crypto::MasterKey;
+use latchkey_core::directory::{ClientRef, NewApp, NewUser, PasswordChoice, SignInError};
+use latchkey_core::names::{DisplayName, Upn};
+use latchkey_core::role::DirectoryRole;
+use latchkey_core::user::User;
+use latchkey_graph::http::{GraphState, router};
+use latchkey_identity::tokens::{GRAPH_RESOURCE, TokenRequest};
+use latchkey_identity::{KeyRing, TokenService};
+use latchkey_testkit::{Backend, Harness};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const PUBLIC: &str = "https://localhost:8443";
+const PASSWORD: &str = "Harbour-Lantern-42";
+
+struct Api {
+    h: Harness,
+    router: Router,
+    tokens: TokenService,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+
+    /// A Graph error: the envelope with ids and a JSON content type.
+    fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.code(), code, "{}", self.body);
+        assert!(
+            self.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let inner = &self.body["error"]["innerError"];
+        assert!(inner["request-id"].as_str().is_some_and(|s| !s.is_empty()));
+        assert_eq!(
+            inner["date"].as_str().unwrap().len(),
+            19,
+            "YYYY-MM-DDTHH:MM:SS"
+        );
+    }
+}
+
+async fn api() -> Api {
+    api_on(Backend::Sqlite).await
+}
+
+async fn api_on(backend: Backend) -> Api {
+    let h = Harness::new(backend).await;
+    let keys = KeyRing::new(
+        h.store.clone(),
+        MasterKey::generate(),
+        h.clock.clone(),
+        Duration::hours(1),
+    );
+    let tokens = TokenService::new(keys, h.clock.clone(), Duration::hours(1));
+    let router = router(GraphState {
+        directory: h.directory.clone(),
+        tokens: tokens.clone(),
+        public_url: Arc::from(PUBLIC),
+    });
+    Api { h, router, tokens }
+}
+
+impl Api {
+    fn tenant(&self) -> String {
+        self.h.tenant().to_string()
+    }
+
+    /// An app registration with these application permissions, consented, and its token.
+    async fn app_token(&self, permissions: &[&str]) -> String {
+        let created = self
+            .h
+            .directory
+            .create_app(
+                &Harness::operator(),
+                self.h.tenant(),
+                NewApp {
+                    display_name: "Automation".into(),
+                    redirect_uris: vec![],
+                    public_client: false,
+                    application_permissions: permissions.iter().map(|p| (*p).into()).collect(),
+                    delegated_permissions: vec![],
+                    grant_admin_consent: true,
+                },
+            )
+            .await
+            .unwrap();
+        self.issue(TokenRequest {
+            audience: GRAPH_RESOURCE.into(),
+            issuer: format!("{PUBLIC}/{}/v2.0", self.tenant()),
+            tenant_id: self.tenant(),
+            object_id: created.app.object_id.to_string(),
+            client_id: created.app.app_id.to_string(),
+            roles: created.app.granted_roles().to_vec(),
+            scopes: None,
+            app_only: true,
+        })
+        .await
+    }
+
+    async fn user_token(&self, user: &User, scopes: &str) -> String {
+        self.issue(TokenRequest {
+            audience: GRAPH_RESOURCE.into(),
+            issuer: format!("{PUBLIC}/{}/v2.0", self.tenant()),
+            tenant_id: self.tenant(),
+            object_id: user.id.to_string(),
+            client_id: "22222222-2222-2222-2222-222222222222".into(),
+            roles: vec![],
+            scopes: Some(scopes.into()),
+            app_only: false,
+        })
+        .await
+    }
+
+    async fn issue(&self, req: TokenRequest) -> String {
+        self.tokens.issue(req).await.unwrap().token
+    }
+
+    async fn user(&self, upn: &str, roles: Vec<DirectoryRole>) -> User {
+        self.h
+            .directory
+            .create_user(
+                &Harness::operator(),
+                self.h.tenant(),
+                NewUser {
+                    user_principal_name: Upn::parse(upn).unwrap(),
+                    display_name: DisplayName::parse(upn.split('@').next().unwrap()).unwrap(),
+                    mail_nickname: None,
+                    account_enabled: true,
+                    profile: Default::default(),
+                    password_policies: Default::default(),
+                    password: PasswordChoice::Provided(SecretString::from(PASSWORD.to_owned())),
+                    force_change_next_sign_in: false,
+                    roles,
+                },
+            )
+            .await
+            .unwrap()
+            .user
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str, token: &str) -> Answer {
+        self.send("GET", uri, Some(token), None, &[]).await
+    }
+
+    async fn patch(&self, uri: &str, token: &str, body: &str) -> Answer {
+        self.send("PATCH", uri, Some(token), Some(body), &[]).await
+    }
+
+    async fn sign_in(&self, upn: &str, pw: &str) -> Result<User, SignInError> {
+        self.h
+            .directory
+            .sign_in_with_password(
+                self.h.tenant(),
+                upn,
+                &SecretString::from(pw.to_owned()),
+                &ClientRef::default(),
+            )
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_one_patch_and_the_password_is_changed_with_a_forced_change() {
+    let api = api().await;
+    api.user("bob@contoso.test", vec![]).await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let r = api
+        .patch(
+            "/v1.0/users/bob%40contoso.test",
+            &token,
+            r##"{"@odata.type":"#microsoft.graph.user","passwordProfile":{"forceChangePasswordNextSignIn":true,"password":"Tq8#Harbour-Lime"}}"##,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.body, Value::Null);
+    assert!(matches!(
+        api.sign_in("bob@contoso.test", "Tq8#Harbour-Lime").await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+    assert!(matches!(
+        api.sign_in("bob@contoso.test", PASSWORD).await,
+        Err(SignInError::WrongPassword)
+    ));
+    let r = api
+        .patch(
+            "/v1.0/users/bob%40contoso.test",
+            &token,
+            r#"{"passwordProfile":{"password":"Second-Passw0rd!","forceChangePasswordNextSignIn":false}}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    api.sign_in("bob@contoso.test", "Second-Passw0rd!")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_is_read_by_id_or_percent_encoded_upn_with_select_and_a_context() {
+    let api = api().await;
+    let u = api.user("carol@contoso.test", vec![]).await;
+    let token = api.app_token(&["User.Read.All"]).await;
+    let r = api.get("/v1.0/users/carol%40contoso.test", &token).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["id"], u.id.to_string());
+    assert_eq!(
+        r.body["@odata.context"],
+        format!("{PUBLIC}/v1.0/$metadata#users/$entity")
+    );
+    assert!(
+        r.body.get("accountEnabled").is_none(),
+        "not in the default set"
+    );
+    let r = api
+        .get(
+            &format!("/v1.0/users/{}?$select=id,accountEnabled,displayName", u.id),
+            &token,
+        )
+        .await;
+    let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        vec!["@odata.context", "accountEnabled", "displayName", "id"]
+    );
+    api.get("/v1.0/users/nobody%40contoso.test", &token)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    api.get("/v1.0/users/not%20a%20upn", &token)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_with_absolute_next_links_until_every_user_was_seen_once() {
+    listing_pages_with_absolute_next_links_until_every_user_was_seen_once_on(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL, whose SQL for filters and paging differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_with_absolute_next_links_until_every_user_was_seen_once_on_postgres() {
+    listing_pages_with_absolute_next_links_until_every_user_was_seen_once_on(Backend::Postgres)
+        .await;
+}
+
+async fn listing_pages_with_absolute_next_links_until_every_user_was_seen_once_on(
+    backend: Backend,
+) {
+    let api = api_on(backend).await;
+    for i in 0..9 {
+        api.user(&format!("u{i}@contoso.test"), vec![]).await;
+    }
+    let token = api.app_token(&["User.Read.All"]).await;
+    let mut uri = "/v1.0/users?$select=id,userPrincipalName&$top=4".to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let r = api.get(&uri, &token).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            r.body["@odata.context"],
+            format!("{PUBLIC}/v1.0/$metadata#users(id,userPrincipalName)")
+        );
+        for u in r.body["value"].as_array().unwrap() {
+            assert_eq!(u.as_object().unwrap().len(), 2);
+            seen.push(u["userPrincipalName"].as_str().unwrap().to_owned());
+        }
+        match r.body["@odata.nextLink"].as_str() {
+            Some(next) => {
+                let rest = next
+                    .strip_prefix(PUBLIC)
+                    .expect("absolute, on our public URL");
+                assert!(rest.contains("$select=id%2CuserPrincipalName"), "{rest}");
+                assert!(rest.contains("$top=4"), "{rest}");
+                uri = rest.to_owned();
+            }
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen.len(), 10);
+    assert_eq!(sorted, seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_orderby_search_and_count_answer_as_graph_does() {
+    filters_orderby_search_and_count_answer_as_graph_does_on(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL, whose SQL for filters and paging differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_orderby_search_and_count_answer_as_graph_does_on_postgres() {
+    filters_orderby_search_and_count_answer_as_graph_does_on(Backend::Postgres).await;
+}
+
+async fn filters_orderby_search_and_count_answer_as_graph_does_on(backend: Backend) {
+    let api = api_on(backend).await;
+    for upn in [
+        "ada@contoso.test",
+        "alan@contoso.test",
+        "grace@contoso.test",
+    ] {
+        api.user(upn, vec![]).await;
+    }
+    let token = api.app_token(&["User.Read.All"]).await;
+    let upns = |r: &Answer| -> Vec<String> {
+        r.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = api
+        .get(
+            "/v1.0/users?$filter=accountEnabled%20eq%20true%20and%20startswith%28displayName%2C%27a%27%29&$select=id,userPrincipalName,displayName,accountEnabled&$top=2",
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(upns(&r), vec!["ada@contoso.test", "admin@contoso.test"]);
+    assert!(r.body["@odata.nextLink"].is_string());
+
+    // Advanced queries: refused without ConsistencyLevel, served with it.
+    let advanced = "/v1.0/users?$count=true&$orderby=displayName%20desc&$filter=endswith(userPrincipalName,'contoso.test')&$select=userPrincipalName";
+    api.get(advanced, &token)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery");
+    let r = api
+        .send(
+            "GET",
+            advanced,
+            Some(&token),
+            None,
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["@odata.count"], 4);
+    assert_eq!(
+        upns(&r),
+        vec![
+            "grace@contoso.test",
+            "alan@contoso.test",
+            "admin@contoso.test",
+            "ada@contoso.test"
+        ]
+    );
+    let r = api
+        .send(
+            "GET",
+            "/v1.0/users?$search=%22displayName:gra%22&$select=userPrincipalName",
+            Some(&token),
+            None,
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
+    assert_eq!(upns(&r), vec!["grace@contoso.test"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_query_options_are_refused_naming_what_is_wrong() {
+    let api = api().await;
+    let token = api.app_token(&["User.Read.All"]).await;
+    for (uri, code, says) in [
+        (
+            "/v1.0/users?$select=id,shoeSize",
+            "Request_BadRequest",
+            "shoeSize",
+        ),
+        (
+            "/v1.0/users?$filter=shoeSize%20eq%20'42'",
+            "Request_BadRequest",
+            "shoeSize",
+        ),
+        (
+            "/v1.0/users?$filter=displayName%20eq",
+            "Request_BadRequest",
+            "Invalid filter clause",
+        ),
+        (
+            "/v1.0/users?$filter=assignedLicenses/any(x:x/skuId%20eq%20'a')",
+            "Request_UnsupportedQuery",
+            "not supported",
+        ),
+        (
+            "/v1.0/users?$filter=contains(displayName,'a')",
+            "Request_UnsupportedQuery",
+            "contains",
+        ),
+        (
+            "/v1.0/users?$top=0",
+            "Request_BadRequest",
+            "between 1 and 999",
+        ),
+        (
+            "/v1.0/users?$top=1000",
+            "Request_BadRequest",
+            "between 1 and 999",
+        ),
+        (
+            "/v1.0/users?$orderby=shoeSize",
+            "Request_BadRequest",
+            "shoeSize",
+        ),
+        (
+            "/v1.0/users?$skiptoken=bm90LW91cnM",
+            "Request_BadRequest",
+            "$skiptoken",
+        ),
+        (
+            "/v1.0/users?$expand=manager",
+            "Request_UnsupportedQuery",
+            "$expand",
+        ),
+        (
+            "/v1.0/users?$filter=mail%20ne%20null",
+            "Request_UnsupportedQuery",
+            "ConsistencyLevel",
+        ),
+    ] {
+        let r = api.get(uri, &token).await;
+        r.assert_error(StatusCode::BAD_REQUEST, code);
+        assert!(r.message().contains(says), "{uri}: {}", r.message());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_are_refused_naming_the_property_and_change_nothing() {
+    let api = api().await;
+    let u = api.user("dave@contoso.test", vec![]).await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let uri = "/v1.0/users/dave%40contoso.test";
+    for (body, says) in [
+        ("{not json", "Unable to read JSON"),
+        ("[1,2]", "JSON object"),
+        ("", "empty"),
+        (r#"{"accountEnabled":"yes"}"#, "accountEnabled"),
+        (r#"{"displayName":42}"#, "displayName"),
+        (r#"{"businessPhones":"555"}"#, "businessPhones"),
+        (
+            r#"{"id":"00000000-0000-0000-0000-000000000000"}"#,
+            "'id' is read-only",
+        ),
+        (
+            r#"{"createdDateTime":"2020-01-01T00:00:00Z"}"#,
+            "createdDateTime",
+        ),
+        (r#"{"shoeSize":42}"#, "shoeSize"),
+        (
+            r#"{"passwordProfile":{"password":"Fine-Passw0rd-1","colour":"red"}}"#,
+            "passwordProfile.colour",
+        ),
+        (
+            r#"{"passwordProfile":{"forceChangePasswordNextSignIn":true}}"#,
+            "passwordProfile.password",
+        ),
+        (
+            r#"{"passwordProfile":{"password":123}}"#,
+            "passwordProfile.password",
+        ),
+        (r#"{"usageLocation":"Narnia"}"#, "usageLocation"),
+        (
+            r#"{"passwordPolicies":"DisableEverything"}"#,
+            "DisableEverything",
+        ),
+    ] {
+        let r = api.patch(uri, &token, body).await;
+        r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+        assert!(r.message().contains(says), "{body}: {}", r.message());
+    }
+    // A weak password with a valid profile change: the policy's message, nothing written.
+    let r = api
+        .patch(
+            uri,
+            &token,
+            r#"{"jobTitle":"CTO","passwordProfile":{"password":"short"}}"#,
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("complexity"), "{}", r.message());
+    assert!(!r.message().contains("short\""));
+    let after = api
+        .h
+        .store
+        .find_user(api.h.tenant(), u.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, u);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_users_needs_graphs_fields_a_verified_domain_and_a_free_upn() {
+    let api = api().await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let body = |upn: &str| {
+        json!({
+            "accountEnabled": true,
+            "displayName": "Erin",
+            "mailNickname": "erin",
+            "userPrincipalName": upn,
+            "passwordProfile": {"password": "Kite-Harbour-72q", "forceChangePasswordNextSignIn": true},
+        })
+        .to_string()
+    };
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/users",
+            Some(&token),
+            Some(&body("erin@contoso.test")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["userPrincipalName"], "erin@contoso.test");
+    assert!(r.body["id"].is_string());
+    assert!(matches!(
+        api.sign_in("erin@contoso.test", "Kite-Harbour-72q").await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/users",
+            Some(&token),
+            Some(&body("ERIN@contoso.test")),
+            &[],
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(
+        r.message()
+            .contains("same value for property userPrincipalName")
+    );
+
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/users",
+            Some(&token),
+            Some(&body("erin@fabrikam.test")),
+            &[],
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("domain portion"), "{}", r.message());
+
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/users",
+            Some(&token),
+            Some(r#"{"accountEnabled":true,"displayName":"F","userPrincipalName":"f@contoso.test","passwordProfile":{"password":"Kite-Harbour-72q"}}"#),
+            &[],
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("mailNickname"), "{}", r.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_invalid_and_expired_tokens_get_401_with_a_bearer_challenge() {
+    let api = api().await;
+    let good = api.app_token(&["User.Read.All"]).await;
+    let wrong_audience = api
+        .issue(TokenRequest {
+            audience: "api://something-else".into(),
+            issuer: format!("{PUBLIC}/{}/v2.0", api.tenant()),
+            tenant_id: api.tenant(),
+            object_id: "33333333-3333-3333-3333-333333333333".into(),
+            client_id: "33333333-3333-3333-3333-333333333333".into(),
+            roles: vec!["User.Read.All".into()],
+            scopes: None,
+            app_only: true,
+        })
+        .await;
+    // The same token with its signature's first character changed.
+    let (head, sig) = good.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{head}.{flipped}{}", &sig[1..]);
+    let cases: Vec<(Option<String>, &str)> = vec![
+        (None, "empty"),
+        (Some("garbage".into()), "malformed"),
+        (Some(forged), "signature"),
+        (Some(wrong_audience), "audience"),
+    ];
+    for (token, says) in cases {
+        let r = api
+            .send("GET", "/v1.0/users", token.as_deref(), None, &[])
+            .await;
+        r.assert_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
+        assert!(r.message().to_lowercase().contains(says), "{}", r.message());
+        let challenge = r.headers["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+    }
+    api.h.clock.advance(Duration::hours(2));
+    let r = api.get("/v1.0/users", &good).await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
+    assert!(r.message().contains("expired"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_permissions_and_privileged_targets_get_403() {
+    let api = api().await;
+    let ga = api
+        .user(
+            "root@contoso.test",
+            vec![DirectoryRole::GlobalAdministrator],
+        )
+        .await;
+    let plain = api.user("plain@contoso.test", vec![]).await;
+    let reader = api.app_token(&["User.Read.All"]).await;
+    let reset = r#"{"passwordProfile":{"password":"Reset-Passw0rd-9"}}"#;
+    api.patch("/v1.0/users/plain%40contoso.test", &reader, reset)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+
+    // An application with the permission but no directory role: ordinary users only.
+    let writer = api.app_token(&["User.ReadWrite.All"]).await;
+    api.patch("/v1.0/users/root%40contoso.test", &writer, reset)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+
+    // A Helpdesk Administrator signed in through a delegated token: same rule.
+    let helpdesk = api
+        .user(
+            "help@contoso.test",
+            vec![DirectoryRole::HelpdeskAdministrator],
+        )
+        .await;
+    let token = api.user_token(&helpdesk, "User.ReadWrite.All").await;
+    api.patch(&format!("/v1.0/users/{}", ga.id), &token, reset)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    let r = api
+        .patch(&format!("/v1.0/users/{}", plain.id), &token, reset)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    // But not create users: that needs a role that allows it.
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/users",
+            Some(&token),
+            Some(r#"{"accountEnabled":true,"displayName":"X","mailNickname":"x","userPrincipalName":"x@contoso.test","passwordProfile":{"password":"Kite-Harbour-72q"}}"#),
+            &[],
+        )
+        .await;
+    r.assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_sessions_answers_true_and_kills_earlier_delegated_tokens() {
+    let api = api().await;
+    let u = api.user("gina@contoso.test", vec![]).await;
+    let user_token = api.user_token(&u, "User.Read").await;
+    assert_eq!(
+        api.get("/v1.0/me", &user_token).await.status,
+        StatusCode::OK
+    );
+    let admin = api.app_token(&["User.ReadWrite.All"]).await;
+    api.h.clock.advance(Duration::seconds(2));
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/users/gina%40contoso.test/revokeSignInSessions",
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["value"], true);
+    let r = api.get("/v1.0/me", &user_token).await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
+    assert!(r.message().contains("revoked"));
+    let fresh = api.user_token(&u, "User.Read").await;
+    assert_eq!(api.get("/v1.0/me", &fresh).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_and_change_password_are_for_signed_in_users() {
+    let api = api().await;
+    let u = api.user("hana@contoso.test", vec![]).await;
+    let token = api
+        .user_token(&u, "User.Read Directory.AccessAsUser.All")
+        .await;
+    let r = api
+        .get("/v1.0/me?$select=id,userPrincipalName", &token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["userPrincipalName"], "hana@contoso.test");
+
+    let wrong = r#"{"currentPassword":"Not-It-At-All-1","newPassword":"Lime-Harbour-58x"}"#;
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/me/changePassword",
+            Some(&token),
+            Some(wrong),
+            &[],
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("currentPassword"));
+    let right = format!(r#"{{"currentPassword":"{PASSWORD}","newPassword":"Lime-Harbour-58x"}}"#);
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/me/changePassword",
+            Some(&token),
+            Some(&right),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    api.sign_in("hana@contoso.test", "Lime-Harbour-58x")
+        .await
+        .unwrap();
+
+    let app = api.app_token(&["User.ReadWrite.All"]).await;
+    api.get("/v1.0/me", &app)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_users_are_listed_restored_and_deleted_for_good() {
+    let api = api().await;
+    let u = api.user("ivan@contoso.test", vec![]).await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let r = api
+        .send(
+            "DELETE",
+            "/v1.0/users/ivan%40contoso.test",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    api.get("/v1.0/users/ivan%40contoso.test", &token)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let r = api
+        .get("/v1.0/directory/deletedItems/microsoft.graph.user", &token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["value"][0]["id"], u.id.to_string());
+    assert!(r.body["value"][0]["deletedDateTime"].is_string());
+    let r = api
+        .send(
+            "POST",
+            &format!("/v1.0/directory/deletedItems/{}/restore", u.id),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["userPrincipalName"], "ivan@contoso.test");
+    assert_eq!(
+        api.get("/v1.0/users/ivan%40contoso.test", &token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    api.send(
+        "DELETE",
+        &format!("/v1.0/users/{}", u.id),
+        Some(&token),
+        None,
+        &[],
+    )
+    .await;
+    let r = api
+        .send(
+            "DELETE",
+            &format!("/v1.0/directory/deletedItems/{}", u.id),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    api.send(
+        "POST",
+        &format!("/v1.0/directory/deletedItems/{}/restore", u.id),
+        Some(&token),
+        None,
+        &[],
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    // The audit trail tells the story, and says it came through Graph.
+    let audit = api
+        .h
+        .store
+        .list_audit_events(api.h.tenant(), 1)
+        .await
+        .unwrap();
+    assert_eq!(audit[0].activity, "Hard delete user");
+    assert_eq!(audit[0].channel, Channel::Graph);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_segments_and_methods_still_get_graphs_envelope() {
+    let api = api().await;
+    let token = api.app_token(&["User.Read.All"]).await;
+    let r = api.get("/v1.0/groups", &token).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("groups"));
+    let r = api
+        .send("PUT", "/v1.0/users", Some(&token), None, &[])
+        .await;
+    r.assert_error(StatusCode::METHOD_NOT_ALLOWED, "Request_BadRequest");
+    // client-request-id is echoed when it is a GUID.
+    let id = "0f0f0f0f-1111-2222-3333-444444444444";
+    let r = api
+        .send(
+            "GET",
+            "/v1.0/users/nobody%40contoso.test",
+            Some(&token),
+            None,
+            &[("client-request-id", id)],
+        )
+        .await;
+    assert_eq!(r.body["error"]["innerError"]["client-request-id"], id);
+}
+
+/// Entra's "who can reset whose password" table, over HTTP: signed-in administrators of each
+/// role (delegated `User.ReadWrite.All`) and applications with each permission (no directory
+/// role), against targets holding each role and none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_reset_matrix_over_http_matches_entras_table() {
+    use DirectoryRole::*;
+    let api = api().await;
+    let mut targets: Vec<(Option<DirectoryRole>, User)> =
+        vec![(None, api.user("target-none@contoso.test", vec![]).await)];
+    for (i, role) in DirectoryRole::ALL.into_iter().enumerate() {
+        targets.push((
+            Some(role),
+            api.user(&format!("target-{i}@contoso.test"), vec![role])
+                .await,
+        ));
+    }
+    // Which targets each actor may reset, straight from spec/graph-entra.md §3.
+    let allowed = |actor: DirectoryRole, target: Option<DirectoryRole>| -> bool {
+        match (actor, target) {
+            (_, None) => true,
+            (GlobalAdministrator | PrivilegedAuthenticationAdministrator, _) => true,
+            (UserAdministrator, Some(t)) => {
+                matches!(
+                    t,
+                    HelpdeskAdministrator | PasswordAdministrator | UserAdministrator
+                )
+            }
+            (HelpdeskAdministrator | PasswordAdministrator, Some(t)) => {
+                matches!(t, HelpdeskAdministrator | PasswordAdministrator)
+            }
+        }
+    };
+    let reset = r#"{"passwordProfile":{"password":"Matrix-Passw0rd-7","forceChangePasswordNextSignIn":true}}"#;
+    for (i, actor_role) in DirectoryRole::ALL.into_iter().enumerate() {
+        let actor = api
+            .user(&format!("actor-{i}@contoso.test"), vec![actor_role])
+            .await;
+        let token = api.user_token(&actor, "User.ReadWrite.All").await;
+        for (target_role, target) in &targets {
+            let r = api
+                .patch(&format!("/v1.0/users/{}", target.id), &token, reset)
+                .await;
+            let want = allowed(actor_role, *target_role);
+            assert_eq!(
+                r.status == StatusCode::NO_CONTENT,
+                want,
+                "{actor_role:?} resetting {target_role:?}: {} {}",
+                r.status,
+                r.body
+            );
+            if !want {
+                r.assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+            }
+        }
+    }
+    for (permission, may_reset_ordinary) in [
+        ("User.ReadWrite.All", true),
+        ("User-PasswordProfile.ReadWrite.All", true),
+        ("Directory.ReadWrite.All", true),
+        ("User.Read.All", false),
+    ] {
+        let token = api.app_token(&[permission]).await;
+        for (target_role, target) in &targets {
+            let r = api
+                .patch(&format!("/v1.0/users/{}", target.id), &token, reset)
+                .await;
+            let want = may_reset_ordinary && target_role.is_none();
+            assert_eq!(
+                r.status == StatusCode::NO_CONTENT,
+                want,
+                "app with {permission} resetting {target_role:?}: {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+}
