@@ -128,6 +128,96 @@ async fn a_profile_and_password_change_is_written_together_with_two_audit_events
     );
 }
 
+fn events(h: &Harness, subject: UserId, activity: &str) -> latchkey_core::audit::Events {
+    use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
+    use latchkey_core::ids::EventId;
+    let now = h.clock.now();
+    Events {
+        audit: AuditEvent {
+            id: EventId::new(),
+            tenant_id: h.tenant(),
+            activity_date_time: now,
+            category: "UserManagement".into(),
+            activity: activity.into(),
+            operation_type: "Update".into(),
+            result: "success".into(),
+            initiated_by: Initiator::of(&Harness::operator()),
+            target_id: Some(subject.to_string()),
+            target_display: None,
+            channel: Channel::Graph,
+            details: vec![],
+        },
+        outbox: OutboxEvent {
+            id: EventId::new(),
+            tenant_id: h.tenant(),
+            occurred_at: now,
+            kind: "user.updated".into(),
+            subject: Some(subject),
+            payload: serde_json::json!({}),
+        },
+    }
+}
+
+async fn a_failure_after_the_user_row_and_credential_rolls_both_back(h: Harness) {
+    let u = add(&h, "crash@contoso.test", "Crash Test", vec![]).await;
+    let mut changed = u.clone();
+    changed.display_name = DisplayName::parse("Never Committed").unwrap();
+    changed.account_enabled = false;
+    let write = latchkey_core::store::UserWrite {
+        user: changed,
+        password: Some(latchkey_core::store::PasswordWrite {
+            tenant_id: h.tenant(),
+            user_id: u.id,
+            expected_version: u.version,
+            hash: h
+                .directory
+                .hasher()
+                .hash(&secret("Never-Committed-1!"))
+                .await
+                .unwrap(),
+            changed_at: h.clock.now(),
+            force_change_next_sign_in: true,
+            force_change_with_mfa: false,
+            revoke_sessions_from: Some(h.clock.now()),
+        }),
+    };
+    // Both updates succeed inside the transaction, then the second audit insert fails (its id
+    // is taken): everything must roll back.
+    let first = events(&h, u.id, "Update user");
+    let mut second = events(&h, u.id, "Reset user password");
+    second.audit.id = h.store.list_audit_events(h.tenant(), 1).await.unwrap()[0].id;
+    let audit_before = h
+        .store
+        .list_audit_events(h.tenant(), 100)
+        .await
+        .unwrap()
+        .len();
+    assert!(h.store.update_user(&write, &[first, second]).await.is_err());
+    assert_eq!(reload(&h, u.id).await, u);
+    assert!(password_is(&h, u.id, "Harbour-Lantern-42").await);
+    assert_eq!(
+        h.store
+            .list_audit_events(h.tenant(), 100)
+            .await
+            .unwrap()
+            .len(),
+        audit_before
+    );
+    // And a stale version writes nothing either.
+    let mut stale = write.clone();
+    stale.user.version -= 1;
+    let err = h
+        .store
+        .update_user(&stale, &[events(&h, u.id, "Update user")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, latchkey_core::store::StoreError::Stale),
+        "{err:?}"
+    );
+    assert_eq!(reload(&h, u.id).await, u);
+}
+
 async fn a_patch_whose_password_fails_policy_changes_nothing(h: Harness) {
     let u = add(&h, "henry@contoso.test", "Henry Ford", vec![]).await;
     let audit_before = h
@@ -852,6 +942,7 @@ macro_rules! both_backends {
 both_backends!(
     a_profile_and_password_change_is_written_together_with_two_audit_events,
     a_patch_whose_password_fails_policy_changes_nothing,
+    a_failure_after_the_user_row_and_credential_rolls_both_back,
     a_upn_change_to_a_taken_or_unverified_upn_is_refused,
     a_bad_profile_value_is_refused_naming_the_property,
     an_app_without_a_role_cannot_update_a_global_administrator,
