@@ -442,6 +442,41 @@ async fn revoking_sessions_refuses_tokens_issued_before(h: Harness) {
     assert_eq!(audit[0].activity, "Invalidate all refresh tokens for user");
 }
 
+async fn a_user_with_user_read_sees_only_themselves(h: Harness) {
+    let u = add(&h, "rae@contoso.test", "Rae", vec![]).await;
+    let other = add(&h, "sam@contoso.test", "Sam", vec![]).await;
+    let me = Actor::User {
+        id: u.id,
+        display: "rae@contoso.test".into(),
+        roles: vec![],
+        scopes: Some(vec!["User.Read".into()]),
+        channel: Channel::Graph,
+    };
+    let by_upn = UserRef::parse("RAE@contoso.test").unwrap();
+    assert_eq!(
+        h.directory
+            .get_user(&me, h.tenant(), &by_upn)
+            .await
+            .unwrap()
+            .id,
+        u.id
+    );
+    for hidden in [
+        UserRef::Id(other.id),
+        UserRef::parse("nobody@contoso.test").unwrap(),
+    ] {
+        let err = h
+            .directory
+            .get_user(&me, h.tenant(), &hidden)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::Denied(_)),
+            "{hidden}: {err:?}"
+        );
+    }
+}
+
 async fn a_disabled_or_deleted_user_has_no_delegated_caller(h: Harness) {
     let u = add(&h, "nia@contoso.test", "Nia", vec![]).await;
     let now = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
@@ -949,6 +984,7 @@ both_backends!(
     a_password_only_app_may_reset_but_not_edit_profiles,
     revoking_sessions_refuses_tokens_issued_before,
     a_disabled_or_deleted_user_has_no_delegated_caller,
+    a_user_with_user_read_sees_only_themselves,
     a_user_changes_their_own_password_only_with_the_current_one,
     wrong_current_passwords_count_towards_lockout,
     a_deleted_user_can_be_deleted_for_good_and_not_restored,
