@@ -98,6 +98,7 @@ async fn a_profile_and_password_change_is_written_together_with_two_audit_events
             (ProfileField::UsageLocation, Some("us".into())),
         ],
         account_enabled: Some(false),
+        user_type: Some(latchkey_core::user::UserType::Guest),
         password: Some(reset("Compiler-Cobol-1959", true)),
         ..Default::default()
     };
@@ -115,6 +116,7 @@ async fn a_profile_and_password_change_is_written_together_with_two_audit_events
     assert_eq!(after.profile.job_title.as_deref(), Some("Admiral"));
     assert_eq!(after.profile.usage_location.as_deref(), Some("US"));
     assert!(!after.account_enabled);
+    assert_eq!(after.user_type, latchkey_core::user::UserType::Guest);
     assert!(after.force_change_password_next_sign_in);
     assert_eq!(after.version, u.version + 2);
     assert!(password_is(&h, u.id, "Compiler-Cobol-1959").await);
