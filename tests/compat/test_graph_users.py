@@ -21,6 +21,7 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.user import User
+from msgraph.generated.users.count.count_request_builder import CountRequestBuilder
 from msgraph.generated.users.item.change_password.change_password_post_request_body import (
     ChangePasswordPostRequestBody,
 )
@@ -178,6 +179,11 @@ def test_count_and_orderby_need_consistency_level_eventual_as_in_graph(latchkey,
                                                                                  headers=headers))
         assert page.odata_count == 3
         assert [u.display_name for u in page.value] == [f"{prefix} Charlie", f"{prefix} Bravo", f"{prefix} Alpha"]
+        # /users/$count answers a plain number that the SDK reads as an int.
+        n = await graph.users.count.get(request_configuration=RequestConfiguration(
+            headers=headers, query_parameters=CountRequestBuilder.CountRequestBuilderGetQueryParameters(
+                filter=f"startswith(displayName,'{prefix}')")))
+        assert n == 3
 
     run(latchkey, consented_app, flow)
 

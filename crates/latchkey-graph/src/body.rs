@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use latchkey_core::directory::{NewUser, PasswordChoice, ProfileField, SetPassword, UserChanges};
 use latchkey_core::names::{DisplayName, Upn};
-use latchkey_core::user::{PasswordPolicies, UserProfile};
+use latchkey_core::user::{PasswordPolicies, UserProfile, UserType};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
@@ -17,7 +17,6 @@ const READ_ONLY: &[&str] = &[
     "deletedDateTime",
     "lastPasswordChangeDateTime",
     "signInSessionsValidFromDateTime",
-    "userType",
 ];
 
 const TEXT_FIELDS: &[(&str, ProfileField)] = &[
@@ -196,6 +195,15 @@ pub fn changes(body: &[u8]) -> Result<UserChanges, GraphError> {
             }
             "mailNickname" => c.mail_nickname = Some(string(key, value)?),
             "accountEnabled" => c.account_enabled = Some(boolean(key, value)?),
+            "userType" => {
+                let raw = string(key, value)?;
+                c.user_type = Some(UserType::parse(&raw).ok_or_else(|| {
+                    GraphError::bad_request(format!(
+                        "Invalid value specified for property 'userType' of resource 'User': '{}' is not Member or Guest.",
+                        clip(&raw)
+                    ))
+                })?);
+            }
             "passwordPolicies" => {
                 let raw = opt_string(key, value)?.unwrap_or_default();
                 c.password_policies =

@@ -39,6 +39,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: GraphState) -> Router {
     let v1 = Router::new()
         .route("/users", get(list_users).post(create_user))
+        .route("/users/$count", get(count_users))
         .route(
             "/users/{id}",
             get(get_user).patch(update_user).delete(delete_user),
@@ -141,6 +142,35 @@ async fn list_users(
         count,
     };
     Ok(json_response(StatusCode::OK, &listing.render(None)))
+}
+
+/// `GET /users/$count`: the number of matching users as plain text; like `$count=true`, an
+/// advanced query that needs `ConsistencyLevel: eventual`.
+async fn count_users(
+    caller: Caller,
+    State(state): State<GraphState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, GraphError> {
+    if !crate::list::eventual(&headers) {
+        return Err(GraphError::unsupported(
+            "Unsupported query: /$count is an advanced query; send the header 'ConsistencyLevel: eventual'.",
+        ));
+    }
+    let options = ListOptions::parse(raw.as_deref().unwrap_or_default(), &headers, true)?;
+    if options.top.is_some() || options.skiptoken.is_some() || options.select.is_some() {
+        return Err(GraphError::bad_request(
+            "/$count takes only $filter and $search.",
+        ));
+    }
+    let n = state
+        .directory
+        .count_users(&caller.actor, caller.tenant, &options.user_query()?)
+        .await?;
+    let mut r = (StatusCode::OK, n.to_string()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(r)
 }
 
 async fn list_deleted_users(
@@ -276,13 +306,12 @@ async fn get_me(
     State(state): State<GraphState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
-    let id = caller.user_id()?;
+    caller.user_id()?;
     let select = single_select(raw.as_deref())?;
     let user = state
         .directory
         .get_own_user(&caller.actor, caller.tenant)
         .await?;
-    debug_assert_eq!(user.id, id);
     Ok(entity(&state, "users/$entity", &user, select.as_deref()))
 }
 

@@ -75,11 +75,7 @@ impl ListOptions {
             }
         }
         o.count = count.unwrap_or(false);
-        let eventual = headers
-            .get("consistencylevel")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
-        if !eventual {
+        if !eventual(headers) {
             let advanced = if o.filter.as_ref().is_some_and(Filter::is_advanced) {
                 Some("this $filter (ne, not, endsWith or null comparisons)")
             } else if o.search.is_some() {
@@ -126,6 +122,14 @@ impl ListOptions {
             None => entity_set.to_owned(),
         }
     }
+}
+
+/// Whether the request asks for eventual consistency, which Graph's advanced queries need.
+pub fn eventual(headers: &HeaderMap) -> bool {
+    headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
 }
 
 fn decode_skiptoken(raw: &str) -> Result<String, GraphError> {

@@ -413,6 +413,27 @@ async fn filters_orderby_search_and_count_answer_as_graph_does_on(backend: Backe
             "ada@contoso.test"
         ]
     );
+    let count = "/v1.0/users/$count?$filter=startswith(displayName,'a')";
+    api.get(count, &token)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery");
+    let req = Request::builder()
+        .uri(count)
+        .header("authorization", format!("Bearer {token}"))
+        .header("ConsistencyLevel", "eventual")
+        .body(Body::empty())
+        .unwrap();
+    let res = api.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    assert_eq!(&text[..], b"3", "ada, admin, alan");
+
     let r = api
         .send(
             "GET",

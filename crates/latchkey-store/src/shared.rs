@@ -381,6 +381,35 @@ macro_rules! impl_store {
             })
         }
 
+        type ProfileQuery<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+        /// Binds a profile's 21 columns, in the order both the INSERT and the UPDATE of a
+        /// user list them (given_name … employee_leave_date_time).
+        fn bind_profile<'q>(q: ProfileQuery<'q>, p: &'q UserProfile) -> ProfileQuery<'q> {
+            q
+                .bind(&p.given_name)
+                .bind(&p.surname)
+                .bind(&p.mail)
+                .bind(json_list(&p.other_mails))
+                .bind(&p.mobile_phone)
+                .bind(json_list(&p.business_phones))
+                .bind(&p.job_title)
+                .bind(&p.department)
+                .bind(&p.company_name)
+                .bind(&p.office_location)
+                .bind(&p.preferred_language)
+                .bind(&p.street_address)
+                .bind(&p.city)
+                .bind(&p.state)
+                .bind(&p.postal_code)
+                .bind(&p.country)
+                .bind(&p.usage_location)
+                .bind(&p.employee_id)
+                .bind(&p.employee_type)
+                .bind(p.employee_hire_date)
+                .bind(p.employee_leave_date_time)
+        }
+
         /// The WHERE conditions a listing and its count share: active or deleted, the
         /// restore window, the CLI's prefix search and the typed filter.
         fn push_user_conditions(qb: &mut QueryBuilder<'_, $db>, query: &UserQuery) {
@@ -764,7 +793,7 @@ macro_rules! impl_store {
                 let u = &w.user;
                 let p = &u.profile;
                 let mut tx = self.write.begin().await.map_err(map_err)?;
-                let done = sqlx::query(
+                let query = sqlx::query(
                     "UPDATE users SET user_principal_name = $1, upn_normalized = $2, display_name = $3, \
                      display_name_normalized = $4, mail_nickname = $5, account_enabled = $6, given_name = $7, \
                      surname = $8, mail = $9, other_mails = $10, mobile_phone = $11, business_phones = $12, \
@@ -772,38 +801,19 @@ macro_rules! impl_store {
                      preferred_language = $17, street_address = $18, city = $19, state = $20, postal_code = $21, \
                      country = $22, usage_location = $23, employee_id = $24, employee_type = $25, \
                      employee_hire_date = $26, employee_leave_date_time = $27, password_policies = $28, \
-                     sign_in_sessions_valid_from = $29, version = version + 1 \
-                     WHERE tenant_id = $30 AND id = $31 AND version = $32 AND deleted_at IS NULL",
+                     sign_in_sessions_valid_from = $29, user_type = $30, version = version + 1 \
+                     WHERE tenant_id = $31 AND id = $32 AND version = $33 AND deleted_at IS NULL",
                 )
                 .bind(u.user_principal_name.as_str())
                 .bind(u.user_principal_name.normalized())
                 .bind(u.display_name.as_str())
                 .bind(u.display_name.as_str().to_lowercase())
                 .bind(&u.mail_nickname)
-                .bind(u.account_enabled)
-                .bind(&p.given_name)
-                .bind(&p.surname)
-                .bind(&p.mail)
-                .bind(json_list(&p.other_mails))
-                .bind(&p.mobile_phone)
-                .bind(json_list(&p.business_phones))
-                .bind(&p.job_title)
-                .bind(&p.department)
-                .bind(&p.company_name)
-                .bind(&p.office_location)
-                .bind(&p.preferred_language)
-                .bind(&p.street_address)
-                .bind(&p.city)
-                .bind(&p.state)
-                .bind(&p.postal_code)
-                .bind(&p.country)
-                .bind(&p.usage_location)
-                .bind(&p.employee_id)
-                .bind(&p.employee_type)
-                .bind(p.employee_hire_date)
-                .bind(p.employee_leave_date_time)
+                .bind(u.account_enabled);
+                let done = bind_profile(query, p)
                 .bind(u.password_policies.to_graph())
                 .bind(u.sign_in_sessions_valid_from)
+                .bind(u.user_type.as_str())
                 .bind(u.tenant_id.as_uuid())
                 .bind(u.id.as_uuid())
                 .bind(u.version)
@@ -891,7 +901,7 @@ macro_rules! impl_store {
                 let u = &record.user;
                 let p = &u.profile;
                 let mut tx = self.write.begin().await.map_err(map_err)?;
-                sqlx::query(
+                let query = sqlx::query(
                     "INSERT INTO users (id, tenant_id, user_principal_name, upn_normalized, display_name, \
                      display_name_normalized, mail_nickname, account_enabled, user_type, given_name, surname, \
                      mail, other_mails, mobile_phone, business_phones, job_title, department, company_name, \
@@ -911,28 +921,8 @@ macro_rules! impl_store {
                 .bind(u.display_name.as_str().to_lowercase())
                 .bind(&u.mail_nickname)
                 .bind(u.account_enabled)
-                .bind(u.user_type.as_str())
-                .bind(&p.given_name)
-                .bind(&p.surname)
-                .bind(&p.mail)
-                .bind(json_list(&p.other_mails))
-                .bind(&p.mobile_phone)
-                .bind(json_list(&p.business_phones))
-                .bind(&p.job_title)
-                .bind(&p.department)
-                .bind(&p.company_name)
-                .bind(&p.office_location)
-                .bind(&p.preferred_language)
-                .bind(&p.street_address)
-                .bind(&p.city)
-                .bind(&p.state)
-                .bind(&p.postal_code)
-                .bind(&p.country)
-                .bind(&p.usage_location)
-                .bind(&p.employee_id)
-                .bind(&p.employee_type)
-                .bind(p.employee_hire_date)
-                .bind(p.employee_leave_date_time)
+                .bind(u.user_type.as_str());
+                bind_profile(query, p)
                 .bind(u.password_policies.to_graph())
                 .bind(record.password.as_ref().map(|h| h.as_str().to_owned()))
                 .bind(u.force_change_password_next_sign_in)

@@ -98,6 +98,7 @@ async fn a_profile_and_password_change_is_written_together_with_two_audit_events
             (ProfileField::UsageLocation, Some("us".into())),
         ],
         account_enabled: Some(false),
+        user_type: Some(latchkey_core::user::UserType::Guest),
         password: Some(reset("Compiler-Cobol-1959", true)),
         ..Default::default()
     };
@@ -115,6 +116,7 @@ async fn a_profile_and_password_change_is_written_together_with_two_audit_events
     assert_eq!(after.profile.job_title.as_deref(), Some("Admiral"));
     assert_eq!(after.profile.usage_location.as_deref(), Some("US"));
     assert!(!after.account_enabled);
+    assert_eq!(after.user_type, latchkey_core::user::UserType::Guest);
     assert!(after.force_change_password_next_sign_in);
     assert_eq!(after.version, u.version + 2);
     assert!(password_is(&h, u.id, "Compiler-Cobol-1959").await);
@@ -126,6 +128,96 @@ async fn a_profile_and_password_change_is_written_together_with_two_audit_events
         activities.contains(&"Reset user password"),
         "{activities:?}"
     );
+}
+
+fn events(h: &Harness, subject: UserId, activity: &str) -> latchkey_core::audit::Events {
+    use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
+    use latchkey_core::ids::EventId;
+    let now = h.clock.now();
+    Events {
+        audit: AuditEvent {
+            id: EventId::new(),
+            tenant_id: h.tenant(),
+            activity_date_time: now,
+            category: "UserManagement".into(),
+            activity: activity.into(),
+            operation_type: "Update".into(),
+            result: "success".into(),
+            initiated_by: Initiator::of(&Harness::operator()),
+            target_id: Some(subject.to_string()),
+            target_display: None,
+            channel: Channel::Graph,
+            details: vec![],
+        },
+        outbox: OutboxEvent {
+            id: EventId::new(),
+            tenant_id: h.tenant(),
+            occurred_at: now,
+            kind: "user.updated".into(),
+            subject: Some(subject),
+            payload: serde_json::json!({}),
+        },
+    }
+}
+
+async fn a_failure_after_the_user_row_and_credential_rolls_both_back(h: Harness) {
+    let u = add(&h, "crash@contoso.test", "Crash Test", vec![]).await;
+    let mut changed = u.clone();
+    changed.display_name = DisplayName::parse("Never Committed").unwrap();
+    changed.account_enabled = false;
+    let write = latchkey_core::store::UserWrite {
+        user: changed,
+        password: Some(latchkey_core::store::PasswordWrite {
+            tenant_id: h.tenant(),
+            user_id: u.id,
+            expected_version: u.version,
+            hash: h
+                .directory
+                .hasher()
+                .hash(&secret("Never-Committed-1!"))
+                .await
+                .unwrap(),
+            changed_at: h.clock.now(),
+            force_change_next_sign_in: true,
+            force_change_with_mfa: false,
+            revoke_sessions_from: Some(h.clock.now()),
+        }),
+    };
+    // Both updates succeed inside the transaction, then the second audit insert fails (its id
+    // is taken): everything must roll back.
+    let first = events(&h, u.id, "Update user");
+    let mut second = events(&h, u.id, "Reset user password");
+    second.audit.id = h.store.list_audit_events(h.tenant(), 1).await.unwrap()[0].id;
+    let audit_before = h
+        .store
+        .list_audit_events(h.tenant(), 100)
+        .await
+        .unwrap()
+        .len();
+    assert!(h.store.update_user(&write, &[first, second]).await.is_err());
+    assert_eq!(reload(&h, u.id).await, u);
+    assert!(password_is(&h, u.id, "Harbour-Lantern-42").await);
+    assert_eq!(
+        h.store
+            .list_audit_events(h.tenant(), 100)
+            .await
+            .unwrap()
+            .len(),
+        audit_before
+    );
+    // And a stale version writes nothing either.
+    let mut stale = write.clone();
+    stale.user.version -= 1;
+    let err = h
+        .store
+        .update_user(&stale, &[events(&h, u.id, "Update user")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, latchkey_core::store::StoreError::Stale),
+        "{err:?}"
+    );
+    assert_eq!(reload(&h, u.id).await, u);
 }
 
 async fn a_patch_whose_password_fails_policy_changes_nothing(h: Harness) {
@@ -350,6 +442,41 @@ async fn revoking_sessions_refuses_tokens_issued_before(h: Harness) {
     );
     let audit = h.store.list_audit_events(h.tenant(), 1).await.unwrap();
     assert_eq!(audit[0].activity, "Invalidate all refresh tokens for user");
+}
+
+async fn a_user_with_user_read_sees_only_themselves(h: Harness) {
+    let u = add(&h, "rae@contoso.test", "Rae", vec![]).await;
+    let other = add(&h, "sam@contoso.test", "Sam", vec![]).await;
+    let me = Actor::User {
+        id: u.id,
+        display: "rae@contoso.test".into(),
+        roles: vec![],
+        scopes: Some(vec!["User.Read".into()]),
+        channel: Channel::Graph,
+    };
+    let by_upn = UserRef::parse("RAE@contoso.test").unwrap();
+    assert_eq!(
+        h.directory
+            .get_user(&me, h.tenant(), &by_upn)
+            .await
+            .unwrap()
+            .id,
+        u.id
+    );
+    for hidden in [
+        UserRef::Id(other.id),
+        UserRef::parse("nobody@contoso.test").unwrap(),
+    ] {
+        let err = h
+            .directory
+            .get_user(&me, h.tenant(), &hidden)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::Denied(_)),
+            "{hidden}: {err:?}"
+        );
+    }
 }
 
 async fn a_disabled_or_deleted_user_has_no_delegated_caller(h: Harness) {
@@ -852,12 +979,14 @@ macro_rules! both_backends {
 both_backends!(
     a_profile_and_password_change_is_written_together_with_two_audit_events,
     a_patch_whose_password_fails_policy_changes_nothing,
+    a_failure_after_the_user_row_and_credential_rolls_both_back,
     a_upn_change_to_a_taken_or_unverified_upn_is_refused,
     a_bad_profile_value_is_refused_naming_the_property,
     an_app_without_a_role_cannot_update_a_global_administrator,
     a_password_only_app_may_reset_but_not_edit_profiles,
     revoking_sessions_refuses_tokens_issued_before,
     a_disabled_or_deleted_user_has_no_delegated_caller,
+    a_user_with_user_read_sees_only_themselves,
     a_user_changes_their_own_password_only_with_the_current_one,
     wrong_current_passwords_count_towards_lockout,
     a_deleted_user_can_be_deleted_for_good_and_not_restored,

@@ -12,7 +12,7 @@ use crate::error::DirectoryError;
 use crate::ids::{TenantId, UserId};
 use crate::names::{DisplayName, Upn};
 use crate::store::{StoreError, UserWrite};
-use crate::user::{PasswordPolicies, User, UserProfile};
+use crate::user::{PasswordPolicies, User, UserProfile, UserType};
 
 /// The optional text properties of a user's profile that a channel may set or clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +117,7 @@ pub struct UserChanges {
     pub display_name: Option<DisplayName>,
     pub mail_nickname: Option<String>,
     pub account_enabled: Option<bool>,
+    pub user_type: Option<UserType>,
     pub password_policies: Option<PasswordPolicies>,
     pub text: Vec<(ProfileField, Option<String>)>,
     pub business_phones: Option<Vec<String>>,
@@ -134,6 +135,7 @@ impl UserChanges {
             || self.display_name.is_some()
             || self.mail_nickname.is_some()
             || self.account_enabled.is_some()
+            || self.user_type.is_some()
             || self.password_policies.is_some()
             || !self.text.is_empty()
             || self.business_phones.is_some()
@@ -323,6 +325,10 @@ impl Directory {
         if let Some(enabled) = c.account_enabled {
             u.account_enabled = enabled;
             modified.push("accountEnabled");
+        }
+        if let Some(user_type) = c.user_type {
+            u.user_type = user_type;
+            modified.push("userType");
         }
         if let Some(policies) = c.password_policies {
             u.password_policies = policies;

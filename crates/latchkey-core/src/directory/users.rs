@@ -145,8 +145,18 @@ impl Directory {
         tenant: TenantId,
         user: &UserRef,
     ) -> Result<User, DirectoryError> {
-        authorize(actor, Action::ReadUsers, &[])?;
-        self.active_user(tenant, user).await
+        match authorize(actor, Action::ReadUsers, &[]) {
+            Ok(()) => self.active_user(tenant, user).await,
+            Err(denied) => {
+                // Whoever may read themselves (`User.Read`) may do so by id or UPN too. Any
+                // other user stays hidden behind the refusal, existing or not.
+                let me = crate::authz::may_read_self(actor).map_err(|_| denied.clone())?;
+                match self.active_user(tenant, user).await {
+                    Ok(found) if found.id == me => Ok(found),
+                    _ => Err(denied.into()),
+                }
+            }
+        }
     }
 
     pub async fn list_users(
