@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::app::{App, AppId};
 use crate::audit::{AuditEvent, Events, OutboxEvent};
 use crate::ids::{TenantId, UserId};
+use crate::interactive::{AuthorizationCodeRecord, SignInSessionRecord, UserConsent};
 use crate::names::{DomainName, Upn};
 use crate::password::{PasswordHash, PasswordPolicy};
 use crate::role::DirectoryRole;
@@ -226,6 +227,34 @@ pub trait Store: Send + Sync + Debug {
     async fn use_refresh_token(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
     async fn revoke_refresh_family(&self, family: uuid::Uuid, at: DateTime<Utc>)
     -> StoreResult<()>;
+
+    // Interactive sign-in: browser sessions, authorization codes (digests only), consent.
+    async fn insert_sign_in_session(&self, session: &SignInSessionRecord) -> StoreResult<()>;
+    async fn find_sign_in_session(
+        &self,
+        digest: &[u8; 32],
+    ) -> StoreResult<Option<SignInSessionRecord>>;
+    async fn revoke_sign_in_session(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn insert_authorization_code(&self, code: &AuthorizationCodeRecord) -> StoreResult<()>;
+    async fn find_authorization_code(
+        &self,
+        digest: &[u8; 32],
+    ) -> StoreResult<Option<AuthorizationCodeRecord>>;
+    /// Marks a code redeemed; `false` if it already was (a replay), so that of two racing
+    /// redemptions exactly one wins.
+    async fn redeem_authorization_code(
+        &self,
+        id: uuid::Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn find_user_consent(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        app: AppId,
+    ) -> StoreResult<Option<UserConsent>>;
+    /// Records (or widens) a user's consent, with its events, in one transaction.
+    async fn write_user_consent(&self, consent: &UserConsent, events: &Events) -> StoreResult<()>;
 
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)

@@ -57,11 +57,15 @@ pub fn router(state: IdentityState) -> Router {
         .route("/common/discovery/v2.0/keys", get(keys_common))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/common/userrealm/{upn}", get(user_realm))
+        .merge(crate::pages::routes())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
 }
 
-async fn resolve_tenant(state: &IdentityState, name: &str) -> Result<Tenant, OAuthError> {
+pub(crate) async fn resolve_tenant(
+    state: &IdentityState,
+    name: &str,
+) -> Result<Tenant, OAuthError> {
     let not_found = || {
         OAuthError::invalid_request(
             90002,
@@ -89,7 +93,7 @@ pub(crate) fn internal(e: &dyn std::fmt::Display) -> OAuthError {
 }
 
 /// Echoed user input is clipped, so that an error never carries a large payload back.
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
@@ -180,7 +184,7 @@ async fn user_realm(State(state): State<IdentityState>, Path(upn): Path<String>)
 pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+    pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
         let form_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -266,13 +270,15 @@ async fn token_inner(
             let tenant = resolve_tenant(state, tenant).await?;
             crate::user_flows::refresh_grant(state, &tenant, headers, &form).await
         }
-        "authorization_code" | "urn:ietf:params:oauth:grant-type:device_code" => {
-            Err(OAuthError::new(
-                "unsupported_grant_type",
-                70003,
-                format!("The grant type '{grant}' is not enabled on this Latchkey yet."),
-            ))
+        "authorization_code" => {
+            let tenant = resolve_tenant(state, tenant).await?;
+            crate::user_flows::code_grant(state, &tenant, headers, &form).await
         }
+        "urn:ietf:params:oauth:grant-type:device_code" => Err(OAuthError::new(
+            "unsupported_grant_type",
+            70003,
+            format!("The grant type '{grant}' is not enabled on this Latchkey yet."),
+        )),
         other => Err(OAuthError::new(
             "unsupported_grant_type",
             70003,

@@ -68,6 +68,7 @@ macro_rules! impl_store {
         use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
         use latchkey_core::authz::Channel;
         use latchkey_core::ids::{EventId, TenantId, UserId};
+        use latchkey_core::interactive::{AuthorizationCodeRecord, SignInSessionRecord, UserConsent};
         use latchkey_core::names::{DisplayName, DomainName, Upn};
         use latchkey_core::password::{PasswordHash, PasswordPolicy};
         use latchkey_core::role::DirectoryRole;
@@ -312,6 +313,42 @@ macro_rules! impl_store {
                 expires_at: row.try_get("expires_at").map_err(map_err)?,
                 used_at: row.try_get("used_at").map_err(map_err)?,
                 revoked_at: row.try_get("revoked_at").map_err(map_err)?,
+            })
+        }
+
+        fn digest_from(what: &str, bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
+            bytes.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
+        }
+
+        fn session_from_row(row: &DbRow) -> StoreResult<SignInSessionRecord> {
+            Ok(SignInSessionRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                user_id: UserId::from_uuid(row.try_get("user_id").map_err(map_err)?),
+                digest: digest_from("session digest", row.try_get("digest").map_err(map_err)?)?,
+                created: row.try_get("created_at").map_err(map_err)?,
+                expires_at: row.try_get("expires_at").map_err(map_err)?,
+                revoked_at: row.try_get("revoked_at").map_err(map_err)?,
+            })
+        }
+
+        fn code_from_row(row: &DbRow) -> StoreResult<AuthorizationCodeRecord> {
+            let client: String = row.try_get("client_id").map_err(map_err)?;
+            Ok(AuthorizationCodeRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                user_id: UserId::from_uuid(row.try_get("user_id").map_err(map_err)?),
+                client_id: AppId(client.parse().map_err(|e| corrupt("code client_id", e))?),
+                redirect_uri: row.try_get("redirect_uri").map_err(map_err)?,
+                code_challenge: row.try_get("code_challenge").map_err(map_err)?,
+                nonce: row.try_get("nonce").map_err(map_err)?,
+                scopes: row.try_get("scopes").map_err(map_err)?,
+                family_id: row.try_get("family_id").map_err(map_err)?,
+                auth_time: row.try_get("auth_time").map_err(map_err)?,
+                digest: digest_from("code digest", row.try_get("digest").map_err(map_err)?)?,
+                issued_at: row.try_get("issued_at").map_err(map_err)?,
+                expires_at: row.try_get("expires_at").map_err(map_err)?,
+                redeemed_at: row.try_get("redeemed_at").map_err(map_err)?,
             })
         }
 
@@ -1066,6 +1103,137 @@ macro_rules! impl_store {
                     .await
                     .map_err(map_err)?;
                 Ok(())
+            }
+
+            async fn insert_sign_in_session(&self, x: &SignInSessionRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sign_in_sessions (id, tenant_id, user_id, digest, created_at, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(x.id)
+                .bind(x.tenant_id.as_uuid())
+                .bind(x.user_id.as_uuid())
+                .bind(x.digest.to_vec())
+                .bind(x.created)
+                .bind(x.expires_at)
+                .bind(x.revoked_at)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_sign_in_session(&self, digest: &[u8; 32]) -> StoreResult<Option<SignInSessionRecord>> {
+                let row = sqlx::query(
+                    "SELECT id, tenant_id, user_id, digest, created_at, expires_at, revoked_at \
+                     FROM sign_in_sessions WHERE digest = $1",
+                )
+                .bind(digest.to_vec())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(session_from_row).transpose()
+            }
+
+            async fn revoke_sign_in_session(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query("UPDATE sign_in_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn insert_authorization_code(&self, c: &AuthorizationCodeRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO authorization_codes (id, tenant_id, user_id, client_id, redirect_uri, code_challenge, \
+                     nonce, scopes, family_id, auth_time, digest, issued_at, expires_at, redeemed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(c.id)
+                .bind(c.tenant_id.as_uuid())
+                .bind(c.user_id.as_uuid())
+                .bind(c.client_id.to_string())
+                .bind(&c.redirect_uri)
+                .bind(&c.code_challenge)
+                .bind(&c.nonce)
+                .bind(&c.scopes)
+                .bind(c.family_id)
+                .bind(c.auth_time)
+                .bind(c.digest.to_vec())
+                .bind(c.issued_at)
+                .bind(c.expires_at)
+                .bind(c.redeemed_at)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_authorization_code(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthorizationCodeRecord>> {
+                let row = sqlx::query(
+                    "SELECT id, tenant_id, user_id, client_id, redirect_uri, code_challenge, nonce, scopes, family_id, \
+                     auth_time, digest, issued_at, expires_at, redeemed_at FROM authorization_codes WHERE digest = $1",
+                )
+                .bind(digest.to_vec())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(code_from_row).transpose()
+            }
+
+            async fn redeem_authorization_code(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE authorization_codes SET redeemed_at = $1 WHERE id = $2 AND redeemed_at IS NULL",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn find_user_consent(&self, tenant: TenantId, user: UserId, app: AppId) -> StoreResult<Option<UserConsent>> {
+                let row = sqlx::query(
+                    "SELECT scopes, granted_at FROM user_consents WHERE tenant_id = $1 AND user_id = $2 AND app_id = $3",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(app.0)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    let scopes: String = r.try_get("scopes").map_err(map_err)?;
+                    Ok(UserConsent {
+                        tenant_id: tenant,
+                        user_id: user,
+                        app_id: app,
+                        scopes: parse_json_list("consent scopes", &scopes)?,
+                        granted_at: r.try_get("granted_at").map_err(map_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn write_user_consent(&self, c: &UserConsent, events: &Events) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                sqlx::query(
+                    "INSERT INTO user_consents (tenant_id, user_id, app_id, scopes, granted_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (user_id, app_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                )
+                .bind(c.tenant_id.as_uuid())
+                .bind(c.user_id.as_uuid())
+                .bind(c.app_id.0)
+                .bind(json_list(&c.scopes))
+                .bind(c.granted_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
             }
 
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

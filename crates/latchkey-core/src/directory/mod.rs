@@ -4,6 +4,7 @@
 //! and outbox events through one store call.
 
 mod apps;
+mod interactive;
 mod password;
 mod sign_in;
 mod tenants;
@@ -25,6 +26,10 @@ use crate::tenant::Tenant;
 use crate::user::User;
 
 pub use apps::{CreatedApp, NewApp};
+pub use interactive::{
+    CodeError, NewAuthorizationCode, OIDC_SCOPES, PasswordChangeError, USER_CONSENTABLE,
+    missing_consent, user_may_consent,
+};
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use sign_in::{ClientRef, SignInError};
 pub use tenants::Bootstrapped;

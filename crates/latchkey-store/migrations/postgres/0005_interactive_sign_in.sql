@@ -1,0 +1,42 @@
+-- Interactive sign-in: browser sessions (SSO across apps), authorization codes and users'
+-- consent to apps. Sessions and codes are stored only as SHA-256 digests of the values the
+-- browser or the client holds.
+
+CREATE TABLE sign_in_sessions (
+    id         UUID PRIMARY KEY,
+    tenant_id  UUID NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    user_id    UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    digest     BYTEA NOT NULL UNIQUE,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    revoked_at TIMESTAMPTZ
+);
+CREATE INDEX sign_in_sessions_user ON sign_in_sessions(user_id);
+
+CREATE TABLE authorization_codes (
+    id             UUID PRIMARY KEY,
+    tenant_id      UUID NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    user_id        UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    client_id      TEXT NOT NULL,
+    redirect_uri   TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    nonce          TEXT,
+    scopes         TEXT NOT NULL,
+    -- The refresh-token family of the tokens issued for this code: a replayed code revokes it.
+    family_id      UUID NOT NULL,
+    auth_time      TIMESTAMPTZ NOT NULL,
+    digest         BYTEA NOT NULL UNIQUE,
+    issued_at      TIMESTAMPTZ NOT NULL,
+    expires_at     TIMESTAMPTZ NOT NULL,
+    redeemed_at    TIMESTAMPTZ
+);
+CREATE INDEX authorization_codes_expiry ON authorization_codes(expires_at);
+
+CREATE TABLE user_consents (
+    tenant_id  UUID NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    user_id    UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    app_id     UUID NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    scopes     TEXT NOT NULL,
+    granted_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, app_id)
+);
