@@ -796,3 +796,50 @@ async fn permissions_only_an_admin_may_grant_stop_at_an_approval_page() {
 fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_wrong_passwords_on_the_page_lock_the_account_even_for_the_right_one() {
+    let w = world(&["User.Read"], true).await;
+    user(&w, "pat@contoso.test", false).await;
+    let mut b = Browser::default();
+    let mut page = b.get(&w.app, &authorize_uri(&w, &[])).await;
+    for _ in 0..10 {
+        page = b
+            .submit(
+                &w,
+                &page,
+                "",
+                &[
+                    ("username", "pat@contoso.test"),
+                    ("password", "Not-The-Password-9"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = b
+        .submit(
+            &w,
+            &page,
+            "",
+            &[("username", "pat@contoso.test"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        locked.body.contains("temporarily locked"),
+        "{}",
+        locked.body
+    );
+    assert!(!b.cookies.contains_key("lk_session"));
+    w.h.clock.advance(Duration::seconds(61));
+    let ok = b
+        .submit(
+            &w,
+            &locked,
+            "",
+            &[("username", "pat@contoso.test"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::FOUND);
+}
