@@ -384,14 +384,29 @@ pub(crate) async fn authenticate_client(
     form: &Form,
     allow_public: bool,
 ) -> Result<latchkey_core::app::App, OAuthError> {
-    if form.get("client_assertion").is_some() {
-        return Err(OAuthError::new(
-            "invalid_client",
-            7000218,
-            "Certificate credentials (client_assertion) are not supported by this Latchkey yet; use a client secret.",
+    let assertion = form.get("client_assertion");
+    if assertion.is_some()
+        && form.get("client_assertion_type") != Some(crate::assertion::JWT_BEARER)
+    {
+        return Err(OAuthError::invalid_request(
+            7000219,
+            "The client_assertion_type must be 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.",
         ));
     }
-    let (client_id, secret) = client_credentials_from(headers, form)?;
+    let (client_id, secret) = match assertion {
+        Some(a) if form.get("client_id").is_none() => (
+            crate::assertion::unverified_issuer(a)
+                .ok_or_else(|| OAuthError::missing("client_id"))?,
+            None,
+        ),
+        _ => client_credentials_from(headers, form)?,
+    };
+    if assertion.is_some() && secret.is_some() {
+        return Err(OAuthError::invalid_request(
+            7000218,
+            "Send either a client_secret or a client_assertion, not both.",
+        ));
+    }
     let not_found = || {
         OAuthError::new(
             "invalid_client",
@@ -421,13 +436,17 @@ pub(crate) async fn authenticate_client(
                 "Client is public so the client credentials flow is not available to it.",
             ));
         }
-        if secret.is_some() {
+        if secret.is_some() || assertion.is_some() {
             return Err(OAuthError::new(
                 "invalid_client",
                 700025,
                 "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
             ));
         }
+        return Ok(app);
+    }
+    if let Some(a) = assertion {
+        crate::assertion::verify(state, tenant, &app, a)?;
         return Ok(app);
     }
     let secret = secret.ok_or_else(|| {

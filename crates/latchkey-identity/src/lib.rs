@@ -6,6 +6,7 @@
 //! `latchkey-core`'s authorization. It writes nothing but through the directory and the
 //! store's key methods.
 
+mod assertion;
 mod authorize;
 pub mod error;
 pub mod http;

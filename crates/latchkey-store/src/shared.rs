@@ -64,7 +64,7 @@ macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
-        use latchkey_core::app::{App, AppId, ClientSecret};
+        use latchkey_core::app::{App, AppId, CertificateCredential, ClientSecret};
         use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
         use latchkey_core::authz::Channel;
         use latchkey_core::ids::{EventId, TenantId, UserId};
@@ -238,7 +238,7 @@ macro_rules! impl_store {
             if rows == 1 { Ok(()) } else { Err(StoreError::Stale) }
         }
 
-        fn app_from_row(row: &DbRow, secrets: Vec<ClientSecret>) -> StoreResult<App> {
+        fn app_from_row(row: &DbRow, secrets: Vec<ClientSecret>, certificates: Vec<CertificateCredential>) -> StoreResult<App> {
             let get_err = |e: sqlx::Error| StoreError::Backend(e.to_string());
             let list = |col: &str| -> StoreResult<Vec<String>> {
                 parse_json_list(col, &row.try_get::<String, _>(col).map_err(get_err)?)
@@ -254,6 +254,7 @@ macro_rules! impl_store {
                 delegated_permissions: list("delegated_permissions")?,
                 admin_consent: row.try_get("admin_consent").map_err(get_err)?,
                 secrets,
+                certificates,
                 created: row.try_get("created_at").map_err(get_err)?,
             })
         }
@@ -272,6 +273,52 @@ macro_rules! impl_store {
                     end: row.try_get("end_at").map_err(get_err)?,
                 },
             ))
+        }
+
+        fn certificate_from_row(row: &DbRow) -> StoreResult<(Uuid, CertificateCredential)> {
+            let sha1: Vec<u8> = row.try_get("thumbprint_sha1").map_err(map_err)?;
+            let sha256: Vec<u8> = row.try_get("thumbprint_sha256").map_err(map_err)?;
+            Ok((
+                row.try_get("app_id").map_err(map_err)?,
+                CertificateCredential {
+                    key_id: row.try_get("key_id").map_err(map_err)?,
+                    display_name: row.try_get("display_name").map_err(map_err)?,
+                    thumbprint_sha1: sha1.try_into().map_err(|_| corrupt("certificate thumbprint", "not 20 bytes"))?,
+                    thumbprint_sha256: sha256.try_into().map_err(|_| corrupt("certificate thumbprint", "not 32 bytes"))?,
+                    public_key: row.try_get("public_key").map_err(map_err)?,
+                    start: row.try_get("start_at").map_err(map_err)?,
+                    end: row.try_get("end_at").map_err(map_err)?,
+                },
+            ))
+        }
+
+        const CERTIFICATE_COLUMNS: &str =
+            "c.key_id, c.app_id, c.display_name, c.thumbprint_sha1, c.thumbprint_sha256, c.public_key, c.start_at, c.end_at";
+
+        async fn write_app_certificates(tx: &mut Tx<'_>, app: &App) -> StoreResult<()> {
+            sqlx::query("DELETE FROM app_certificates WHERE app_id = $1")
+                .bind(app.app_id.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            for c in &app.certificates {
+                sqlx::query(
+                    "INSERT INTO app_certificates (key_id, app_id, display_name, thumbprint_sha1, thumbprint_sha256, \
+                     public_key, start_at, end_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(c.key_id)
+                .bind(app.app_id.0)
+                .bind(&c.display_name)
+                .bind(c.thumbprint_sha1.to_vec())
+                .bind(c.thumbprint_sha256.to_vec())
+                .bind(&c.public_key)
+                .bind(c.start)
+                .bind(c.end)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            Ok(())
         }
 
         async fn write_app_secrets(tx: &mut Tx<'_>, app: &App) -> StoreResult<()> {
@@ -784,6 +831,7 @@ macro_rules! impl_store {
                 .await
                 .map_err(map_err)?;
                 write_app_secrets(&mut tx, app).await?;
+                write_app_certificates(&mut tx, app).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
             }
@@ -810,6 +858,7 @@ macro_rules! impl_store {
                     return Err(StoreError::NotFound);
                 }
                 write_app_secrets(&mut tx, app).await?;
+                write_app_certificates(&mut tx, app).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
             }
@@ -848,7 +897,17 @@ macro_rules! impl_store {
                 .iter()
                 .map(|r| secret_from_row(r).map(|(_, s)| s))
                 .collect::<StoreResult<Vec<_>>>()?;
-                app_from_row(&row, secrets).map(Some)
+                let certificates = sqlx::query(&format!(
+                    "SELECT {CERTIFICATE_COLUMNS} FROM app_certificates c WHERE c.app_id = $1 ORDER BY c.start_at, c.key_id"
+                ))
+                .bind(app_id.0)
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| certificate_from_row(r).map(|(_, c)| c))
+                .collect::<StoreResult<Vec<_>>>()?;
+                app_from_row(&row, secrets, certificates).map(Some)
             }
 
             async fn list_apps(&self, tenant: TenantId) -> StoreResult<Vec<App>> {
@@ -875,10 +934,28 @@ macro_rules! impl_store {
                     let (app, secret) = secret_from_row(row)?;
                     secrets.entry(app).or_default().push(secret);
                 }
+                let mut certificates: std::collections::HashMap<Uuid, Vec<CertificateCredential>> = Default::default();
+                for row in sqlx::query(&format!(
+                    "SELECT {CERTIFICATE_COLUMNS} FROM app_certificates c JOIN apps a ON a.app_id = c.app_id \
+                     WHERE a.tenant_id = $1 ORDER BY c.start_at, c.key_id"
+                ))
+                .bind(tenant.as_uuid())
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?
+                .iter()
+                {
+                    let (app, cert) = certificate_from_row(row)?;
+                    certificates.entry(app).or_default().push(cert);
+                }
                 rows.iter()
                     .map(|row| {
                         let id: Uuid = row.try_get("app_id").map_err(map_err)?;
-                        app_from_row(row, secrets.remove(&id).unwrap_or_default())
+                        app_from_row(
+                            row,
+                            secrets.remove(&id).unwrap_or_default(),
+                            certificates.remove(&id).unwrap_or_default(),
+                        )
                     })
                     .collect()
             }

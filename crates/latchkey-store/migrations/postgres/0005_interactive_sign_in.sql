@@ -40,3 +40,17 @@ CREATE TABLE user_consents (
     granted_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (user_id, app_id)
 );
+
+-- Certificate credentials of apps (public material only): the key that verifies client
+-- assertions (RFC 7523), found by the thumbprint in the assertion's header.
+CREATE TABLE app_certificates (
+    key_id            UUID PRIMARY KEY,
+    app_id            UUID NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    display_name      TEXT NOT NULL,
+    thumbprint_sha1   BYTEA NOT NULL,
+    thumbprint_sha256 BYTEA NOT NULL,
+    public_key        BYTEA NOT NULL,
+    start_at          TIMESTAMPTZ NOT NULL,
+    end_at            TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX app_certificates_app ON app_certificates(app_id);

@@ -40,3 +40,17 @@ CREATE TABLE user_consents (
     granted_at TEXT NOT NULL,
     PRIMARY KEY (user_id, app_id)
 );
+
+-- Certificate credentials of apps (public material only): the key that verifies client
+-- assertions (RFC 7523), found by the thumbprint in the assertion's header.
+CREATE TABLE app_certificates (
+    key_id            BLOB PRIMARY KEY,
+    app_id            BLOB NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+    display_name      TEXT NOT NULL,
+    thumbprint_sha1   BLOB NOT NULL,
+    thumbprint_sha256 BLOB NOT NULL,
+    public_key        BLOB NOT NULL,
+    start_at          TEXT NOT NULL,
+    end_at            TEXT NOT NULL
+);
+CREATE INDEX app_certificates_app ON app_certificates(app_id);

@@ -108,6 +108,33 @@ pub async fn run(cmd: AppsCommand) -> CliResult {
                 println!("The client secret is shown only once.");
             }
         }
+        AppsCommand::AddCertificate(a) => {
+            let bytes = std::fs::read(&a.certificate_file).map_err(|e| {
+                CliError(format!("cannot read {}: {e}", a.certificate_file.display()))
+            })?;
+            let (directory, tenant, app_id) = target(&a.target).await?;
+            let cert = directory
+                .add_app_certificate(&OPERATOR, tenant, app_id, &bytes, &a.name)
+                .await?;
+            let thumbprint: String = cert
+                .thumbprint_sha1
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect();
+            if a.target.tenant.json {
+                output::json(&json!({
+                    "keyId": cert.key_id.to_string(),
+                    "thumbprint": thumbprint,
+                    "endDateTime": cert.end.to_rfc3339(),
+                }));
+            } else {
+                output::fields(&[
+                    ("Key id", cert.key_id.to_string()),
+                    ("Thumbprint (SHA-1)", thumbprint),
+                    ("Expires", cert.end.to_rfc3339()),
+                ]);
+            }
+        }
         AppsCommand::RemoveSecret(a) => {
             let (directory, tenant, app_id) = target(&a.target).await?;
             let key_id = a
