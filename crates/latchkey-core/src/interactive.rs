@@ -56,6 +56,50 @@ pub struct AuthorizationCodeRecord {
     pub redeemed_at: Option<DateTime<Utc>>,
 }
 
+/// A device code (RFC 8628) lives 15 minutes; clients poll every 5 seconds.
+pub const DEVICE_CODE_LIFETIME: Duration = Duration::minutes(15);
+pub const DEVICE_POLL_SECONDS: i64 = 5;
+
+/// A device authorization: the device polls with the device code (stored as a digest), the
+/// user types the short user code on the device-login page and signs in to approve it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCodeRecord {
+    pub id: Uuid,
+    pub tenant_id: TenantId,
+    pub client_id: AppId,
+    pub digest: [u8; 32],
+    /// What the user types: 8 characters without look-alikes, e.g. `KDTW7P3Q`.
+    pub user_code: String,
+    pub scopes: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The user who approved, once decided (`None` with `decided_at` set: declined).
+    pub user_id: Option<UserId>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub auth_time: Option<DateTime<Utc>>,
+    pub redeemed_at: Option<DateTime<Utc>>,
+}
+
+/// A user code: 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L, vowels).
+pub fn random_user_code() -> String {
+    const ALPHABET: &[u8] = b"BCDFGHJKMNPQRSTVWXZ23456789";
+    let mut raw = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    raw.iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+/// The user code as typed: spaces and dashes dropped, upper-cased.
+pub fn normalise_user_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .take(16)
+        .collect()
+}
+
 /// A user's consent to an app's delegated permissions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserConsent {

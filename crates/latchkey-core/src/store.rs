@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::app::{App, AppId};
 use crate::audit::{AuditEvent, Events, OutboxEvent};
 use crate::ids::{TenantId, UserId};
-use crate::interactive::{AuthorizationCodeRecord, SignInSessionRecord, UserConsent};
+use crate::interactive::{
+    AuthorizationCodeRecord, DeviceCodeRecord, SignInSessionRecord, UserConsent,
+};
 use crate::names::{DomainName, Upn};
 use crate::password::{PasswordHash, PasswordPolicy};
 use crate::role::DirectoryRole;
@@ -255,6 +257,25 @@ pub trait Store: Send + Sync + Debug {
     ) -> StoreResult<Option<UserConsent>>;
     /// Records (or widens) a user's consent, with its events, in one transaction.
     async fn write_user_consent(&self, consent: &UserConsent, events: &Events) -> StoreResult<()>;
+
+    // Device codes (RFC 8628).
+    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> StoreResult<()>;
+    async fn find_device_code(&self, digest: &[u8; 32]) -> StoreResult<Option<DeviceCodeRecord>>;
+    async fn find_device_code_by_user_code(
+        &self,
+        tenant: TenantId,
+        user_code: &str,
+    ) -> StoreResult<Option<DeviceCodeRecord>>;
+    /// Records the user's decision (`user` `None`: declined); `false` if already decided.
+    async fn decide_device_code(
+        &self,
+        id: uuid::Uuid,
+        user: Option<UserId>,
+        at: DateTime<Utc>,
+        auth_time: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
+    /// Marks an approved code redeemed; `false` if it already was.
+    async fn redeem_device_code(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
 
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)

@@ -7,7 +7,7 @@
 //! redirector and could hand a code to an attacker.
 
 use latchkey_core::app::{App, AppId};
-use latchkey_core::interactive::is_s256_challenge;
+use latchkey_core::interactive::{DeviceCodeRecord, is_s256_challenge};
 use latchkey_core::tenant::Tenant;
 use uuid::Uuid;
 
@@ -48,6 +48,9 @@ pub(crate) struct AuthorizeRequest {
     pub response_mode: ResponseMode,
     pub prompt: Option<Prompt>,
     pub login_hint: Option<String>,
+    /// Set for the device-login flow: the pages end by approving this device authorization
+    /// instead of redirecting with a code (there is no redirect URI then).
+    pub device: Option<DeviceCodeRecord>,
 }
 
 /// Where errors go once the redirect URI is trusted.
@@ -268,6 +271,64 @@ impl AuthorizeRequest {
             prompt,
             login_hint: get("login_hint").map(str::to_owned),
             app,
+            device: None,
+        })
+    }
+
+    /// The device-login flow's request: `user_code=…`, carried by the forms like a query.
+    pub(crate) fn device_request(raw: &str) -> bool {
+        raw.starts_with("user_code=")
+    }
+
+    pub(crate) async fn for_device(
+        state: &IdentityState,
+        tenant: &Tenant,
+        raw: &str,
+    ) -> Result<Self, Refusal> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).unwrap_or_default();
+        let typed = pairs
+            .iter()
+            .find(|(k, _)| k == "user_code")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let transient = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "device login: lookup failed");
+            page(90033, "A transient error has occurred. Please try again.")
+        };
+        let record = state
+            .directory
+            .pending_device_code(tenant.id, typed)
+            .await
+            .map_err(|e| transient(&e))?
+            .ok_or_else(|| {
+                page(
+                    70019,
+                    "That code is not valid or has expired. Check the code on your device, or start again on the device to get a new one.",
+                )
+            })?;
+        let app = state
+            .directory
+            .find_client(tenant.id, record.client_id)
+            .await
+            .map_err(|e| transient(&e))?
+            .ok_or_else(|| page(700016, "The application is no longer registered."))?;
+        Ok(Self {
+            raw: serde_urlencoded::to_string([("user_code", record.user_code.as_str())])
+                .unwrap_or_default(),
+            redirect_uri: String::new(),
+            scopes: record
+                .scopes
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            state: None,
+            nonce: None,
+            code_challenge: String::new(),
+            response_mode: ResponseMode::Query,
+            prompt: None,
+            login_hint: None,
+            app,
+            device: Some(record),
         })
     }
 

@@ -56,6 +56,7 @@ pub fn router(state: IdentityState) -> Router {
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/v2.0/keys", get(keys_common))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/common/userrealm/{upn}", get(user_realm))
         .merge(crate::pages::routes())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
@@ -252,6 +253,30 @@ async fn token(
     }
 }
 
+async fn devicecode(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let correlation_id = correlation(&headers);
+    let Ok(body) = body else {
+        return OAuthError::invalid_request(90014, "The request body is too large or unreadable.")
+            .with_correlation(correlation_id)
+            .into_response();
+    };
+    let result = async {
+        let form = Form::parse(&headers, &body)?;
+        let tenant = resolve_tenant(&state, &segment).await?;
+        crate::user_flows::device_authorization(&state, &tenant, &segment, &headers, &form).await
+    }
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) => e.with_correlation(correlation_id).into_response(),
+    }
+}
+
 async fn token_inner(
     state: &IdentityState,
     tenant: &str,
@@ -274,11 +299,10 @@ async fn token_inner(
             let tenant = resolve_tenant(state, tenant).await?;
             crate::user_flows::code_grant(state, &tenant, headers, &form).await
         }
-        "urn:ietf:params:oauth:grant-type:device_code" => Err(OAuthError::new(
-            "unsupported_grant_type",
-            70003,
-            format!("The grant type '{grant}' is not enabled on this Latchkey yet."),
-        )),
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            let tenant = resolve_tenant(state, tenant).await?;
+            crate::user_flows::device_code_grant(state, &tenant, headers, &form).await
+        }
         other => Err(OAuthError::new(
             "unsupported_grant_type",
             70003,

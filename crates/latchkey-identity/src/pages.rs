@@ -56,6 +56,10 @@ pub(crate) fn routes() -> Router<IdentityState> {
             get(logout).post(logout_post),
         )
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
+        .route(
+            "/{tenant}/devicelogin",
+            get(device_login).post(device_login_post),
+        )
         .route("/assets/latchkey.css", get(style))
 }
 
@@ -114,6 +118,15 @@ struct FormPostPage<'a> {
     app_name: &'a str,
     redirect_uri: &'a str,
     fields: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "device_login.html")]
+struct DeviceLoginPage<'a> {
+    brand: &'a str,
+    error: Option<&'a str>,
+    action: String,
+    csrf: String,
 }
 
 const RULES: &str = "Use 8 to 256 characters with at least three of: upper-case letters, lower-case letters, digits, symbols. Avoid your name, your user name and common passwords.";
@@ -482,6 +495,33 @@ impl Ctx<'_> {
         user: &User,
         auth_time: chrono::DateTime<chrono::Utc>,
     ) -> Response {
+        if let Some(device) = &req.device {
+            return match self
+                .state
+                .directory
+                .decide_device_code(device, user, true, auth_time)
+                .await
+            {
+                Ok(true) => self.finish(message(
+                    self.brand(),
+                    StatusCode::OK,
+                    "You're signed in",
+                    &format!(
+                        "You have signed in to {} on your device. You may now close this window.",
+                        req.app.display_name
+                    ),
+                    None,
+                )),
+                Ok(false) => self.finish(message(
+                    self.brand(),
+                    StatusCode::CONFLICT,
+                    "That code was already used",
+                    "This code has already been used. Start again on your device to get a new one.",
+                    Some(70019),
+                )),
+                Err(e) => self.finish(transient(self.brand(), &e)),
+            };
+        }
         let issued = self
             .state
             .directory
@@ -641,9 +681,12 @@ async fn form_step(
         )));
     }
     let raw = form.get("request").unwrap_or_default().to_owned();
-    let req = AuthorizeRequest::parse(state, &tenant, &raw)
-        .await
-        .map_err(|r| Box::new(refusal(r, &brand)))?;
+    let req = if AuthorizeRequest::device_request(&raw) {
+        AuthorizeRequest::for_device(state, &tenant, &raw).await
+    } else {
+        AuthorizeRequest::parse(state, &tenant, &raw).await
+    }
+    .map_err(|r| Box::new(refusal(r, &brand)))?;
     let flow = cookie(headers, FLOW_COOKIE).unwrap_or_else(random_token);
     Ok((tenant, form, req, flow))
 }
@@ -902,6 +945,21 @@ async fn consent(
     };
     match form.get("decision") {
         Some("accept") => {}
+        _ if req.device.is_some() => {
+            if let Some(device) = &req.device {
+                let _ = state
+                    .directory
+                    .decide_device_code(device, &user, false, session.created)
+                    .await;
+            }
+            return message(
+                &tenant.display_name,
+                StatusCode::OK,
+                "Sign-in declined",
+                "You declined to let the app on your device use your account. You may close this window.",
+                None,
+            );
+        }
         _ => {
             return reply_error(
                 &req.reply_to(),
@@ -1142,4 +1200,92 @@ async fn style() -> Response {
         HeaderValue::from_static("nosniff"),
     );
     r
+}
+
+/// `GET /{tenant}/devicelogin`: where a person types the code their device shows.
+async fn device_login(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let tenant = match tenant_or_page(&state, &segment).await {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let (flow, set) = flow_cookie(&state, &headers);
+    let page = DeviceLoginPage {
+        brand: &tenant.display_name,
+        error: None,
+        action: format!("/{segment}/devicelogin"),
+        csrf: csrf_for(&flow),
+    };
+    with_cookies(
+        html(StatusCode::OK, page.render(), None),
+        &set.into_iter().collect::<Vec<_>>(),
+    )
+}
+
+/// `POST /{tenant}/devicelogin`: a valid code leads to the sign-in page, whose later steps
+/// (forced change, consent) end by approving the device instead of redirecting.
+async fn device_login_post(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body_or_page(body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let tenant = match tenant_or_page(&state, &segment).await {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let brand = tenant.display_name.clone();
+    let form = match Form::parse(&headers, &body) {
+        Ok(f) => f,
+        Err(e) => {
+            return message(
+                &brand,
+                StatusCode::BAD_REQUEST,
+                "That form could not be read",
+                &e.message,
+                Some(e.code),
+            );
+        }
+    };
+    let Some(flow) = cookie(&headers, FLOW_COOKIE).filter(|_| csrf_ok(&headers, form.get("csrf")))
+    else {
+        return message(
+            &brand,
+            StatusCode::BAD_REQUEST,
+            "Your sign-in page expired",
+            "This form did not come from this sign-in session (it may be old, or from another site). Open the device login page again.",
+            Some(90094),
+        );
+    };
+    let typed = form.get("user_code").unwrap_or_default();
+    let raw = serde_urlencoded::to_string([("user_code", typed)]).unwrap_or_default();
+    match AuthorizeRequest::for_device(&state, &tenant, &raw).await {
+        Ok(req) => {
+            let ctx = Ctx {
+                state: &state,
+                tenant: &tenant,
+                segment: &segment,
+                flow,
+                cookies: vec![],
+            };
+            ctx.sign_in_page(&req, StatusCode::OK, None, "")
+        }
+        Err(Refusal::Page { message: text, .. }) => {
+            let page = DeviceLoginPage {
+                brand: &brand,
+                error: Some(&text),
+                action: format!("/{segment}/devicelogin"),
+                csrf: csrf_for(&flow),
+            };
+            html(StatusCode::BAD_REQUEST, page.render(), None)
+        }
+        Err(other) => refusal(other, &brand),
+    }
 }

@@ -10,7 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use latchkey_core::app::{App, DELEGATED_PERMISSIONS};
-use latchkey_core::directory::{ClientRef, CodeError, OIDC_SCOPES, SignInError, missing_consent};
+use latchkey_core::directory::{
+    ClientRef, CodeError, DeviceCodeError, OIDC_SCOPES, SignInError, missing_consent,
+};
 use latchkey_core::interactive::UserConsent;
 use latchkey_core::sign_in::RefreshTokenRecord;
 use latchkey_core::tenant::Tenant;
@@ -445,4 +447,63 @@ pub(crate) async fn issue_user_tokens(
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// `POST /{tenant}/oauth2/v2.0/devicecode` (RFC 8628 §3.1).
+pub(crate) async fn device_authorization(
+    state: &IdentityState,
+    tenant: &Tenant,
+    segment: &str,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    let app = authenticate_client(state, tenant, headers, form, true).await?;
+    let scopes = canonical_scopes(&app, form.require("scope")?)?;
+    let (device_code, record) = state
+        .directory
+        .start_device_authorization(&app, &scopes.join(" "))
+        .await
+        .map_err(|e| internal(&e))?;
+    let uri = format!("{}/{segment}/devicelogin", state.public_url);
+    let mut response = Json(json!({
+        "device_code": secrecy::ExposeSecret::expose_secret(&device_code),
+        "user_code": record.user_code,
+        "verification_uri": uri,
+        "expires_in": (record.expires_at - record.issued_at).num_seconds(),
+        "interval": latchkey_core::interactive::DEVICE_POLL_SECONDS,
+        "message": format!("To sign in, use a web browser to open the page {uri} and enter the code {} to authenticate.", record.user_code),
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The device code grant: pending until the user approves, then tokens exactly once.
+pub(crate) async fn device_code_grant(
+    state: &IdentityState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    let app = authenticate_client(state, tenant, headers, form, true).await?;
+    let code = SecretString::from(form.require("device_code")?.to_owned());
+    let (record, user) = state
+        .directory
+        .redeem_device_code(tenant.id, &code, &app)
+        .await
+        .map_err(|e| match e {
+            DeviceCodeError::Directory(inner) => internal(&inner),
+            other => {
+                let (error, code) = other.wire();
+                OAuthError::new(error, code, format!("{}.", capitalised(&other.to_string())))
+            }
+        })?;
+    let scopes = Scopes::granted(&record.scopes);
+    let extra = IdTokenExtra {
+        nonce: None,
+        auth_time: record.auth_time.map(|t| t.timestamp()),
+    };
+    issue_user_tokens(state, tenant, &app, &user, &scopes, None, Some(extra)).await
 }

@@ -843,3 +843,184 @@ async fn ten_wrong_passwords_on_the_page_lock_the_account_even_for_the_right_one
         .await;
     assert_eq!(ok.status, StatusCode::FOUND);
 }
+
+// The device code grant (RFC 8628) shares the sign-in pages: the device-login page leads to
+// them, and they end by approving the device instead of redirecting.
+
+async fn start_device(w: &World) -> Value {
+    let p = Browser::default()
+        .post(
+            &w.app,
+            &format!("/{}/oauth2/v2.0/devicecode", w.tid),
+            &[
+                ("client_id", &w.client_id),
+                ("client_secret", &w.secret),
+                ("scope", "openid profile offline_access User.Read"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    serde_json::from_str(&p.body).unwrap()
+}
+
+async fn poll(w: &World, device_code: &str) -> (StatusCode, Value) {
+    let p = Browser::default()
+        .post(
+            &w.app,
+            &format!("/{}/oauth2/v2.0/token", w.tid),
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", &w.client_id),
+                ("client_secret", &w.secret),
+                ("device_code", device_code),
+            ],
+        )
+        .await;
+    (p.status, serde_json::from_str(&p.body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_gets_tokens_once_the_user_typed_its_code_changed_the_password_and_consented() {
+    let w = world(&["User.Read"], false).await;
+    user(&w, "pat@contoso.test", true).await;
+    let started = start_device(&w).await;
+    assert_eq!(started["interval"], 5);
+    assert_eq!(
+        started["verification_uri"],
+        format!("{PUBLIC}/{}/devicelogin", w.tid)
+    );
+    let device_code = started["device_code"].as_str().unwrap();
+    let (status, pending) = poll(&w, device_code).await;
+    assert_eq!(
+        (status, pending["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("authorization_pending"))
+    );
+
+    let mut b = Browser::default();
+    let entry = b.get(&w.app, &format!("/{}/devicelogin", w.tid)).await;
+    let wrong = b
+        .post(
+            &w.app,
+            &format!("/{}/devicelogin", w.tid),
+            &[("csrf", &entry.hidden("csrf")), ("user_code", "ZZZZZZZZ")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("not valid or has expired"));
+    // Typed in lower case with a dash: still the code.
+    let code = started["user_code"].as_str().unwrap().to_lowercase();
+    let typed = format!("{}-{}", &code[..4], &code[4..]);
+    let sign_in = b
+        .post(
+            &w.app,
+            &format!("/{}/devicelogin", w.tid),
+            &[("csrf", &entry.hidden("csrf")), ("user_code", &typed)],
+        )
+        .await;
+    assert!(
+        sign_in.body.contains("name=\"password\""),
+        "{}",
+        sign_in.body
+    );
+    let change = b
+        .submit(
+            &w,
+            &sign_in,
+            "",
+            &[("username", "pat@contoso.test"), ("password", PW)],
+        )
+        .await;
+    let consent = b
+        .submit(
+            &w,
+            &change,
+            "/change-password",
+            &[
+                ("username", "pat@contoso.test"),
+                ("current_password", PW),
+                ("new_password", NEW_PW),
+                ("confirm_password", NEW_PW),
+            ],
+        )
+        .await;
+    assert!(
+        consent.body.contains("Permissions requested"),
+        "{}",
+        consent.body
+    );
+    let done = b
+        .submit(&w, &consent, "/consent", &[("decision", "accept")])
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(
+        done.body
+            .contains("You have signed in to Contoso Web on your device")
+    );
+
+    let (status, tokens) = poll(&w, device_code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["preferred_username"],
+        "pat@contoso.test"
+    );
+    assert!(tokens["refresh_token"].is_string());
+    let (status, again) = poll(&w, device_code).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_or_expired_device_code_gets_no_tokens() {
+    let w = world(&["User.Read"], false).await;
+    user(&w, "pat@contoso.test", false).await;
+    let started = start_device(&w).await;
+    let mut b = Browser::default();
+    let entry = b.get(&w.app, &format!("/{}/devicelogin", w.tid)).await;
+    let sign_in = b
+        .post(
+            &w.app,
+            &format!("/{}/devicelogin", w.tid),
+            &[
+                ("csrf", &entry.hidden("csrf")),
+                ("user_code", started["user_code"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    let consent = b
+        .submit(
+            &w,
+            &sign_in,
+            "",
+            &[("username", "pat@contoso.test"), ("password", PW)],
+        )
+        .await;
+    let declined = b
+        .submit(&w, &consent, "/consent", &[("decision", "cancel")])
+        .await;
+    assert!(
+        declined.body.contains("Sign-in declined"),
+        "{}",
+        declined.body
+    );
+    let (_, e) = poll(&w, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(e["error"], "authorization_declined");
+
+    let late = start_device(&w).await;
+    w.h.clock.advance(Duration::minutes(15));
+    let (_, e) = poll(&w, late["device_code"].as_str().unwrap()).await;
+    assert_eq!(e["error"], "expired_token");
+    let entry = b.get(&w.app, &format!("/{}/devicelogin", w.tid)).await;
+    let gone = b
+        .post(
+            &w.app,
+            &format!("/{}/devicelogin", w.tid),
+            &[
+                ("csrf", &entry.hidden("csrf")),
+                ("user_code", late["user_code"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::BAD_REQUEST);
+}

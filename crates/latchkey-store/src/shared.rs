@@ -68,7 +68,7 @@ macro_rules! impl_store {
         use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
         use latchkey_core::authz::Channel;
         use latchkey_core::ids::{EventId, TenantId, UserId};
-        use latchkey_core::interactive::{AuthorizationCodeRecord, SignInSessionRecord, UserConsent};
+        use latchkey_core::interactive::{AuthorizationCodeRecord, DeviceCodeRecord, SignInSessionRecord, UserConsent};
         use latchkey_core::names::{DisplayName, DomainName, Upn};
         use latchkey_core::password::{PasswordHash, PasswordPolicy};
         use latchkey_core::role::DirectoryRole;
@@ -398,6 +398,27 @@ macro_rules! impl_store {
                 redeemed_at: row.try_get("redeemed_at").map_err(map_err)?,
             })
         }
+
+        fn device_from_row(row: &DbRow) -> StoreResult<DeviceCodeRecord> {
+            let client: String = row.try_get("client_id").map_err(map_err)?;
+            Ok(DeviceCodeRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                client_id: AppId(client.parse().map_err(|e| corrupt("device code client_id", e))?),
+                digest: digest_from("device code digest", row.try_get("digest").map_err(map_err)?)?,
+                user_code: row.try_get("user_code").map_err(map_err)?,
+                scopes: row.try_get("scopes").map_err(map_err)?,
+                issued_at: row.try_get("issued_at").map_err(map_err)?,
+                expires_at: row.try_get("expires_at").map_err(map_err)?,
+                user_id: row.try_get::<Option<Uuid>, _>("user_id").map_err(map_err)?.map(UserId::from_uuid),
+                decided_at: row.try_get("decided_at").map_err(map_err)?,
+                auth_time: row.try_get("auth_time").map_err(map_err)?,
+                redeemed_at: row.try_get("redeemed_at").map_err(map_err)?,
+            })
+        }
+
+        const DEVICE_COLUMNS: &str = "id, tenant_id, client_id, digest, user_code, scopes, issued_at, expires_at, \
+            user_id, decided_at, auth_time, redeemed_at";
 
         const APP_COLUMNS: &str = "app_id, object_id, tenant_id, display_name, redirect_uris, public_client, \
             application_permissions, delegated_permissions, admin_consent, created_at";
@@ -1311,6 +1332,81 @@ macro_rules! impl_store {
                 .map_err(map_err)?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
+            }
+
+            async fn insert_device_code(&self, d: &DeviceCodeRecord) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO device_codes ({DEVICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ))
+                .bind(d.id)
+                .bind(d.tenant_id.as_uuid())
+                .bind(d.client_id.to_string())
+                .bind(d.digest.to_vec())
+                .bind(&d.user_code)
+                .bind(&d.scopes)
+                .bind(d.issued_at)
+                .bind(d.expires_at)
+                .bind(d.user_id.map(|u| u.as_uuid()))
+                .bind(d.decided_at)
+                .bind(d.auth_time)
+                .bind(d.redeemed_at)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_device_code(&self, digest: &[u8; 32]) -> StoreResult<Option<DeviceCodeRecord>> {
+                let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} FROM device_codes WHERE digest = $1"))
+                    .bind(digest.to_vec())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(device_from_row).transpose()
+            }
+
+            async fn find_device_code_by_user_code(&self, tenant: TenantId, user_code: &str) -> StoreResult<Option<DeviceCodeRecord>> {
+                let row = sqlx::query(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM device_codes WHERE tenant_id = $1 AND user_code = $2"
+                ))
+                .bind(tenant.as_uuid())
+                .bind(user_code)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(device_from_row).transpose()
+            }
+
+            async fn decide_device_code(
+                &self,
+                id: Uuid,
+                user: Option<UserId>,
+                at: DateTime<Utc>,
+                auth_time: Option<DateTime<Utc>>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE device_codes SET user_id = $1, decided_at = $2, auth_time = $3 WHERE id = $4 AND decided_at IS NULL",
+                )
+                .bind(user.map(|u| u.as_uuid()))
+                .bind(at)
+                .bind(auth_time)
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn redeem_device_code(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE device_codes SET redeemed_at = $1 WHERE id = $2 AND redeemed_at IS NULL AND user_id IS NOT NULL",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

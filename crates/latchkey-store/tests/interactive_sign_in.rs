@@ -10,8 +10,8 @@ use chrono::Duration;
 use latchkey_core::app::App;
 use latchkey_core::clock::Clock;
 use latchkey_core::directory::{
-    ClientRef, CodeError, NewApp, NewAuthorizationCode, NewUser, PasswordChangeError,
-    PasswordChoice, SetPassword, SignInError, UserRef,
+    ClientRef, CodeError, DeviceCodeError, NewApp, NewAuthorizationCode, NewUser,
+    PasswordChangeError, PasswordChoice, SetPassword, SignInError, UserRef,
 };
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::sign_in::RefreshTokenRecord;
@@ -419,6 +419,72 @@ async fn two_racing_redemptions_of_one_code_succeed_once(h: Harness) {
     assert_eq!(wins, 1);
 }
 
+async fn a_device_code_is_approved_once_and_redeemed_once(h: Harness) {
+    let u = user(&h, "pat@contoso.test", false).await;
+    let a = app(&h, &["User.Read"], true).await;
+    let (device_code, record) = h
+        .directory
+        .start_device_authorization(&a, "openid User.Read")
+        .await
+        .unwrap();
+    assert_ne!(
+        record.digest.to_vec(),
+        device_code.expose_secret().as_bytes()
+    );
+    assert!(matches!(
+        h.directory
+            .redeem_device_code(h.tenant(), &device_code, &a)
+            .await,
+        Err(DeviceCodeError::Pending)
+    ));
+    let typed = record.user_code.to_lowercase();
+    let pending = h
+        .directory
+        .pending_device_code(h.tenant(), &typed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        h.directory
+            .decide_device_code(&pending, &u, true, h.clock.now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.directory
+            .decide_device_code(&pending, &u, false, h.clock.now())
+            .await
+            .unwrap(),
+        "a decision is final"
+    );
+    assert!(
+        h.directory
+            .pending_device_code(h.tenant(), &typed)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let other = app(&h, &["User.Read"], true).await;
+    assert!(matches!(
+        h.directory
+            .redeem_device_code(h.tenant(), &device_code, &other)
+            .await,
+        Err(DeviceCodeError::Unknown)
+    ));
+    let (redeemed, who) = h
+        .directory
+        .redeem_device_code(h.tenant(), &device_code, &a)
+        .await
+        .unwrap();
+    assert_eq!((redeemed.id, who.id), (record.id, u.id));
+    assert!(matches!(
+        h.directory
+            .redeem_device_code(h.tenant(), &device_code, &a)
+            .await,
+        Err(DeviceCodeError::Redeemed)
+    ));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -441,4 +507,5 @@ both_backends!(
     a_code_redeems_once_for_its_client_redirect_and_verifier,
     a_code_is_refused_for_another_redirect_a_wrong_verifier_or_after_ten_minutes,
     two_racing_redemptions_of_one_code_succeed_once,
+    a_device_code_is_approved_once_and_redeemed_once,
 );

@@ -4,6 +4,7 @@
 //! and outbox events through one store call.
 
 mod apps;
+mod device;
 mod interactive;
 mod password;
 mod sign_in;
@@ -26,6 +27,7 @@ use crate::tenant::Tenant;
 use crate::user::User;
 
 pub use apps::{CreatedApp, NewApp};
+pub use device::DeviceCodeError;
 pub use interactive::{
     CodeError, NewAuthorizationCode, OIDC_SCOPES, PasswordChangeError, USER_CONSENTABLE,
     missing_consent, user_may_consent,

@@ -54,3 +54,21 @@ CREATE TABLE app_certificates (
     end_at            TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX app_certificates_app ON app_certificates(app_id);
+
+-- Device authorizations (RFC 8628): the device code as a digest, the user code in the clear
+-- (short-lived, typed by a person, useless without the user's own sign-in).
+CREATE TABLE device_codes (
+    id          UUID PRIMARY KEY,
+    tenant_id   UUID NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    client_id   TEXT NOT NULL,
+    digest      BYTEA NOT NULL UNIQUE,
+    user_code   TEXT NOT NULL,
+    scopes      TEXT NOT NULL,
+    issued_at   TIMESTAMPTZ NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    user_id     UUID REFERENCES users(id) ON DELETE CASCADE,
+    decided_at  TIMESTAMPTZ,
+    auth_time   TIMESTAMPTZ,
+    redeemed_at TIMESTAMPTZ
+);
+CREATE UNIQUE INDEX device_codes_user_code ON device_codes(tenant_id, user_code);

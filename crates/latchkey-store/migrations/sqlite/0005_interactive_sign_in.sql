@@ -54,3 +54,21 @@ CREATE TABLE app_certificates (
     end_at            TEXT NOT NULL
 );
 CREATE INDEX app_certificates_app ON app_certificates(app_id);
+
+-- Device authorizations (RFC 8628): the device code as a digest, the user code in the clear
+-- (short-lived, typed by a person, useless without the user's own sign-in).
+CREATE TABLE device_codes (
+    id          BLOB PRIMARY KEY,
+    tenant_id   BLOB NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    client_id   TEXT NOT NULL,
+    digest      BLOB NOT NULL UNIQUE,
+    user_code   TEXT NOT NULL,
+    scopes      TEXT NOT NULL,
+    issued_at   TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    user_id     BLOB REFERENCES users(id) ON DELETE CASCADE,
+    decided_at  TEXT,
+    auth_time   TEXT,
+    redeemed_at TEXT
+);
+CREATE UNIQUE INDEX device_codes_user_code ON device_codes(tenant_id, user_code);
