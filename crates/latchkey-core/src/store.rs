@@ -277,6 +277,10 @@ pub trait Store: Send + Sync + Debug {
     /// Marks an approved code redeemed; `false` if it already was.
     async fn redeem_device_code(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
 
+    /// Deletes sessions, authorization codes and device codes that expired before `before`;
+    /// returns how many rows went.
+    async fn purge_expired_sign_in_records(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)
     -> StoreResult<Vec<AuditEvent>>;

@@ -1409,6 +1409,21 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn purge_expired_sign_in_records(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let mut gone = 0;
+                for table in ["sign_in_sessions", "authorization_codes", "device_codes"] {
+                    gone += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(gone)
+            }
+
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
                 let rows = sqlx::query(
                     "SELECT id, tenant_id, activity_date_time, category, activity, operation_type, result, \

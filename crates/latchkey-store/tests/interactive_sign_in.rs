@@ -485,6 +485,41 @@ async fn a_device_code_is_approved_once_and_redeemed_once(h: Harness) {
     ));
 }
 
+async fn expired_sessions_and_codes_are_purged_a_day_later(h: Harness) {
+    let u = user(&h, "pat@contoso.test", false).await;
+    let a = app(&h, &["User.Read"], true).await;
+    let (cookie, _) = h.directory.start_sign_in_session(&u).await.unwrap();
+    let code = code_for(&h, &u, &a).await;
+    h.directory
+        .start_device_authorization(&a, "openid")
+        .await
+        .unwrap();
+    h.clock.advance(Duration::hours(12));
+    assert_eq!(
+        h.directory.purge_expired_sign_in_records().await.unwrap(),
+        0,
+        "kept a day past expiry"
+    );
+    h.clock.advance(Duration::days(1) + Duration::minutes(1));
+    assert_eq!(
+        h.directory.purge_expired_sign_in_records().await.unwrap(),
+        3
+    );
+    let e = h
+        .directory
+        .redeem_authorization_code(h.tenant(), &code, a.app_id, REDIRECT, &secret(VERIFIER))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CodeError::Unknown));
+    assert!(
+        h.store
+            .find_sign_in_session(&latchkey_core::interactive::token_digest(&cookie))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -508,4 +543,5 @@ both_backends!(
     a_code_is_refused_for_another_redirect_a_wrong_verifier_or_after_ten_minutes,
     two_racing_redemptions_of_one_code_succeed_once,
     a_device_code_is_approved_once_and_redeemed_once,
+    expired_sessions_and_codes_are_purged_a_day_later,
 );
