@@ -993,7 +993,8 @@ async fn consent(
 }
 
 /// `GET /{tenant}/oauth2/v2.0/logout`: ends the browser session. Goes back to the app only
-/// to a `post_logout_redirect_uri` registered on the app named by `client_id`.
+/// to a `post_logout_redirect_uri` registered on the app named by `client_id`, or by the
+/// audience of an `id_token_hint` we signed.
 async fn logout(
     State(state): State<IdentityState>,
     Path(segment): Path<String>,
@@ -1062,7 +1063,17 @@ async fn logout_with(
         .filter_map(|n| set_cookie(n, "", secure, Some(0)))
         .collect();
     if let Some(target) = get("post_logout_redirect_uri") {
-        let registered = match get("client_id").and_then(|c| c.parse::<uuid::Uuid>().ok()) {
+        let hinted = match get("id_token_hint") {
+            Some(hint) => {
+                state
+                    .tokens
+                    .id_token_audience(hint, &[state.issuer(&tenant.id.to_string())])
+                    .await
+            }
+            None => None,
+        };
+        let client = get("client_id").map(str::to_owned).or(hinted);
+        let registered = match client.and_then(|c| c.parse::<uuid::Uuid>().ok()) {
             Some(id) => match state.directory.find_client(tenant.id, AppId(id)).await {
                 Ok(app) => app.is_some_and(|a| a.redirect_uris.iter().any(|r| r == target)),
                 Err(e) => return transient(&brand, &e),

@@ -726,6 +726,37 @@ async fn sign_out_ends_the_session_and_returns_only_to_a_registered_address() {
         .await;
     assert_eq!(elsewhere.status, StatusCode::OK);
     assert!(elsewhere.headers.get(header::LOCATION).is_none());
+
+    // A relying party may name itself with the id_token it got instead of client_id.
+    let code = signed_in_code(&w, &mut b).await;
+    let (_, tokens) = redeem(&w, &code, VERIFIER).await;
+    let hinted = b
+        .get(
+            &w.app,
+            &format!(
+                "/{}/oauth2/v2.0/logout?id_token_hint={}&post_logout_redirect_uri={}",
+                w.tid,
+                tokens["id_token"].as_str().unwrap(),
+                urlencode(REDIRECT)
+            ),
+        )
+        .await;
+    assert_eq!(hinted.status, StatusCode::FOUND);
+    // A forged hint names no one.
+    let forged = format!("{}x", tokens["id_token"].as_str().unwrap());
+    let refused = b
+        .get(
+            &w.app,
+            &format!(
+                "/{}/oauth2/v2.0/logout?id_token_hint={}&post_logout_redirect_uri={}",
+                w.tid,
+                forged,
+                urlencode(REDIRECT)
+            ),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::OK);
+    assert!(refused.headers.get(header::LOCATION).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
