@@ -51,6 +51,7 @@ pub(crate) fn routes() -> Router<IdentityState> {
             axum::routing::post(change_password),
         )
         .route("/{tenant}/login/consent", axum::routing::post(consent))
+        .route("/{tenant}/login/continue", axum::routing::post(continue_as))
         .route(
             "/{tenant}/oauth2/v2.0/logout",
             get(logout).post(logout_post),
@@ -118,6 +119,18 @@ struct FormPostPage<'a> {
     app_name: &'a str,
     redirect_uri: &'a str,
     fields: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "pick_account.html")]
+struct PickAccountPage<'a> {
+    brand: &'a str,
+    app_name: &'a str,
+    username: &'a str,
+    action: String,
+    csrf: String,
+    request: &'a str,
+    other_account: String,
 }
 
 #[derive(Template)]
@@ -621,7 +634,7 @@ async fn authorize(
         flow,
         cookies: set.into_iter().collect(),
     };
-    let mut hint = req.login_hint.clone().unwrap_or_default();
+    let hint = req.login_hint.clone().unwrap_or_default();
     if req.prompt != Some(Prompt::Login)
         && let Some(cookie) = cookie(&headers, SESSION_COOKIE)
     {
@@ -632,7 +645,29 @@ async fn authorize(
         {
             Ok(Some((session, user))) => {
                 if req.prompt == Some(Prompt::SelectAccount) {
-                    hint = user.user_principal_name.to_string();
+                    // Offer the signed-in account, or another one (the same request with
+                    // prompt=login, which shows the sign-in page).
+                    let mut pairs: Vec<(String, String)> =
+                        serde_urlencoded::from_str(&req.raw).unwrap_or_default();
+                    pairs.retain(|(k, _)| k != "prompt");
+                    pairs.push(("prompt".into(), "login".into()));
+                    let page = PickAccountPage {
+                        brand: &tenant.display_name,
+                        app_name: &req.app.display_name,
+                        username: user.user_principal_name.as_str(),
+                        action: ctx.action("/continue"),
+                        csrf: csrf_for(&ctx.flow),
+                        request: &req.raw,
+                        other_account: format!(
+                            "/{segment}/oauth2/v2.0/authorize?{}",
+                            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+                        ),
+                    };
+                    return ctx.finish(html(
+                        StatusCode::OK,
+                        page.render(),
+                        origin(&req.redirect_uri).as_deref(),
+                    ));
                 } else {
                     return ctx.proceed(&req, &user, session.created).await;
                 }
@@ -1298,5 +1333,43 @@ async fn device_login_post(
             html(StatusCode::BAD_REQUEST, page.render(), None)
         }
         Err(other) => refusal(other, &brand),
+    }
+}
+
+/// `POST /{tenant}/login/continue`: "continue as" on the account picker (prompt=select_account).
+async fn continue_as(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body_or_page(body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let (tenant, _form, req, flow) = match form_step(&state, &segment, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let ctx = Ctx {
+        state: &state,
+        tenant: &tenant,
+        segment: &segment,
+        flow,
+        cookies: vec![],
+    };
+    let session = match cookie(&headers, SESSION_COOKIE) {
+        Some(c) => state.directory.find_sign_in_session(tenant.id, &c).await,
+        None => Ok(None),
+    };
+    match session {
+        Ok(Some((session, user))) => ctx.proceed(&req, &user, session.created).await,
+        Ok(None) => ctx.sign_in_page(
+            &req,
+            StatusCode::UNAUTHORIZED,
+            Some("Your session has ended. Please sign in again."),
+            "",
+        ),
+        Err(e) => transient(&tenant.display_name, &e),
     }
 }

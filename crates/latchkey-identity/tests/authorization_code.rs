@@ -1055,3 +1055,28 @@ async fn a_declined_or_expired_device_code_gets_no_tokens() {
         .await;
     assert_eq!(gone.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_account_offers_the_signed_in_account_or_another_one() {
+    let w = world(&["User.Read"], true).await;
+    user(&w, "pat@contoso.test", false).await;
+    let mut b = Browser::default();
+    signed_in_code(&w, &mut b).await;
+    let picker = b
+        .get(&w.app, &authorize_uri(&w, &[("prompt", "select_account")]))
+        .await;
+    assert_eq!(picker.status, StatusCode::OK);
+    assert!(
+        picker.body.contains("Continue as pat@contoso.test"),
+        "{}",
+        picker.body
+    );
+    assert!(picker.body.contains("prompt=login"));
+    let back = b.submit(&w, &picker, "/continue", &[]).await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.body);
+    assert!(back.query().contains_key("code"));
+    let login = b
+        .get(&w.app, &authorize_uri(&w, &[("prompt", "login")]))
+        .await;
+    assert!(login.body.contains("name=\"password\""));
+}
