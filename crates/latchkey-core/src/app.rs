@@ -89,6 +89,8 @@ pub struct App {
     /// Application permissions take effect only after an administrator consents.
     pub admin_consent: bool,
     pub secrets: Vec<ClientSecret>,
+    /// Certificates whose private keys sign `client_assertion` JWTs (RFC 7523).
+    pub certificates: Vec<CertificateCredential>,
     pub created: DateTime<Utc>,
 }
 
@@ -164,6 +166,81 @@ fn base64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A certificate credential: the public half of a key the app signs client assertions with.
+/// Only public material is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateCredential {
+    pub key_id: Uuid,
+    pub display_name: String,
+    /// SHA-1 of the certificate's DER: the `x5t` clients put in the assertion's header.
+    pub thumbprint_sha1: [u8; 20],
+    /// SHA-256 of the certificate's DER: `x5t#S256`.
+    pub thumbprint_sha256: [u8; 32],
+    /// The RSA public key, PKCS#1 DER.
+    pub public_key: Vec<u8>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl App {
+    /// The certificate a client assertion's header names, by either thumbprint.
+    pub fn certificate_by_thumbprint(
+        &self,
+        sha1: Option<&[u8]>,
+        sha256: Option<&[u8]>,
+    ) -> Option<&CertificateCredential> {
+        self.certificates.iter().find(|c| {
+            sha1.is_some_and(|t| t == c.thumbprint_sha1)
+                || sha256.is_some_and(|t| t == c.thumbprint_sha256)
+        })
+    }
+}
+
+/// Reads an X.509 certificate (PEM or DER) with an RSA key into a credential; the error says
+/// what is wrong with it.
+pub fn parse_certificate(
+    bytes: &[u8],
+    display_name: &str,
+) -> Result<CertificateCredential, String> {
+    use x509_cert::der::{Decode, DecodePem, Encode};
+    let cert = if bytes.starts_with(b"-----BEGIN") {
+        x509_cert::Certificate::from_pem(bytes)
+    } else {
+        x509_cert::Certificate::from_der(bytes)
+    }
+    .map_err(|e| format!("not an X.509 certificate in PEM or DER: {e}"))?;
+    let der = cert
+        .to_der()
+        .map_err(|e| format!("the certificate does not re-encode: {e}"))?;
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    const RSA: &str = "1.2.840.113549.1.1.1";
+    if spki.algorithm.oid.to_string() != RSA {
+        return Err("the certificate's key must be RSA (RS256 and PS256 assertions)".into());
+    }
+    let public_key = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or("the certificate's public key is malformed")?
+        .to_vec();
+    let time = |t: x509_cert::time::Time| {
+        DateTime::<Utc>::from_timestamp(
+            i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX),
+            0,
+        )
+        .ok_or_else(|| "the certificate's validity dates are out of range".to_owned())
+    };
+    let validity = &cert.tbs_certificate.validity;
+    Ok(CertificateCredential {
+        key_id: Uuid::new_v4(),
+        display_name: display_name.to_owned(),
+        thumbprint_sha1: sha1::Sha1::digest(&der).into(),
+        thumbprint_sha256: Sha256::digest(&der).into(),
+        public_key,
+        start: time(validity.not_before)?,
+        end: time(validity.not_after)?,
+    })
+}
+
 /// Why a client could not authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuthFailure {
@@ -218,6 +295,7 @@ mod tests {
             delegated_permissions: vec![],
             admin_consent: false,
             secrets,
+            certificates: vec![],
             created: Utc::now(),
         }
     }
@@ -255,6 +333,48 @@ mod tests {
             app.verify_secret(&wrong, now),
             Err(ClientAuthFailure::InvalidSecret)
         );
+    }
+
+    #[test]
+    fn a_certificate_credential_keeps_its_thumbprints_key_and_validity() {
+        let pem = include_bytes!("testdata/rsa-cert.pem");
+        let cert = parse_certificate(pem, "ci").unwrap();
+        let hex: String = cert
+            .thumbprint_sha1
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        // `openssl x509 -fingerprint -sha1` of the same file.
+        assert_eq!(hex, "6E4A4AF015461D828A90253CF11962FE194E17D9");
+        assert_eq!(cert.start.format("%Y-%m-%d").to_string(), "2026-11-25");
+        assert_eq!(cert.end.format("%Y-%m-%d").to_string(), "2126-11-01");
+        assert!(cert.public_key.len() > 256);
+        let mut app = app_with(vec![]);
+        app.certificates.push(cert.clone());
+        assert!(
+            app.certificate_by_thumbprint(Some(&cert.thumbprint_sha1), None)
+                .is_some()
+        );
+        assert!(
+            app.certificate_by_thumbprint(None, Some(&cert.thumbprint_sha256))
+                .is_some()
+        );
+        assert!(
+            app.certificate_by_thumbprint(Some(&[0; 20]), None)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_certificate_that_is_not_rsa_or_not_a_certificate_is_refused_in_words() {
+        let ec = parse_certificate(include_bytes!("testdata/ec-cert.pem"), "ec").unwrap_err();
+        assert!(ec.contains("RSA"), "{ec}");
+        let junk = parse_certificate(
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "x",
+        )
+        .unwrap_err();
+        assert!(junk.contains("X.509"), "{junk}");
     }
 
     #[test]

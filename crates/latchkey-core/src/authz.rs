@@ -86,6 +86,9 @@ pub enum Action {
     ManageTenant,
     /// App registrations: create, secrets, consent, delete.
     ManageApps,
+    /// A user changing their own password after proving the current one (the sign-in pages'
+    /// forced change). Only the self-service channel offers it.
+    ChangeOwnPassword,
 }
 
 /// The refusal, worded for the person who asked.
@@ -233,6 +236,18 @@ pub fn authorize(
     let privileged_target = is_sensitive(action) && !target_roles.is_empty();
     match actor {
         Actor::Operator { .. } => Ok(()),
+        Actor::User {
+            scopes, channel, ..
+        } if action == Action::ChangeOwnPassword => {
+            if *channel == Channel::SelfService && scopes.is_none() {
+                Ok(())
+            } else {
+                Err(Denied(
+                    "Users change their own password on the sign-in pages, which ask for the current one."
+                        .into(),
+                ))
+            }
+        }
         Actor::User { roles, scopes, .. } => {
             if let Some(scopes) = scopes {
                 // A delegated token only carries what both the app and the user may do.

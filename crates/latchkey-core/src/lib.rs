@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod directory;
 pub mod error;
 pub mod ids;
+pub mod interactive;
 pub mod names;
 pub mod password;
 pub mod query;

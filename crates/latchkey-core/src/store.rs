@@ -11,6 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::app::{App, AppId};
 use crate::audit::{AuditEvent, Events, OutboxEvent};
 use crate::ids::{TenantId, UserId};
+use crate::interactive::{
+    AuthorizationCodeRecord, DeviceCodeRecord, SignInSessionRecord, UserConsent,
+};
 use crate::names::{DomainName, Upn};
 use crate::password::{PasswordHash, PasswordPolicy};
 use crate::query::{Filter, OrderBy};
@@ -261,6 +264,57 @@ pub trait Store: Send + Sync + Debug {
     async fn use_refresh_token(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
     async fn revoke_refresh_family(&self, family: uuid::Uuid, at: DateTime<Utc>)
     -> StoreResult<()>;
+
+    // Interactive sign-in: browser sessions, authorization codes (digests only), consent.
+    async fn insert_sign_in_session(&self, session: &SignInSessionRecord) -> StoreResult<()>;
+    async fn find_sign_in_session(
+        &self,
+        digest: &[u8; 32],
+    ) -> StoreResult<Option<SignInSessionRecord>>;
+    async fn revoke_sign_in_session(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn insert_authorization_code(&self, code: &AuthorizationCodeRecord) -> StoreResult<()>;
+    async fn find_authorization_code(
+        &self,
+        digest: &[u8; 32],
+    ) -> StoreResult<Option<AuthorizationCodeRecord>>;
+    /// Marks a code redeemed; `false` if it already was (a replay), so that of two racing
+    /// redemptions exactly one wins.
+    async fn redeem_authorization_code(
+        &self,
+        id: uuid::Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn find_user_consent(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        app: AppId,
+    ) -> StoreResult<Option<UserConsent>>;
+    /// Records (or widens) a user's consent, with its events, in one transaction.
+    async fn write_user_consent(&self, consent: &UserConsent, events: &Events) -> StoreResult<()>;
+
+    // Device codes (RFC 8628).
+    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> StoreResult<()>;
+    async fn find_device_code(&self, digest: &[u8; 32]) -> StoreResult<Option<DeviceCodeRecord>>;
+    async fn find_device_code_by_user_code(
+        &self,
+        tenant: TenantId,
+        user_code: &str,
+    ) -> StoreResult<Option<DeviceCodeRecord>>;
+    /// Records the user's decision (`user` `None`: declined); `false` if already decided.
+    async fn decide_device_code(
+        &self,
+        id: uuid::Uuid,
+        user: Option<UserId>,
+        at: DateTime<Utc>,
+        auth_time: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
+    /// Marks an approved code redeemed; `false` if it already was.
+    async fn redeem_device_code(&self, id: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Deletes sessions, authorization codes and device codes that expired before `before`;
+    /// returns how many rows went.
+    async fn purge_expired_sign_in_records(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)

@@ -56,12 +56,17 @@ pub fn router(state: IdentityState) -> Router {
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/v2.0/keys", get(keys_common))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/common/userrealm/{upn}", get(user_realm))
+        .merge(crate::pages::routes())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
 }
 
-async fn resolve_tenant(state: &IdentityState, name: &str) -> Result<Tenant, OAuthError> {
+pub(crate) async fn resolve_tenant(
+    state: &IdentityState,
+    name: &str,
+) -> Result<Tenant, OAuthError> {
     let not_found = || {
         OAuthError::invalid_request(
             90002,
@@ -89,7 +94,7 @@ pub(crate) fn internal(e: &dyn std::fmt::Display) -> OAuthError {
 }
 
 /// Echoed user input is clipped, so that an error never carries a large payload back.
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
@@ -180,7 +185,7 @@ async fn user_realm(State(state): State<IdentityState>, Path(upn): Path<String>)
 pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+    pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
         let form_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -248,6 +253,30 @@ async fn token(
     }
 }
 
+async fn devicecode(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let correlation_id = correlation(&headers);
+    let Ok(body) = body else {
+        return OAuthError::invalid_request(90014, "The request body is too large or unreadable.")
+            .with_correlation(correlation_id)
+            .into_response();
+    };
+    let result = async {
+        let form = Form::parse(&headers, &body)?;
+        let tenant = resolve_tenant(&state, &segment).await?;
+        crate::user_flows::device_authorization(&state, &tenant, &segment, &headers, &form).await
+    }
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) => e.with_correlation(correlation_id).into_response(),
+    }
+}
+
 async fn token_inner(
     state: &IdentityState,
     tenant: &str,
@@ -266,12 +295,13 @@ async fn token_inner(
             let tenant = resolve_tenant(state, tenant).await?;
             crate::user_flows::refresh_grant(state, &tenant, headers, &form).await
         }
-        "authorization_code" | "urn:ietf:params:oauth:grant-type:device_code" => {
-            Err(OAuthError::new(
-                "unsupported_grant_type",
-                70003,
-                format!("The grant type '{grant}' is not enabled on this Latchkey yet."),
-            ))
+        "authorization_code" => {
+            let tenant = resolve_tenant(state, tenant).await?;
+            crate::user_flows::code_grant(state, &tenant, headers, &form).await
+        }
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            let tenant = resolve_tenant(state, tenant).await?;
+            crate::user_flows::device_code_grant(state, &tenant, headers, &form).await
         }
         other => Err(OAuthError::new(
             "unsupported_grant_type",
@@ -378,14 +408,29 @@ pub(crate) async fn authenticate_client(
     form: &Form,
     allow_public: bool,
 ) -> Result<latchkey_core::app::App, OAuthError> {
-    if form.get("client_assertion").is_some() {
-        return Err(OAuthError::new(
-            "invalid_client",
-            7000218,
-            "Certificate credentials (client_assertion) are not supported by this Latchkey yet; use a client secret.",
+    let assertion = form.get("client_assertion");
+    if assertion.is_some()
+        && form.get("client_assertion_type") != Some(crate::assertion::JWT_BEARER)
+    {
+        return Err(OAuthError::invalid_request(
+            7000219,
+            "The client_assertion_type must be 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.",
         ));
     }
-    let (client_id, secret) = client_credentials_from(headers, form)?;
+    let (client_id, secret) = match assertion {
+        Some(a) if form.get("client_id").is_none() => (
+            crate::assertion::unverified_issuer(a)
+                .ok_or_else(|| OAuthError::missing("client_id"))?,
+            None,
+        ),
+        _ => client_credentials_from(headers, form)?,
+    };
+    if assertion.is_some() && secret.is_some() {
+        return Err(OAuthError::invalid_request(
+            7000218,
+            "Send either a client_secret or a client_assertion, not both.",
+        ));
+    }
     let not_found = || {
         OAuthError::new(
             "invalid_client",
@@ -415,13 +460,17 @@ pub(crate) async fn authenticate_client(
                 "Client is public so the client credentials flow is not available to it.",
             ));
         }
-        if secret.is_some() {
+        if secret.is_some() || assertion.is_some() {
             return Err(OAuthError::new(
                 "invalid_client",
                 700025,
                 "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
             ));
         }
+        return Ok(app);
+    }
+    if let Some(a) = assertion {
+        crate::assertion::verify(state, tenant, &app, a)?;
         return Ok(app);
     }
     let secret = secret.ok_or_else(|| {

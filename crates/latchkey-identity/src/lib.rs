@@ -6,9 +6,12 @@
 //! `latchkey-core`'s authorization. It writes nothing but through the directory and the
 //! store's key methods.
 
+mod assertion;
+mod authorize;
 pub mod error;
 pub mod http;
 pub mod keys;
+mod pages;
 pub mod tokens;
 mod user_flows;
 

@@ -146,6 +146,30 @@ impl TokenService {
         jsonwebtoken::encode(&header, claims, encoding).map_err(|_| TokenError::Malformed)
     }
 
+    /// The client an `id_token_hint` was issued to (its `aud`), if we signed it. Expiry is
+    /// not checked: RP-initiated logout accepts expired hints (OpenID RP-Initiated Logout
+    /// §2); the signature and the issuer are.
+    pub async fn id_token_audience(&self, token: &str, issuers: &[String]) -> Option<String> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::RS256 {
+            return None;
+        }
+        let key = self.keys.find(&header.kid?).await.ok()??;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = HashSet::new();
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
+            .ok()?
+            .claims;
+        let iss = claims.get("iss")?.as_str()?;
+        if !issuers.iter().any(|i| i == iss) {
+            return None;
+        }
+        claims.get("aud")?.as_str().map(str::to_owned)
+    }
+
     pub fn lifetime(&self) -> Duration {
         self.lifetime
     }

@@ -10,7 +10,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use latchkey_core::app::{App, DELEGATED_PERMISSIONS};
-use latchkey_core::directory::{ClientRef, SignInError};
+use latchkey_core::directory::{
+    ClientRef, CodeError, DeviceCodeError, OIDC_SCOPES, SignInError, missing_consent,
+};
+use latchkey_core::interactive::UserConsent;
 use latchkey_core::sign_in::RefreshTokenRecord;
 use latchkey_core::tenant::Tenant;
 use latchkey_core::user::User;
@@ -26,7 +29,6 @@ use crate::tokens::{GRAPH_RESOURCE, TokenRequest};
 
 /// Refresh tokens live 90 days, as Entra's do.
 const REFRESH_LIFETIME_DAYS: i64 = 90;
-const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// The scopes a request asks for, checked against the app's consented delegated permissions.
 pub(crate) struct Scopes {
@@ -38,24 +40,48 @@ pub(crate) struct Scopes {
     echo: String,
 }
 
-fn parse_scopes(app: &App, requested: &str) -> Result<Scopes, OAuthError> {
-    let mut delegated: Vec<String> = Vec::new();
-    let mut offline = false;
+impl Scopes {
+    /// The scopes an authorization code was issued for (consent was settled on the pages).
+    pub(crate) fn granted(scopes: &str) -> Self {
+        let mut delegated: Vec<String> = scopes
+            .split_whitespace()
+            .filter(|s| !OIDC_SCOPES.contains(s))
+            .map(str::to_owned)
+            .collect();
+        delegated.sort();
+        delegated.dedup();
+        Self {
+            delegated,
+            offline: scopes.split_whitespace().any(|s| s == "offline_access"),
+            echo: scopes.split_whitespace().collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+/// Canonical names of requested scopes: OIDC scopes as they are, Graph delegated
+/// permissions (`User.Read`, `https://graph.microsoft.com/User.Read`) in the catalogue's
+/// spelling, a Graph `.default` expanded to the app's delegated permissions. Unknown scopes
+/// are refused with Entra's code.
+pub(crate) fn canonical_scopes(app: &App, requested: &str) -> Result<Vec<String>, OAuthError> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: &str| {
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    };
     for scope in requested.split_whitespace() {
         if OIDC_SCOPES.contains(&scope) {
-            offline |= scope == "offline_access";
+            push(scope);
             continue;
         }
-        // `User.Read`, `https://graph.microsoft.com/User.Read`, or a Graph `.default`.
         let name = scope
             .strip_prefix("https://graph.microsoft.com/")
             .or_else(|| scope.strip_prefix("00000003-0000-0000-c000-000000000000/"))
             .unwrap_or(scope);
         if name == ".default" {
-            if !app.admin_consent {
-                return Err(consent_required(app));
+            for p in &app.delegated_permissions {
+                push(p);
             }
-            delegated.extend(app.delegated_permissions.iter().cloned());
             continue;
         }
         let known = DELEGATED_PERMISSIONS
@@ -68,16 +94,37 @@ fn parse_scopes(app: &App, requested: &str) -> Result<Scopes, OAuthError> {
                     format!("The provided value for the input parameter 'scope' is not valid. The scope '{}' does not exist.", name.chars().take(64).collect::<String>()),
                 )
             })?;
-        if !app.admin_consent || !app.delegated_permissions.iter().any(|p| p == known) {
-            return Err(consent_required(app));
-        }
-        delegated.push((*known).to_owned());
+        push(known);
     }
+    Ok(out)
+}
+
+/// Scopes for the non-interactive grants: every delegated permission must be consented,
+/// by an administrator or (through the sign-in pages) by this user.
+fn parse_scopes(
+    app: &App,
+    requested: &str,
+    consent: Option<&UserConsent>,
+) -> Result<Scopes, OAuthError> {
+    let canonical = canonical_scopes(app, requested)?;
+    let delegated: Vec<String> = canonical
+        .iter()
+        .filter(|s| !OIDC_SCOPES.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    let default_unconsented = requested
+        .split_whitespace()
+        .any(|s| s.ends_with(".default"))
+        && !app.admin_consent
+        && consent.is_none();
+    if default_unconsented || !missing_consent(app, consent, &delegated).is_empty() {
+        return Err(consent_required(app));
+    }
+    let mut delegated = delegated;
     delegated.sort();
-    delegated.dedup();
     Ok(Scopes {
         delegated,
-        offline,
+        offline: canonical.iter().any(|s| s == "offline_access"),
         echo: requested.split_whitespace().collect::<Vec<_>>().join(" "),
     })
 }
@@ -122,7 +169,7 @@ pub(crate) async fn password_grant(
     let app = authenticate_client(state, tenant, headers, form, true).await?;
     let username = form.require("username")?;
     let password = SecretString::from(form.require("password")?.to_owned());
-    let scopes = parse_scopes(&app, form.require("scope")?)?;
+    let scopes = parse_scopes(&app, form.require("scope")?, None)?;
     let client = ClientRef {
         app_id: Some(app.app_id.to_string()),
         display_name: Some(app.display_name.clone()),
@@ -132,7 +179,7 @@ pub(crate) async fn password_grant(
         .sign_in_with_password(tenant.id, username, &password, &client)
         .await
         .map_err(|e| sign_in_error(&e))?;
-    issue_user_tokens(state, tenant, &app, &user, &scopes, None).await
+    issue_user_tokens(state, tenant, &app, &user, &scopes, None, None).await
 }
 
 pub(crate) async fn refresh_grant(
@@ -213,9 +260,14 @@ pub(crate) async fn refresh_grant(
     if record.issued_at < user.sign_in_sessions_valid_from {
         return Err(revoked());
     }
+    let consent = state
+        .directory
+        .user_consent(&user, &app)
+        .await
+        .map_err(|e| internal(&e))?;
     let requested = form.get("scope").unwrap_or(&record.scopes);
-    let scopes = parse_scopes(&app, requested)?;
-    let original = parse_scopes(&app, &record.scopes)?;
+    let scopes = parse_scopes(&app, requested, consent.as_ref())?;
+    let original = parse_scopes(&app, &record.scopes, consent.as_ref())?;
     if scopes
         .delegated
         .iter()
@@ -227,7 +279,70 @@ pub(crate) async fn refresh_grant(
             "A refresh token cannot widen the scopes it was issued for.",
         ));
     }
-    issue_user_tokens(state, tenant, &app, &user, &scopes, Some(record.family_id)).await
+    issue_user_tokens(
+        state,
+        tenant,
+        &app,
+        &user,
+        &scopes,
+        Some(record.family_id),
+        None,
+    )
+    .await
+}
+
+/// The authorization code grant: the client that asked for the code redeems it with the
+/// PKCE verifier and the same redirect URI; the code is used up whatever happens next.
+pub(crate) async fn code_grant(
+    state: &IdentityState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    let app = authenticate_client(state, tenant, headers, form, true).await?;
+    let code = SecretString::from(form.require("code")?.to_owned());
+    let redirect_uri = form.require("redirect_uri")?;
+    let verifier = SecretString::from(form.require("code_verifier")?.to_owned());
+    let (record, user) = state
+        .directory
+        .redeem_authorization_code(tenant.id, &code, app.app_id, redirect_uri, &verifier)
+        .await
+        .map_err(|e| match e {
+            CodeError::Directory(inner) => internal(&inner),
+            other => OAuthError::new(
+                "invalid_grant",
+                other.aadsts(),
+                format!("{}.", capitalised(&other.to_string())),
+            ),
+        })?;
+    let scopes = Scopes::granted(&record.scopes);
+    let id_extra = IdTokenExtra {
+        nonce: record.nonce.clone(),
+        auth_time: Some(record.auth_time.timestamp()),
+    };
+    issue_user_tokens(
+        state,
+        tenant,
+        &app,
+        &user,
+        &scopes,
+        Some(record.family_id),
+        Some(id_extra),
+    )
+    .await
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// What an interactive sign-in adds to the id_token.
+pub(crate) struct IdTokenExtra {
+    pub nonce: Option<String>,
+    pub auth_time: Option<i64>,
 }
 
 /// Access token, id_token, client_info and (with offline_access) a new refresh token.
@@ -238,6 +353,7 @@ pub(crate) async fn issue_user_tokens(
     user: &User,
     scopes: &Scopes,
     family: Option<Uuid>,
+    extra: Option<IdTokenExtra>,
 ) -> Result<Response, OAuthError> {
     let tid = tenant.id.to_string();
     let oid = user.id.to_string();
@@ -261,9 +377,7 @@ pub(crate) async fn issue_user_tokens(
         .await
         .map_err(|e| internal(&e))?;
     let now = state.directory.clock().now();
-    let id_token = state
-        .tokens
-        .sign_json(&json!({
+    let mut id_claims = json!({
             "aud": app.app_id.to_string(),
             "iss": state.issuer(&tid),
             "iat": now.timestamp(),
@@ -275,7 +389,18 @@ pub(crate) async fn issue_user_tokens(
             "preferred_username": user.user_principal_name.as_str(),
             "name": user.display_name.as_str(),
             "ver": "2.0",
-        }))
+    });
+    if let Some(extra) = extra {
+        if let Some(nonce) = extra.nonce {
+            id_claims["nonce"] = json!(nonce);
+        }
+        if let Some(at) = extra.auth_time {
+            id_claims["auth_time"] = json!(at);
+        }
+    }
+    let id_token = state
+        .tokens
+        .sign_json(&id_claims)
         .await
         .map_err(|e| internal(&e))?;
     let client_info = URL_SAFE_NO_PAD.encode(json!({ "uid": oid, "utid": tid }).to_string());
@@ -322,4 +447,63 @@ pub(crate) async fn issue_user_tokens(
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// `POST /{tenant}/oauth2/v2.0/devicecode` (RFC 8628 §3.1).
+pub(crate) async fn device_authorization(
+    state: &IdentityState,
+    tenant: &Tenant,
+    segment: &str,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    let app = authenticate_client(state, tenant, headers, form, true).await?;
+    let scopes = canonical_scopes(&app, form.require("scope")?)?;
+    let (device_code, record) = state
+        .directory
+        .start_device_authorization(&app, &scopes.join(" "))
+        .await
+        .map_err(|e| internal(&e))?;
+    let uri = format!("{}/{segment}/devicelogin", state.public_url);
+    let mut response = Json(json!({
+        "device_code": secrecy::ExposeSecret::expose_secret(&device_code),
+        "user_code": record.user_code,
+        "verification_uri": uri,
+        "expires_in": (record.expires_at - record.issued_at).num_seconds(),
+        "interval": latchkey_core::interactive::DEVICE_POLL_SECONDS,
+        "message": format!("To sign in, use a web browser to open the page {uri} and enter the code {} to authenticate.", record.user_code),
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The device code grant: pending until the user approves, then tokens exactly once.
+pub(crate) async fn device_code_grant(
+    state: &IdentityState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    let app = authenticate_client(state, tenant, headers, form, true).await?;
+    let code = SecretString::from(form.require("device_code")?.to_owned());
+    let (record, user) = state
+        .directory
+        .redeem_device_code(tenant.id, &code, &app)
+        .await
+        .map_err(|e| match e {
+            DeviceCodeError::Directory(inner) => internal(&inner),
+            other => {
+                let (error, code) = other.wire();
+                OAuthError::new(error, code, format!("{}.", capitalised(&other.to_string())))
+            }
+        })?;
+    let scopes = Scopes::granted(&record.scopes);
+    let extra = IdTokenExtra {
+        nonce: None,
+        auth_time: record.auth_time.map(|t| t.timestamp()),
+    };
+    issue_user_tokens(state, tenant, &app, &user, &scopes, None, Some(extra)).await
 }

@@ -128,10 +128,11 @@ macro_rules! impl_store {
     ($store:ty, $db:ty, $prefix_by_range:expr) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
-        use latchkey_core::app::{App, AppId, ClientSecret};
+        use latchkey_core::app::{App, AppId, CertificateCredential, ClientSecret};
         use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
         use latchkey_core::authz::Channel;
         use latchkey_core::ids::{EventId, TenantId, UserId};
+        use latchkey_core::interactive::{AuthorizationCodeRecord, DeviceCodeRecord, SignInSessionRecord, UserConsent};
         use latchkey_core::names::{DisplayName, DomainName, Upn};
         use latchkey_core::password::{PasswordHash, PasswordPolicy};
         use latchkey_core::role::DirectoryRole;
@@ -303,7 +304,7 @@ macro_rules! impl_store {
             if rows == 1 { Ok(()) } else { Err(StoreError::Stale) }
         }
 
-        fn app_from_row(row: &DbRow, secrets: Vec<ClientSecret>) -> StoreResult<App> {
+        fn app_from_row(row: &DbRow, secrets: Vec<ClientSecret>, certificates: Vec<CertificateCredential>) -> StoreResult<App> {
             let get_err = |e: sqlx::Error| StoreError::Backend(e.to_string());
             let list = |col: &str| -> StoreResult<Vec<String>> {
                 parse_json_list(col, &row.try_get::<String, _>(col).map_err(get_err)?)
@@ -319,6 +320,7 @@ macro_rules! impl_store {
                 delegated_permissions: list("delegated_permissions")?,
                 admin_consent: row.try_get("admin_consent").map_err(get_err)?,
                 secrets,
+                certificates,
                 created: row.try_get("created_at").map_err(get_err)?,
             })
         }
@@ -337,6 +339,52 @@ macro_rules! impl_store {
                     end: row.try_get("end_at").map_err(get_err)?,
                 },
             ))
+        }
+
+        fn certificate_from_row(row: &DbRow) -> StoreResult<(Uuid, CertificateCredential)> {
+            let sha1: Vec<u8> = row.try_get("thumbprint_sha1").map_err(map_err)?;
+            let sha256: Vec<u8> = row.try_get("thumbprint_sha256").map_err(map_err)?;
+            Ok((
+                row.try_get("app_id").map_err(map_err)?,
+                CertificateCredential {
+                    key_id: row.try_get("key_id").map_err(map_err)?,
+                    display_name: row.try_get("display_name").map_err(map_err)?,
+                    thumbprint_sha1: sha1.try_into().map_err(|_| corrupt("certificate thumbprint", "not 20 bytes"))?,
+                    thumbprint_sha256: sha256.try_into().map_err(|_| corrupt("certificate thumbprint", "not 32 bytes"))?,
+                    public_key: row.try_get("public_key").map_err(map_err)?,
+                    start: row.try_get("start_at").map_err(map_err)?,
+                    end: row.try_get("end_at").map_err(map_err)?,
+                },
+            ))
+        }
+
+        const CERTIFICATE_COLUMNS: &str =
+            "c.key_id, c.app_id, c.display_name, c.thumbprint_sha1, c.thumbprint_sha256, c.public_key, c.start_at, c.end_at";
+
+        async fn write_app_certificates(tx: &mut Tx<'_>, app: &App) -> StoreResult<()> {
+            sqlx::query("DELETE FROM app_certificates WHERE app_id = $1")
+                .bind(app.app_id.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            for c in &app.certificates {
+                sqlx::query(
+                    "INSERT INTO app_certificates (key_id, app_id, display_name, thumbprint_sha1, thumbprint_sha256, \
+                     public_key, start_at, end_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(c.key_id)
+                .bind(app.app_id.0)
+                .bind(&c.display_name)
+                .bind(c.thumbprint_sha1.to_vec())
+                .bind(c.thumbprint_sha256.to_vec())
+                .bind(&c.public_key)
+                .bind(c.start)
+                .bind(c.end)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            }
+            Ok(())
         }
 
         async fn write_app_secrets(tx: &mut Tx<'_>, app: &App) -> StoreResult<()> {
@@ -580,6 +628,62 @@ macro_rules! impl_store {
                 }
             }
         }
+        fn digest_from(what: &str, bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
+            bytes.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
+        }
+
+        fn session_from_row(row: &DbRow) -> StoreResult<SignInSessionRecord> {
+            Ok(SignInSessionRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                user_id: UserId::from_uuid(row.try_get("user_id").map_err(map_err)?),
+                digest: digest_from("session digest", row.try_get("digest").map_err(map_err)?)?,
+                created: row.try_get("created_at").map_err(map_err)?,
+                expires_at: row.try_get("expires_at").map_err(map_err)?,
+                revoked_at: row.try_get("revoked_at").map_err(map_err)?,
+            })
+        }
+
+        fn code_from_row(row: &DbRow) -> StoreResult<AuthorizationCodeRecord> {
+            let client: String = row.try_get("client_id").map_err(map_err)?;
+            Ok(AuthorizationCodeRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                user_id: UserId::from_uuid(row.try_get("user_id").map_err(map_err)?),
+                client_id: AppId(client.parse().map_err(|e| corrupt("code client_id", e))?),
+                redirect_uri: row.try_get("redirect_uri").map_err(map_err)?,
+                code_challenge: row.try_get("code_challenge").map_err(map_err)?,
+                nonce: row.try_get("nonce").map_err(map_err)?,
+                scopes: row.try_get("scopes").map_err(map_err)?,
+                family_id: row.try_get("family_id").map_err(map_err)?,
+                auth_time: row.try_get("auth_time").map_err(map_err)?,
+                digest: digest_from("code digest", row.try_get("digest").map_err(map_err)?)?,
+                issued_at: row.try_get("issued_at").map_err(map_err)?,
+                expires_at: row.try_get("expires_at").map_err(map_err)?,
+                redeemed_at: row.try_get("redeemed_at").map_err(map_err)?,
+            })
+        }
+
+        fn device_from_row(row: &DbRow) -> StoreResult<DeviceCodeRecord> {
+            let client: String = row.try_get("client_id").map_err(map_err)?;
+            Ok(DeviceCodeRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                client_id: AppId(client.parse().map_err(|e| corrupt("device code client_id", e))?),
+                digest: digest_from("device code digest", row.try_get("digest").map_err(map_err)?)?,
+                user_code: row.try_get("user_code").map_err(map_err)?,
+                scopes: row.try_get("scopes").map_err(map_err)?,
+                issued_at: row.try_get("issued_at").map_err(map_err)?,
+                expires_at: row.try_get("expires_at").map_err(map_err)?,
+                user_id: row.try_get::<Option<Uuid>, _>("user_id").map_err(map_err)?.map(UserId::from_uuid),
+                decided_at: row.try_get("decided_at").map_err(map_err)?,
+                auth_time: row.try_get("auth_time").map_err(map_err)?,
+                redeemed_at: row.try_get("redeemed_at").map_err(map_err)?,
+            })
+        }
+
+        const DEVICE_COLUMNS: &str = "id, tenant_id, client_id, digest, user_code, scopes, issued_at, expires_at, \
+            user_id, decided_at, auth_time, redeemed_at";
 
         const APP_COLUMNS: &str = "app_id, object_id, tenant_id, display_name, redirect_uris, public_client, \
             application_permissions, delegated_permissions, admin_consent, created_at";
@@ -1090,6 +1194,7 @@ macro_rules! impl_store {
                 .await
                 .map_err(map_err)?;
                 write_app_secrets(&mut tx, app).await?;
+                write_app_certificates(&mut tx, app).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
             }
@@ -1116,6 +1221,7 @@ macro_rules! impl_store {
                     return Err(StoreError::NotFound);
                 }
                 write_app_secrets(&mut tx, app).await?;
+                write_app_certificates(&mut tx, app).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
             }
@@ -1154,7 +1260,17 @@ macro_rules! impl_store {
                 .iter()
                 .map(|r| secret_from_row(r).map(|(_, s)| s))
                 .collect::<StoreResult<Vec<_>>>()?;
-                app_from_row(&row, secrets).map(Some)
+                let certificates = sqlx::query(&format!(
+                    "SELECT {CERTIFICATE_COLUMNS} FROM app_certificates c WHERE c.app_id = $1 ORDER BY c.start_at, c.key_id"
+                ))
+                .bind(app_id.0)
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| certificate_from_row(r).map(|(_, c)| c))
+                .collect::<StoreResult<Vec<_>>>()?;
+                app_from_row(&row, secrets, certificates).map(Some)
             }
 
             async fn list_apps(&self, tenant: TenantId) -> StoreResult<Vec<App>> {
@@ -1181,10 +1297,28 @@ macro_rules! impl_store {
                     let (app, secret) = secret_from_row(row)?;
                     secrets.entry(app).or_default().push(secret);
                 }
+                let mut certificates: std::collections::HashMap<Uuid, Vec<CertificateCredential>> = Default::default();
+                for row in sqlx::query(&format!(
+                    "SELECT {CERTIFICATE_COLUMNS} FROM app_certificates c JOIN apps a ON a.app_id = c.app_id \
+                     WHERE a.tenant_id = $1 ORDER BY c.start_at, c.key_id"
+                ))
+                .bind(tenant.as_uuid())
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?
+                .iter()
+                {
+                    let (app, cert) = certificate_from_row(row)?;
+                    certificates.entry(app).or_default().push(cert);
+                }
                 rows.iter()
                     .map(|row| {
                         let id: Uuid = row.try_get("app_id").map_err(map_err)?;
-                        app_from_row(row, secrets.remove(&id).unwrap_or_default())
+                        app_from_row(
+                            row,
+                            secrets.remove(&id).unwrap_or_default(),
+                            certificates.remove(&id).unwrap_or_default(),
+                        )
                     })
                     .collect()
             }
@@ -1409,6 +1543,227 @@ macro_rules! impl_store {
                     .await
                     .map_err(map_err)?;
                 Ok(())
+            }
+
+            async fn insert_sign_in_session(&self, x: &SignInSessionRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sign_in_sessions (id, tenant_id, user_id, digest, created_at, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(x.id)
+                .bind(x.tenant_id.as_uuid())
+                .bind(x.user_id.as_uuid())
+                .bind(x.digest.to_vec())
+                .bind(x.created)
+                .bind(x.expires_at)
+                .bind(x.revoked_at)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_sign_in_session(&self, digest: &[u8; 32]) -> StoreResult<Option<SignInSessionRecord>> {
+                let row = sqlx::query(
+                    "SELECT id, tenant_id, user_id, digest, created_at, expires_at, revoked_at \
+                     FROM sign_in_sessions WHERE digest = $1",
+                )
+                .bind(digest.to_vec())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(session_from_row).transpose()
+            }
+
+            async fn revoke_sign_in_session(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query("UPDATE sign_in_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn insert_authorization_code(&self, c: &AuthorizationCodeRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO authorization_codes (id, tenant_id, user_id, client_id, redirect_uri, code_challenge, \
+                     nonce, scopes, family_id, auth_time, digest, issued_at, expires_at, redeemed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(c.id)
+                .bind(c.tenant_id.as_uuid())
+                .bind(c.user_id.as_uuid())
+                .bind(c.client_id.to_string())
+                .bind(&c.redirect_uri)
+                .bind(&c.code_challenge)
+                .bind(&c.nonce)
+                .bind(&c.scopes)
+                .bind(c.family_id)
+                .bind(c.auth_time)
+                .bind(c.digest.to_vec())
+                .bind(c.issued_at)
+                .bind(c.expires_at)
+                .bind(c.redeemed_at)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_authorization_code(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthorizationCodeRecord>> {
+                let row = sqlx::query(
+                    "SELECT id, tenant_id, user_id, client_id, redirect_uri, code_challenge, nonce, scopes, family_id, \
+                     auth_time, digest, issued_at, expires_at, redeemed_at FROM authorization_codes WHERE digest = $1",
+                )
+                .bind(digest.to_vec())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(code_from_row).transpose()
+            }
+
+            async fn redeem_authorization_code(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE authorization_codes SET redeemed_at = $1 WHERE id = $2 AND redeemed_at IS NULL",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn find_user_consent(&self, tenant: TenantId, user: UserId, app: AppId) -> StoreResult<Option<UserConsent>> {
+                let row = sqlx::query(
+                    "SELECT scopes, granted_at FROM user_consents WHERE tenant_id = $1 AND user_id = $2 AND app_id = $3",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(app.0)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    let scopes: String = r.try_get("scopes").map_err(map_err)?;
+                    Ok(UserConsent {
+                        tenant_id: tenant,
+                        user_id: user,
+                        app_id: app,
+                        scopes: parse_json_list("consent scopes", &scopes)?,
+                        granted_at: r.try_get("granted_at").map_err(map_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn write_user_consent(&self, c: &UserConsent, events: &Events) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                sqlx::query(
+                    "INSERT INTO user_consents (tenant_id, user_id, app_id, scopes, granted_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (user_id, app_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                )
+                .bind(c.tenant_id.as_uuid())
+                .bind(c.user_id.as_uuid())
+                .bind(c.app_id.0)
+                .bind(json_list(&c.scopes))
+                .bind(c.granted_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn insert_device_code(&self, d: &DeviceCodeRecord) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO device_codes ({DEVICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ))
+                .bind(d.id)
+                .bind(d.tenant_id.as_uuid())
+                .bind(d.client_id.to_string())
+                .bind(d.digest.to_vec())
+                .bind(&d.user_code)
+                .bind(&d.scopes)
+                .bind(d.issued_at)
+                .bind(d.expires_at)
+                .bind(d.user_id.map(|u| u.as_uuid()))
+                .bind(d.decided_at)
+                .bind(d.auth_time)
+                .bind(d.redeemed_at)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_device_code(&self, digest: &[u8; 32]) -> StoreResult<Option<DeviceCodeRecord>> {
+                let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} FROM device_codes WHERE digest = $1"))
+                    .bind(digest.to_vec())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(device_from_row).transpose()
+            }
+
+            async fn find_device_code_by_user_code(&self, tenant: TenantId, user_code: &str) -> StoreResult<Option<DeviceCodeRecord>> {
+                let row = sqlx::query(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM device_codes WHERE tenant_id = $1 AND user_code = $2"
+                ))
+                .bind(tenant.as_uuid())
+                .bind(user_code)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(device_from_row).transpose()
+            }
+
+            async fn decide_device_code(
+                &self,
+                id: Uuid,
+                user: Option<UserId>,
+                at: DateTime<Utc>,
+                auth_time: Option<DateTime<Utc>>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE device_codes SET user_id = $1, decided_at = $2, auth_time = $3 WHERE id = $4 AND decided_at IS NULL",
+                )
+                .bind(user.map(|u| u.as_uuid()))
+                .bind(at)
+                .bind(auth_time)
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn redeem_device_code(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE device_codes SET redeemed_at = $1 WHERE id = $2 AND redeemed_at IS NULL AND user_id IS NOT NULL",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn purge_expired_sign_in_records(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let mut gone = 0;
+                for table in ["sign_in_sessions", "authorization_codes", "device_codes"] {
+                    gone += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(gone)
             }
 
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

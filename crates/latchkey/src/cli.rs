@@ -46,6 +46,8 @@ pub enum AppsCommand {
     AddSecret(AppsAddSecretArgs),
     /// Remove a client secret by its key id.
     RemoveSecret(AppsRemoveSecretArgs),
+    /// Add a certificate credential (PEM or DER); the app then signs client assertions with its key.
+    AddCertificate(AppsAddCertificateArgs),
     /// Grant admin consent to the app's application permissions.
     GrantAdminConsent(AppTarget),
     /// Delete an app registration.
@@ -93,6 +95,18 @@ pub struct AppsAddSecretArgs {
     /// Days until it expires (1–730).
     #[arg(long, default_value_t = 180)]
     pub days: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsAddCertificateArgs {
+    #[command(flatten)]
+    pub target: AppTarget,
+    /// The X.509 certificate (public part only), PEM or DER.
+    #[arg(long)]
+    pub certificate_file: PathBuf,
+    /// A name for the credential.
+    #[arg(long, default_value = "certificate")]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -81,6 +81,7 @@ impl Directory {
             delegated_permissions,
             admin_consent: new.grant_admin_consent,
             secrets: first.iter().map(|s| s.stored.clone()).collect(),
+            certificates: vec![],
             created: now,
         };
         let events = self.app_events(actor, &app, "Add application", "Add", "app.created");
@@ -158,6 +159,51 @@ impl Directory {
         );
         self.store.update_app(&app, &events).await?;
         Ok((key_id, secret.value))
+    }
+
+    /// Adds a certificate credential (PEM or DER); its public key verifies the app's client
+    /// assertions. Returns the credential's key id.
+    pub async fn add_app_certificate(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        app_id: AppId,
+        certificate: &[u8],
+        display_name: &str,
+    ) -> Result<crate::app::CertificateCredential, DirectoryError> {
+        let mut app = self.get_app(actor, tenant, app_id).await?;
+        if app.public_client {
+            return Err(DirectoryError::invalid(
+                "keyCredentials",
+                "a public client has no credentials",
+            ));
+        }
+        let cert = crate::app::parse_certificate(certificate, display_name)
+            .map_err(|m| DirectoryError::invalid("keyCredentials", m))?;
+        if self.clock.now() >= cert.end {
+            return Err(DirectoryError::invalid(
+                "keyCredentials",
+                format!("the certificate expired on {}", cert.end.format("%Y-%m-%d")),
+            ));
+        }
+        if app
+            .certificate_by_thumbprint(Some(&cert.thumbprint_sha1), None)
+            .is_some()
+        {
+            return Err(DirectoryError::Conflict(
+                "this certificate is already a credential of the application".into(),
+            ));
+        }
+        app.certificates.push(cert.clone());
+        let events = self.app_events(
+            actor,
+            &app,
+            "Update application – Certificates and secrets management",
+            "Update",
+            "app.certificateAdded",
+        );
+        self.store.update_app(&app, &events).await?;
+        Ok(cert)
     }
 
     pub async fn remove_app_secret(

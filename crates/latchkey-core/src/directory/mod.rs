@@ -5,6 +5,8 @@
 
 mod apps;
 mod callers;
+mod device;
+mod interactive;
 mod password;
 mod sign_in;
 mod tenants;
@@ -28,6 +30,11 @@ use crate::user::User;
 
 pub use apps::{CreatedApp, NewApp};
 pub use callers::CallerRefused;
+pub use device::DeviceCodeError;
+pub use interactive::{
+    CodeError, NewAuthorizationCode, OIDC_SCOPES, PasswordChangeError, USER_CONSENTABLE,
+    missing_consent, user_may_consent,
+};
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use sign_in::{ClientRef, SignInError};
 pub use tenants::Bootstrapped;

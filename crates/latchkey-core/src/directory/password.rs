@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{Change, Directory, UserRef};
-use crate::authz::{Action, Actor, authorize};
+use crate::authz::{Action, Actor, Channel, authorize};
 use crate::error::DirectoryError;
 use crate::ids::{TenantId, UserId};
 use crate::password::{PasswordContext, PasswordPolicy, generate_password};
@@ -67,7 +67,14 @@ impl Directory {
     ) -> Result<PasswordSet, DirectoryError> {
         let user = self.active_user(tenant_id, target).await?;
         let roles = self.store.list_user_roles(tenant_id, user.id).await?;
-        authorize(actor, Action::ResetPassword, &roles)?;
+        let self_service = matches!(actor, Actor::User { id, .. } if *id == user.id);
+        // Changing one's own password (after proving the current one) is not a reset.
+        let action = if self_service && actor.channel() == Channel::SelfService {
+            Action::ChangeOwnPassword
+        } else {
+            Action::ResetPassword
+        };
+        authorize(actor, action, &roles)?;
         let prepared = self
             .prepare_password(actor, tenant_id, &user, request)
             .await?;

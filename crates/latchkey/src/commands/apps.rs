@@ -108,6 +108,29 @@ pub async fn run(cmd: AppsCommand) -> CliResult {
                 println!("The client secret is shown only once.");
             }
         }
+        AppsCommand::AddCertificate(a) => {
+            let bytes = std::fs::read(&a.certificate_file).map_err(|e| {
+                CliError(format!("cannot read {}: {e}", a.certificate_file.display()))
+            })?;
+            let (directory, tenant, app_id) = target(&a.target).await?;
+            let cert = directory
+                .add_app_certificate(&OPERATOR, tenant, app_id, &bytes, &a.name)
+                .await?;
+            let thumbprint = thumbprint(&cert.thumbprint_sha1);
+            if a.target.tenant.json {
+                output::json(&json!({
+                    "keyId": cert.key_id.to_string(),
+                    "thumbprint": thumbprint,
+                    "endDateTime": cert.end.to_rfc3339(),
+                }));
+            } else {
+                output::fields(&[
+                    ("Key id", cert.key_id.to_string()),
+                    ("Thumbprint (SHA-1)", thumbprint),
+                    ("Expires", cert.end.to_rfc3339()),
+                ]);
+            }
+        }
         AppsCommand::RemoveSecret(a) => {
             let (directory, tenant, app_id) = target(&a.target).await?;
             let key_id = a
@@ -159,6 +182,11 @@ async fn target(
     Ok((directory, tenant, app_id))
 }
 
+/// A certificate thumbprint as Windows and the Azure portal print it: upper-case hex.
+fn thumbprint(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 fn app_json(app: &App) -> Value {
     json!({
         "appId": app.app_id.to_string(),
@@ -177,6 +205,16 @@ fn app_json(app: &App) -> Value {
             "startDateTime": timestamp(s.start),
             "endDateTime": timestamp(s.end),
             "secretText": Value::Null,
+        })).collect::<Vec<_>>(),
+        // Graph's name for certificate credentials; `customKeyIdentifier` is the thumbprint.
+        "keyCredentials": app.certificates.iter().map(|c| json!({
+            "keyId": c.key_id.to_string(),
+            "displayName": c.display_name,
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+            "customKeyIdentifier": thumbprint(&c.thumbprint_sha1),
+            "startDateTime": timestamp(c.start),
+            "endDateTime": timestamp(c.end),
         })).collect::<Vec<_>>(),
     })
 }
@@ -208,6 +246,21 @@ fn print_app(app: &App, as_json: bool) {
                 app.secrets
                     .iter()
                     .map(|s| format!("{} ({}…, until {})", s.key_id, s.hint, timestamp(s.end)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "Certificates",
+                app.certificates
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} (thumbprint {}, until {})",
+                            c.key_id,
+                            thumbprint(&c.thumbprint_sha1),
+                            timestamp(c.end)
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
             ),

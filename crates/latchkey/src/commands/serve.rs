@@ -212,11 +212,17 @@ async fn shutdown_on_signal(handle: Handle) {
     handle.graceful_shutdown(Some(Duration::from_secs(10)));
 }
 
-/// Hourly: permanently remove users whose 30-day restore window has passed.
+/// Hourly: permanently remove users whose 30-day restore window has passed, and sign-in
+/// sessions and codes a day past their expiry.
 async fn purge_deleted_users(directory: Directory) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
+        match directory.purge_expired_sign_in_records().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "purged expired sign-in sessions and codes"),
+            Err(e) => tracing::warn!(error = %e, "purge of expired sign-in records failed"),
+        }
         let tenants = match directory.list_tenants().await {
             Ok(t) => t,
             Err(e) => {
