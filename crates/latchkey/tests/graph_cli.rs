@@ -3,19 +3,18 @@
 //! CSV that is killed half-way and resumed without resetting anyone twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use latchkey_core::ids::TenantId;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+use support::{BIN, Server, cli, serve};
 
 struct Running {
-    _server: Child,
+    _server: Server,
     dir: tempfile::TempDir,
     base: String,
     tenant: String,
@@ -76,24 +75,6 @@ impl Running {
     }
 }
 
-fn cli(data: &Path, args: &[&str]) -> Value {
-    let out = std::process::Command::new(BIN)
-        .args(args)
-        .arg("--json")
-        .env("LATCHKEY_DATA_DIR", data)
-        .env("LATCHKEY_ARGON2_MEMORY_KIB", "256")
-        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
-        .env_remove("LATCHKEY_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 async fn start() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -123,37 +104,8 @@ async fn start() -> Running {
             "--grant-admin-consent",
         ],
     );
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("LATCHKEY_ARGON2_MEMORY_KIB", "256")
-        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
-        .env_remove("LATCHKEY_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("server exited");
-            if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-                break rest
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .replace("127.0.0.1", "localhost");
-            }
-        }
-    })
-    .await
-    .unwrap();
-    let ca = std::fs::read(data.join("tls/ca.pem")).unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .build()
-        .unwrap();
+    let server = serve(&data).await;
+    let (base, http) = (server.base.clone(), server.client.clone());
     let secret = dir.path().join("secret.txt");
     std::fs::write(&secret, app["clientSecret"].as_str().unwrap()).unwrap();
     let running = Running {

@@ -2,39 +2,20 @@
 //! credentials grant and every refusal a client can provoke.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use support::{Server, cli, serve};
 
 struct Running {
-    _child: Child,
+    _server: Server,
     base: String,
     client: reqwest::Client,
     tenant: String,
     app_id: String,
     secret: String,
-}
-
-fn cli(data: &Path, args: &[&str]) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .arg("--json")
-        .env("LATCHKEY_DATA_DIR", data)
-        .env("LATCHKEY_ARGON2_MEMORY_KIB", "256")
-        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
-        .env_remove("LATCHKEY_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 async fn start(dir: &Path) -> Running {
@@ -52,40 +33,11 @@ async fn start(dir: &Path) -> Running {
             "--grant-admin-consent",
         ],
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env_remove("LATCHKEY_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("server exited");
-            if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-                break rest
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .replace("127.0.0.1", "localhost");
-            }
-        }
-    })
-    .await
-    .unwrap();
-    let ca = std::fs::read(data.join("tls/ca.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .build()
-        .unwrap();
+    let server = serve(&data).await;
     Running {
-        _child: child,
-        base,
-        client,
+        base: server.base.clone(),
+        client: server.client.clone(),
+        _server: server,
         tenant: app["tenantId"].as_str().unwrap().to_owned(),
         app_id: app["appId"].as_str().unwrap().to_owned(),
         secret: app["clientSecret"].as_str().unwrap().to_owned(),
