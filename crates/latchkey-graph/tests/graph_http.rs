@@ -997,3 +997,269 @@ async fn the_password_reset_matrix_over_http_matches_entras_table() {
         }
     }
 }
+
+const PASSWORD_METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
+
+impl Api {
+    async fn post(&self, uri: &str, token: &str, body: &str) -> Answer {
+        self.send("POST", uri, Some(token), Some(body), &[]).await
+    }
+
+    fn reset_uri(user: &str) -> String {
+        format!("/v1.0/users/{user}/authentication/methods/{PASSWORD_METHOD}/resetPassword")
+    }
+
+    /// The operation's path on this router, from the absolute `Location` of a 202.
+    fn operation_path(r: &Answer) -> String {
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        let location = r.headers["location"].to_str().unwrap();
+        location
+            .strip_prefix(PUBLIC)
+            .unwrap_or_else(|| panic!("Location is not on the public URL: {location}"))
+            .to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_without_a_password_generates_one_that_the_operation_tells_exactly_once() {
+    reset_generates_and_tells_once_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_without_a_password_generates_one_that_the_operation_tells_exactly_once_on_postgres()
+ {
+    reset_generates_and_tells_once_on(Backend::Postgres).await;
+}
+
+async fn reset_generates_and_tells_once_on(backend: Backend) {
+    let api = api_on(backend).await;
+    let carol = api.user("carol@contoso.test", vec![]).await;
+    let token = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let r = api
+        .post(&Api::reset_uri("carol%40contoso.test"), &token, "{}")
+        .await;
+    let operation = Api::operation_path(&r);
+    assert!(
+        operation.starts_with(&format!(
+            "/v1.0/users/{}/authentication/operations/",
+            carol.id
+        )),
+        "{operation}"
+    );
+    assert_eq!(r.body, Value::Null, "the 202 carries no password");
+
+    let first = api.get(&operation, &token).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["status"], "succeeded");
+    assert_eq!(first.headers["cache-control"], "no-store");
+    let generated = first.body["newPassword"].as_str().unwrap().to_owned();
+    assert!(generated.len() >= 8);
+    // The admin's temporary password: it signs in, and must be changed at once.
+    assert!(matches!(
+        api.sign_in("carol@contoso.test", &generated).await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+    assert!(matches!(
+        api.sign_in("carol@contoso.test", PASSWORD).await,
+        Err(SignInError::WrongPassword)
+    ));
+
+    let second = api.get(&operation, &token).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_eq!(second.body["status"], "succeeded");
+    assert!(
+        second.body.get("newPassword").is_none(),
+        "told once: {}",
+        second.body
+    );
+    assert!(!second.body.to_string().contains(&generated));
+
+    // Nor is it in the audit log.
+    let events = api
+        .h
+        .store
+        .list_audit_events(api.h.tenant(), 100)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.activity == "Reset user password"
+        && e.target_id.as_deref() == Some(&carol.id.to_string())));
+    assert!(!format!("{events:?}").contains(&generated));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_with_a_given_password_checks_the_policy_and_never_echoes_it() {
+    let api = api().await;
+    api.user("dave@contoso.test", vec![]).await;
+    let token = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let uri = Api::reset_uri("dave%40contoso.test");
+
+    let weak = api.post(&uri, &token, r#"{"newPassword":"short"}"#).await;
+    weak.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(weak.message().contains("complexity"), "{}", weak.body);
+    api.sign_in("dave@contoso.test", PASSWORD).await.unwrap();
+
+    let r = api
+        .post(&uri, &token, r#"{"newPassword":"Quarry-Beacon-318"}"#)
+        .await;
+    let operation = Api::operation_path(&r);
+    let op = api.get(&operation, &token).await;
+    assert_eq!(op.status, StatusCode::OK, "{}", op.body);
+    assert_eq!(op.body["status"], "succeeded");
+    assert!(op.body.get("newPassword").is_none(), "{}", op.body);
+    assert!(matches!(
+        api.sign_in("dave@contoso.test", "Quarry-Beacon-318").await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_refuses_bad_input_and_missing_permissions_and_changes_nothing() {
+    use DirectoryRole::*;
+    let api = api().await;
+    let erin = api.user("erin@contoso.test", vec![]).await;
+    let admin = api.user("boss@contoso.test", vec![UserAdministrator]).await;
+    let token = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let uri = Api::reset_uri(&erin.id.to_string());
+
+    let r = api
+        .post(
+            &uri,
+            &token,
+            r#"{"newPassword":"Quarry-Beacon-318","force":true}"#,
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("'force'"), "{}", r.body);
+    let r = api.post(&uri, &token, r#"{"newPassword":42}"#).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("newPassword"), "{}", r.body);
+    let r = api.post(&uri, &token, r#"{"newPassword":"#).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+
+    let other_method = format!(
+        "/v1.0/users/{}/authentication/methods/3179e48a-750b-4051-897c-87b9720928f7/resetPassword",
+        erin.id
+    );
+    api.post(&other_method, &token, "{}")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    api.post(&Api::reset_uri("nobody%40contoso.test"), &token, "{}")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+
+    // passwordProfile's permissions are not the authentication method's.
+    for permission in ["User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All"] {
+        let other = api.app_token(&[permission]).await;
+        api.post(&uri, &other, "{}")
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    }
+    // An administrator needs a role allowed to reset them, which an app without one lacks.
+    api.post(&Api::reset_uri(&admin.id.to_string()), &token, "{}")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+
+    api.sign_in("erin@contoso.test", PASSWORD).await.unwrap();
+    api.sign_in("boss@contoso.test", PASSWORD).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_operation_is_only_for_its_caller_and_only_for_a_while() {
+    let api = api().await;
+    let frank = api.user("frank@contoso.test", vec![]).await;
+    let grace = api.user("grace@contoso.test", vec![]).await;
+    let token = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let other_app = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let r = api
+        .post(&Api::reset_uri(&frank.id.to_string()), &token, "")
+        .await;
+    let operation = Api::operation_path(&r);
+    let op_id = operation.rsplit('/').next().unwrap().to_owned();
+
+    // Another app, the operation under another user, an unknown id: none of them exists.
+    api.get(&operation, &other_app)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    api.get(
+        &format!("/v1.0/users/{}/authentication/operations/{op_id}", grace.id),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    api.get(
+        &format!(
+            "/v1.0/users/{}/authentication/operations/{}",
+            frank.id,
+            uuid::Uuid::new_v4()
+        ),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+
+    // Unread, the password is forgotten when the operation expires.
+    api.h.clock.advance(Duration::minutes(16));
+    api.get(&operation, &token)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+}
+
+/// Entra's who-may-reset-whom table holds for the authentication-method reset too, for
+/// administrators signed in through an app with the delegated
+/// `UserAuthenticationMethod.ReadWrite.All`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_by_delegated_admins_follows_entras_table() {
+    use DirectoryRole::*;
+    let api = api().await;
+    let ordinary = api.user("plain@contoso.test", vec![]).await;
+    let global = api
+        .user("global@contoso.test", vec![GlobalAdministrator])
+        .await;
+    let user_admin = api
+        .user("useradmin@contoso.test", vec![UserAdministrator])
+        .await;
+    for (role, target, want) in [
+        (HelpdeskAdministrator, &ordinary, true),
+        (HelpdeskAdministrator, &user_admin, false),
+        (UserAdministrator, &ordinary, true),
+        (UserAdministrator, &global, false),
+        (GlobalAdministrator, &global, true),
+    ] {
+        let actor = api
+            .user(
+                &format!("actor-{}@contoso.test", uuid::Uuid::new_v4()),
+                vec![role],
+            )
+            .await;
+        let token = api
+            .user_token(&actor, "UserAuthenticationMethod.ReadWrite.All")
+            .await;
+        let r = api
+            .post(&Api::reset_uri(&target.id.to_string()), &token, "{}")
+            .await;
+        if want {
+            let op = api.get(&Api::operation_path(&r), &token).await;
+            assert!(op.body["newPassword"].is_string(), "{}", op.body);
+        } else {
+            r.assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+        }
+    }
+    // A member without a role may not, whatever the token says.
+    let member = api.user("member@contoso.test", vec![]).await;
+    let token = api
+        .user_token(&member, "UserAuthenticationMethod.ReadWrite.All")
+        .await;
+    api.post(&Api::reset_uri(&ordinary.id.to_string()), &token, "{}")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+}
