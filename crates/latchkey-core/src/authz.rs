@@ -74,6 +74,8 @@ impl Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     ReadUsers,
+    /// Read the directory roles, their members and a user's `memberOf`.
+    ReadRoles,
     CreateUser,
     UpdateUser,
     DeleteUser,
@@ -148,6 +150,7 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
 fn permission_allows(permission: &str, action: Action) -> bool {
     use Action::*;
     match permission {
+        "Directory.ReadWrite.All" if action == ReadRoles => true,
         "User.ReadWrite.All" | "Directory.ReadWrite.All" => {
             matches!(
                 action,
@@ -163,10 +166,12 @@ fn permission_allows(permission: &str, action: Action) -> bool {
         "User.RevokeSessions.All" => matches!(action, RevokeSessions),
         "UserAuthenticationMethod.ReadWrite.All" => matches!(action, ResetPasswordMethod),
         "User-PasswordProfile.ReadWrite.All" => matches!(action, ReadUsers | ResetPassword),
-        "User.Read.All" | "Directory.Read.All" | "User.ReadBasic.All" => {
-            matches!(action, ReadUsers)
+        "Directory.Read.All" => matches!(action, ReadUsers | ReadRoles),
+        "User.Read.All" | "User.ReadBasic.All" => matches!(action, ReadUsers),
+        "RoleManagement.ReadWrite.Directory" => {
+            matches!(action, ReadUsers | ReadRoles | ManageRoles)
         }
-        "RoleManagement.ReadWrite.Directory" => matches!(action, ReadUsers | ManageRoles),
+        "RoleManagement.Read.Directory" => matches!(action, ReadRoles),
         _ => false,
     }
 }
@@ -280,7 +285,9 @@ pub fn authorize(
             }
             // As in Entra's default user permissions, members may read the directory's
             // users (the token's scopes still have to allow it); everything else needs a role.
-            if action != Action::ReadUsers && !roles.iter().any(|r| role_allows(*r, action)) {
+            if !matches!(action, Action::ReadUsers | Action::ReadRoles)
+                && !roles.iter().any(|r| role_allows(*r, action))
+            {
                 return Err(Denied(
                     "Insufficient privileges to complete the operation: none of your directory roles allows it."
                         .into(),

@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::body;
 use crate::error::{GraphError, clip, envelope};
 use crate::list::{ListOptions, Listing};
+use crate::roles;
 use crate::user::to_json;
 
 /// What the Graph routes need.
@@ -53,6 +54,15 @@ pub fn router(state: GraphState) -> Router {
         .route(
             "/users/{id}/authentication/operations/{operation}",
             get(get_reset_operation),
+        )
+        .route("/users/{id}/memberOf", get(roles::member_of))
+        .route("/directoryRoles", get(roles::list_roles))
+        .route("/directoryRoles/{id}", get(roles::get_role))
+        .route("/directoryRoles/{id}/members", get(roles::list_members))
+        .route("/directoryRoles/{id}/members/$ref", post(roles::add_member))
+        .route(
+            "/directoryRoles/{id}/members/{member}/$ref",
+            delete(roles::remove_member),
         )
         .route("/me", get(get_me))
         .route("/me/changePassword", post(change_password))
@@ -93,15 +103,15 @@ async fn unknown_segment(uri: axum::http::Uri) -> GraphError {
 }
 
 /// `/users/{id | userPrincipalName}`: what does not parse as either cannot exist.
-fn user_ref(raw: &str) -> Result<UserRef, GraphError> {
+pub(crate) fn user_ref(raw: &str) -> Result<UserRef, GraphError> {
     UserRef::parse(raw).map_err(|_| GraphError::not_found(raw))
 }
 
-fn context(state: &GraphState, fragment: &str) -> String {
+pub(crate) fn context(state: &GraphState, fragment: &str) -> String {
     format!("{}/v1.0/$metadata#{fragment}", state.public_url)
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1263,3 +1263,247 @@ async fn reset_password_by_delegated_admins_follows_entras_table() {
         .await
         .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
 }
+
+const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+const HELPDESK_ADMIN: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+
+fn member_ref(user: &User) -> String {
+    format!(
+        r#"{{"@odata.id":"{PUBLIC}/v1.0/directoryObjects/{}"}}"#,
+        user.id
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_roles_are_listed_with_template_ids_and_their_members_page() {
+    roles_and_members_page_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_roles_are_listed_with_template_ids_and_their_members_page_on_postgres() {
+    roles_and_members_page_on(Backend::Postgres).await;
+}
+
+async fn roles_and_members_page_on(backend: Backend) {
+    use DirectoryRole::*;
+    let api = api_on(backend).await;
+    let token = api.app_token(&["Directory.Read.All"]).await;
+    let r = api.get("/v1.0/directoryRoles", &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let roles = r.body["value"].as_array().unwrap();
+    assert_eq!(roles.len(), DirectoryRole::ALL.len());
+    let global = roles
+        .iter()
+        .find(|v| v["displayName"] == "Global Administrator")
+        .unwrap();
+    assert_eq!(global["roleTemplateId"], GLOBAL_ADMIN);
+    assert!(
+        r.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#directoryRoles")
+    );
+
+    let mut helpdesk = Vec::new();
+    for name in ["hd-a", "hd-b", "hd-c"] {
+        helpdesk.push(
+            api.user(&format!("{name}@contoso.test"), vec![HelpdeskAdministrator])
+                .await,
+        );
+    }
+    api.user("plain@contoso.test", vec![]).await;
+    let first = api
+        .get(
+            &format!(
+                "/v1.0/directoryRoles/{HELPDESK_ADMIN}/members?$top=2&$select=id,userPrincipalName"
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let page: Vec<&str> = first.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            assert_eq!(u["@odata.type"], "#microsoft.graph.user");
+            u["userPrincipalName"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(page, ["hd-a@contoso.test", "hd-b@contoso.test"]);
+    let next = first.body["@odata.nextLink"].as_str().unwrap();
+    let second = api.get(next.strip_prefix(PUBLIC).unwrap(), &token).await;
+    assert_eq!(
+        second.body["value"][0]["userPrincipalName"],
+        "hd-c@contoso.test"
+    );
+    assert!(second.body.get("@odata.nextLink").is_none());
+
+    let of = api
+        .get(&format!("/v1.0/users/{}/memberOf", helpdesk[0].id), &token)
+        .await;
+    assert_eq!(of.status, StatusCode::OK, "{}", of.body);
+    assert_eq!(of.body["value"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        of.body["value"][0]["@odata.type"],
+        "#microsoft.graph.directoryRole"
+    );
+    assert_eq!(of.body["value"][0]["roleTemplateId"], HELPDESK_ADMIN);
+
+    api.get(
+        "/v1.0/directoryRoles/00000000-0000-0000-0000-000000000001/members",
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let reader = api.app_token(&["User.Read.All"]).await;
+    api.get("/v1.0/directoryRoles", &reader)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigning_a_role_over_graph_gives_its_powers_and_removing_it_takes_them_away() {
+    let api = api().await;
+    let helper = api.user("helper@contoso.test", vec![]).await;
+    let victim = api.user("victim@contoso.test", vec![]).await;
+    let token = api.app_token(&["RoleManagement.ReadWrite.Directory"]).await;
+    let members = format!("/v1.0/directoryRoles/{HELPDESK_ADMIN}/members/$ref");
+    let helper_token = api.user_token(&helper, "User.ReadWrite.All").await;
+    let reset = r#"{"passwordProfile":{"password":"Granite-Meadow-74","forceChangePasswordNextSignIn":true}}"#;
+    let victim_uri = format!("/v1.0/users/{}", victim.id);
+    api.patch(&victim_uri, &helper_token, reset)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+
+    let r = api.post(&members, &token, &member_ref(&helper)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = api.patch(&victim_uri, &helper_token, reset).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    api.post(&members, &token, &member_ref(&helper))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+
+    let remove = format!(
+        "/v1.0/directoryRoles/{HELPDESK_ADMIN}/members/{}/$ref",
+        helper.id
+    );
+    let r = api.send("DELETE", &remove, Some(&token), None, &[]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    api.patch(&victim_uri, &helper_token, reset)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    api.send("DELETE", &remove, Some(&token), None, &[])
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let of = api
+        .get(&format!("/v1.0/users/{}/memberOf", helper.id), &token)
+        .await;
+    assert_eq!(of.body["value"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_global_administrators_and_role_management_apps_assign_roles() {
+    use DirectoryRole::*;
+    let api = api().await;
+    let target = api.user("target@contoso.test", vec![]).await;
+    let members = format!("/v1.0/directoryRoles/{HELPDESK_ADMIN}/members/$ref");
+    for permission in ["User.ReadWrite.All", "Directory.ReadWrite.All"] {
+        let token = api.app_token(&[permission]).await;
+        api.post(&members, &token, &member_ref(&target))
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    }
+    let user_admin = api.user("ua@contoso.test", vec![UserAdministrator]).await;
+    let token = api
+        .user_token(&user_admin, "RoleManagement.ReadWrite.Directory")
+        .await;
+    api.post(&members, &token, &member_ref(&target))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    let global = api.user("ga@contoso.test", vec![GlobalAdministrator]).await;
+    let token = api
+        .user_token(&global, "RoleManagement.ReadWrite.Directory")
+        .await;
+
+    // Bad references are refused naming what is wrong, and assign nothing.
+    for (body, code) in [
+        (r#"{"@odata.id":42}"#, StatusCode::BAD_REQUEST),
+        (r#"{}"#, StatusCode::BAD_REQUEST),
+        (
+            r#"{"@odata.id":"https://x/v1.0/groups/1b4f1b4c-0000-0000-0000-000000000000"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"@odata.id":"https://x/v1.0/directoryObjects/1b4f1b4c-0000-0000-0000-000000000000"}"#,
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let r = api.post(&members, &token, body).await;
+        assert_eq!(r.status, code, "{body}: {}", r.body);
+    }
+    let r = api
+        .post(
+            &members,
+            &token,
+            &format!(
+                r#"{{"@odata.id":"x/directoryObjects/{}","extra":1}}"#,
+                target.id
+            ),
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("'extra'"), "{}", r.body);
+    let of = api
+        .get(&format!("/v1.0/users/{}/memberOf", target.id), &token)
+        .await;
+    assert_eq!(of.body["value"], json!([]));
+
+    let r = api.post(&members, &token, &member_ref(&target)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+
+    // The last Global Administrator keeps the role.
+    let admins = api
+        .get(
+            &format!("/v1.0/directoryRoles/{GLOBAL_ADMIN}/members"),
+            &token,
+        )
+        .await;
+    let ids: Vec<String> = admins.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .filter(|id| *id != global.id.to_string())
+        .collect();
+    for id in &ids {
+        let r = api
+            .send(
+                "DELETE",
+                &format!("/v1.0/directoryRoles/{GLOBAL_ADMIN}/members/{id}/$ref"),
+                Some(&token),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    }
+    let r = api
+        .send(
+            "DELETE",
+            &format!(
+                "/v1.0/directoryRoles/{GLOBAL_ADMIN}/members/{}/$ref",
+                global.id
+            ),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(
+        r.message().contains("last Global Administrator"),
+        "{}",
+        r.body
+    );
+}

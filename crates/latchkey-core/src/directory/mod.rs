@@ -9,6 +9,7 @@ mod device;
 mod interactive;
 mod password;
 mod reset;
+mod roles;
 mod sign_in;
 mod tenants;
 mod update;
