@@ -74,11 +74,18 @@ impl Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     ReadUsers,
+    /// Read the directory roles, their members and a user's `memberOf`.
+    ReadRoles,
     CreateUser,
     UpdateUser,
     DeleteUser,
     RestoreUser,
     ResetPassword,
+    /// Reset a password through the user's password authentication method (Graph's
+    /// `authentication/methods/{id}/resetPassword`): who may do it to whom is the same as
+    /// [`Action::ResetPassword`], but the permission that allows it is
+    /// `UserAuthenticationMethod.ReadWrite.All`, not `passwordProfile`'s.
+    ResetPasswordMethod,
     /// End a user's sessions and refresh tokens (Graph's `revokeSignInSessions`).
     RevokeSessions,
     ManageRoles,
@@ -131,7 +138,10 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
         GlobalAdministrator => true,
         UserAdministrator => !matches!(action, ManageRoles | ManageTenant | ManageApps),
         PrivilegedAuthenticationAdministrator | PasswordAdministrator | HelpdeskAdministrator => {
-            matches!(action, ReadUsers | ResetPassword | RevokeSessions)
+            matches!(
+                action,
+                ReadUsers | ResetPassword | ResetPasswordMethod | RevokeSessions
+            )
         }
     }
 }
@@ -140,6 +150,7 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
 fn permission_allows(permission: &str, action: Action) -> bool {
     use Action::*;
     match permission {
+        "Directory.ReadWrite.All" if action == ReadRoles => true,
         "User.ReadWrite.All" | "Directory.ReadWrite.All" => {
             matches!(
                 action,
@@ -153,11 +164,14 @@ fn permission_allows(permission: &str, action: Action) -> bool {
             )
         }
         "User.RevokeSessions.All" => matches!(action, RevokeSessions),
+        "UserAuthenticationMethod.ReadWrite.All" => matches!(action, ResetPasswordMethod),
         "User-PasswordProfile.ReadWrite.All" => matches!(action, ReadUsers | ResetPassword),
-        "User.Read.All" | "Directory.Read.All" | "User.ReadBasic.All" => {
-            matches!(action, ReadUsers)
+        "Directory.Read.All" => matches!(action, ReadUsers | ReadRoles),
+        "User.Read.All" | "User.ReadBasic.All" => matches!(action, ReadUsers),
+        "RoleManagement.ReadWrite.Directory" => {
+            matches!(action, ReadUsers | ReadRoles | ManageRoles)
         }
-        "RoleManagement.ReadWrite.Directory" => matches!(action, ReadUsers | ManageRoles),
+        "RoleManagement.Read.Directory" => matches!(action, ReadRoles),
         _ => false,
     }
 }
@@ -167,7 +181,11 @@ fn permission_allows(permission: &str, action: Action) -> bool {
 fn is_sensitive(action: Action) -> bool {
     matches!(
         action,
-        Action::ResetPassword | Action::DeleteUser | Action::UpdateUser | Action::RevokeSessions
+        Action::ResetPassword
+            | Action::ResetPasswordMethod
+            | Action::DeleteUser
+            | Action::UpdateUser
+            | Action::RevokeSessions
     )
 }
 
@@ -267,7 +285,9 @@ pub fn authorize(
             }
             // As in Entra's default user permissions, members may read the directory's
             // users (the token's scopes still have to allow it); everything else needs a role.
-            if action != Action::ReadUsers && !roles.iter().any(|r| role_allows(*r, action)) {
+            if !matches!(action, Action::ReadUsers | Action::ReadRoles)
+                && !roles.iter().any(|r| role_allows(*r, action))
+            {
                 return Err(Denied(
                     "Insufficient privileges to complete the operation: none of your directory roles allows it."
                         .into(),
@@ -537,6 +557,46 @@ mod tests {
             channel: Channel::Graph,
         };
         assert!(authorize(&actor, Action::ResetPassword, &[]).is_ok());
+    }
+
+    #[test]
+    fn the_authentication_method_reset_needs_its_own_permission_and_the_same_role_matrix() {
+        let app = |permissions: &[&str], roles: Vec<DirectoryRole>| Actor::App {
+            app_id: "app".into(),
+            display: "app".into(),
+            permissions: permissions.iter().map(|s| (*s).to_owned()).collect(),
+            roles,
+            channel: Channel::Graph,
+        };
+        let methods = app(&["UserAuthenticationMethod.ReadWrite.All"], vec![]);
+        assert!(authorize(&methods, Action::ResetPasswordMethod, &[]).is_ok());
+        assert!(
+            authorize(&methods, Action::ResetPassword, &[]).is_err(),
+            "it does not allow passwordProfile"
+        );
+        assert!(authorize(&methods, Action::ResetPasswordMethod, &[UserAdministrator]).is_err());
+        let profile = app(&["User-PasswordProfile.ReadWrite.All"], vec![]);
+        assert!(authorize(&profile, Action::ResetPasswordMethod, &[]).is_err());
+        for (actor_role, target) in [
+            (HelpdeskAdministrator, None),
+            (HelpdeskAdministrator, Some(UserAdministrator)),
+            (UserAdministrator, Some(GlobalAdministrator)),
+            (GlobalAdministrator, Some(GlobalAdministrator)),
+        ] {
+            let actor = Actor::User {
+                id: UserId::new(),
+                display: "admin".into(),
+                roles: vec![actor_role],
+                scopes: Some(vec!["UserAuthenticationMethod.ReadWrite.All".into()]),
+                channel: Channel::Graph,
+            };
+            let target_roles: Vec<_> = target.into_iter().collect();
+            assert_eq!(
+                authorize(&actor, Action::ResetPasswordMethod, &target_roles).is_ok(),
+                may_act_on_privileged(&[actor_role], &target_roles),
+                "{actor_role:?} resetting {target:?}"
+            );
+        }
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct UserQuery {
     pub after: Option<String>,
     /// Page size, 1–999.
     pub limit: u32,
+    /// Only users holding this directory role (a role's `members`).
+    pub role: Option<DirectoryRole>,
 }
 
 /// One page of a listing; `next` is the cursor for the next page, if there is one.

@@ -333,6 +333,30 @@ pub fn change_password(body: &[u8]) -> Result<(SecretString, SecretString), Grap
     }
 }
 
+/// `resetPassword`'s body: `{"newPassword"?}`. An empty body, `{}` or a null
+/// `newPassword` ask for a generated password.
+pub fn reset_password(body: &[u8]) -> Result<Option<SecretString>, GraphError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let map = object(body)?;
+    let mut new = None;
+    for (key, value) in &map {
+        match key.as_str() {
+            "newPassword" if value.is_null() => {}
+            "newPassword" => new = Some(SecretString::from(string(key, value)?)),
+            k if k.starts_with('@') => {}
+            other => {
+                return Err(GraphError::bad_request(format!(
+                    "Property '{}' is not a parameter of resetPassword; send newPassword, or nothing to have one generated.",
+                    clip(other)
+                )));
+            }
+        }
+    }
+    Ok(new)
+}
+
 impl GraphError {
     #[allow(clippy::needless_pass_by_value)] // used as `map_err(GraphError::from_name)`
     fn from_name(e: latchkey_core::names::InvalidName) -> Self {

@@ -14,12 +14,14 @@ use latchkey_core::Directory;
 use latchkey_core::directory::UserRef;
 use latchkey_core::ids::UserId;
 use latchkey_identity::TokenService;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::body;
 use crate::error::{GraphError, clip, envelope};
 use crate::list::{ListOptions, Listing};
+use crate::roles;
 use crate::user::to_json;
 
 /// What the Graph routes need.
@@ -45,6 +47,23 @@ pub fn router(state: GraphState) -> Router {
             get(get_user).patch(update_user).delete(delete_user),
         )
         .route("/users/{id}/revokeSignInSessions", post(revoke_sessions))
+        .route(
+            "/users/{id}/authentication/methods/{method}/resetPassword",
+            post(reset_password),
+        )
+        .route(
+            "/users/{id}/authentication/operations/{operation}",
+            get(get_reset_operation),
+        )
+        .route("/users/{id}/memberOf", get(roles::member_of))
+        .route("/directoryRoles", get(roles::list_roles))
+        .route("/directoryRoles/{id}", get(roles::get_role))
+        .route("/directoryRoles/{id}/members", get(roles::list_members))
+        .route("/directoryRoles/{id}/members/$ref", post(roles::add_member))
+        .route(
+            "/directoryRoles/{id}/members/{member}/$ref",
+            delete(roles::remove_member),
+        )
         .route("/me", get(get_me))
         .route("/me/changePassword", post(change_password))
         .route(
@@ -84,15 +103,15 @@ async fn unknown_segment(uri: axum::http::Uri) -> GraphError {
 }
 
 /// `/users/{id | userPrincipalName}`: what does not parse as either cannot exist.
-fn user_ref(raw: &str) -> Result<UserRef, GraphError> {
+pub(crate) fn user_ref(raw: &str) -> Result<UserRef, GraphError> {
     UserRef::parse(raw).map_err(|_| GraphError::not_found(raw))
 }
 
-fn context(state: &GraphState, fragment: &str) -> String {
+pub(crate) fn context(state: &GraphState, fragment: &str) -> String {
     format!("{}/v1.0/$metadata#{fragment}", state.public_url)
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -363,4 +382,78 @@ async fn purge_deleted_user(
         .delete_user_permanently(&caller.actor, caller.tenant, deleted_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The fixed id Graph gives every user's password authentication method.
+pub const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
+
+/// `POST /users/{id}/authentication/methods/{passwordMethodId}/resetPassword`: the password
+/// is set before the answer; 202 points at the operation that tells the result (and a
+/// generated password, once).
+async fn reset_password(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path((id, method)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Response, GraphError> {
+    let target = user_ref(&id)?;
+    if !method.eq_ignore_ascii_case(PASSWORD_METHOD_ID) {
+        return Err(GraphError::not_found(&method));
+    }
+    let new_password = body::reset_password(&bytes)?;
+    let started = state
+        .directory
+        .reset_password_method(&caller.actor, caller.tenant, &target, new_password)
+        .await?;
+    let mut r = StatusCode::ACCEPTED.into_response();
+    let location = format!(
+        "{}/v1.0/users/{}/authentication/operations/{}",
+        state.public_url, started.user_id, started.operation_id
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// `GET /users/{id}/authentication/operations/{id}`: Graph's `longRunningOperation`; a
+/// generated password appears as `newPassword` in the first answer only.
+async fn get_reset_operation(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path((id, operation)): Path<(String, String)>,
+) -> Result<Response, GraphError> {
+    let target = user_ref(&id)?;
+    let operation_id = operation
+        .parse()
+        .map_err(|_| GraphError::not_found(&operation))?;
+    let op = state
+        .directory
+        .read_reset_operation(&caller.actor, caller.tenant, &target, operation_id)
+        .await?;
+    let created = op
+        .created
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut body = json!({
+        "@odata.context": context(&state, &format!("users('{}')/authentication/operations/$entity", op.user_id)),
+        "id": op.id.to_string(),
+        "createdDateTime": created,
+        "lastActionDateTime": created,
+        "status": "succeeded",
+        "statusDetail": null,
+        "resourceLocation": format!("{}/v1.0/users/{}/authentication/methods/{PASSWORD_METHOD_ID}", state.public_url, op.user_id),
+    });
+    let carries_password = op.generated_password.is_some();
+    if let (Some(password), Value::Object(map)) = (op.generated_password, &mut body) {
+        map.insert(
+            "newPassword".into(),
+            Value::String(password.expose_secret().to_owned()),
+        );
+    }
+    let mut r = json_response(StatusCode::OK, &body);
+    if carries_password {
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(r)
 }

@@ -11,4 +11,5 @@ pub mod error;
 pub mod http;
 pub mod list;
 pub mod odata;
+pub mod roles;
 pub mod user;

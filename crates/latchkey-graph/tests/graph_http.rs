@@ -997,3 +997,513 @@ async fn the_password_reset_matrix_over_http_matches_entras_table() {
         }
     }
 }
+
+const PASSWORD_METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
+
+impl Api {
+    async fn post(&self, uri: &str, token: &str, body: &str) -> Answer {
+        self.send("POST", uri, Some(token), Some(body), &[]).await
+    }
+
+    fn reset_uri(user: &str) -> String {
+        format!("/v1.0/users/{user}/authentication/methods/{PASSWORD_METHOD}/resetPassword")
+    }
+
+    /// The operation's path on this router, from the absolute `Location` of a 202.
+    fn operation_path(r: &Answer) -> String {
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        let location = r.headers["location"].to_str().unwrap();
+        location
+            .strip_prefix(PUBLIC)
+            .unwrap_or_else(|| panic!("Location is not on the public URL: {location}"))
+            .to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_without_a_password_generates_one_that_the_operation_tells_exactly_once() {
+    reset_generates_and_tells_once_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_without_a_password_generates_one_that_the_operation_tells_exactly_once_on_postgres()
+ {
+    reset_generates_and_tells_once_on(Backend::Postgres).await;
+}
+
+async fn reset_generates_and_tells_once_on(backend: Backend) {
+    let api = api_on(backend).await;
+    let carol = api.user("carol@contoso.test", vec![]).await;
+    let token = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let r = api
+        .post(&Api::reset_uri("carol%40contoso.test"), &token, "{}")
+        .await;
+    let operation = Api::operation_path(&r);
+    assert!(
+        operation.starts_with(&format!(
+            "/v1.0/users/{}/authentication/operations/",
+            carol.id
+        )),
+        "{operation}"
+    );
+    assert_eq!(r.body, Value::Null, "the 202 carries no password");
+
+    let first = api.get(&operation, &token).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["status"], "succeeded");
+    assert_eq!(first.headers["cache-control"], "no-store");
+    let generated = first.body["newPassword"].as_str().unwrap().to_owned();
+    assert!(generated.len() >= 8);
+    // The admin's temporary password: it signs in, and must be changed at once.
+    assert!(matches!(
+        api.sign_in("carol@contoso.test", &generated).await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+    assert!(matches!(
+        api.sign_in("carol@contoso.test", PASSWORD).await,
+        Err(SignInError::WrongPassword)
+    ));
+
+    let second = api.get(&operation, &token).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_eq!(second.body["status"], "succeeded");
+    assert!(
+        second.body.get("newPassword").is_none(),
+        "told once: {}",
+        second.body
+    );
+    assert!(!second.body.to_string().contains(&generated));
+
+    // Nor is it in the audit log.
+    let events = api
+        .h
+        .store
+        .list_audit_events(api.h.tenant(), 100)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.activity == "Reset user password"
+        && e.target_id.as_deref() == Some(&carol.id.to_string())));
+    assert!(!format!("{events:?}").contains(&generated));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_with_a_given_password_checks_the_policy_and_never_echoes_it() {
+    let api = api().await;
+    api.user("dave@contoso.test", vec![]).await;
+    let token = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let uri = Api::reset_uri("dave%40contoso.test");
+
+    let weak = api.post(&uri, &token, r#"{"newPassword":"short"}"#).await;
+    weak.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(weak.message().contains("complexity"), "{}", weak.body);
+    api.sign_in("dave@contoso.test", PASSWORD).await.unwrap();
+
+    let r = api
+        .post(&uri, &token, r#"{"newPassword":"Quarry-Beacon-318"}"#)
+        .await;
+    let operation = Api::operation_path(&r);
+    let op = api.get(&operation, &token).await;
+    assert_eq!(op.status, StatusCode::OK, "{}", op.body);
+    assert_eq!(op.body["status"], "succeeded");
+    assert!(op.body.get("newPassword").is_none(), "{}", op.body);
+    assert!(matches!(
+        api.sign_in("dave@contoso.test", "Quarry-Beacon-318").await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_refuses_bad_input_and_missing_permissions_and_changes_nothing() {
+    use DirectoryRole::*;
+    let api = api().await;
+    let erin = api.user("erin@contoso.test", vec![]).await;
+    let admin = api.user("boss@contoso.test", vec![UserAdministrator]).await;
+    let token = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let uri = Api::reset_uri(&erin.id.to_string());
+
+    let r = api
+        .post(
+            &uri,
+            &token,
+            r#"{"newPassword":"Quarry-Beacon-318","force":true}"#,
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("'force'"), "{}", r.body);
+    let r = api.post(&uri, &token, r#"{"newPassword":42}"#).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("newPassword"), "{}", r.body);
+    let r = api.post(&uri, &token, r#"{"newPassword":"#).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+
+    let other_method = format!(
+        "/v1.0/users/{}/authentication/methods/3179e48a-750b-4051-897c-87b9720928f7/resetPassword",
+        erin.id
+    );
+    api.post(&other_method, &token, "{}")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    api.post(&Api::reset_uri("nobody%40contoso.test"), &token, "{}")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+
+    // passwordProfile's permissions are not the authentication method's.
+    for permission in ["User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All"] {
+        let other = api.app_token(&[permission]).await;
+        api.post(&uri, &other, "{}")
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    }
+    // An administrator needs a role allowed to reset them, which an app without one lacks.
+    api.post(&Api::reset_uri(&admin.id.to_string()), &token, "{}")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+
+    api.sign_in("erin@contoso.test", PASSWORD).await.unwrap();
+    api.sign_in("boss@contoso.test", PASSWORD).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_operation_is_only_for_its_caller_and_only_for_a_while() {
+    let api = api().await;
+    let frank = api.user("frank@contoso.test", vec![]).await;
+    let grace = api.user("grace@contoso.test", vec![]).await;
+    let token = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let other_app = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let r = api
+        .post(&Api::reset_uri(&frank.id.to_string()), &token, "")
+        .await;
+    let operation = Api::operation_path(&r);
+    let op_id = operation.rsplit('/').next().unwrap().to_owned();
+
+    // Another app, the operation under another user, an unknown id: none of them exists.
+    api.get(&operation, &other_app)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    api.get(
+        &format!("/v1.0/users/{}/authentication/operations/{op_id}", grace.id),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    api.get(
+        &format!(
+            "/v1.0/users/{}/authentication/operations/{}",
+            frank.id,
+            uuid::Uuid::new_v4()
+        ),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+
+    // Unread, the password is forgotten when the operation expires.
+    api.h.clock.advance(Duration::minutes(16));
+    api.get(&operation, &token)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+}
+
+/// Entra's who-may-reset-whom table holds for the authentication-method reset too, for
+/// administrators signed in through an app with the delegated
+/// `UserAuthenticationMethod.ReadWrite.All`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_by_delegated_admins_follows_entras_table() {
+    use DirectoryRole::*;
+    let api = api().await;
+    let ordinary = api.user("plain@contoso.test", vec![]).await;
+    let global = api
+        .user("global@contoso.test", vec![GlobalAdministrator])
+        .await;
+    let user_admin = api
+        .user("useradmin@contoso.test", vec![UserAdministrator])
+        .await;
+    for (role, target, want) in [
+        (HelpdeskAdministrator, &ordinary, true),
+        (HelpdeskAdministrator, &user_admin, false),
+        (UserAdministrator, &ordinary, true),
+        (UserAdministrator, &global, false),
+        (GlobalAdministrator, &global, true),
+    ] {
+        let actor = api
+            .user(
+                &format!("actor-{}@contoso.test", uuid::Uuid::new_v4()),
+                vec![role],
+            )
+            .await;
+        let token = api
+            .user_token(&actor, "UserAuthenticationMethod.ReadWrite.All")
+            .await;
+        let r = api
+            .post(&Api::reset_uri(&target.id.to_string()), &token, "{}")
+            .await;
+        if want {
+            let op = api.get(&Api::operation_path(&r), &token).await;
+            assert!(op.body["newPassword"].is_string(), "{}", op.body);
+        } else {
+            r.assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+        }
+    }
+    // A member without a role may not, whatever the token says.
+    let member = api.user("member@contoso.test", vec![]).await;
+    let token = api
+        .user_token(&member, "UserAuthenticationMethod.ReadWrite.All")
+        .await;
+    api.post(&Api::reset_uri(&ordinary.id.to_string()), &token, "{}")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+}
+
+const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+const HELPDESK_ADMIN: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+
+fn member_ref(user: &User) -> String {
+    format!(
+        r#"{{"@odata.id":"{PUBLIC}/v1.0/directoryObjects/{}"}}"#,
+        user.id
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_roles_are_listed_with_template_ids_and_their_members_page() {
+    roles_and_members_page_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_roles_are_listed_with_template_ids_and_their_members_page_on_postgres() {
+    roles_and_members_page_on(Backend::Postgres).await;
+}
+
+async fn roles_and_members_page_on(backend: Backend) {
+    use DirectoryRole::*;
+    let api = api_on(backend).await;
+    let token = api.app_token(&["Directory.Read.All"]).await;
+    let r = api.get("/v1.0/directoryRoles", &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let roles = r.body["value"].as_array().unwrap();
+    assert_eq!(roles.len(), DirectoryRole::ALL.len());
+    let global = roles
+        .iter()
+        .find(|v| v["displayName"] == "Global Administrator")
+        .unwrap();
+    assert_eq!(global["roleTemplateId"], GLOBAL_ADMIN);
+    assert!(
+        r.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#directoryRoles")
+    );
+
+    let mut helpdesk = Vec::new();
+    for name in ["hd-a", "hd-b", "hd-c"] {
+        helpdesk.push(
+            api.user(&format!("{name}@contoso.test"), vec![HelpdeskAdministrator])
+                .await,
+        );
+    }
+    api.user("plain@contoso.test", vec![]).await;
+    let first = api
+        .get(
+            &format!(
+                "/v1.0/directoryRoles/{HELPDESK_ADMIN}/members?$top=2&$select=id,userPrincipalName"
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let page: Vec<&str> = first.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            assert_eq!(u["@odata.type"], "#microsoft.graph.user");
+            u["userPrincipalName"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(page, ["hd-a@contoso.test", "hd-b@contoso.test"]);
+    let next = first.body["@odata.nextLink"].as_str().unwrap();
+    let second = api.get(next.strip_prefix(PUBLIC).unwrap(), &token).await;
+    assert_eq!(
+        second.body["value"][0]["userPrincipalName"],
+        "hd-c@contoso.test"
+    );
+    assert!(second.body.get("@odata.nextLink").is_none());
+
+    let of = api
+        .get(&format!("/v1.0/users/{}/memberOf", helpdesk[0].id), &token)
+        .await;
+    assert_eq!(of.status, StatusCode::OK, "{}", of.body);
+    assert_eq!(of.body["value"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        of.body["value"][0]["@odata.type"],
+        "#microsoft.graph.directoryRole"
+    );
+    assert_eq!(of.body["value"][0]["roleTemplateId"], HELPDESK_ADMIN);
+
+    api.get(
+        "/v1.0/directoryRoles/00000000-0000-0000-0000-000000000001/members",
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let reader = api.app_token(&["User.Read.All"]).await;
+    api.get("/v1.0/directoryRoles", &reader)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigning_a_role_over_graph_gives_its_powers_and_removing_it_takes_them_away() {
+    let api = api().await;
+    let helper = api.user("helper@contoso.test", vec![]).await;
+    let victim = api.user("victim@contoso.test", vec![]).await;
+    let token = api.app_token(&["RoleManagement.ReadWrite.Directory"]).await;
+    let members = format!("/v1.0/directoryRoles/{HELPDESK_ADMIN}/members/$ref");
+    let helper_token = api.user_token(&helper, "User.ReadWrite.All").await;
+    let reset = r#"{"passwordProfile":{"password":"Granite-Meadow-74","forceChangePasswordNextSignIn":true}}"#;
+    let victim_uri = format!("/v1.0/users/{}", victim.id);
+    api.patch(&victim_uri, &helper_token, reset)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+
+    let r = api.post(&members, &token, &member_ref(&helper)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = api.patch(&victim_uri, &helper_token, reset).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    api.post(&members, &token, &member_ref(&helper))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+
+    let remove = format!(
+        "/v1.0/directoryRoles/{HELPDESK_ADMIN}/members/{}/$ref",
+        helper.id
+    );
+    let r = api.send("DELETE", &remove, Some(&token), None, &[]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    api.patch(&victim_uri, &helper_token, reset)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    api.send("DELETE", &remove, Some(&token), None, &[])
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let of = api
+        .get(&format!("/v1.0/users/{}/memberOf", helper.id), &token)
+        .await;
+    assert_eq!(of.body["value"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_global_administrators_and_role_management_apps_assign_roles() {
+    use DirectoryRole::*;
+    let api = api().await;
+    let target = api.user("target@contoso.test", vec![]).await;
+    let members = format!("/v1.0/directoryRoles/{HELPDESK_ADMIN}/members/$ref");
+    for permission in ["User.ReadWrite.All", "Directory.ReadWrite.All"] {
+        let token = api.app_token(&[permission]).await;
+        api.post(&members, &token, &member_ref(&target))
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    }
+    let user_admin = api.user("ua@contoso.test", vec![UserAdministrator]).await;
+    let token = api
+        .user_token(&user_admin, "RoleManagement.ReadWrite.Directory")
+        .await;
+    api.post(&members, &token, &member_ref(&target))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    let global = api.user("ga@contoso.test", vec![GlobalAdministrator]).await;
+    let token = api
+        .user_token(&global, "RoleManagement.ReadWrite.Directory")
+        .await;
+
+    // Bad references are refused naming what is wrong, and assign nothing.
+    for (body, code) in [
+        (r#"{"@odata.id":42}"#, StatusCode::BAD_REQUEST),
+        (r#"{}"#, StatusCode::BAD_REQUEST),
+        (
+            r#"{"@odata.id":"https://x/v1.0/groups/1b4f1b4c-0000-0000-0000-000000000000"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"@odata.id":"https://x/v1.0/directoryObjects/1b4f1b4c-0000-0000-0000-000000000000"}"#,
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let r = api.post(&members, &token, body).await;
+        assert_eq!(r.status, code, "{body}: {}", r.body);
+    }
+    let r = api
+        .post(
+            &members,
+            &token,
+            &format!(
+                r#"{{"@odata.id":"x/directoryObjects/{}","extra":1}}"#,
+                target.id
+            ),
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("'extra'"), "{}", r.body);
+    let of = api
+        .get(&format!("/v1.0/users/{}/memberOf", target.id), &token)
+        .await;
+    assert_eq!(of.body["value"], json!([]));
+
+    let r = api.post(&members, &token, &member_ref(&target)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+
+    // The last Global Administrator keeps the role.
+    let admins = api
+        .get(
+            &format!("/v1.0/directoryRoles/{GLOBAL_ADMIN}/members"),
+            &token,
+        )
+        .await;
+    let ids: Vec<String> = admins.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .filter(|id| *id != global.id.to_string())
+        .collect();
+    for id in &ids {
+        let r = api
+            .send(
+                "DELETE",
+                &format!("/v1.0/directoryRoles/{GLOBAL_ADMIN}/members/{id}/$ref"),
+                Some(&token),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    }
+    let r = api
+        .send(
+            "DELETE",
+            &format!(
+                "/v1.0/directoryRoles/{GLOBAL_ADMIN}/members/{}/$ref",
+                global.id
+            ),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(
+        r.message().contains("last Global Administrator"),
+        "{}",
+        r.body
+    );
+}

@@ -478,6 +478,12 @@ macro_rules! impl_store {
                 qb.push(" AND ");
                 push_filter(qb, filter);
             }
+            if let Some(role) = query.role {
+                // Served by user_roles_by_role (migration 0006).
+                qb.push(" AND id IN (SELECT user_id FROM user_roles WHERE tenant_id = users.tenant_id AND role = ");
+                qb.push_bind(role.template_id());
+                qb.push(")");
+            }
         }
 
         /// A text column as compared: through `lower()` unless it is a normalised copy.

@@ -8,6 +8,8 @@ mod callers;
 mod device;
 mod interactive;
 mod password;
+mod reset;
+mod roles;
 mod sign_in;
 mod tenants;
 mod update;
@@ -36,6 +38,7 @@ pub use interactive::{
     missing_consent, user_may_consent,
 };
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
+pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use sign_in::{ClientRef, SignInError};
 pub use tenants::Bootstrapped;
 pub use update::{ProfileField, UserChanges};
@@ -76,6 +79,8 @@ pub struct Directory {
     /// A hash of a throwaway value, verified against for unknown users so that a sign-in
     /// takes as long whether or not the account exists.
     dummy: Arc<tokio::sync::OnceCell<crate::password::PasswordHash>>,
+    /// Password-method resets not yet read (generated passwords held in memory only).
+    reset_operations: Arc<reset::ResetOperations>,
 }
 
 /// What an audited change says about itself.
@@ -100,6 +105,7 @@ impl Directory {
             hasher,
             clock,
             dummy: Arc::default(),
+            reset_operations: Arc::default(),
         }
     }
 

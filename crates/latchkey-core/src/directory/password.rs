@@ -65,6 +65,20 @@ impl Directory {
         target: &UserRef,
         request: SetPassword,
     ) -> Result<PasswordSet, DirectoryError> {
+        self.set_password_as(actor, tenant_id, target, request, Action::ResetPassword)
+            .await
+    }
+
+    /// [`Self::set_password`], authorized as `reset` (the action a channel's permission
+    /// names: `passwordProfile`'s or the password authentication method's).
+    pub(super) async fn set_password_as(
+        &self,
+        actor: &Actor,
+        tenant_id: TenantId,
+        target: &UserRef,
+        request: SetPassword,
+        reset: Action,
+    ) -> Result<PasswordSet, DirectoryError> {
         let user = self.active_user(tenant_id, target).await?;
         let roles = self.store.list_user_roles(tenant_id, user.id).await?;
         let self_service = matches!(actor, Actor::User { id, .. } if *id == user.id);
@@ -72,7 +86,7 @@ impl Directory {
         let action = if self_service && actor.channel() == Channel::SelfService {
             Action::ChangeOwnPassword
         } else {
-            Action::ResetPassword
+            reset
         };
         authorize(actor, action, &roles)?;
         let prepared = self
