@@ -660,11 +660,14 @@ async fn a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_n
     .await;
     assert_eq!(weak.status, StatusCode::BAD_REQUEST);
     assert!(weak.body.contains("id=\"reset-errors\""));
+    // Each rule it breaks is named.
     assert!(
-        weak.body.contains("at least three of") || weak.body.contains("three of"),
+        weak.body
+            .contains("characters from at least 3 of these groups"),
         "{}",
         weak.body
     );
+    assert!(weak.body.contains("sign-in name or parts of their name"));
     assert!(!weak.body.contains("patpatpat"));
     assert!(sign_in_result(&w, "pat@contoso.test", PW).await.is_ok());
 
