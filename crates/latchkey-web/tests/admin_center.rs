@@ -30,8 +30,8 @@ struct World {
     app: Router,
 }
 
-async fn world() -> World {
-    let h = Harness::new(Backend::Sqlite).await;
+async fn world(backend: Backend) -> World {
+    let h = Harness::new(backend).await;
     let keys = KeyRing::new(
         h.store.clone(),
         MasterKey::generate(),
@@ -84,6 +84,54 @@ async fn sign_in_result(w: &World, upn: &str, password: &str) -> Result<(), Sign
         )
         .await
         .map(|_| ())
+}
+
+/// Everything the store holds, as bytes: the SQLite files, or PostgreSQL's rows as JSON.
+async fn stored_bytes(w: &World) -> Vec<u8> {
+    match &w.h.database_url {
+        None => {
+            let mut all = Vec::new();
+            collect_files(w.h.data_dir(), &mut all);
+            all
+        }
+        Some(url) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            let mut all = String::new();
+            for table in tables {
+                let rows: Vec<String> =
+                    sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM \"{table}\" t"))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                all.push_str(&rows.join("\n"));
+            }
+            all.into_bytes()
+        }
+    }
+}
+
+fn collect_files(dir: &std::path::Path, into: &mut Vec<u8>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, into);
+        } else {
+            into.extend(std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 struct Page {
@@ -239,10 +287,10 @@ async fn admin(w: &World, b: &mut Browser) {
     assert_eq!(home.status, StatusCode::OK, "{}", home.body);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_down_session_cookie()
-{
-    let w = world().await;
+async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_down_session_cookie(
+    backend: Backend,
+) {
+    let w = world(backend).await;
     user(
         &w,
         "ada@contoso.test",
@@ -305,9 +353,10 @@ async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_d
     assert!(!set.contains("Max-Age"), "a session cookie: {set}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_in() {
-    let w = world().await;
+async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_in(
+    backend: Backend,
+) {
+    let w = world(backend).await;
     user(
         &w,
         "ada@contoso.test",
@@ -351,9 +400,10 @@ async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_
     assert!(!replay.cookies.contains_key("lk_admin"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_session() {
-    let w = world().await;
+async fn a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_session(
+    backend: Backend,
+) {
+    let w = world(backend).await;
     user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
     let mut b = Browser::default();
     let page = sign_in(&w, &mut b, "pat@contoso.test").await;
@@ -366,9 +416,8 @@ async fn a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_
     assert!(list.location().contains("/oauth2/v2.0/authorize"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn active_users_are_listed_searched_with_a_plain_get_and_paged() {
-    let w = world().await;
+async fn active_users_are_listed_searched_with_a_plain_get_and_paged(backend: Backend) {
+    let w = world(backend).await;
     let mut b = Browser::default();
     admin(&w, &mut b).await;
     for i in 0..27 {
@@ -419,9 +468,10 @@ async fn active_users_are_listed_searched_with_a_plain_get_and_paged() {
     assert_eq!(forged.status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_details_pane_shows_the_user_beside_the_list_with_reset_for_a_global_administrator() {
-    let w = world().await;
+async fn the_details_pane_shows_the_user_beside_the_list_with_reset_for_a_global_administrator(
+    backend: Backend,
+) {
+    let w = world(backend).await;
     let mut b = Browser::default();
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
@@ -455,9 +505,10 @@ async fn the_details_pane_shows_the_user_beside_the_list_with_reset_for_a_global
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_helpdesk_administrator_neither_sees_nor_can_use_reset_on_a_global_administrator() {
-    let w = world().await;
+async fn a_helpdesk_administrator_neither_sees_nor_can_use_reset_on_a_global_administrator(
+    backend: Backend,
+) {
+    let w = world(backend).await;
     user(
         &w,
         "hal@contoso.test",
@@ -543,9 +594,8 @@ async fn post_reset(
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it() {
-    let w = world().await;
+async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it(backend: Backend) {
+    let w = world(backend).await;
     let mut b = Browser::default();
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
@@ -582,6 +632,11 @@ async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it(
         Err(SignInError::WrongPassword)
     ));
 
+    assert!(
+        !contains(&stored_bytes(&w).await, &password),
+        "the generated password is stored nowhere in plaintext"
+    );
+
     // A reload re-posts the same form: refused as stale, the password nowhere.
     let reload = post_reset(
         &w,
@@ -609,9 +664,10 @@ async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it(
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_nothing() {
-    let w = world().await;
+async fn a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_nothing(
+    backend: Backend,
+) {
+    let w = world(backend).await;
     let mut b = Browser::default();
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
@@ -694,9 +750,8 @@ async fn a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_n
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reset_without_the_csrf_token_or_from_another_session_changes_nothing() {
-    let w = world().await;
+async fn a_reset_without_the_csrf_token_or_from_another_session_changes_nothing(backend: Backend) {
+    let w = world(backend).await;
     let mut b = Browser::default();
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
@@ -733,9 +788,8 @@ async fn a_reset_without_the_csrf_token_or_from_another_session_changes_nothing(
     assert_eq!(b.get(&w.app, "/admin").await.status, StatusCode::OK);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn markup_in_a_display_name_renders_as_text() {
-    let w = world().await;
+async fn markup_in_a_display_name_renders_as_text(backend: Backend) {
+    let w = world(backend).await;
     let mut b = Browser::default();
     admin(&w, &mut b).await;
     let id = user(
@@ -763,9 +817,8 @@ async fn markup_in_a_display_name_renders_as_text() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signing_out_ends_the_admin_session_and_the_sign_in_session() {
-    let w = world().await;
+async fn signing_out_ends_the_admin_session_and_the_sign_in_session(backend: Backend) {
+    let w = world(backend).await;
     let mut b = Browser::default();
     admin(&w, &mut b).await;
     let stolen = b.cookies.get("lk_admin").unwrap().clone();
@@ -791,9 +844,8 @@ async fn signing_out_ends_the_admin_session_and_the_sign_in_session() {
     assert!(page.body.contains("name=\"password\""));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_session_dies_when_the_administrators_sessions_are_revoked() {
-    let w = world().await;
+async fn the_admin_session_dies_when_the_administrators_sessions_are_revoked(backend: Backend) {
+    let w = world(backend).await;
     let mut b = Browser::default();
     admin(&w, &mut b).await;
     w.h.clock.advance(Duration::seconds(5));
@@ -809,3 +861,31 @@ async fn the_admin_session_dies_when_the_administrators_sessions_are_revoked() {
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert!(r.location().contains("/oauth2/v2.0/authorize"));
 }
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+both_backends!(
+    an_administrator_signs_in_through_the_identity_platform_with_a_locked_down_session_cookie,
+    a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_in,
+    a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_session,
+    active_users_are_listed_searched_with_a_plain_get_and_paged,
+    the_details_pane_shows_the_user_beside_the_list_with_reset_for_a_global_administrator,
+    a_helpdesk_administrator_neither_sees_nor_can_use_reset_on_a_global_administrator,
+    an_automatic_reset_shows_the_password_once_and_the_user_must_change_it,
+    a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_nothing,
+    a_reset_without_the_csrf_token_or_from_another_session_changes_nothing,
+    markup_in_a_display_name_renders_as_text,
+    signing_out_ends_the_admin_session_and_the_sign_in_session,
+    the_admin_session_dies_when_the_administrators_sessions_are_revoked,
+);
