@@ -637,6 +637,29 @@ async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it(
         "the generated password is stored nowhere in plaintext"
     );
 
+    // The one password operation ran as the administrator, on the admin center's channel.
+    let audit =
+        w.h.store
+            .list_audit_events(w.h.tenant(), 100)
+            .await
+            .unwrap();
+    let reset = audit
+        .iter()
+        .find(|e| e.activity == "Reset user password" && e.target_id.as_deref() == Some(&id))
+        .unwrap();
+    assert_eq!(reset.channel, latchkey_core::authz::Channel::AdminCenter);
+    assert_eq!(reset.initiated_by.display, "ada@contoso.test");
+    assert!(
+        reset
+            .details
+            .contains(&("passwordMethod".into(), "generated".into()))
+    );
+    assert!(
+        reset
+            .details
+            .contains(&("forceChangePasswordNextSignIn".into(), "true".into()))
+    );
+
     // A reload re-posts the same form: refused as stale, the password nowhere.
     let reload = post_reset(
         &w,
