@@ -885,6 +885,32 @@ async fn the_admin_session_dies_when_the_administrators_sessions_are_revoked(bac
     assert!(r.location().contains("/oauth2/v2.0/authorize"));
 }
 
+async fn an_administrator_whose_roles_are_removed_is_shut_out_on_the_next_request(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    w.h.directory
+        .set_user_roles(
+            &Harness::operator(),
+            w.h.tenant(),
+            &latchkey_core::directory::UserRef::parse("ada@contoso.test").unwrap(),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let r = b.get(&w.app, "/admin/users").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("You need an administrator role"));
+    assert!(!r.body.contains("id=\"users\""));
+    // They can still sign out from there.
+    let out = b
+        .post(&w.app, "/admin/signout", &[("csrf", &r.hidden("csrf"))])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -899,6 +925,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    an_administrator_whose_roles_are_removed_is_shut_out_on_the_next_request,
     an_administrator_signs_in_through_the_identity_platform_with_a_locked_down_session_cookie,
     a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_in,
     a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_session,
