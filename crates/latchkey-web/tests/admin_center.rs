@@ -30,7 +30,37 @@ struct World {
     app: Router,
 }
 
+/// Every log line any test of this process writes, at every level.
+fn logs() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 async fn world(backend: Backend) -> World {
+    logs();
     let h = Harness::new(backend).await;
     let keys = KeyRing::new(
         h.store.clone(),
@@ -635,6 +665,13 @@ async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it(
     assert!(
         !contains(&stored_bytes(&w).await, &password),
         "the generated password is stored nowhere in plaintext"
+    );
+
+    let logged = logs().lock().unwrap().clone();
+    assert!(!logged.is_empty(), "the capture works");
+    assert!(
+        !contains(&logged, &password),
+        "the password is in no log line"
     );
 
     // The one password operation ran as the administrator, on the admin center's channel.
