@@ -338,8 +338,13 @@ async fn callback(
             .filter(|v| !v.is_empty())
     };
     let Some(flow) = cookie(&headers, FLOW_COOKIE) else {
-        // No sign-in under way in this browser (an old bookmark, or the cookie expired).
-        return start_sign_in(&state, &tenant).await;
+        // No sign-in under way in this browser: an old bookmark, an expired flow, or cookies
+        // blocked. Starting over here would loop through single sign-on for ever.
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            "This sign-in has expired, or this browser does not keep cookies for the admin center. Allow cookies for this site and go to the admin center to sign in again.",
+        );
     };
     let state_ok =
         get("state").is_some_and(|s| bool::from(state_for(&flow).as_bytes().ct_eq(s.as_bytes())));

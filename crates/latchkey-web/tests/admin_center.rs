@@ -428,6 +428,12 @@ async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert!(again.body.contains("expired or was already used"));
     assert!(!replay.cookies.contains_key("lk_admin"));
+
+    // A browser that keeps no cookies gets a page saying so, not a redirect loop.
+    let mut cookieless = Browser::default();
+    let lost = cookieless.get(&w.app, done.location()).await;
+    assert_eq!(lost.status, StatusCode::BAD_REQUEST);
+    assert!(lost.body.contains("does not keep cookies"));
 }
 
 async fn a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_session(
