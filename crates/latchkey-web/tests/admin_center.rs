@@ -381,6 +381,20 @@ async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_d
         assert!(set.contains(attr), "{set} lacks {attr}");
     }
     assert!(!set.contains("Max-Age"), "a session cookie: {set}");
+
+    // Both sign-ins used the one client the first registered: a public client with the
+    // callback as its only redirect URI.
+    let apps = w.h.store.list_apps(w.h.tenant()).await.unwrap();
+    let ours: Vec<_> = apps
+        .iter()
+        .filter(|a| a.display_name == latchkey_core::directory::ADMIN_CENTER_APP_NAME)
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert!(ours[0].public_client && ours[0].secrets.is_empty());
+    assert_eq!(
+        ours[0].redirect_uris,
+        vec![format!("{PUBLIC}/admin/callback")]
+    );
 }
 
 async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_in(
