@@ -8,6 +8,7 @@
 
 mod assertion;
 mod authorize;
+pub mod browser;
 pub mod error;
 pub mod http;
 pub mod keys;

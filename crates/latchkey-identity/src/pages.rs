@@ -29,12 +29,12 @@ use latchkey_core::user::User;
 use latchkey_core::{DirectoryError, authz::Denied};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::authorize::{
     AuthorizeRequest, MAX_QUERY, Prompt, Refusal, ReplyTo, ResponseMode, origin,
 };
+use crate::browser::{cookie, csrf_for, csrf_matches, secure_headers, set_cookie};
 use crate::http::{Form, IdentityState, resolve_tenant};
 use crate::tokens::{GRAPH_APP_ID, GRAPH_RESOURCE};
 
@@ -177,32 +177,6 @@ fn html(
     secure_headers(r, form_target)
 }
 
-fn secure_headers(mut r: Response, form_target: Option<&str>) -> Response {
-    let form_action = match form_target {
-        Some(o) => format!("form-action 'self' {o}"),
-        None => "form-action 'self'".to_owned(),
-    };
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; {form_action}; frame-ancestors 'none'; base-uri 'none'"
-    );
-    let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    r
-}
-
 fn message(
     brand: &str,
     status: StatusCode,
@@ -312,28 +286,6 @@ fn refusal(r: Refusal, brand: &str) -> Response {
 // ---------------------------------------------------------------------------------------
 // Cookies and CSRF.
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<SecretString> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| SecretString::from(v.to_owned()))
-}
-
-fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> Option<HeaderValue> {
-    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
-    }
-    if secure {
-        c.push_str("; Secure");
-    }
-    HeaderValue::from_str(&c).ok()
-}
-
 fn is_https(state: &IdentityState) -> bool {
     state.public_url.starts_with("https://")
 }
@@ -350,20 +302,8 @@ fn flow_cookie(state: &IdentityState, headers: &HeaderMap) -> (SecretString, Opt
     }
 }
 
-/// The CSRF token for a flow cookie: a one-way function of it, so the token on a page says
-/// nothing about the cookie, and only a page of ours (which sees the cookie) can embed it.
-fn csrf_for(flow: &SecretString) -> String {
-    let mut h = Sha256::new();
-    h.update(b"latchkey/csrf/v1:");
-    h.update(flow.expose_secret().as_bytes());
-    URL_SAFE_NO_PAD.encode(h.finalize())
-}
-
 fn csrf_ok(headers: &HeaderMap, presented: Option<&str>) -> bool {
-    match (cookie(headers, FLOW_COOKIE), presented) {
-        (Some(flow), Some(p)) => bool::from(csrf_for(&flow).as_bytes().ct_eq(p.as_bytes())),
-        _ => false,
-    }
+    csrf_matches(headers, FLOW_COOKIE, presented)
 }
 
 // ---------------------------------------------------------------------------------------

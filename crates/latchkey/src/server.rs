@@ -1,6 +1,6 @@
 //! The HTTP server: one listener, path-routed. Operations endpoints live here; the identity
-//! platform's routes come from `latchkey-identity`, Graph's from `latchkey-graph`; admin and
-//! account surfaces mount here as they land.
+//! platform's routes come from `latchkey-identity`, Graph's from `latchkey-graph`, the admin
+//! center's (`/admin`) from `latchkey-web`; the account surface mounts here as it lands.
 
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ pub fn router(
     state: AppState,
     identity: latchkey_identity::http::IdentityState,
     graph: latchkey_graph::http::GraphState,
+    web: latchkey_web::WebState,
 ) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -36,6 +37,7 @@ pub fn router(
         .with_state(state)
         .merge(latchkey_identity::http::router(identity))
         .merge(latchkey_graph::http::router(graph))
+        .merge(latchkey_web::router(web))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

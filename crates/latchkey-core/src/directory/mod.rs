@@ -3,6 +3,7 @@
 //! work (hashing) before opening a transaction, and then writes the change with its audit
 //! and outbox events through one store call.
 
+mod admin_center;
 mod apps;
 mod callers;
 mod device;
@@ -30,6 +31,7 @@ use crate::store::Store;
 use crate::tenant::Tenant;
 use crate::user::User;
 
+pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
 pub use apps::{CreatedApp, NewApp};
 pub use callers::CallerRefused;
 pub use device::DeviceCodeError;

@@ -13,6 +13,7 @@ use latchkey_core::crypto::MasterKey;
 use latchkey_graph::http::GraphState;
 use latchkey_identity::http::IdentityState;
 use latchkey_identity::{KeyRing, TokenService};
+use latchkey_web::WebState;
 
 use super::{CliError, CliResult, open_directory};
 use crate::cli::ServeArgs;
@@ -106,10 +107,14 @@ pub async fn run(args: ServeArgs) -> CliResult {
         tokens,
         public_url: public_url.clone().into(),
     };
+    let web = WebState {
+        directory: directory.clone(),
+        public_url: public_url.clone().into(),
+    };
     let state = AppState {
         directory: directory.clone(),
     };
-    let app = router(state, identity, graph).into_make_service();
+    let app = router(state, identity, graph, web).into_make_service();
     let handle = Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     tokio::spawn(purge_deleted_users(directory));

@@ -1,0 +1,1011 @@
+//! The admin center's routes and handlers: parse, call the directory, render.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use latchkey_core::authz::{Action, Actor, authorize};
+use latchkey_core::directory::{AdminCenterRefused, PasswordChoice, SetPassword, UserRef};
+use latchkey_core::ids::UserId;
+use latchkey_core::query::{Filter, UserProperty};
+use latchkey_core::store::UserQuery;
+use latchkey_core::tenant::Tenant;
+use latchkey_core::user::User;
+use latchkey_core::{Directory, DirectoryError};
+use latchkey_identity::browser::{
+    cookie, csrf_for, csrf_matches, derive, secure_headers, set_cookie_at,
+};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// What the admin center needs.
+#[derive(Debug, Clone)]
+pub struct WebState {
+    pub directory: Directory,
+    /// Scheme, host and port browsers reach us at, without a trailing slash.
+    pub public_url: Arc<str>,
+}
+
+impl WebState {
+    fn secure(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    fn redirect_uri(&self) -> String {
+        format!("{}/admin/callback", self.public_url)
+    }
+}
+
+/// The admin session: a sign-in session of the directory's (digest stored, dies with the
+/// user's sessions), sent only to the admin center's paths.
+const SESSION_COOKIE: &str = "lk_admin";
+/// Binds a sign-in's `state` and PKCE verifier to the browser that started it.
+const FLOW_COOKIE: &str = "lk_admin_flow";
+const COOKIE_PATH: &str = "/admin";
+const STYLE: &str = include_str!("../assets/admin.css");
+const PAGE_SIZE: u32 = 25;
+/// Longest search text accepted; longer ones are cut, never echoed in full.
+const MAX_SEARCH: usize = 100;
+const MAX_FORM_BYTES: usize = 16 * 1024;
+const RULES: &str = "Use 8 to 256 characters with at least three of: upper-case letters, lower-case letters, digits, symbols. Avoid the user's name, user name and common passwords.";
+
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/admin", get(home))
+        .route("/admin/", get(home))
+        .route("/admin/callback", get(callback))
+        .route("/admin/signout", post(sign_out))
+        .route("/admin/users", get(users))
+        .route(
+            "/admin/users/{id}/reset-password",
+            get(reset_form).post(reset_post),
+        )
+        .route("/admin/assets/admin.css", get(style))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------------------------------
+// Templates.
+
+/// What every page of the signed-in admin center shows around its content.
+#[derive(Debug)]
+struct Chrome {
+    tenant: String,
+    viewer: String,
+    csrf: String,
+    section: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    roles: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    heading: &'a str,
+    message: &'a str,
+    sign_out: bool,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    q: String,
+    rows: Vec<Row>,
+    next: Option<String>,
+    pane: Option<Pane>,
+    rules: &'static str,
+}
+
+#[derive(Debug)]
+struct Row {
+    href: String,
+    display_name: String,
+    upn: String,
+    enabled: bool,
+    selected: bool,
+}
+
+#[derive(Debug)]
+struct Pane {
+    display_name: String,
+    given_name: String,
+    surname: String,
+    upn: String,
+    job_title: String,
+    department: String,
+    status: &'static str,
+    roles: String,
+    last_password_change: String,
+    may_reset: bool,
+    details_href: String,
+    reset_href: String,
+    notice: Option<String>,
+    body: PaneBody,
+}
+
+#[derive(Debug)]
+enum PaneBody {
+    Details,
+    Reset(ResetForm),
+    Done(Done),
+}
+
+#[derive(Debug)]
+struct ResetForm {
+    version: i64,
+    typed: bool,
+    require_change: bool,
+    errors: Vec<String>,
+}
+
+struct Done {
+    /// The generated password, shown on this one response and nowhere else.
+    password: Option<String>,
+    require_change: bool,
+}
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Done")
+            .field("password", &self.password.as_ref().map(|_| ".."))
+            .field("require_change", &self.require_change)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Responses.
+
+fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "an admin center page failed to render");
+            return secure_headers(
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong. Please try again.",
+                )
+                    .into_response(),
+                None,
+            );
+        }
+    };
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure_headers(r, None)
+}
+
+fn message(status: StatusCode, heading: &str, text: &str) -> Response {
+    html(
+        status,
+        MessagePage {
+            heading,
+            message: text,
+            sign_out: false,
+            csrf: String::new(),
+        }
+        .render(),
+    )
+}
+
+fn transient(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "admin center request failed");
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "A transient error has occurred. Please try again.",
+    )
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut().insert(header::LOCATION, v);
+            secure_headers(r, None)
+        }
+        Err(e) => transient(&e),
+    }
+}
+
+fn with_cookie(mut r: Response, c: Option<HeaderValue>) -> Response {
+    if let Some(c) = c {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+async fn style() -> Response {
+    let mut r = STYLE.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+// ---------------------------------------------------------------------------------------
+// Sign-in: the authorization code flow with PKCE against our own identity platform.
+
+/// The tenant the admin center administers. A tenant switcher is not built yet: this is the
+/// first tenant the directory lists (the one `latchkey init` made).
+async fn home_tenant(state: &WebState) -> Result<Tenant, Response> {
+    match state.directory.list_tenants().await {
+        Ok(ts) => ts.into_iter().next().ok_or_else(|| {
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "No tenant yet",
+                "This Latchkey has no tenant. Run `latchkey init` first.",
+            )
+        }),
+        Err(e) => Err(transient(&e)),
+    }
+}
+
+fn state_for(flow: &SecretString) -> String {
+    derive("latchkey/admin/state/v1", flow)
+}
+
+fn verifier_for(flow: &SecretString) -> SecretString {
+    SecretString::from(derive("latchkey/admin/pkce/v1", flow))
+}
+
+fn challenge_for(verifier: &SecretString) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
+}
+
+/// Sends the browser to the identity platform's sign-in page, with a fresh flow cookie.
+async fn start_sign_in(state: &WebState, tenant: &Tenant) -> Response {
+    let client = match state
+        .directory
+        .admin_center_client(tenant.id, &state.redirect_uri())
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return transient(&e),
+    };
+    let flow = latchkey_core::interactive::random_token();
+    let params = [
+        ("client_id", client.app_id.to_string()),
+        ("response_type", "code".to_owned()),
+        ("redirect_uri", state.redirect_uri()),
+        ("scope", "openid profile".to_owned()),
+        ("response_mode", "query".to_owned()),
+        ("state", state_for(&flow)),
+        ("code_challenge", challenge_for(&verifier_for(&flow))),
+        ("code_challenge_method", "S256".to_owned()),
+    ];
+    let query = serde_urlencoded::to_string(params).unwrap_or_default();
+    let location = format!("/{}/oauth2/v2.0/authorize?{query}", tenant.id);
+    with_cookie(
+        redirect(&location),
+        set_cookie_at(
+            FLOW_COOKIE,
+            flow.expose_secret(),
+            COOKIE_PATH,
+            state.secure(),
+            Some(600),
+        ),
+    )
+}
+
+/// `GET /admin/callback`: where the identity platform sends the browser back with a code.
+async fn callback(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let tenant = match home_tenant(&state).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let get = |n: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(flow) = cookie(&headers, FLOW_COOKIE) else {
+        // No sign-in under way in this browser: an old bookmark, an expired flow, or cookies
+        // blocked. Starting over here would loop through single sign-on for ever.
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            "This sign-in has expired, or this browser does not keep cookies for the admin center. Allow cookies for this site and go to the admin center to sign in again.",
+        );
+    };
+    let state_ok =
+        get("state").is_some_and(|s| bool::from(state_for(&flow).as_bytes().ct_eq(s.as_bytes())));
+    if !state_ok {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            "This sign-in was started in another window or has expired. Go to the admin center to sign in again.",
+        );
+    }
+    let clear_flow = set_cookie_at(FLOW_COOKIE, "", COOKIE_PATH, state.secure(), Some(0));
+    if get("error").is_some() {
+        return with_cookie(
+            message(
+                StatusCode::BAD_REQUEST,
+                "Sign-in did not complete",
+                "The sign-in was cancelled or refused. Go to the admin center to try again.",
+            ),
+            clear_flow,
+        );
+    }
+    let Some(code) = get("code") else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            "The sign-in response carried no authorization code. Go to the admin center to sign in again.",
+        );
+    };
+    let client = match state
+        .directory
+        .admin_center_client(tenant.id, &state.redirect_uri())
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return transient(&e),
+    };
+    let redeemed = state
+        .directory
+        .redeem_authorization_code(
+            tenant.id,
+            &SecretString::from(code.to_owned()),
+            client.app_id,
+            &state.redirect_uri(),
+            &verifier_for(&flow),
+        )
+        .await;
+    let user = match redeemed {
+        Ok((_, user)) => user,
+        Err(e) => {
+            tracing::info!(error = %e, "admin center sign-in refused");
+            return with_cookie(
+                message(
+                    StatusCode::BAD_REQUEST,
+                    "Sign-in could not be completed",
+                    "The sign-in has expired or was already used. Go to the admin center to sign in again.",
+                ),
+                clear_flow,
+            );
+        }
+    };
+    match state.directory.admin_center_caller(tenant.id, &user).await {
+        Ok(_) => {}
+        Err(AdminCenterRefused::NotAnAdministrator) => {
+            return with_cookie(not_an_admin(), clear_flow);
+        }
+        Err(AdminCenterRefused::Directory(e)) => return transient(&e),
+    }
+    let session = match state.directory.start_sign_in_session(&user).await {
+        Ok((value, _)) => value,
+        Err(e) => return transient(&e),
+    };
+    let mut r = with_cookie(redirect("/admin"), clear_flow);
+    r = with_cookie(
+        r,
+        set_cookie_at(
+            SESSION_COOKIE,
+            session.expose_secret(),
+            COOKIE_PATH,
+            state.secure(),
+            None,
+        ),
+    );
+    r
+}
+
+fn not_an_admin() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "You need an administrator role",
+        "The admin center is for users who hold an administrator role in this organization. Ask a Global Administrator to assign you one.",
+    )
+}
+
+/// A signed-in administrator on this request.
+struct Viewer {
+    tenant: Tenant,
+    user: User,
+    actor: Actor,
+    csrf: String,
+}
+
+impl Viewer {
+    fn chrome(&self, section: &'static str) -> Chrome {
+        Chrome {
+            tenant: self.tenant.display_name.clone(),
+            viewer: self.user.user_principal_name.to_string(),
+            csrf: self.csrf.clone(),
+            section,
+        }
+    }
+
+    fn roles(&self) -> Vec<&'static str> {
+        match &self.actor {
+            Actor::User { roles, .. } => roles.iter().map(|r| r.display_name()).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// The administrator whose admin session this browser holds; otherwise the response to
+/// send: the sign-in, or the page for users without an administrator role.
+async fn viewer(state: &WebState, headers: &HeaderMap) -> Result<Viewer, Response> {
+    let tenant = home_tenant(state).await?;
+    let Some(c) = cookie(headers, SESSION_COOKIE) else {
+        return Err(start_sign_in(state, &tenant).await);
+    };
+    let found = state
+        .directory
+        .find_sign_in_session(tenant.id, &c)
+        .await
+        .map_err(|e| transient(&e))?;
+    let Some((_, user)) = found else {
+        return Err(start_sign_in(state, &tenant).await);
+    };
+    let actor = match state.directory.admin_center_caller(tenant.id, &user).await {
+        Ok(a) => a,
+        Err(AdminCenterRefused::NotAnAdministrator) => {
+            return Err(html(
+                StatusCode::FORBIDDEN,
+                MessagePage {
+                    heading: "You need an administrator role",
+                    message: "The admin center is for users who hold an administrator role in this organization. Ask a Global Administrator to assign you one.",
+                    sign_out: true,
+                    csrf: csrf_for(&c),
+                }
+                .render(),
+            ));
+        }
+        Err(AdminCenterRefused::Directory(e)) => return Err(transient(&e)),
+    };
+    Ok(Viewer {
+        tenant,
+        user,
+        actor,
+        csrf: csrf_for(&c),
+    })
+}
+
+/// `GET /admin`: the home page, or the sign-in.
+async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    html(
+        StatusCode::OK,
+        HomePage {
+            chrome: v.chrome("home"),
+            roles: v.roles(),
+        }
+        .render(),
+    )
+}
+
+/// `POST /admin/signout`: ends the admin session, then the identity platform's sign-in
+/// session (which shows that the user is signed out).
+async fn sign_out(State(state): State<WebState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if !csrf_matches(&headers, SESSION_COOKIE, form.get("csrf")) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Sign-out not done",
+            "This sign-out request did not come from the admin center's own page. Go to the admin center and use Sign out there.",
+        );
+    }
+    let tenant = match home_tenant(&state).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if let Some(c) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.directory.end_sign_in_session(&c).await
+    {
+        return transient(&e);
+    }
+    with_cookie(
+        redirect(&format!("/{}/oauth2/v2.0/logout", tenant.id)),
+        set_cookie_at(SESSION_COOKIE, "", COOKIE_PATH, state.secure(), Some(0)),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Users.
+
+/// A url-encoded form or query, first value of each name.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(body: &[u8]) -> Self {
+        Self(serde_urlencoded::from_bytes(body).unwrap_or_default())
+    }
+
+    fn parse_query(q: Option<&str>) -> Self {
+        Self(serde_urlencoded::from_str(q.unwrap_or_default()).unwrap_or_default())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The listing's search: a case-insensitive prefix of the display name or the user name.
+fn search_filter(q: &str) -> Option<Filter> {
+    let q = q.trim();
+    if q.is_empty() {
+        return None;
+    }
+    let starts = |property| Filter::StartsWith {
+        property,
+        prefix: q.to_owned(),
+    };
+    Some(Filter::Or(
+        Box::new(starts(UserProperty::DisplayName)),
+        Box::new(starts(UserProperty::UserPrincipalName)),
+    ))
+}
+
+fn users_href(q: &str, after: Option<&str>, user: Option<UserId>) -> String {
+    let mut params: Vec<(&str, String)> = vec![];
+    if !q.is_empty() {
+        params.push(("q", q.to_owned()));
+    }
+    if let Some(a) = after {
+        params.push(("after", a.to_owned()));
+    }
+    if let Some(u) = user {
+        params.push(("user", u.to_string()));
+    }
+    if params.is_empty() {
+        "/admin/users".to_owned()
+    } else {
+        format!(
+            "/admin/users?{}",
+            serde_urlencoded::to_string(params).unwrap_or_default()
+        )
+    }
+}
+
+/// Where the list was, carried through the details pane and the reset form.
+#[derive(Debug, Default)]
+struct ListPosition {
+    q: String,
+    after: Option<String>,
+}
+
+impl ListPosition {
+    fn from_form(f: &Form) -> Self {
+        Self {
+            q: f.get("q")
+                .unwrap_or_default()
+                .chars()
+                .take(MAX_SEARCH)
+                .collect(),
+            after: f.get("after").filter(|a| !a.is_empty()).map(str::to_owned),
+        }
+    }
+
+    fn suffix(&self) -> String {
+        let mut params: Vec<(&str, &str)> = vec![];
+        if !self.q.is_empty() {
+            params.push(("q", &self.q));
+        }
+        if let Some(a) = &self.after {
+            params.push(("after", a));
+        }
+        if params.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "?{}",
+                serde_urlencoded::to_string(params).unwrap_or_default()
+            )
+        }
+    }
+}
+
+fn denied_or_transient(e: &DirectoryError) -> Response {
+    match e {
+        DirectoryError::Denied(d) => message(StatusCode::FORBIDDEN, "Not allowed", &d.0),
+        DirectoryError::NotFound { .. } => no_such_user(),
+        DirectoryError::Invalid { .. } => message(
+            StatusCode::BAD_REQUEST,
+            "That link is not valid",
+            "The page link is out of date. Go back to Active users and start again.",
+        ),
+        other => transient(other),
+    }
+}
+
+/// The list page with, optionally, a pane.
+async fn users_page(
+    state: &WebState,
+    v: &Viewer,
+    pos: &ListPosition,
+    selected: Option<UserId>,
+    pane: Option<Pane>,
+) -> Result<UsersPage, Response> {
+    let query = UserQuery {
+        search: None,
+        filter: search_filter(&pos.q),
+        order: Default::default(),
+        deleted: false,
+        deleted_after: None,
+        after: pos.after.clone(),
+        limit: PAGE_SIZE,
+        role: None,
+    };
+    let page = state
+        .directory
+        .list_users(&v.actor, v.tenant.id, &query)
+        .await
+        .map_err(|e| denied_or_transient(&e))?;
+    let rows = page
+        .items
+        .into_iter()
+        .map(|u| Row {
+            href: users_href(&pos.q, pos.after.as_deref(), Some(u.id)),
+            selected: Some(u.id) == selected,
+            display_name: u.display_name.to_string(),
+            upn: u.user_principal_name.to_string(),
+            enabled: u.account_enabled,
+        })
+        .collect();
+    Ok(UsersPage {
+        chrome: v.chrome("users"),
+        q: pos.q.clone(),
+        rows,
+        next: page
+            .next
+            .as_deref()
+            .map(|n| users_href(&pos.q, Some(n), None)),
+        pane,
+        rules: RULES,
+    })
+}
+
+/// The details pane for a user, with the actions the viewer may take on them.
+async fn pane_for(
+    state: &WebState,
+    v: &Viewer,
+    pos: &ListPosition,
+    id: UserId,
+    body: PaneBody,
+) -> Result<(Pane, User), Response> {
+    let user = state
+        .directory
+        .get_user(&v.actor, v.tenant.id, &UserRef::Id(id))
+        .await
+        .map_err(|e| denied_or_transient(&e))?;
+    let roles = state
+        .directory
+        .user_roles(&v.actor, v.tenant.id, &UserRef::Id(id))
+        .await
+        .map_err(|e| denied_or_transient(&e))?;
+    let may_reset = authorize(&v.actor, Action::ResetPassword, &roles).is_ok();
+    let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "—".to_owned());
+    let suffix = pos.suffix();
+    let mut details = users_href(&pos.q, pos.after.as_deref(), Some(id));
+    if details.is_empty() {
+        details = "/admin/users".into();
+    }
+    let pane = Pane {
+        display_name: user.display_name.to_string(),
+        given_name: dash(&user.profile.given_name),
+        surname: dash(&user.profile.surname),
+        upn: user.user_principal_name.to_string(),
+        job_title: dash(&user.profile.job_title),
+        department: dash(&user.profile.department),
+        status: if user.account_enabled {
+            "Active"
+        } else {
+            "Sign-in blocked"
+        },
+        roles: if roles.is_empty() {
+            "No administrator roles".to_owned()
+        } else {
+            roles
+                .iter()
+                .map(|r| r.display_name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        last_password_change: user.last_password_change.map_or_else(
+            || "Never".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        ),
+        may_reset,
+        details_href: details,
+        reset_href: format!("/admin/users/{id}/reset-password{suffix}"),
+        notice: None,
+        body,
+    };
+    Ok((pane, user))
+}
+
+/// `GET /admin/users?q=&after=&user=`: the list, and the details pane of `user`.
+async fn users(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let form = Form::parse_query(query.as_deref());
+    let pos = ListPosition::from_form(&form);
+    let selected = match form.get("user").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match s.parse::<uuid::Uuid>() {
+            Ok(u) => Some(UserId::from_uuid(u)),
+            Err(_) => {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "That link is not valid",
+                    "The user in the link is not a valid id. Go back to Active users and pick the user again.",
+                );
+            }
+        },
+    };
+    let pane = match selected {
+        None => None,
+        Some(id) => match pane_for(&state, &v, &pos, id, PaneBody::Details).await {
+            Ok((p, _)) => Some(p),
+            Err(r) => return r,
+        },
+    };
+    match users_page(&state, &v, &pos, selected, pane).await {
+        Ok(page) => html(StatusCode::OK, page.render()),
+        Err(r) => r,
+    }
+}
+
+fn parse_user_id(s: &str) -> Option<UserId> {
+    s.parse::<uuid::Uuid>().ok().map(UserId::from_uuid)
+}
+
+fn no_such_user() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "User not found",
+        "This user does not exist or has been deleted.",
+    )
+}
+
+/// Renders the list with `id`'s pane showing `body`.
+async fn page_with_pane(
+    state: &WebState,
+    v: &Viewer,
+    pos: &ListPosition,
+    id: UserId,
+    status: StatusCode,
+    body: impl FnOnce(&User) -> PaneBody,
+    may_act: bool,
+) -> Response {
+    let (mut pane, user) = match pane_for(state, v, pos, id, PaneBody::Details).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if may_act && !pane.may_reset {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Your administrator role does not allow you to reset this user's password.",
+        );
+    }
+    pane.body = body(&user);
+    match users_page(state, v, pos, Some(id), Some(pane)).await {
+        Ok(page) => html(status, page.render()),
+        Err(r) => r,
+    }
+}
+
+/// `GET /admin/users/{id}/reset-password`: the reset form in the pane.
+async fn reset_form(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(id) = parse_user_id(&id) else {
+        return no_such_user();
+    };
+    let pos = ListPosition::from_form(&Form::parse_query(query.as_deref()));
+    page_with_pane(
+        &state,
+        &v,
+        &pos,
+        id,
+        StatusCode::OK,
+        |u| {
+            PaneBody::Reset(ResetForm {
+                version: u.version,
+                typed: false,
+                require_change: true,
+                errors: vec![],
+            })
+        },
+        true,
+    )
+    .await
+}
+
+/// `POST /admin/users/{id}/reset-password`: resets through the one password operation and
+/// answers with the result page itself (never a redirect that could carry the password),
+/// sent `no-store`. A reload re-posts a form whose user has changed since: it is refused as
+/// stale, and the password is never shown again.
+async fn reset_post(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(id) = parse_user_id(&id) else {
+        return no_such_user();
+    };
+    let pos = ListPosition::from_form(&Form::parse_query(query.as_deref()));
+    let form = Form::parse(&body);
+    let typed = form.get("mode") == Some("typed");
+    let require_change = form.get("require_change") == Some("on");
+    let version = form.get("version").and_then(|s| s.parse::<i64>().ok());
+    let again = |errors: Vec<String>, version: Option<i64>| {
+        move |u: &User| {
+            PaneBody::Reset(ResetForm {
+                version: version.unwrap_or(u.version),
+                typed,
+                require_change,
+                errors,
+            })
+        }
+    };
+    let refuse = async |errors: Vec<String>, status: StatusCode, keep_version: bool| {
+        let keep = if keep_version { version } else { None };
+        page_with_pane(&state, &v, &pos, id, status, again(errors, keep), true).await
+    };
+    if !csrf_matches(&headers, SESSION_COOKIE, form.get("csrf")) {
+        return refuse(
+            vec!["This form has expired or did not come from the admin center. Nothing was changed; check the choices below and submit again.".into()],
+            StatusCode::FORBIDDEN,
+            true,
+        )
+        .await;
+    }
+    let Some(version) = version else {
+        return refuse(
+            vec!["This form is incomplete. Nothing was changed; submit it again.".into()],
+            StatusCode::BAD_REQUEST,
+            false,
+        )
+        .await;
+    };
+    let choice = if typed {
+        let password = form.get("password").unwrap_or_default();
+        let confirm = form.get("confirm").unwrap_or_default();
+        if password.is_empty() {
+            return refuse(
+                vec!["Type the new password, then type it again to confirm it.".into()],
+                StatusCode::BAD_REQUEST,
+                true,
+            )
+            .await;
+        }
+        if !bool::from(password.as_bytes().ct_eq(confirm.as_bytes())) {
+            return refuse(
+                vec!["The passwords don't match. Type the same password in both boxes.".into()],
+                StatusCode::BAD_REQUEST,
+                true,
+            )
+            .await;
+        }
+        PasswordChoice::Provided(SecretString::from(password.to_owned()))
+    } else {
+        PasswordChoice::Generate
+    };
+    let result = state
+        .directory
+        .set_password_as_seen(
+            &v.actor,
+            v.tenant.id,
+            id,
+            version,
+            SetPassword {
+                choice,
+                force_change_next_sign_in: require_change,
+                force_change_with_mfa: false,
+                reason: None,
+            },
+        )
+        .await;
+    match result {
+        Ok(set) => {
+            let password = set
+                .generated_password
+                .map(|p| p.expose_secret().to_owned());
+            page_with_pane(
+                &state,
+                &v,
+                &pos,
+                id,
+                StatusCode::OK,
+                move |_| {
+                    PaneBody::Done(Done {
+                        password,
+                        require_change,
+                    })
+                },
+                false,
+            )
+            .await
+        }
+        Err(DirectoryError::Policy(p)) => {
+            let errors = p.violations.iter().map(|v| v.message()).collect();
+            refuse(errors, StatusCode::BAD_REQUEST, true).await
+        }
+        Err(DirectoryError::Stale) => {
+            refuse(
+                vec!["This user was changed since this form was opened (perhaps their password was already reset). Nothing was changed; check the user's details and submit again.".into()],
+                StatusCode::CONFLICT,
+                false,
+            )
+            .await
+        }
+        Err(DirectoryError::Busy) => {
+            refuse(
+                vec!["The password service is busy. Nothing was changed; submit again in a moment.".into()],
+                StatusCode::SERVICE_UNAVAILABLE,
+                true,
+            )
+            .await
+        }
+        Err(e) => denied_or_transient(&e),
+    }
+}

@@ -1,0 +1,998 @@
+//! The admin center end to end through the real routers (the identity platform's and the
+//! admin center's), in process, as a browser sees it: sign-in through the authorization code
+//! flow with PKCE, the user list and its search, the details pane, the password reset, and
+//! every refusal (no administrator role, a role that may not act on the target, CSRF, stale
+//! forms, mismatched or weak passwords, markup in names).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use chrono::Duration;
+use latchkey_core::crypto::MasterKey;
+use latchkey_core::directory::{ClientRef, NewUser, PasswordChoice, SignInError};
+use latchkey_core::names::{DisplayName, Upn};
+use latchkey_core::role::DirectoryRole;
+use latchkey_identity::http::IdentityState;
+use latchkey_identity::{KeyRing, TokenService};
+use latchkey_testkit::{Backend, Harness};
+use latchkey_web::WebState;
+use secrecy::SecretString;
+use tower::ServiceExt;
+
+const PUBLIC: &str = "https://admin.contoso.test";
+const PW: &str = "Blue-Harbour-Lantern-7";
+
+struct World {
+    h: Harness,
+    app: Router,
+}
+
+/// Every log line any test of this process writes, at every level.
+fn logs() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn world(backend: Backend) -> World {
+    logs();
+    let h = Harness::new(backend).await;
+    let keys = KeyRing::new(
+        h.store.clone(),
+        MasterKey::generate(),
+        h.clock.clone(),
+        Duration::hours(1),
+    );
+    let identity = IdentityState {
+        directory: h.directory.clone(),
+        tokens: TokenService::new(keys, h.clock.clone(), Duration::hours(1)),
+        public_url: PUBLIC.into(),
+    };
+    let web = WebState {
+        directory: h.directory.clone(),
+        public_url: PUBLIC.into(),
+    };
+    let app = latchkey_identity::http::router(identity).merge(latchkey_web::router(web));
+    World { h, app }
+}
+
+async fn user(w: &World, upn: &str, name: &str, roles: Vec<DirectoryRole>) -> String {
+    let created =
+        w.h.directory
+            .create_user(
+                &Harness::operator(),
+                w.h.tenant(),
+                NewUser {
+                    user_principal_name: Upn::parse(upn).unwrap(),
+                    display_name: DisplayName::parse(name).unwrap(),
+                    mail_nickname: None,
+                    account_enabled: true,
+                    profile: Default::default(),
+                    password_policies: Default::default(),
+                    password: PasswordChoice::Provided(SecretString::from(PW.to_owned())),
+                    force_change_next_sign_in: false,
+                    roles,
+                },
+            )
+            .await
+            .unwrap();
+    created.user.id.to_string()
+}
+
+async fn sign_in_result(w: &World, upn: &str, password: &str) -> Result<(), SignInError> {
+    w.h.directory
+        .sign_in_with_password(
+            w.h.tenant(),
+            upn,
+            &SecretString::from(password.to_owned()),
+            &ClientRef::default(),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Everything the store holds, as bytes: the SQLite files, or PostgreSQL's rows as JSON.
+async fn stored_bytes(w: &World) -> Vec<u8> {
+    match &w.h.database_url {
+        None => {
+            let mut all = Vec::new();
+            collect_files(w.h.data_dir(), &mut all);
+            all
+        }
+        Some(url) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            let mut all = String::new();
+            for table in tables {
+                let rows: Vec<String> =
+                    sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM \"{table}\" t"))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                all.push_str(&rows.join("\n"));
+            }
+            all.into_bytes()
+        }
+    }
+}
+
+fn collect_files(dir: &std::path::Path, into: &mut Vec<u8>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, into);
+        } else {
+            into.extend(std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers[header::LOCATION].to_str().unwrap()
+    }
+
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
+        let end = start + self.body[start..].find('"').unwrap();
+        unescape(&self.body[start..end])
+    }
+
+    /// The value of the input with this id.
+    fn input(&self, id: &str) -> String {
+        let at = self
+            .body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} in {}", self.body));
+        let rest = &self.body[at..];
+        let start = rest.find("value=\"").unwrap() + 7;
+        let end = start + rest[start..].find('"').unwrap();
+        unescape(&rest[start..end])
+    }
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+/// A browser: it keeps cookies and sends them back.
+#[derive(Default)]
+struct Browser {
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    async fn send(&mut self, app: &Router, mut req: Request<Body>) -> Page {
+        if !self.cookies.is_empty() {
+            let c: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req.headers_mut()
+                .insert(header::COOKIE, c.join("; ").parse().unwrap());
+        }
+        let r = app.clone().oneshot(req).await.unwrap();
+        let mut set_cookies = vec![];
+        for c in r.headers().get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            set_cookies.push(c.to_owned());
+            let (pair, _) = c.split_once(';').unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        Page {
+            status,
+            headers,
+            set_cookies,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&mut self, app: &Router, uri: &str) -> Page {
+        let uri = uri.strip_prefix(PUBLIC).unwrap_or(uri);
+        self.send(app, Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post(&mut self, app: &Router, uri: &str, form: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let req = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(app, req).await
+    }
+}
+
+/// Goes to `/admin` and signs in on the identity platform's page; returns what the admin
+/// center answers after the callback (following its redirect to the home page).
+async fn sign_in(w: &World, b: &mut Browser, upn: &str) -> Page {
+    let start = b.get(&w.app, "/admin").await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    assert!(start.location().contains("/oauth2/v2.0/authorize?"));
+    assert!(start.location().contains("code_challenge_method=S256"));
+    let page = b.get(&w.app, start.location()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Latchkey admin center"));
+    let csrf = page.hidden("csrf");
+    let request = page.hidden("request");
+    let done = b
+        .post(
+            &w.app,
+            &format!("/{}/login", w.h.tenant()),
+            &[
+                ("csrf", csrf.as_str()),
+                ("request", request.as_str()),
+                ("username", upn),
+                ("password", PW),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    assert!(
+        done.location()
+            .starts_with(&format!("{PUBLIC}/admin/callback?"))
+    );
+    let back = b.get(&w.app, done.location()).await;
+    if back.status != StatusCode::SEE_OTHER {
+        return back;
+    }
+    assert_eq!(back.location(), "/admin");
+    b.get(&w.app, "/admin").await
+}
+
+async fn admin(w: &World, b: &mut Browser) {
+    user(
+        w,
+        "ada@contoso.test",
+        "Ada Admin",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let home = sign_in(w, b, "ada@contoso.test").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+}
+
+async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_down_session_cookie(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    user(
+        &w,
+        "ada@contoso.test",
+        "Ada Admin",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let mut b = Browser::default();
+    let start = b.get(&w.app, "/admin").await;
+    let flow = start
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("lk_admin_flow="))
+        .unwrap();
+    assert!(flow.contains("HttpOnly") && flow.contains("Path=/admin"));
+
+    let mut b = Browser::default();
+    let home = sign_in(&w, &mut b, "ada@contoso.test").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.body
+            .contains("Signed in as <strong>ada@contoso.test</strong>")
+    );
+    assert!(home.body.contains("Global Administrator"));
+    assert!(home.body.contains("Active users"));
+    let csp = home.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+    assert_eq!(home.headers[header::CACHE_CONTROL], "no-store");
+    assert!(!home.body.contains("<script"));
+    let session = b.cookies.get("lk_admin").unwrap();
+    assert!(session.len() >= 40);
+
+    // The session cookie is HttpOnly, SameSite=Lax, Secure on https, for /admin only.
+    let mut again = Browser::default();
+    let start = again.get(&w.app, "/admin").await;
+    let page = again.get(&w.app, start.location()).await;
+    let done = again
+        .post(
+            &w.app,
+            &format!("/{}/login", w.h.tenant()),
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("request", &page.hidden("request")),
+                ("username", "ada@contoso.test"),
+                ("password", PW),
+            ],
+        )
+        .await;
+    let back = again.get(&w.app, done.location()).await;
+    let set = back
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("lk_admin="))
+        .unwrap();
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/admin"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    assert!(!set.contains("Max-Age"), "a session cookie: {set}");
+
+    // Both sign-ins used the one client the first registered: a public client with the
+    // callback as its only redirect URI.
+    let apps = w.h.store.list_apps(w.h.tenant()).await.unwrap();
+    let ours: Vec<_> = apps
+        .iter()
+        .filter(|a| a.display_name == latchkey_core::directory::ADMIN_CENTER_APP_NAME)
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert!(ours[0].public_client && ours[0].secrets.is_empty());
+    assert_eq!(
+        ours[0].redirect_uris,
+        vec![format!("{PUBLIC}/admin/callback")]
+    );
+}
+
+async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_in(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    user(
+        &w,
+        "ada@contoso.test",
+        "Ada Admin",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let mut victim = Browser::default();
+    let start = victim.get(&w.app, "/admin").await;
+    let page = victim.get(&w.app, start.location()).await;
+    let done = victim
+        .post(
+            &w.app,
+            &format!("/{}/login", w.h.tenant()),
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("request", &page.hidden("request")),
+                ("username", "ada@contoso.test"),
+                ("password", PW),
+            ],
+        )
+        .await;
+    // Another browser (its own flow cookie) presenting the victim's callback gets nothing.
+    let mut attacker = Browser::default();
+    attacker.get(&w.app, "/admin").await;
+    let stolen = attacker.get(&w.app, done.location()).await;
+    assert_eq!(stolen.status, StatusCode::BAD_REQUEST);
+    assert!(!attacker.cookies.contains_key("lk_admin"));
+
+    // The right browser gets in once; replaying the callback (with the same flow cookie)
+    // does not make a second session.
+    let mut replay = Browser {
+        cookies: victim.cookies.clone(),
+    };
+    let ok = victim.get(&w.app, done.location()).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.location(), "/admin");
+    let again = replay.get(&w.app, done.location()).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.body.contains("expired or was already used"));
+    assert!(!replay.cookies.contains_key("lk_admin"));
+
+    // A browser that keeps no cookies gets a page saying so, not a redirect loop.
+    let mut cookieless = Browser::default();
+    let lost = cookieless.get(&w.app, done.location()).await;
+    assert_eq!(lost.status, StatusCode::BAD_REQUEST);
+    assert!(lost.body.contains("does not keep cookies"));
+}
+
+async fn a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_session(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let mut b = Browser::default();
+    let page = sign_in(&w, &mut b, "pat@contoso.test").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("You need an administrator role"));
+    assert!(!b.cookies.contains_key("lk_admin"));
+    // Nor can they reach a list by typing its address.
+    let list = b.get(&w.app, "/admin/users").await;
+    assert_eq!(list.status, StatusCode::SEE_OTHER);
+    assert!(list.location().contains("/oauth2/v2.0/authorize"));
+}
+
+async fn active_users_are_listed_searched_with_a_plain_get_and_paged(backend: Backend) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    for i in 0..27 {
+        user(
+            &w,
+            &format!("member{i:02}@contoso.test"),
+            &format!("Member {i:02}"),
+            vec![],
+        )
+        .await;
+    }
+    user(&w, "zoe@contoso.test", "Zoe Quartz", vec![]).await;
+
+    let list = b.get(&w.app, "/admin/users").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body.matches("class=\"user-link\"").count(), 25);
+    assert!(list.body.contains("id=\"next-page\""));
+    let next = unescape(
+        list.body
+            .split("href=\"")
+            .find(|s| s.contains("after="))
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap(),
+    );
+    let second = b.get(&w.app, &next).await;
+    assert_eq!(second.status, StatusCode::OK);
+    // 27 members, the admin, Zoe and the bootstrap administrator: 30 in all.
+    let total = 25 + second.body.matches("class=\"user-link\"").count();
+    let everyone =
+        w.h.directory
+            .count_users(&Harness::operator(), w.h.tenant(), &Default::default())
+            .await
+            .unwrap();
+    assert_eq!(total as u64, everyone);
+
+    let found = b.get(&w.app, "/admin/users?q=zoe").await;
+    assert!(found.body.contains("zoe@contoso.test"));
+    assert_eq!(found.body.matches("class=\"user-link\"").count(), 1);
+    assert!(found.body.contains("value=\"zoe\""));
+    let by_name = b.get(&w.app, "/admin/users?q=Member+1").await;
+    assert_eq!(by_name.body.matches("class=\"user-link\"").count(), 10);
+    let none = b.get(&w.app, "/admin/users?q=nobody").await;
+    assert!(none.body.contains("No users match."));
+
+    let forged = b.get(&w.app, "/admin/users?after=not-a-cursor").await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+}
+
+async fn the_details_pane_shows_the_user_beside_the_list_with_reset_for_a_global_administrator(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let list = b.get(&w.app, "/admin/users?q=pat").await;
+    assert!(list.body.contains(&format!("user={id}")));
+    let pane = b
+        .get(&w.app, &format!("/admin/users?q=pat&user={id}"))
+        .await;
+    assert_eq!(pane.status, StatusCode::OK);
+    assert!(pane.body.contains("id=\"pane\""));
+    assert!(
+        pane.body.contains("id=\"users\""),
+        "the list stays beside it"
+    );
+    assert!(
+        pane.body
+            .contains("<dd id=\"pane-upn\">pat@contoso.test</dd>")
+    );
+    assert!(pane.body.contains("No administrator roles"));
+    assert!(pane.body.contains("Last password change"));
+    assert!(pane.body.contains("id=\"reset-password\""));
+
+    let unknown = b
+        .get(
+            &w.app,
+            "/admin/users?user=00000000-0000-0000-0000-000000000001",
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let bad = b.get(&w.app, "/admin/users?user=nonsense").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+async fn a_helpdesk_administrator_neither_sees_nor_can_use_reset_on_a_global_administrator(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    user(
+        &w,
+        "hal@contoso.test",
+        "Hal Helpdesk",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let boss = user(
+        &w,
+        "gia@contoso.test",
+        "Gia Global",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let mut b = Browser::default();
+    let home = sign_in(&w, &mut b, "hal@contoso.test").await;
+    assert_eq!(home.status, StatusCode::OK);
+
+    let pane = b.get(&w.app, &format!("/admin/users?user={boss}")).await;
+    assert!(pane.body.contains("Global Administrator"));
+    assert!(!pane.body.contains("id=\"reset-password\""));
+    let ordinary = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(ordinary.body.contains("id=\"reset-password\""));
+
+    let form = b
+        .get(&w.app, &format!("/admin/users/{boss}/reset-password"))
+        .await;
+    assert_eq!(form.status, StatusCode::FORBIDDEN);
+    // Even a hand-made post with a valid CSRF token is refused, and nothing changes.
+    let csrf = ordinary.hidden("csrf");
+    let target =
+        w.h.directory
+            .find_active_user(
+                w.h.tenant(),
+                boss.parse::<uuid::Uuid>()
+                    .map(latchkey_core::ids::UserId::from_uuid)
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    let posted = b
+        .post(
+            &w.app,
+            &format!("/admin/users/{boss}/reset-password"),
+            &[
+                ("csrf", &csrf),
+                ("version", &target.version.to_string()),
+                ("mode", "auto"),
+                ("require_change", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::FORBIDDEN, "{}", posted.body);
+    assert!(sign_in_result(&w, "gia@contoso.test", PW).await.is_ok());
+}
+
+async fn reset_form(w: &World, b: &mut Browser, id: &str) -> Page {
+    let form = b
+        .get(&w.app, &format!("/admin/users/{id}/reset-password?q=pat"))
+        .await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    form
+}
+
+async fn post_reset(
+    w: &World,
+    b: &mut Browser,
+    id: &str,
+    form: &Page,
+    fields: &[(&str, &str)],
+) -> Page {
+    let csrf = form.hidden("csrf");
+    let version = form.hidden("version");
+    let mut all = vec![("csrf", csrf.as_str()), ("version", version.as_str())];
+    all.extend_from_slice(fields);
+    b.post(
+        &w.app,
+        &format!("/admin/users/{id}/reset-password?q=pat"),
+        &all,
+    )
+    .await
+}
+
+async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it(backend: Backend) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+
+    let form = reset_form(&w, &mut b, &id).await;
+    assert!(form.body.contains("Automatically create a password"));
+    assert!(form.body.contains("Let me create the password"));
+    assert!(form.body.contains("id=\"mode-auto\" checked"));
+    assert!(form.body.contains("id=\"require-change\" checked"));
+    assert!(
+        form.body
+            .contains("Require this user to change their password when they first sign in")
+    );
+
+    let done = post_reset(
+        &w,
+        &mut b,
+        &id,
+        &form,
+        &[("mode", "auto"), ("require_change", "on")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.headers[header::CACHE_CONTROL], "no-store");
+    assert!(done.body.contains("will not be shown again"));
+    let password = done.input("new-password");
+    assert!(password.len() >= 16);
+    assert!(matches!(
+        sign_in_result(&w, "pat@contoso.test", &password).await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+    assert!(matches!(
+        sign_in_result(&w, "pat@contoso.test", PW).await,
+        Err(SignInError::WrongPassword)
+    ));
+
+    assert!(
+        !contains(&stored_bytes(&w).await, &password),
+        "the generated password is stored nowhere in plaintext"
+    );
+
+    let logged = logs().lock().unwrap().clone();
+    assert!(!logged.is_empty(), "the capture works");
+    assert!(
+        !contains(&logged, &password),
+        "the password is in no log line"
+    );
+
+    // The one password operation ran as the administrator, on the admin center's channel.
+    let audit =
+        w.h.store
+            .list_audit_events(w.h.tenant(), 100)
+            .await
+            .unwrap();
+    let reset = audit
+        .iter()
+        .find(|e| e.activity == "Reset user password" && e.target_id.as_deref() == Some(&id))
+        .unwrap();
+    assert_eq!(reset.channel, latchkey_core::authz::Channel::AdminCenter);
+    assert_eq!(reset.initiated_by.display, "ada@contoso.test");
+    assert!(
+        reset
+            .details
+            .contains(&("passwordMethod".into(), "generated".into()))
+    );
+    assert!(
+        reset
+            .details
+            .contains(&("forceChangePasswordNextSignIn".into(), "true".into()))
+    );
+
+    // A reload re-posts the same form: refused as stale, the password nowhere.
+    let reload = post_reset(
+        &w,
+        &mut b,
+        &id,
+        &form,
+        &[("mode", "auto"), ("require_change", "on")],
+    )
+    .await;
+    assert_eq!(reload.status, StatusCode::CONFLICT);
+    assert!(reload.body.contains("changed since this form was opened"));
+    assert!(!reload.body.contains(&password));
+    for page in [
+        format!("/admin/users?user={id}"),
+        format!("/admin/users/{id}/reset-password"),
+        "/admin".to_owned(),
+    ] {
+        let p = b.get(&w.app, &page).await;
+        assert!(!p.body.contains(&password), "{page} shows the password");
+    }
+    // Still the generated one: the reload applied nothing.
+    assert!(matches!(
+        sign_in_result(&w, "pat@contoso.test", &password).await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+}
+
+async fn a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_nothing(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let form = reset_form(&w, &mut b, &id).await;
+
+    let mismatch = post_reset(
+        &w,
+        &mut b,
+        &id,
+        &form,
+        &[
+            ("mode", "typed"),
+            ("password", "Amber-Falcon-Ridge-31"),
+            ("confirm", "Amber-Falcon-Ridge-13"),
+        ],
+    )
+    .await;
+    assert_eq!(mismatch.status, StatusCode::BAD_REQUEST);
+    assert!(
+        mismatch.body.contains("The passwords don&#39;t match")
+            || mismatch.body.contains("The passwords don't match")
+    );
+    assert!(!mismatch.body.contains("Amber-Falcon"), "never echoed");
+    assert!(
+        mismatch.body.contains("id=\"mode-typed\" checked"),
+        "choices kept"
+    );
+    assert!(
+        !mismatch.body.contains("id=\"require-change\" checked"),
+        "choices kept"
+    );
+    assert!(sign_in_result(&w, "pat@contoso.test", PW).await.is_ok());
+
+    let weak = post_reset(
+        &w,
+        &mut b,
+        &id,
+        &mismatch,
+        &[
+            ("mode", "typed"),
+            ("password", "patpatpat"),
+            ("confirm", "patpatpat"),
+            ("require_change", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(weak.body.contains("id=\"reset-errors\""));
+    // Each rule it breaks is named.
+    assert!(
+        weak.body
+            .contains("characters from at least 3 of these groups"),
+        "{}",
+        weak.body
+    );
+    assert!(weak.body.contains("sign-in name or parts of their name"));
+    assert!(!weak.body.contains("patpatpat"));
+    assert!(sign_in_result(&w, "pat@contoso.test", PW).await.is_ok());
+
+    let good = post_reset(
+        &w,
+        &mut b,
+        &id,
+        &weak,
+        &[
+            ("mode", "typed"),
+            ("password", "Amber-Falcon-Ridge-31"),
+            ("confirm", "Amber-Falcon-Ridge-31"),
+        ],
+    )
+    .await;
+    assert_eq!(good.status, StatusCode::OK, "{}", good.body);
+    assert!(!good.body.contains("Amber-Falcon"));
+    assert!(!good.body.contains("id=\"new-password\""));
+    assert!(
+        sign_in_result(&w, "pat@contoso.test", "Amber-Falcon-Ridge-31")
+            .await
+            .is_ok(),
+        "no change required: the box was unticked"
+    );
+}
+
+async fn a_reset_without_the_csrf_token_or_from_another_session_changes_nothing(backend: Backend) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let form = reset_form(&w, &mut b, &id).await;
+    let version = form.hidden("version");
+    for csrf in [None, Some("forged-token")] {
+        let mut fields = vec![
+            ("version", version.as_str()),
+            ("mode", "auto"),
+            ("require_change", "on"),
+        ];
+        if let Some(c) = csrf {
+            fields.push(("csrf", c));
+        }
+        let r = b
+            .post(
+                &w.app,
+                &format!("/admin/users/{id}/reset-password"),
+                &fields,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(
+            r.body
+                .contains("This form has expired or did not come from the admin center")
+        );
+        assert!(!r.body.contains("id=\"new-password\""));
+    }
+    assert!(sign_in_result(&w, "pat@contoso.test", PW).await.is_ok());
+
+    // Signing out needs the token too.
+    let out = b.post(&w.app, "/admin/signout", &[]).await;
+    assert_eq!(out.status, StatusCode::FORBIDDEN);
+    assert_eq!(b.get(&w.app, "/admin").await.status, StatusCode::OK);
+}
+
+async fn markup_in_a_display_name_renders_as_text(backend: Backend) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = user(
+        &w,
+        "mallory@contoso.test",
+        "<script>alert(1)</script>",
+        vec![],
+    )
+    .await;
+    for page in [
+        "/admin/users".to_owned(),
+        format!("/admin/users?user={id}"),
+        format!("/admin/users/{id}/reset-password"),
+        "/admin/users?q=%3Cscript%3E".to_owned(),
+    ] {
+        let p = b.get(&w.app, &page).await;
+        assert!(!p.body.contains("<script"), "{page}: {}", p.body);
+    }
+    let p = b.get(&w.app, &format!("/admin/users?user={id}")).await;
+    assert!(
+        p.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || p.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        p.body
+    );
+}
+
+async fn signing_out_ends_the_admin_session_and_the_sign_in_session(backend: Backend) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let stolen = b.cookies.get("lk_admin").unwrap().clone();
+    let home = b.get(&w.app, "/admin").await;
+    let out = b
+        .post(&w.app, "/admin/signout", &[("csrf", &home.hidden("csrf"))])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.location().ends_with("/oauth2/v2.0/logout"));
+    assert!(!b.cookies.contains_key("lk_admin"));
+    let signed_out = b.get(&w.app, out.location()).await;
+    assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+
+    // The old cookie is dead on the server, not just forgotten by the browser.
+    let mut replay = Browser::default();
+    replay.cookies.insert("lk_admin".into(), stolen);
+    let r = replay.get(&w.app, "/admin").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().contains("/oauth2/v2.0/authorize"));
+    // And /admin asks for a password again rather than reusing a sign-in session.
+    let again = b.get(&w.app, "/admin").await;
+    let page = b.get(&w.app, again.location()).await;
+    assert!(page.body.contains("name=\"password\""));
+}
+
+async fn the_admin_session_dies_when_the_administrators_sessions_are_revoked(backend: Backend) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    w.h.clock.advance(Duration::seconds(5));
+    w.h.directory
+        .revoke_sign_in_sessions(
+            &Harness::operator(),
+            w.h.tenant(),
+            &latchkey_core::directory::UserRef::parse("ada@contoso.test").unwrap(),
+        )
+        .await
+        .unwrap();
+    let r = b.get(&w.app, "/admin/users").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().contains("/oauth2/v2.0/authorize"));
+}
+
+async fn an_administrator_whose_roles_are_removed_is_shut_out_on_the_next_request(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    w.h.directory
+        .set_user_roles(
+            &Harness::operator(),
+            w.h.tenant(),
+            &latchkey_core::directory::UserRef::parse("ada@contoso.test").unwrap(),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let r = b.get(&w.app, "/admin/users").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("You need an administrator role"));
+    assert!(!r.body.contains("id=\"users\""));
+    // They can still sign out from there.
+    let out = b
+        .post(&w.app, "/admin/signout", &[("csrf", &r.hidden("csrf"))])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+both_backends!(
+    an_administrator_whose_roles_are_removed_is_shut_out_on_the_next_request,
+    an_administrator_signs_in_through_the_identity_platform_with_a_locked_down_session_cookie,
+    a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_in,
+    a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_session,
+    active_users_are_listed_searched_with_a_plain_get_and_paged,
+    the_details_pane_shows_the_user_beside_the_list_with_reset_for_a_global_administrator,
+    a_helpdesk_administrator_neither_sees_nor_can_use_reset_on_a_global_administrator,
+    an_automatic_reset_shows_the_password_once_and_the_user_must_change_it,
+    a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_nothing,
+    a_reset_without_the_csrf_token_or_from_another_session_changes_nothing,
+    markup_in_a_display_name_renders_as_text,
+    signing_out_ends_the_admin_session_and_the_sign_in_session,
+    the_admin_session_dies_when_the_administrators_sessions_are_revoked,
+);
