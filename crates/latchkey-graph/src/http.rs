@@ -21,8 +21,8 @@ use crate::auth::Caller;
 use crate::body;
 use crate::error::{GraphError, clip, envelope};
 use crate::list::{ListOptions, Listing};
-use crate::roles;
 use crate::user::to_json;
+use crate::{audit_logs, roles};
 
 /// What the Graph routes need.
 #[derive(Debug, Clone)]
@@ -56,6 +56,11 @@ pub fn router(state: GraphState) -> Router {
             get(get_reset_operation),
         )
         .route("/users/{id}/memberOf", get(roles::member_of))
+        .route(
+            "/auditLogs/directoryAudits",
+            get(audit_logs::directory_audits),
+        )
+        .route("/auditLogs/signIns", get(audit_logs::sign_ins))
         .route("/directoryRoles", get(roles::list_roles))
         .route("/directoryRoles/{id}", get(roles::get_role))
         .route("/directoryRoles/{id}/members", get(roles::list_members))

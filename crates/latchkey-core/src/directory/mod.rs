@@ -4,6 +4,7 @@
 //! and outbox events through one store call.
 
 mod apps;
+mod audit_logs;
 mod callers;
 mod device;
 mod interactive;
