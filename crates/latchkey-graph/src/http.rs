@@ -32,6 +32,8 @@ pub struct GraphState {
     /// Scheme, host and port clients reach us at, without a trailing slash; every link
     /// in a response (`@odata.nextLink`, `@odata.context`) is built on it.
     pub public_url: Arc<str>,
+    /// Per-client rate limit (429 `TooManyRequests` with `Retry-After`).
+    pub throttle: crate::throttle::Throttle,
 }
 
 /// Request bodies of the user resource are small.

@@ -13,4 +13,5 @@ pub mod http;
 pub mod list;
 pub mod odata;
 pub mod roles;
+pub mod throttle;
 pub mod user;

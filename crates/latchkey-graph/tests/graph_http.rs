@@ -17,6 +17,7 @@ use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::role::DirectoryRole;
 use latchkey_core::user::User;
 use latchkey_graph::http::{GraphState, router};
+use latchkey_graph::throttle::Throttle;
 use latchkey_identity::tokens::{GRAPH_RESOURCE, TokenRequest};
 use latchkey_identity::{KeyRing, TokenService};
 use latchkey_testkit::{Backend, Harness};
@@ -73,6 +74,10 @@ async fn api() -> Api {
 }
 
 async fn api_on(backend: Backend) -> Api {
+    api_with(backend, Throttle::unlimited()).await
+}
+
+async fn api_with(backend: Backend, throttle: Throttle) -> Api {
     let h = Harness::new(backend).await;
     let keys = KeyRing::new(
         h.store.clone(),
@@ -85,6 +90,7 @@ async fn api_on(backend: Backend) -> Api {
         directory: h.directory.clone(),
         tokens: tokens.clone(),
         public_url: Arc::from(PUBLIC),
+        throttle,
     });
     Api { h, router, tokens }
 }
@@ -1765,4 +1771,29 @@ async fn audit_logs_need_audit_log_read_all_and_refuse_bad_filters_naming_them()
     api.get("/v1.0/auditLogs/signIns?$top=0", &reader)
         .await
         .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected() {
+    let api = api_with(Backend::Sqlite, Throttle::per_minute(3)).await;
+    let busy = api.app_token(&["User.Read.All"]).await;
+    let calm = api.app_token(&["User.Read.All"]).await;
+    for _ in 0..3 {
+        assert_eq!(api.get("/v1.0/users", &busy).await.status, StatusCode::OK);
+    }
+    let r = api.get("/v1.0/users", &busy).await;
+    r.assert_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    assert_eq!(
+        r.headers["retry-after"], "20",
+        "three a minute: one every 20 s"
+    );
+    assert!(r.message().contains("3 requests a minute"), "{}", r.body);
+    assert_eq!(api.get("/v1.0/users", &calm).await.status, StatusCode::OK);
+
+    api.h.clock.advance(Duration::seconds(19));
+    api.get("/v1.0/users", &busy)
+        .await
+        .assert_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    api.h.clock.advance(Duration::seconds(1));
+    assert_eq!(api.get("/v1.0/users", &busy).await.status, StatusCode::OK);
 }
