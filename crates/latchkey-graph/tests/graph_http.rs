@@ -1407,6 +1407,23 @@ async fn assigning_a_role_over_graph_gives_its_powers_and_removing_it_takes_them
         .get(&format!("/v1.0/users/{}/memberOf", helper.id), &token)
         .await;
     assert_eq!(of.body["value"], json!([]));
+
+    // Both changes are in the audit log under Entra's activity names.
+    let events = api
+        .h
+        .store
+        .list_audit_events(api.h.tenant(), 100)
+        .await
+        .unwrap();
+    let on_helper: Vec<&str> = events
+        .iter()
+        .filter(|e| e.target_id.as_deref() == Some(&helper.id.to_string()))
+        .map(|e| e.activity.as_str())
+        .collect();
+    assert_eq!(
+        on_helper[..2],
+        ["Remove member from role", "Add member to role"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
