@@ -66,7 +66,10 @@ pub fn router(state: GraphState) -> Router {
         .route("/directoryRoles", get(roles::list_roles))
         .route("/directoryRoles/{id}", get(roles::get_role))
         .route("/directoryRoles/{id}/members", get(roles::list_members))
-        .route("/directoryRoles/{id}/members/$ref", post(roles::add_member))
+        .route(
+            "/directoryRoles/{id}/members/$ref",
+            post(roles::add_member).delete(roles::remove_member_by_query),
+        )
         .route(
             "/directoryRoles/{id}/members/{member}/$ref",
             delete(roles::remove_member),

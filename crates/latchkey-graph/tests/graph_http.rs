@@ -1814,3 +1814,34 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_unaffec
     api.h.clock.advance(Duration::seconds(1));
     assert_eq!(api.get("/v1.0/users", &busy).await.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_also_removed_by_ref_with_its_url_in_the_query() {
+    let api = api().await;
+    let helper = api
+        .user(
+            "helper@contoso.test",
+            vec![DirectoryRole::HelpdeskAdministrator],
+        )
+        .await;
+    let token = api.app_token(&["RoleManagement.ReadWrite.Directory"]).await;
+    let base = format!("/v1.0/directoryRoles/{HELPDESK_ADMIN}/members/$ref");
+    api.send("DELETE", &base, Some(&token), None, &[])
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    let url = format!("{PUBLIC}/v1.0/directoryObjects/{}", helper.id);
+    let r = api
+        .send(
+            "DELETE",
+            &format!("{base}?@id={}", urlencoding(&url)),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let of = api
+        .get(&format!("/v1.0/users/{}/memberOf", helper.id), &token)
+        .await;
+    assert_eq!(of.body["value"], json!([]));
+}
