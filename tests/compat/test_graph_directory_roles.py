@@ -4,6 +4,8 @@ roleTemplateId, members/$ref to add and remove, memberOf, and the role's powers 
 import asyncio
 
 import pytest
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph.generated.directory_roles.item.members.ref.ref_request_builder import RefRequestBuilder
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.reference_create import ReferenceCreate
 from msgraph.generated.models.user import User
@@ -55,6 +57,15 @@ def test_a_role_is_assigned_listed_and_removed_through_the_sdk(latchkey, consent
         assert e.value.response_status_code == 400
 
         await role.members.by_directory_object_id(seen["id"]).ref.delete()
+        of = await graph.users.by_user_id(seen["id"]).member_of.get()
+        assert of.value == []
+
+        # The other form of removal: members/$ref?$id=<directoryObject URL>.
+        await role.members.ref.post(ReferenceCreate(
+            odata_id=f"{latchkey.base}/v1.0/directoryObjects/{seen['id']}"))
+        await role.members.ref.delete(request_configuration=RequestConfiguration(
+            query_parameters=RefRequestBuilder.RefRequestBuilderDeleteQueryParameters(
+                id=f"{latchkey.base}/v1.0/directoryObjects/{seen['id']}")))
         of = await graph.users.by_user_id(seen["id"]).member_of.get()
         assert of.value == []
 

@@ -76,6 +76,8 @@ pub enum Action {
     ReadUsers,
     /// Read the directory roles, their members and a user's `memberOf`.
     ReadRoles,
+    /// Read the audit and sign-in logs (Graph's `auditLogs`).
+    ReadAuditLogs,
     CreateUser,
     UpdateUser,
     DeleteUser,
@@ -136,7 +138,10 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
     use DirectoryRole::*;
     match role {
         GlobalAdministrator => true,
-        UserAdministrator => !matches!(action, ManageRoles | ManageTenant | ManageApps),
+        UserAdministrator => !matches!(
+            action,
+            ManageRoles | ManageTenant | ManageApps | ReadAuditLogs
+        ),
         PrivilegedAuthenticationAdministrator | PasswordAdministrator | HelpdeskAdministrator => {
             matches!(
                 action,
@@ -172,6 +177,7 @@ fn permission_allows(permission: &str, action: Action) -> bool {
             matches!(action, ReadUsers | ReadRoles | ManageRoles)
         }
         "RoleManagement.Read.Directory" => matches!(action, ReadRoles),
+        "AuditLog.Read.All" => matches!(action, ReadAuditLogs),
         _ => false,
     }
 }
@@ -274,7 +280,10 @@ pub fn authorize(
                         || (s == "Directory.AccessAsUser.All"
                             && !matches!(
                                 action,
-                                Action::ManageRoles | Action::ManageTenant | Action::ManageApps
+                                Action::ManageRoles
+                                    | Action::ManageTenant
+                                    | Action::ManageApps
+                                    | Action::ReadAuditLogs
                             ))
                 }) {
                     return Err(Denied(

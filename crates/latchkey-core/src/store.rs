@@ -67,6 +67,42 @@ pub struct UserQuery {
     pub role: Option<DirectoryRole>,
 }
 
+/// Which audit events a listing returns, newest first, one page at a time. Every condition
+/// given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// `activityDateTime` at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// `activityDateTime` at or before.
+    pub to: Option<DateTime<Utc>>,
+    /// `initiatedBy/user/id` (or the app's id).
+    pub initiated_by: Option<String>,
+    pub activity: Option<String>,
+    pub category: Option<String>,
+    /// A target's id (`targetResources/any(t: t/id eq ...)`).
+    pub target_id: Option<String>,
+    /// The previous page's `next`; opaque outside the store.
+    pub after: Option<String>,
+    /// Page size, 1–999.
+    pub limit: u32,
+}
+
+/// Which sign-in events a listing returns, newest first, one page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInQuery {
+    /// `createdDateTime` at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// `createdDateTime` at or before.
+    pub to: Option<DateTime<Utc>>,
+    /// Compared case-insensitively.
+    pub user_principal_name: Option<String>,
+    pub user_id: Option<UserId>,
+    pub app_id: Option<String>,
+    pub error_code: Option<i64>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
 /// One page of a listing; `next` is the cursor for the next page, if there is one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -321,6 +357,19 @@ pub trait Store: Send + Sync + Debug {
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)
     -> StoreResult<Vec<AuditEvent>>;
+    /// One page of audit events matching the query, newest first (keyset on the insertion
+    /// order); `BadCursor` for a cursor this listing did not make.
+    async fn query_audit_events(
+        &self,
+        tenant: TenantId,
+        query: &AuditQuery,
+    ) -> StoreResult<Page<AuditEvent>>;
+    /// One page of sign-in events matching the query, newest first.
+    async fn query_sign_in_events(
+        &self,
+        tenant: TenantId,
+        query: &SignInQuery,
+    ) -> StoreResult<Page<SignInEvent>>;
     async fn list_outbox_events(
         &self,
         tenant: TenantId,

@@ -149,6 +149,9 @@ impl FromRequestParts<GraphState> for Caller {
                 refuse("The application of this token is no longer registered in the tenant.")
             }
         })?;
+        state
+            .throttle
+            .admit(&actor, state.directory.clock().now())?;
         Ok(Caller { tenant, actor })
     }
 }

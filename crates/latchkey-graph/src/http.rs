@@ -21,8 +21,8 @@ use crate::auth::Caller;
 use crate::body;
 use crate::error::{GraphError, clip, envelope};
 use crate::list::{ListOptions, Listing};
-use crate::roles;
 use crate::user::to_json;
+use crate::{audit_logs, roles};
 
 /// What the Graph routes need.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct GraphState {
     /// Scheme, host and port clients reach us at, without a trailing slash; every link
     /// in a response (`@odata.nextLink`, `@odata.context`) is built on it.
     pub public_url: Arc<str>,
+    /// Per-client rate limit (429 `TooManyRequests` with `Retry-After`).
+    pub throttle: crate::throttle::Throttle,
 }
 
 /// Request bodies of the user resource are small.
@@ -56,10 +58,18 @@ pub fn router(state: GraphState) -> Router {
             get(get_reset_operation),
         )
         .route("/users/{id}/memberOf", get(roles::member_of))
+        .route(
+            "/auditLogs/directoryAudits",
+            get(audit_logs::directory_audits),
+        )
+        .route("/auditLogs/signIns", get(audit_logs::sign_ins))
         .route("/directoryRoles", get(roles::list_roles))
         .route("/directoryRoles/{id}", get(roles::get_role))
         .route("/directoryRoles/{id}/members", get(roles::list_members))
-        .route("/directoryRoles/{id}/members/$ref", post(roles::add_member))
+        .route(
+            "/directoryRoles/{id}/members/$ref",
+            post(roles::add_member).delete(roles::remove_member_by_query),
+        )
         .route(
             "/directoryRoles/{id}/members/{member}/$ref",
             delete(roles::remove_member),

@@ -5,6 +5,7 @@
 //! This crate translates between Graph's wire form and the directory's operations; it holds
 //! no business rule and no SQL. Who may do what is decided by `latchkey-core`.
 
+pub mod audit_logs;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -12,4 +13,5 @@ pub mod http;
 pub mod list;
 pub mod odata;
 pub mod roles;
+pub mod throttle;
 pub mod user;

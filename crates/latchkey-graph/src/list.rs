@@ -132,7 +132,7 @@ pub fn eventual(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
 }
 
-fn decode_skiptoken(raw: &str) -> Result<String, GraphError> {
+pub(crate) fn decode_skiptoken(raw: &str) -> Result<String, GraphError> {
     URL_SAFE_NO_PAD
         .decode(raw.trim())
         .ok()

@@ -190,6 +190,41 @@ pub(crate) async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `DELETE /directoryRoles/{id}/members/$ref?$id={directoryObject URL}` (msgraph-sdk's
+/// `members.ref.delete` spells it `@id`): the other form of removing a member.
+pub(crate) async fn remove_member_by_query(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<StatusCode, GraphError> {
+    let role = role_ref(&id)?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
+            .map_err(|_| GraphError::bad_request("The query string is not valid."))?;
+    let reference = pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("$id") || k.eq_ignore_ascii_case("@id"))
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| {
+            GraphError::bad_request(
+                "Name the member to remove: .../members/{id}/$ref, or $ref?$id={directoryObject URL}.",
+            )
+        })?;
+    let body = serde_json::json!({ "@odata.id": reference }).to_string();
+    let user = referenced_user(body.as_bytes())?;
+    state
+        .directory
+        .remove_role_member(
+            &caller.actor,
+            caller.tenant,
+            role,
+            &latchkey_core::directory::UserRef::Id(user),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub(crate) async fn member_of(
     caller: Caller,
     State(state): State<GraphState>,

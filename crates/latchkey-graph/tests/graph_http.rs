@@ -10,12 +10,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Duration;
 use latchkey_core::authz::Channel;
+use latchkey_core::clock::Clock;
 use latchkey_core::crypto::MasterKey;
 use latchkey_core::directory::{ClientRef, NewApp, NewUser, PasswordChoice, SignInError};
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::role::DirectoryRole;
 use latchkey_core::user::User;
 use latchkey_graph::http::{GraphState, router};
+use latchkey_graph::throttle::Throttle;
 use latchkey_identity::tokens::{GRAPH_RESOURCE, TokenRequest};
 use latchkey_identity::{KeyRing, TokenService};
 use latchkey_testkit::{Backend, Harness};
@@ -72,6 +74,10 @@ async fn api() -> Api {
 }
 
 async fn api_on(backend: Backend) -> Api {
+    api_with(backend, Throttle::unlimited()).await
+}
+
+async fn api_with(backend: Backend, throttle: Throttle) -> Api {
     let h = Harness::new(backend).await;
     let keys = KeyRing::new(
         h.store.clone(),
@@ -84,6 +90,7 @@ async fn api_on(backend: Backend) -> Api {
         directory: h.directory.clone(),
         tokens: tokens.clone(),
         public_url: Arc::from(PUBLIC),
+        throttle,
     });
     Api { h, router, tokens }
 }
@@ -1400,6 +1407,23 @@ async fn assigning_a_role_over_graph_gives_its_powers_and_removing_it_takes_them
         .get(&format!("/v1.0/users/{}/memberOf", helper.id), &token)
         .await;
     assert_eq!(of.body["value"], json!([]));
+
+    // Both changes are in the audit log under Entra's activity names.
+    let events = api
+        .h
+        .store
+        .list_audit_events(api.h.tenant(), 100)
+        .await
+        .unwrap();
+    let on_helper: Vec<&str> = events
+        .iter()
+        .filter(|e| e.target_id.as_deref() == Some(&helper.id.to_string()))
+        .map(|e| e.activity.as_str())
+        .collect();
+    assert_eq!(
+        on_helper[..2],
+        ["Remove member from role", "Add member to role"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1506,4 +1530,318 @@ async fn only_global_administrators_and_role_management_apps_assign_roles() {
         "{}",
         r.body
     );
+}
+
+/// Every page of a log, following absolute next links.
+async fn all_pages(api: &Api, first: &str, token: &str) -> (Vec<Value>, usize) {
+    let mut uri = first.to_owned();
+    let mut items = Vec::new();
+    let mut pages = 0;
+    loop {
+        let r = api.get(&uri, token).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        pages += 1;
+        items.extend(r.body["value"].as_array().unwrap().iter().cloned());
+        match r.body["@odata.nextLink"].as_str() {
+            Some(next) => uri = next.strip_prefix(PUBLIC).unwrap().to_owned(),
+            None => return (items, pages),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_audits_page_newest_first_filter_as_graph_does_and_hold_no_password() {
+    directory_audits_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_audits_page_newest_first_filter_as_graph_does_and_hold_no_password_on_postgres()
+{
+    directory_audits_on(Backend::Postgres).await;
+}
+
+async fn directory_audits_on(backend: Backend) {
+    use DirectoryRole::*;
+    let api = api_on(backend).await;
+    let reader = api.app_token(&["AuditLog.Read.All"]).await;
+    let writer = api.app_token(&["User.ReadWrite.All"]).await;
+    let global = api.user("ga@contoso.test", vec![GlobalAdministrator]).await;
+    let ga_token = api.user_token(&global, "User.ReadWrite.All").await;
+    let before = api.h.clock.now();
+    api.h.clock.advance(Duration::hours(1));
+    let since = api.h.clock.now();
+    for name in ["ann", "ben", "cat"] {
+        let r = api
+            .post(
+                "/v1.0/users",
+                &writer,
+                &format!(
+                    r#"{{"accountEnabled":true,"displayName":"{name}","mailNickname":"{name}","userPrincipalName":"{name}@contoso.test","passwordProfile":{{"password":"Created-Quarry-917"}}}}"#
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let r = api
+        .patch(
+            "/v1.0/users/ben%40contoso.test",
+            &ga_token,
+            r#"{"passwordProfile":{"password":"Patched-Lagoon-464"}}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+
+    let (all, pages) = all_pages(&api, "/v1.0/auditLogs/directoryAudits?$top=2", &reader).await;
+    let stored = api
+        .h
+        .store
+        .list_audit_events(api.h.tenant(), 999)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), stored.len());
+    assert_eq!(pages, stored.len().div_ceil(2));
+    let times: Vec<&str> = all
+        .iter()
+        .map(|e| e["activityDateTime"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    let ids: std::collections::HashSet<&str> =
+        all.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), all.len(), "no event twice across pages");
+
+    let q = |f: &str| format!("/v1.0/auditLogs/directoryAudits?$filter={}", urlencoding(f));
+    let (resets, _) = all_pages(
+        &api,
+        &q("activityDisplayName eq 'Reset user password'"),
+        &reader,
+    )
+    .await;
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    assert_eq!(
+        resets[0]["targetResources"][0]["userPrincipalName"],
+        "ben@contoso.test"
+    );
+    assert_eq!(
+        resets[0]["initiatedBy"]["user"]["id"],
+        global.id.to_string()
+    );
+    assert_eq!(resets[0]["category"], "UserManagement");
+    assert_eq!(resets[0]["result"], "success");
+
+    let (by_ga, _) = all_pages(
+        &api,
+        &q(&format!("initiatedBy/user/id eq '{}'", global.id)),
+        &reader,
+    )
+    .await;
+    assert_eq!(by_ga.len(), 1);
+    let ben = resets[0]["targetResources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (on_ben, _) = all_pages(
+        &api,
+        &q(&format!("targetResources/any(t:t/id eq '{ben}')")),
+        &reader,
+    )
+    .await;
+    let activities: Vec<&str> = on_ben
+        .iter()
+        .map(|e| e["activityDisplayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(activities, ["Reset user password", "Add user"]);
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (recent, _) = all_pages(
+        &api,
+        &q(&format!("activityDateTime ge {}", fmt(since))),
+        &reader,
+    )
+    .await;
+    assert_eq!(recent.len(), 4, "three users added, one reset");
+    let (older, _) = all_pages(
+        &api,
+        &q(&format!("activityDateTime le {}", fmt(before))),
+        &reader,
+    )
+    .await;
+    assert_eq!(older.len() + recent.len(), all.len());
+
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["Created-Quarry-917", "Patched-Lagoon-464", PASSWORD] {
+        assert!(!text.contains(secret), "a password is in the audit log");
+    }
+}
+
+fn urlencoding(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_are_listed_and_filtered_by_user_and_error_code_without_the_typed_password() {
+    let api = api().await;
+    let reader = api.app_token(&["AuditLog.Read.All"]).await;
+    api.user("dora@contoso.test", vec![]).await;
+    api.user("eve@contoso.test", vec![]).await;
+    let start = api.h.clock.now();
+    assert!(
+        api.sign_in("dora@contoso.test", "Wrong-Guess-981")
+            .await
+            .is_err()
+    );
+    api.h.clock.advance(Duration::minutes(1));
+    api.sign_in("dora@contoso.test", PASSWORD).await.unwrap();
+    api.sign_in("eve@contoso.test", PASSWORD).await.unwrap();
+
+    let q = |f: &str| format!("/v1.0/auditLogs/signIns?$filter={}", urlencoding(f));
+    let (dora, _) = all_pages(
+        &api,
+        &q("userPrincipalName eq 'DORA@contoso.test'"),
+        &reader,
+    )
+    .await;
+    assert_eq!(dora.len(), 2);
+    assert_eq!(dora[0]["status"]["errorCode"], 0, "newest first");
+    assert_eq!(dora[1]["status"]["errorCode"], 50126);
+    assert!(
+        dora[0]["createdDateTime"].as_str().unwrap() > dora[1]["createdDateTime"].as_str().unwrap()
+    );
+    let (failed, _) = all_pages(&api, &q("status/errorCode eq 50126"), &reader).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["userPrincipalName"], "dora@contoso.test");
+    let after = (start + Duration::seconds(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (later, _) = all_pages(&api, &q(&format!("createdDateTime ge {after}")), &reader).await;
+    assert_eq!(later.len(), 2);
+    let (paged, pages) = all_pages(&api, "/v1.0/auditLogs/signIns?$top=1", &reader).await;
+    assert_eq!((paged.len(), pages), (3, 3));
+
+    let text = serde_json::to_string(&paged).unwrap();
+    assert!(!text.contains("Wrong-Guess-981"));
+    assert!(!text.contains(PASSWORD));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_logs_need_audit_log_read_all_and_refuse_bad_filters_naming_them() {
+    use DirectoryRole::*;
+    let api = api().await;
+    for path in ["/v1.0/auditLogs/directoryAudits", "/v1.0/auditLogs/signIns"] {
+        let writer = api
+            .app_token(&["User.ReadWrite.All", "Directory.Read.All"])
+            .await;
+        api.get(path, &writer)
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    }
+    let user_admin = api.user("ua@contoso.test", vec![UserAdministrator]).await;
+    let token = api.user_token(&user_admin, "AuditLog.Read.All").await;
+    api.get("/v1.0/auditLogs/directoryAudits", &token)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    let global = api.user("ga@contoso.test", vec![GlobalAdministrator]).await;
+    let token = api.user_token(&global, "AuditLog.Read.All").await;
+    let r = api.get("/v1.0/auditLogs/directoryAudits", &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let reader = api.app_token(&["AuditLog.Read.All"]).await;
+    let r = api
+        .get(
+            &format!(
+                "/v1.0/auditLogs/directoryAudits?$filter={}",
+                urlencoding("colour eq 'red'")
+            ),
+            &reader,
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("'colour'"), "{}", r.body);
+    let r = api
+        .get(
+            &format!(
+                "/v1.0/auditLogs/signIns?$filter={}",
+                urlencoding("createdDateTime ge yesterday")
+            ),
+            &reader,
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    assert!(r.message().contains("yesterday"), "{}", r.body);
+    for query in [
+        format!(
+            "$filter={}",
+            urlencoding("category eq 'a' or category eq 'b'")
+        ),
+        "$orderby=activityDateTime".to_owned(),
+    ] {
+        api.get(&format!("/v1.0/auditLogs/directoryAudits?{query}"), &reader)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery");
+    }
+    api.get(
+        "/v1.0/auditLogs/directoryAudits?$skiptoken=bm90LWEtbnVtYmVy",
+        &reader,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    api.get("/v1.0/auditLogs/signIns?$top=0", &reader)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected() {
+    let api = api_with(Backend::Sqlite, Throttle::per_minute(3)).await;
+    let busy = api.app_token(&["User.Read.All"]).await;
+    let calm = api.app_token(&["User.Read.All"]).await;
+    for _ in 0..3 {
+        assert_eq!(api.get("/v1.0/users", &busy).await.status, StatusCode::OK);
+    }
+    let r = api.get("/v1.0/users", &busy).await;
+    r.assert_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    assert_eq!(
+        r.headers["retry-after"], "20",
+        "three a minute: one every 20 s"
+    );
+    assert!(r.message().contains("3 requests a minute"), "{}", r.body);
+    assert_eq!(api.get("/v1.0/users", &calm).await.status, StatusCode::OK);
+
+    api.h.clock.advance(Duration::seconds(19));
+    api.get("/v1.0/users", &busy)
+        .await
+        .assert_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+    api.h.clock.advance(Duration::seconds(1));
+    assert_eq!(api.get("/v1.0/users", &busy).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_also_removed_by_ref_with_its_url_in_the_query() {
+    let api = api().await;
+    let helper = api
+        .user(
+            "helper@contoso.test",
+            vec![DirectoryRole::HelpdeskAdministrator],
+        )
+        .await;
+    let token = api.app_token(&["RoleManagement.ReadWrite.Directory"]).await;
+    let base = format!("/v1.0/directoryRoles/{HELPDESK_ADMIN}/members/$ref");
+    api.send("DELETE", &base, Some(&token), None, &[])
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    let url = format!("{PUBLIC}/v1.0/directoryObjects/{}", helper.id);
+    let r = api
+        .send(
+            "DELETE",
+            &format!("{base}?@id={}", urlencoding(&url)),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let of = api
+        .get(&format!("/v1.0/users/{}/memberOf", helper.id), &token)
+        .await;
+    assert_eq!(of.body["value"], json!([]));
 }

@@ -138,8 +138,8 @@ macro_rules! impl_store {
         use latchkey_core::role::DirectoryRole;
         use latchkey_core::sign_in::{RefreshTokenRecord, SignInEvent, SignInState};
         use latchkey_core::store::{
-            NewUserRecord, Page, PasswordWrite, SigningKeyRecord, Store, StoreError, StoreResult,
-            UserQuery,
+            AuditQuery, NewUserRecord, Page, PasswordWrite, SignInQuery, SigningKeyRecord, Store,
+            StoreError, StoreResult, UserQuery,
         };
         use latchkey_core::tenant::Tenant;
         use latchkey_core::user::{PasswordPolicies, User, UserProfile, UserType};
@@ -460,6 +460,11 @@ macro_rules! impl_store {
 
         /// The WHERE conditions a listing and its count share: active or deleted, the
         /// restore window, the CLI's prefix search and the typed filter.
+        /// A trail's page cursor: the last row's insertion sequence.
+        fn decode_seq(cursor: &str) -> StoreResult<i64> {
+            cursor.parse::<i64>().ok().filter(|n| *n > 0).ok_or(StoreError::BadCursor)
+        }
+
         fn push_user_conditions(qb: &mut QueryBuilder<'_, $db>, query: &UserQuery) {
             qb.push(if query.deleted { " AND deleted_at IS NOT NULL" } else { " AND deleted_at IS NULL" });
             if let Some(after) = query.deleted_after {
@@ -1785,6 +1790,108 @@ macro_rules! impl_store {
                 .await
                 .map_err(map_err)?;
                 rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn query_audit_events(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
+                let limit = i64::from(query.limit.clamp(1, 999));
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                    "SELECT seq, id, tenant_id, activity_date_time, category, activity, operation_type, result, \
+                     initiated_by_kind, initiated_by_id, initiated_by_display, target_id, target_display, \
+                     channel, details FROM audit_events WHERE tenant_id = ",
+                );
+                qb.push_bind(tenant.as_uuid());
+                if let Some(from) = query.from {
+                    qb.push(" AND activity_date_time >= ");
+                    qb.push_bind(from);
+                }
+                if let Some(to) = query.to {
+                    qb.push(" AND activity_date_time <= ");
+                    qb.push_bind(to);
+                }
+                for (col, value) in [
+                    ("initiated_by_id", &query.initiated_by),
+                    ("activity", &query.activity),
+                    ("category", &query.category),
+                    ("target_id", &query.target_id),
+                ] {
+                    if let Some(v) = value {
+                        qb.push(format!(" AND {col} = "));
+                        qb.push_bind(v.clone());
+                    }
+                }
+                if let Some(cursor) = &query.after {
+                    qb.push(" AND seq < ");
+                    qb.push_bind(decode_seq(cursor)?);
+                }
+                qb.push(" ORDER BY seq DESC LIMIT ");
+                qb.push_bind(limit + 1);
+                let rows = qb.build().fetch_all(&self.read).await.map_err(map_err)?;
+                let has_more = rows.len() as i64 > limit;
+                let mut items = Vec::with_capacity(rows.len());
+                let mut next = None;
+                for row in rows.iter().take(limit as usize) {
+                    items.push(audit_from_row(row)?);
+                    next = Some(row.try_get::<i64, _>("seq").map_err(map_err)?.to_string());
+                }
+                Ok(Page { items, next: if has_more { next } else { None } })
+            }
+
+            async fn query_sign_in_events(&self, tenant: TenantId, query: &SignInQuery) -> StoreResult<Page<SignInEvent>> {
+                let limit = i64::from(query.limit.clamp(1, 999));
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                    "SELECT seq, id, tenant_id, created_at, user_id, user_principal_name, app_id, app_display_name, \
+                     error_code, failure_reason FROM sign_in_events WHERE tenant_id = ",
+                );
+                qb.push_bind(tenant.as_uuid());
+                if let Some(from) = query.from {
+                    qb.push(" AND created_at >= ");
+                    qb.push_bind(from);
+                }
+                if let Some(to) = query.to {
+                    qb.push(" AND created_at <= ");
+                    qb.push_bind(to);
+                }
+                if let Some(upn) = &query.user_principal_name {
+                    qb.push(" AND lower(user_principal_name) = ");
+                    qb.push_bind(upn.to_lowercase());
+                }
+                if let Some(user) = query.user_id {
+                    qb.push(" AND user_id = ");
+                    qb.push_bind(user.as_uuid());
+                }
+                if let Some(app) = &query.app_id {
+                    qb.push(" AND app_id = ");
+                    qb.push_bind(app.clone());
+                }
+                if let Some(code) = query.error_code {
+                    qb.push(" AND error_code = ");
+                    qb.push_bind(code);
+                }
+                if let Some(cursor) = &query.after {
+                    qb.push(" AND seq < ");
+                    qb.push_bind(decode_seq(cursor)?);
+                }
+                qb.push(" ORDER BY seq DESC LIMIT ");
+                qb.push_bind(limit + 1);
+                let rows = qb.build().fetch_all(&self.read).await.map_err(map_err)?;
+                let has_more = rows.len() as i64 > limit;
+                let mut items = Vec::with_capacity(rows.len());
+                let mut next = None;
+                for r in rows.iter().take(limit as usize) {
+                    items.push(SignInEvent {
+                        id: EventId::from_uuid(r.try_get("id").map_err(map_err)?),
+                        tenant_id: TenantId::from_uuid(r.try_get("tenant_id").map_err(map_err)?),
+                        created: r.try_get("created_at").map_err(map_err)?,
+                        user_id: r.try_get::<Option<Uuid>, _>("user_id").map_err(map_err)?.map(UserId::from_uuid),
+                        user_principal_name: r.try_get("user_principal_name").map_err(map_err)?,
+                        app_id: r.try_get("app_id").map_err(map_err)?,
+                        app_display_name: r.try_get("app_display_name").map_err(map_err)?,
+                        error_code: r.try_get("error_code").map_err(map_err)?,
+                        failure_reason: r.try_get("failure_reason").map_err(map_err)?,
+                    });
+                    next = Some(r.try_get::<i64, _>("seq").map_err(map_err)?.to_string());
+                }
+                Ok(Page { items, next: if has_more { next } else { None } })
             }
 
             async fn list_outbox_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<OutboxEvent>> {

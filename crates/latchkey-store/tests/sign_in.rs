@@ -233,6 +233,81 @@ macro_rules! both_backends {
     };
 }
 
+/// The sign-in log pages newest first by keyset, filters by user, UPN (any case) and error
+/// code, and refuses a cursor it did not make.
+async fn the_sign_in_log_pages_and_filters_in_one_query_each(h: Harness) {
+    use latchkey_core::store::{SignInQuery, StoreError};
+    let ann = user(&h, "ann@contoso.test", true, false).await;
+    user(&h, "bob@contoso.test", true, false).await;
+    let _ = sign_in(&h, "ann@contoso.test", "Wrong-Guess-981").await;
+    h.clock.advance(Duration::seconds(5));
+    sign_in(&h, "ann@contoso.test", PW).await.unwrap();
+    sign_in(&h, "bob@contoso.test", PW).await.unwrap();
+    let tenant = h.tenant();
+    let q = |f: fn(&mut SignInQuery)| {
+        let mut q = SignInQuery {
+            limit: 10,
+            ..SignInQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let mut after = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = h
+            .store
+            .query_sign_in_events(
+                tenant,
+                &SignInQuery {
+                    limit: 2,
+                    after: after.clone(),
+                    ..SignInQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(
+            page.items
+                .iter()
+                .map(|e| (e.user_principal_name.clone(), e.error_code)),
+        );
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("bob@contoso.test".to_owned(), 0),
+            ("ann@contoso.test".to_owned(), 0),
+            ("ann@contoso.test".to_owned(), 50126)
+        ]
+    );
+    let by_upn = h
+        .store
+        .query_sign_in_events(
+            tenant,
+            &q(|q| q.user_principal_name = Some("ANN@contoso.test".into())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_upn.items.len(), 2);
+    assert!(by_upn.items.iter().all(|e| e.user_id == Some(ann.id)));
+    let failed = h
+        .store
+        .query_sign_in_events(tenant, &q(|q| q.error_code = Some(50126)))
+        .await
+        .unwrap();
+    assert_eq!(failed.items.len(), 1);
+    let bad = h
+        .store
+        .query_sign_in_events(tenant, &q(|q| q.after = Some("not-a-cursor".into())))
+        .await;
+    assert!(matches!(bad, Err(StoreError::BadCursor)));
+}
+
 both_backends!(
     the_right_password_signs_in_and_is_logged,
     wrong_passwords_and_unknown_users_fail_with_entras_codes_and_are_logged,
@@ -242,4 +317,5 @@ both_backends!(
     a_disabled_account_is_reported_only_after_the_right_password,
     a_reset_password_must_be_changed_before_signing_in,
     a_hash_made_with_old_parameters_is_upgraded_at_sign_in,
+    the_sign_in_log_pages_and_filters_in_one_query_each,
 );

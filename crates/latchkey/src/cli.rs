@@ -188,6 +188,11 @@ pub struct ServeArgs {
     /// Log format on standard error.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Graph requests a minute each client (an app, or a signed-in user) may send; beyond,
+    /// Graph answers 429 TooManyRequests with Retry-After. A token bucket per node holding a
+    /// minute's worth; 0 turns throttling off.
+    #[arg(long, env = "LATCHKEY_GRAPH_RATE_LIMIT", default_value_t = 6000)]
+    pub graph_rate_limit: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 
 mod admin_center;
 mod apps;
+mod audit_logs;
 mod callers;
 mod device;
 mod interactive;

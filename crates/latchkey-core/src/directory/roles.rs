@@ -3,7 +3,9 @@
 //! (Entra: or a Privileged Role Administrator, which Latchkey does not have) or an app with
 //! `RoleManagement.ReadWrite.Directory` may assign.
 
-use super::{Directory, UserRef};
+use serde_json::json;
+
+use super::{Change, Directory, UserRef};
 use crate::authz::{Action, Actor, authorize};
 use crate::error::DirectoryError;
 use crate::ids::TenantId;
@@ -67,7 +69,7 @@ impl Directory {
             ));
         }
         roles.push(role);
-        self.set_user_roles(actor, tenant, &UserRef::Id(found.id), roles)
+        self.write_roles(actor, tenant, &found, roles, role, true)
             .await
     }
 
@@ -109,7 +111,44 @@ impl Directory {
             }
         }
         roles.retain(|r| *r != role);
-        self.set_user_roles(actor, tenant, &UserRef::Id(found.id), roles)
+        self.write_roles(actor, tenant, &found, roles, role, false)
             .await
+    }
+
+    /// Writes a user's roles with Entra's audit activity for the one role added or removed.
+    async fn write_roles(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        user: &User,
+        mut roles: Vec<DirectoryRole>,
+        changed: DirectoryRole,
+        added: bool,
+    ) -> Result<(), DirectoryError> {
+        roles.sort();
+        roles.dedup();
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "RoleManagement",
+            activity: if added {
+                "Add member to role"
+            } else {
+                "Remove member from role"
+            },
+            operation_type: if added { "Assign" } else { "Unassign" },
+            target: Some(user),
+            other_target: None,
+            details: vec![
+                ("Role.DisplayName".into(), changed.display_name().into()),
+                ("Role.TemplateId".into(), changed.template_id().into()),
+            ],
+            outbox_kind: "user.rolesChanged",
+            payload: json!({ "roles": roles.iter().map(|r| r.template_id()).collect::<Vec<_>>() }),
+        });
+        self.store
+            .set_user_roles(tenant, user.id, &roles, &events)
+            .await?;
+        Ok(())
     }
 }

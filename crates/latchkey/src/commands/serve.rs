@@ -106,6 +106,7 @@ pub async fn run(args: ServeArgs) -> CliResult {
         directory: directory.clone(),
         tokens,
         public_url: public_url.clone().into(),
+        throttle: latchkey_graph::throttle::Throttle::per_minute(args.graph_rate_limit),
     };
     let web = WebState {
         directory: directory.clone(),
