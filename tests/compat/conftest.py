@@ -5,14 +5,18 @@ Every test first installs a guard that refuses connections off loopback: with de
 settings MSAL would contact login.microsoftonline.com, and a test must never leave the machine.
 """
 
+import http.server
 import json
 import os
 import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("LATCHKEY_BIN", ROOT / "target" / "debug" / "latchkey"))
@@ -84,3 +88,52 @@ def latchkey():
 def consented_app(latchkey):
     return latchkey.app("--name", "Automation", "--application-permission", "User.ReadWrite.All",
                         "--grant-admin-consent")
+
+
+# The browser tests: Debian's headless Chromium through chromedriver, and a relying party's
+# redirect URI on a loopback port.
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SHOTS = ROOT / "target" / "screenshots"
+
+
+class Callback(http.server.BaseHTTPRequestHandler):
+    """The relying party's redirect URI: a page that says the browser is back at the app."""
+
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
+        body = b"<!doctype html><title>Back at the app</title><p>Signed in.</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def redirect_uri():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Callback)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/callback"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                # The server's certificate comes from the CA Latchkey made on first start; the
+                # Python side trusts it through REQUESTS_CA_BUNDLE, the browser is told here.
+                "--ignore-certificate-errors", "--no-first-run", "--disable-sync"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()

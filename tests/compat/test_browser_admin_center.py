@@ -9,8 +9,6 @@ each shown inline with nothing applied.
 Each page is saved as a screenshot under target/screenshots/ for people to look at.
 """
 
-import http.server
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,17 +16,12 @@ import pytest
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ROOT, cli
+from conftest import CHROMEDRIVER, CHROMIUM, SHOTS, cli
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-SHOTS = ROOT / "target" / "screenshots"
 ADMIN_PW = "Granite-Otter-Signal-58"
 START_PW = "Copper-Valley-Thistle-24"
 CHOSEN = "Meadow-Lantern-Orbit-63"
@@ -37,45 +30,6 @@ pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
     reason="Debian's chromium and chromium-driver are needed (scripts/test installs them)",
 )
-
-
-class Callback(http.server.BaseHTTPRequestHandler):
-    """The relying party's redirect URI."""
-
-    def do_GET(self):  # noqa: N802 (the stdlib's name)
-        body = b"<!doctype html><title>Back at the app</title><p>Signed in.</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def redirect_uri():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Callback)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/callback"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-                "--ignore-certificate-errors", "--no-first-run", "--disable-sync"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def shot(driver, name):

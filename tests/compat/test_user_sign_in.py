@@ -1,16 +1,13 @@
 """Resource owner password credentials (ROPC) and refresh tokens, driven by MSAL and
 azure-identity unmodified, and the refusals Entra gives for each sign-in failure."""
 
-import os
-import subprocess
-
 import msal
 import pytest
 import requests
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import UsernamePasswordCredential
 
-from conftest import BIN, cli
+from conftest import cli
 
 # MSAL looks up the user's realm at https://<authority host>/common/userrealm/… on port 443
 # whatever the authority's port (spec/microsoft-clients.md §4.2). Latchkey answers that path
