@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,3 +138,18 @@ def browser():
         yield driver
     finally:
         driver.quit()
+
+
+def gone(element):
+    """A wait condition: the element left the page (the form was posted and a new page came).
+    Chromedriver reports a node of a replaced document either as stale or, while the new
+    document is being attached, as an "unknown error" from the inspector; both mean gone."""
+
+    def check(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    return check

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import CHROMEDRIVER, CHROMIUM, SHOTS, cli
+from conftest import CHROMEDRIVER, CHROMIUM, SHOTS, cli, gone
 
 ADMIN_PW = "Granite-Otter-Signal-58"
 START_PW = "Copper-Valley-Thistle-24"
@@ -168,7 +168,7 @@ def test_a_typed_password_is_refused_inline_when_mismatched_or_weak_then_set(lat
     type_into(browser, "confirm", "devondevon")
     old = browser.find_element(By.ID, "reset-errors")
     browser.find_element(By.ID, "reset-submit").click()
-    wait.until(ec.staleness_of(old))
+    wait.until(gone(old))
     wait.until(ec.presence_of_element_located((By.ID, "reset-errors")))
     assert "devondevon" not in browser.page_source
     errors = browser.find_element(By.ID, "reset-errors").text
