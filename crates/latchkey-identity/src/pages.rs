@@ -23,7 +23,7 @@ use latchkey_core::directory::{
     user_may_consent,
 };
 use latchkey_core::ids::{TenantId, UserId};
-use latchkey_core::interactive::{SESSION_LIFETIME, random_token};
+use latchkey_core::interactive::{SESSION_LIFETIME, SignInSessionRecord, random_token};
 use latchkey_core::tenant::Tenant;
 use latchkey_core::user::User;
 use latchkey_core::{DirectoryError, authz::Denied};
@@ -880,6 +880,18 @@ fn policy_lines(p: &latchkey_core::password::PolicyError) -> Vec<String> {
     if lines.is_empty() { vec![text] } else { lines }
 }
 
+/// The browser's sign-in session, if its session cookie names a live one.
+async fn session_from_cookie(
+    state: &IdentityState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+) -> Result<Option<(SignInSessionRecord, User)>, DirectoryError> {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(c) => state.directory.find_sign_in_session(tenant.id, &c).await,
+        None => Ok(None),
+    }
+}
+
 /// `POST /{tenant}/login/consent`.
 async fn consent(
     State(state): State<IdentityState>,
@@ -902,10 +914,7 @@ async fn consent(
         flow,
         cookies: vec![],
     };
-    let session = match cookie(&headers, SESSION_COOKIE) {
-        Some(c) => state.directory.find_sign_in_session(tenant.id, &c).await,
-        None => Ok(None),
-    };
+    let session = session_from_cookie(&state, &tenant, &headers).await;
     let (session, user) = match session {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -1298,10 +1307,7 @@ async fn continue_as(
         flow,
         cookies: vec![],
     };
-    let session = match cookie(&headers, SESSION_COOKIE) {
-        Some(c) => state.directory.find_sign_in_session(tenant.id, &c).await,
-        None => Ok(None),
-    };
+    let session = session_from_cookie(&state, &tenant, &headers).await;
     match session {
         Ok(Some((session, user))) => ctx.proceed(&req, &user, session.created).await,
         Ok(None) => ctx.sign_in_page(
