@@ -703,6 +703,7 @@ async fn reset_row(
         })?;
         return Ok(true);
     }
+    wait_past(before.as_deref()).await;
     let password = match row.password.filter(|p| !p.is_empty()) {
         Some(p) => SecretString::from(p),
         None => generated(&upn, ""),
@@ -738,4 +739,18 @@ async fn reset_row(
     let ok = outcome.status == "ok";
     journal.write(&outcome)?;
     Ok(ok)
+}
+
+/// Graph reports `lastPasswordChangeDateTime` to the second. A reset sent within the same
+/// second as the previous change could land with the same value, and a resumed run would then
+/// not see that it landed and reset again; so such a reset waits for the next second (at most
+/// one second, and only for users changed just now).
+async fn wait_past(before: Option<&str>) {
+    let Some(at) = before.and_then(|b| chrono::DateTime::parse_from_rfc3339(b).ok()) else {
+        return;
+    };
+    let next = at.with_timezone(&chrono::Utc) + chrono::Duration::seconds(1);
+    if let Ok(wait) = (next - chrono::Utc::now()).to_std() {
+        tokio::time::sleep(wait.min(std::time::Duration::from_secs(1))).await;
+    }
 }
