@@ -223,7 +223,8 @@ impl Harness {
             Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap(),
         ));
         let hasher = Hasher::new(TEST_HASH, 2, 1024).unwrap();
-        let directory = Directory::new(store.clone(), hasher, clock.clone());
+        let directory = Directory::new(store.clone(), hasher, clock.clone())
+            .with_master_key(latchkey_core::crypto::MasterKey::generate());
         let boot = directory
             .bootstrap_tenant(&DomainName::parse("contoso.test").unwrap(), "Contoso", None)
             .await

@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::audit::{AuditEvent, Events, Initiator, OutboxEvent};
 use crate::authz::Actor;
 use crate::clock::Clock;
+use crate::crypto::MasterKey;
 use crate::error::DirectoryError;
 use crate::ids::{EventId, TenantId, UserId};
 use crate::names::Upn;
@@ -84,6 +85,9 @@ pub struct Directory {
     dummy: Arc<tokio::sync::OnceCell<crate::password::PasswordHash>>,
     /// Password-method resets not yet read (generated passwords held in memory only).
     reset_operations: Arc<reset::ResetOperations>,
+    /// The server's master key, for secrets the directory must read back later (sealed
+    /// authenticator secrets, view-once deliveries). `None` in offline tools that never need it.
+    master: Option<MasterKey>,
 }
 
 /// What an audited change says about itself.
@@ -109,7 +113,22 @@ impl Directory {
             clock,
             dummy: Arc::default(),
             reset_operations: Arc::default(),
+            master: None,
         }
+    }
+
+    /// The directory with the server's master key, for operations that seal secrets.
+    pub fn with_master_key(mut self, key: MasterKey) -> Self {
+        self.master = Some(key);
+        self
+    }
+
+    /// The master key, or an error for an operation that needs one in a tool without it.
+    #[allow(dead_code)] // the first users (sealed authenticator secrets, deliveries) are coming
+    pub(crate) fn master_key(&self) -> Result<&MasterKey, DirectoryError> {
+        self.master.as_ref().ok_or_else(|| {
+            DirectoryError::Internal("this operation needs the server's master key".into())
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

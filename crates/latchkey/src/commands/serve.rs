@@ -22,7 +22,10 @@ use crate::{logging, tls};
 
 pub async fn run(args: ServeArgs) -> CliResult {
     logging::init(args.log_format);
-    let directory = open_directory(&args.store).await?;
+    let master = master_key(&args)?;
+    let directory = open_directory(&args.store)
+        .await?
+        .with_master_key(master.clone());
     if directory.list_tenants().await?.is_empty() {
         let domain = DomainName::parse(&args.domain).map_err(|e| CliError(e.to_string()))?;
         let label = super::init::capitalise(domain.first_label());
@@ -81,7 +84,6 @@ pub async fn run(args: ServeArgs) -> CliResult {
         )
     };
 
-    let master = master_key(&args)?;
     let clock = directory.clock().clone();
     let keys = KeyRing::new(
         directory.store().clone(),
