@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::authz::{Actor, Channel};
+use crate::delivery::ViewOnceRecord;
 use crate::ids::{EventId, TenantId, UserId};
+use crate::mail::OutgoingMail;
 
 /// Graph's `directoryAudit`, reduced to what Latchkey records.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,9 +77,26 @@ pub struct OutboxEvent {
     pub payload: Value,
 }
 
-/// The audit and outbox events that accompany one change.
+/// The audit and outbox events that accompany one change, and what else the change causes
+/// that must be written with it or not at all: e-mail to queue, view-once deliveries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Events {
     pub audit: AuditEvent,
     pub outbox: OutboxEvent,
+    /// Messages for the send queue (`mail_outbox`), inserted in the same transaction.
+    pub mail: Vec<OutgoingMail>,
+    /// View-once deliveries of a secret, inserted in the same transaction.
+    pub deliveries: Vec<ViewOnceRecord>,
+}
+
+impl Events {
+    /// A change's audit and outbox events, with no mail and no delivery.
+    pub fn new(audit: AuditEvent, outbox: OutboxEvent) -> Self {
+        Self {
+            audit,
+            outbox,
+            mail: Vec::new(),
+            deliveries: Vec::new(),
+        }
+    }
 }

@@ -10,10 +10,12 @@ use chrono::{DateTime, Utc};
 
 use crate::app::{App, AppId};
 use crate::audit::{AuditEvent, Events, OutboxEvent};
+use crate::delivery::DeliveryStore;
 use crate::ids::{TenantId, UserId};
 use crate::interactive::{
     AuthorizationCodeRecord, DeviceCodeRecord, SignInSessionRecord, UserConsent,
 };
+use crate::mail::MailStore;
 use crate::names::{DomainName, Upn};
 use crate::password::{PasswordHash, PasswordPolicy};
 use crate::query::{Filter, OrderBy};
@@ -168,8 +170,11 @@ impl Debug for SigningKeyRecord {
     }
 }
 
+/// The whole storage contract. The send queue ([`MailStore`]) and view-once deliveries
+/// ([`DeliveryStore`]) are their own traits so that each part reads on its own; every backend
+/// implements all of them.
 #[async_trait]
-pub trait Store: Send + Sync + Debug {
+pub trait Store: MailStore + DeliveryStore + Send + Sync + Debug {
     /// Checks that the database answers; for health checks.
     async fn ping(&self) -> StoreResult<()>;
 

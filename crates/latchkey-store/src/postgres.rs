@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::OpenError;
+use crate::mail::impl_mail_store;
 use crate::shared::impl_store;
 
 #[derive(Debug, Clone)]
@@ -37,3 +38,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore, sqlx::Postgres, false);
+impl_mail_store!(PgStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");

@@ -268,6 +268,8 @@ macro_rules! impl_store {
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
+            // E-mail and view-once deliveries the change causes (`mail.rs`).
+            insert_mail_and_deliveries(tx, events).await?;
             Ok(())
         }
 

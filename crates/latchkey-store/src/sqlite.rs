@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 };
 
 use crate::OpenError;
+use crate::mail::impl_mail_store;
 use crate::shared::impl_store;
 
 #[derive(Debug, Clone)]
@@ -58,3 +59,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, true);
+impl_mail_store!(SqliteStore, sqlx::Sqlite, "");

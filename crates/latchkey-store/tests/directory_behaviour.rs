@@ -413,8 +413,8 @@ async fn a_stale_write_is_refused_and_the_old_password_stays(h: Harness) {
 fn fresh_events(h: &Harness, subject: UserId) -> latchkey_core::audit::Events {
     use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
     let now = h.clock_now();
-    Events {
-        audit: AuditEvent {
+    Events::new(
+        AuditEvent {
             id: EventId::new(),
             tenant_id: h.tenant(),
             activity_date_time: now,
@@ -428,7 +428,7 @@ fn fresh_events(h: &Harness, subject: UserId) -> latchkey_core::audit::Events {
             channel: Channel::Cli,
             details: vec![],
         },
-        outbox: OutboxEvent {
+        OutboxEvent {
             id: EventId::new(),
             tenant_id: h.tenant(),
             occurred_at: now,
@@ -436,7 +436,7 @@ fn fresh_events(h: &Harness, subject: UserId) -> latchkey_core::audit::Events {
             subject: Some(subject),
             payload: serde_json::json!({}),
         },
-    }
+    )
 }
 
 async fn a_failure_between_hashing_and_commit_leaves_the_old_credential_valid(h: Harness) {

@@ -134,8 +134,8 @@ fn events(h: &Harness, subject: UserId, activity: &str) -> latchkey_core::audit:
     use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
     use latchkey_core::ids::EventId;
     let now = h.clock.now();
-    Events {
-        audit: AuditEvent {
+    Events::new(
+        AuditEvent {
             id: EventId::new(),
             tenant_id: h.tenant(),
             activity_date_time: now,
@@ -149,7 +149,7 @@ fn events(h: &Harness, subject: UserId, activity: &str) -> latchkey_core::audit:
             channel: Channel::Graph,
             details: vec![],
         },
-        outbox: OutboxEvent {
+        OutboxEvent {
             id: EventId::new(),
             tenant_id: h.tenant(),
             occurred_at: now,
@@ -157,7 +157,7 @@ fn events(h: &Harness, subject: UserId, activity: &str) -> latchkey_core::audit:
             subject: Some(subject),
             payload: serde_json::json!({}),
         },
-    }
+    )
 }
 
 async fn a_failure_after_the_user_row_and_credential_rolls_both_back(h: Harness) {

@@ -7,8 +7,10 @@ mod admin_center;
 mod apps;
 mod audit_logs;
 mod callers;
+mod delivery;
 mod device;
 mod interactive;
+mod mail;
 mod password;
 mod reset;
 mod roles;
@@ -36,11 +38,13 @@ use crate::user::User;
 pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
 pub use apps::{CreatedApp, NewApp};
 pub use callers::CallerRefused;
+pub use delivery::{DeliveredPassword, RevealedPassword, ViewOnceGone, ViewOnceLink};
 pub use device::DeviceCodeError;
 pub use interactive::{
     CodeError, NewAuthorizationCode, OIDC_SCOPES, PasswordChangeError, USER_CONSENTABLE,
     missing_consent, user_may_consent,
 };
+pub use mail::DueMail;
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use sign_in::{ClientRef, SignInError};
@@ -88,6 +92,8 @@ pub struct Directory {
     /// The server's master key, for secrets the directory must read back later (sealed
     /// authenticator secrets, view-once deliveries). `None` in offline tools that never need it.
     master: Option<MasterKey>,
+    /// Woken when this node queues mail, so that the delivery loop sends it at once.
+    mail_wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// What an audited change says about itself.
@@ -114,6 +120,7 @@ impl Directory {
             dummy: Arc::default(),
             reset_operations: Arc::default(),
             master: None,
+            mail_wakeup: Arc::default(),
         }
     }
 
@@ -124,7 +131,6 @@ impl Directory {
     }
 
     /// The master key, or an error for an operation that needs one in a tool without it.
-    #[allow(dead_code)] // the first users (sealed authenticator secrets, deliveries) are coming
     pub(crate) fn master_key(&self) -> Result<&MasterKey, DirectoryError> {
         self.master.as_ref().ok_or_else(|| {
             DirectoryError::Internal("this operation needs the server's master key".into())
@@ -191,6 +197,6 @@ impl Directory {
             subject: c.target.map(|u| u.id),
             payload: c.payload,
         };
-        Events { audit, outbox }
+        Events::new(audit, outbox)
     }
 }

@@ -95,6 +95,7 @@ impl Directory {
         self.store
             .write_password(&prepared.write, &prepared.events)
             .await?;
+        self.mail_queued(&prepared.events);
         Ok(PasswordSet {
             user_id: user.id,
             generated_password: prepared.generated,
@@ -132,7 +133,7 @@ impl Directory {
             details.push(("reason".into(), reason.clone()));
         }
         let self_service = matches!(actor, Actor::User { id, .. } if *id == user.id);
-        let events = self.events(Change {
+        let mut events = self.events(Change {
             actor,
             tenant: tenant_id,
             category: "UserManagement",
@@ -151,6 +152,13 @@ impl Directory {
                 "forceChangePasswordNextSignIn": request.force_change_next_sign_in,
             }),
         });
+        // A person who changed their own password is told by e-mail, so that a change they
+        // did not make does not go unnoticed. Queued with the change, in its transaction.
+        if self_service {
+            events
+                .mail
+                .extend(self.password_changed_notice(&tenant, user, now)?);
+        }
         Ok(PreparedPassword {
             write: PasswordWrite {
                 tenant_id,

@@ -467,6 +467,7 @@ impl Directory {
         self.store
             .write_password(&prepared.write, &prepared.events)
             .await?;
+        self.mail_queued(&prepared.events);
         Ok(())
     }
 
