@@ -1,7 +1,10 @@
 //! Test harness: a throwaway PostgreSQL server per test process (initdb + postgres from the
 //! machine's PostgreSQL packages, in a temp dir, on a unix socket), a fresh database per
-//! test, and a ready directory on either backend. Tests never assume a running server.
+//! test, and a ready directory on either backend. Tests never assume a running server. Also
+//! a small real SMTP server ([`smtp::SmtpSink`]) for the e-mail tests.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

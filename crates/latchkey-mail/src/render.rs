@@ -1,0 +1,192 @@
+//! The messages' text and HTML, from askama templates compiled into the binary (HTML
+//! escaped by the engine; the text parts are plain).
+
+use askama::Template;
+use latchkey_core::mail::{MailContent, OpenedMail};
+use secrecy::ExposeSecret;
+
+/// A message ready to send. `Debug` shows only the subject: the bodies may hold a code or a
+/// link.
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendered")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a message could not be rendered: {0}")]
+pub struct RenderError(String);
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+macro_rules! pair {
+    ($text:ident, $txt:literal, $html:ident, $htm:literal, { $($field:ident : $ty:ty),* $(,)? }) => {
+        #[derive(Template)]
+        #[template(path = $txt)]
+        struct $text<'a> { $($field: $ty),* }
+        #[derive(Template)]
+        #[template(path = $htm)]
+        struct $html<'a> { $($field: $ty),* }
+    };
+}
+
+pair!(CodeText, "one_time_code.txt", CodeHtml, "one_time_code.html", {
+    organization: &'a str, display_name: &'a str, code: &'a str, valid_minutes: u32,
+});
+pair!(LinkText, "view_once_link.txt", LinkHtml, "view_once_link.html", {
+    organization: &'a str, display_name: &'a str, user_principal_name: &'a str,
+    link: &'a str, expires: String, sent_by: &'a str,
+});
+pair!(ChangedText, "password_changed.txt", ChangedHtml, "password_changed.html", {
+    organization: &'a str, display_name: &'a str, user_principal_name: &'a str, changed: String,
+});
+pair!(TestText, "test.txt", TestHtml, "test.html", { organization: &'a str, sent_by: &'a str });
+
+/// Renders an opened message.
+pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
+    let org = mail.organization.as_str();
+    let err = |e: askama::Error| RenderError(e.to_string());
+    let (subject, text, html) = match &mail.content {
+        MailContent::OneTimeCode {
+            display_name,
+            code,
+            valid_minutes,
+        } => {
+            let code = code.expose_secret();
+            let t = CodeText {
+                organization: org,
+                display_name,
+                code,
+                valid_minutes: *valid_minutes,
+            };
+            let h = CodeHtml {
+                organization: org,
+                display_name,
+                code,
+                valid_minutes: *valid_minutes,
+            };
+            (
+                format!("Your {org} verification code"),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
+        MailContent::ViewOnceLink {
+            display_name,
+            user_principal_name,
+            link,
+            expires_at,
+            sent_by,
+        } => {
+            let link = link.expose_secret();
+            let t = LinkText {
+                organization: org,
+                display_name,
+                user_principal_name,
+                link,
+                expires: when(*expires_at),
+                sent_by,
+            };
+            let h = LinkHtml {
+                organization: org,
+                display_name,
+                user_principal_name,
+                link,
+                expires: when(*expires_at),
+                sent_by,
+            };
+            (
+                format!("A temporary password for {user_principal_name} is waiting"),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
+        MailContent::PasswordChanged {
+            display_name,
+            user_principal_name,
+            changed_at,
+        } => {
+            let t = ChangedText {
+                organization: org,
+                display_name,
+                user_principal_name,
+                changed: when(*changed_at),
+            };
+            let h = ChangedHtml {
+                organization: org,
+                display_name,
+                user_principal_name,
+                changed: when(*changed_at),
+            };
+            (
+                format!("Your {org} password was changed"),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
+        MailContent::Test { sent_by } => {
+            let t = TestText {
+                organization: org,
+                sent_by,
+            };
+            let h = TestHtml {
+                organization: org,
+                sent_by,
+            };
+            (
+                format!("Latchkey test message for {org}"),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
+    };
+    Ok(Rendered {
+        subject,
+        text,
+        html,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use secrecy::SecretString;
+
+    #[test]
+    fn a_view_once_message_carries_the_link_and_escapes_names_in_html() {
+        let mail = OpenedMail {
+            organization: "Contoso <Ltd>".into(),
+            content: MailContent::ViewOnceLink {
+                display_name: "Ada <script>".into(),
+                user_principal_name: "ada@contoso.test".into(),
+                link: SecretString::from("https://id.contoso.test/account/delivered/abc"),
+                expires_at: chrono::DateTime::UNIX_EPOCH,
+                sent_by: "admin@contoso.test".into(),
+            },
+        };
+        let r = render(&mail).unwrap();
+        assert_eq!(
+            r.subject,
+            "A temporary password for ada@contoso.test is waiting"
+        );
+        assert!(
+            r.text
+                .contains("https://id.contoso.test/account/delivered/abc")
+        );
+        assert!(r.text.contains("Ada <script>"));
+        assert!(r.html.contains("Ada &#60;script&#62;") || r.html.contains("Ada &lt;script&gt;"));
+        assert!(!r.html.contains("<script>"));
+        assert!(!format!("{r:?}").contains("delivered/abc"));
+    }
+}
