@@ -26,6 +26,36 @@ pub const DEFAULT_LIFETIME: Duration = Duration::hours(24);
 pub const MIN_LIFETIME: Duration = Duration::minutes(10);
 pub const MAX_LIFETIME: Duration = Duration::days(7);
 
+/// The server's settings for delivery by e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Whether this server has a mail server to send through. Without one, channels do not
+    /// offer delivery by e-mail (messages would only wait in the queue).
+    pub mail_enabled: bool,
+    /// How long a view-once link works, between [`MIN_LIFETIME`] and [`MAX_LIFETIME`].
+    pub lifetime: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            mail_enabled: false,
+            lifetime: DEFAULT_LIFETIME,
+        }
+    }
+}
+
+impl DeliverySettings {
+    /// Checks the lifetime; the message names the allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        if (MIN_LIFETIME..=MAX_LIFETIME).contains(&self.lifetime) {
+            Ok(())
+        } else {
+            Err("a view-once link must live between 10 minutes and 7 days (168 hours)".into())
+        }
+    }
+}
+
 /// A delivery as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ViewOnceRecord {

@@ -94,6 +94,16 @@ impl SmtpConfig {
                 "the SMTP port must be between 1 and 65535".into(),
             ));
         }
+        let loopback = matches!(
+            self.host.as_str(),
+            "localhost" | "127.0.0.1" | "::1" | "[::1]"
+        );
+        if self.username.is_some() && self.security == Security::None && !loopback {
+            return Err(ConfigError(format!(
+                "SMTP credentials are not sent to {} without TLS: use --smtp-security starttls or tls",
+                self.host
+            )));
+        }
         match (&self.username, &self.password) {
             (Some(_), None) => Err(ConfigError(
                 "an SMTP username needs a password (--smtp-password-file or LATCHKEY_SMTP_PASSWORD)"

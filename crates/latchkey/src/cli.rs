@@ -32,6 +32,65 @@ pub enum Command {
     Apps(AppsCommand),
     /// Manage users over Microsoft Graph, in Latchkey or a Microsoft 365 tenant (`graph login` first).
     Graph(crate::commands::graph::GraphArgs),
+    /// E-mail: send a test message now, or look at the send queue.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send a test message now through the configured SMTP server; reports its error if it fails.
+    Test(MailTestArgs),
+    /// List queued messages that are pending or failed (kind, recipients, attempts, last error; never content).
+    Queue(MailQueueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MailTestArgs {
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+    /// Where to send the test message.
+    #[arg(long)]
+    pub to: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MailQueueArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Also list messages already sent.
+    #[arg(long)]
+    pub all: bool,
+    /// At most this many messages, oldest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The mail server. The password comes from `--smtp-password-file` or the environment
+/// variable `LATCHKEY_SMTP_PASSWORD`, never from an argument.
+#[derive(Debug, Args, Clone)]
+pub struct SmtpArgs {
+    /// SMTP server host. Without it the server sends no mail (and offers no delivery by e-mail).
+    #[arg(long, env = "LATCHKEY_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP port; by default 25, 587 or 465 for --smtp-security none, starttls or tls.
+    #[arg(long, env = "LATCHKEY_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// How the connection is protected: none, starttls (required once offered) or tls.
+    #[arg(long, env = "LATCHKEY_SMTP_SECURITY", default_value = "starttls")]
+    pub smtp_security: String,
+    /// SMTP user name, if the server wants authentication.
+    #[arg(long, env = "LATCHKEY_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// File holding the SMTP password (or set LATCHKEY_SMTP_PASSWORD).
+    #[arg(long, env = "LATCHKEY_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// The sender address of every message, e.g. no-reply@contoso.com.
+    #[arg(long, env = "LATCHKEY_MAIL_FROM")]
+    pub mail_from: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +252,11 @@ pub struct ServeArgs {
     /// minute's worth; 0 turns throttling off.
     #[arg(long, env = "LATCHKEY_GRAPH_RATE_LIMIT", default_value_t = 6000)]
     pub graph_rate_limit: u32,
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+    /// How long a view-once password link sent by e-mail works, in hours (1–168).
+    #[arg(long, env = "LATCHKEY_VIEW_ONCE_HOURS", default_value_t = 24)]
+    pub view_once_hours: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::mail::user_addresses;
 use super::{Change, Directory, PasswordChoice, SetPassword, UserRef};
 use crate::authz::{Action, Actor, Channel, authorize};
-use crate::delivery::{DEFAULT_LIFETIME, VIEW_ONCE_PURPOSE, ViewOnceRecord};
+use crate::delivery::{VIEW_ONCE_PURPOSE, ViewOnceRecord};
 use crate::error::DirectoryError;
 use crate::ids::{TenantId, UserId};
 use crate::mail::{MailAddress, MailContent};
@@ -29,7 +29,8 @@ pub struct ViewOnceLink {
     pub to: MailAddress,
     /// The page's URL up to the token, e.g. `https://id.contoso.test/account/delivered/`.
     pub link_prefix: String,
-    /// `None`: [`DEFAULT_LIFETIME`].
+    /// `None`: the server's setting ([`crate::delivery::DeliverySettings`], by default
+    /// [`crate::delivery::DEFAULT_LIFETIME`]).
     pub lifetime: Option<Duration>,
 }
 
@@ -110,7 +111,7 @@ impl Directory {
                 ),
             ));
         }
-        let lifetime = link.lifetime.unwrap_or(DEFAULT_LIFETIME);
+        let lifetime = link.lifetime.unwrap_or(self.delivery.lifetime);
         if !(crate::delivery::MIN_LIFETIME..=crate::delivery::MAX_LIFETIME).contains(&lifetime) {
             return Err(DirectoryError::invalid(
                 "lifetime",

@@ -94,6 +94,8 @@ pub struct Directory {
     master: Option<MasterKey>,
     /// Woken when this node queues mail, so that the delivery loop sends it at once.
     mail_wakeup: Arc<tokio::sync::Notify>,
+    /// Whether this server sends mail, and how long view-once links live.
+    delivery: crate::delivery::DeliverySettings,
 }
 
 /// What an audited change says about itself.
@@ -121,6 +123,7 @@ impl Directory {
             reset_operations: Arc::default(),
             master: None,
             mail_wakeup: Arc::default(),
+            delivery: crate::delivery::DeliverySettings::default(),
         }
     }
 
@@ -128,6 +131,17 @@ impl Directory {
     pub fn with_master_key(mut self, key: MasterKey) -> Self {
         self.master = Some(key);
         self
+    }
+
+    /// The directory with the server's mail settings (whether it sends mail at all, and how
+    /// long view-once links live).
+    pub fn with_delivery_settings(mut self, settings: crate::delivery::DeliverySettings) -> Self {
+        self.delivery = settings;
+        self
+    }
+
+    pub fn delivery_settings(&self) -> &crate::delivery::DeliverySettings {
+        &self.delivery
     }
 
     /// The master key, or an error for an operation that needs one in a tool without it.

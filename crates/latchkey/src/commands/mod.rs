@@ -4,6 +4,7 @@
 mod apps;
 pub mod graph;
 mod init;
+mod mail;
 mod serve;
 mod users;
 
@@ -46,6 +47,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Users(cmd) => users::run(cmd).await,
         Command::Apps(cmd) => apps::run(cmd).await,
         Command::Graph(args) => graph::run(args).await,
+        Command::Mail(cmd) => mail::run(cmd).await,
     }
 }
 

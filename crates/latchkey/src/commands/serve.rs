@@ -10,6 +10,7 @@ use latchkey_core::Directory;
 use latchkey_core::names::DomainName;
 
 use latchkey_core::crypto::MasterKey;
+use latchkey_core::delivery::DeliverySettings;
 use latchkey_graph::http::GraphState;
 use latchkey_identity::http::IdentityState;
 use latchkey_identity::{KeyRing, TokenService};
@@ -23,9 +24,24 @@ use crate::{logging, tls};
 pub async fn run(args: ServeArgs) -> CliResult {
     logging::init(args.log_format);
     let master = master_key(&args)?;
+    // Mail settings are checked before anything starts: a typo fails the start, not a reset.
+    let smtp = super::mail::smtp_config(&args.smtp)?;
+    let delivery = DeliverySettings {
+        mail_enabled: smtp.is_some(),
+        lifetime: chrono::Duration::hours(i64::from(args.view_once_hours)),
+    };
+    delivery
+        .validate()
+        .map_err(|e| CliError(format!("--view-once-hours: {e}")))?;
+    let mailer = smtp
+        .as_ref()
+        .map(latchkey_mail::Mailer::new)
+        .transpose()
+        .map_err(|e| CliError(e.to_string()))?;
     let directory = open_directory(&args.store)
         .await?
-        .with_master_key(master.clone());
+        .with_master_key(master.clone())
+        .with_delivery_settings(delivery);
     if directory.list_tenants().await?.is_empty() {
         let domain = DomainName::parse(&args.domain).map_err(|e| CliError(e.to_string()))?;
         let label = super::init::capitalise(domain.first_label());
@@ -120,6 +136,16 @@ pub async fn run(args: ServeArgs) -> CliResult {
     let app = router(state, identity, graph, web).into_make_service();
     let handle = Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
+    match mailer {
+        Some(mailer) => {
+            tokio::spawn(latchkey_mail::run_delivery_loop(
+                directory.clone(),
+                mailer,
+                MAIL_TICK,
+            ));
+        }
+        None => tracing::info!("no --smtp-host: e-mail waits in the queue until one is configured"),
+    }
     tokio::spawn(purge_deleted_users(directory));
 
     // Scripts and tests read this line to learn the port.
@@ -143,6 +169,10 @@ pub async fn run(args: ServeArgs) -> CliResult {
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How often the delivery loop looks at the queue without being woken (retries, and mail
+/// queued by other nodes).
+const MAIL_TICK: Duration = Duration::from_secs(15);
 
 /// Access tokens live an hour, as Entra's do by default.
 const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
@@ -226,6 +256,11 @@ async fn purge_deleted_users(directory: Directory) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
+        match directory.purge_expired_deliveries().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "wiped the passwords of expired view-once links"),
+            Err(e) => tracing::warn!(error = %e, "purge of expired view-once links failed"),
+        }
         match directory.purge_expired_sign_in_records().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged expired sign-in sessions and codes"),
