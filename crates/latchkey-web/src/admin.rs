@@ -12,8 +12,11 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_core::authz::{Action, Actor, authorize};
-use latchkey_core::directory::{AdminCenterRefused, PasswordChoice, SetPassword, UserRef};
+use latchkey_core::directory::{
+    AdminCenterRefused, PasswordChoice, SetPassword, UserRef, ViewOnceLink,
+};
 use latchkey_core::ids::UserId;
+use latchkey_core::mail::MailAddress;
 use latchkey_core::query::{Filter, UserProperty};
 use latchkey_core::store::UserQuery;
 use latchkey_core::tenant::Tenant;
@@ -152,12 +155,18 @@ struct ResetForm {
     typed: bool,
     require_change: bool,
     errors: Vec<String>,
+    /// Addresses the password may be sent to (empty when this server sends no mail).
+    recipients: Vec<String>,
+    /// The chosen one; empty: show the password on screen.
+    deliver_to: String,
 }
 
 struct Done {
     /// The generated password, shown on this one response and nowhere else.
     password: Option<String>,
     require_change: bool,
+    /// Sent by e-mail instead: to whom, and until when the link works.
+    delivered: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Done {
@@ -165,6 +174,7 @@ impl std::fmt::Debug for Done {
         f.debug_struct("Done")
             .field("password", &self.password.as_ref().map(|_| ".."))
             .field("require_change", &self.require_change)
+            .field("delivered", &self.delivered)
             .finish()
     }
 }
@@ -855,6 +865,7 @@ async fn reset_form(
         return no_such_user();
     };
     let pos = ListPosition::from_form(&Form::parse_query(query.as_deref()));
+    let recipients = delivery_recipients(&state, &v, id).await;
     page_with_pane(
         &state,
         &v,
@@ -867,11 +878,32 @@ async fn reset_form(
                 typed: false,
                 require_change: true,
                 errors: vec![],
+                recipients,
+                deliver_to: String::new(),
             })
         },
         true,
     )
     .await
+}
+
+/// Where this user's password may be e-mailed, when this server sends mail (else nowhere:
+/// the option is not offered). A failure only hides the option.
+async fn delivery_recipients(state: &WebState, v: &Viewer, id: UserId) -> Vec<String> {
+    if !state.directory.delivery_settings().mail_enabled {
+        return vec![];
+    }
+    match state
+        .directory
+        .delivery_recipients(&v.actor, v.tenant.id, id)
+        .await
+    {
+        Ok(r) => r.into_iter().map(|a| a.to_string()).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list a user's addresses for delivery");
+            vec![]
+        }
+    }
 }
 
 /// `POST /admin/users/{id}/reset-password`: resets through the one password operation and
@@ -897,13 +929,19 @@ async fn reset_post(
     let typed = form.get("mode") == Some("typed");
     let require_change = form.get("require_change") == Some("on");
     let version = form.get("version").and_then(|s| s.parse::<i64>().ok());
+    let deliver_to = form.get("deliver").unwrap_or_default().trim().to_owned();
+    let recipients = delivery_recipients(&state, &v, id).await;
     let again = |errors: Vec<String>, version: Option<i64>| {
+        let recipients = recipients.clone();
+        let deliver_to = deliver_to.clone();
         move |u: &User| {
             PaneBody::Reset(ResetForm {
                 version: version.unwrap_or(u.version),
                 typed,
                 require_change,
                 errors,
+                recipients,
+                deliver_to,
             })
         }
     };
@@ -950,41 +988,69 @@ async fn reset_post(
     } else {
         PasswordChoice::Generate
     };
-    let result = state
-        .directory
-        .set_password_as_seen(
-            &v.actor,
-            v.tenant.id,
-            id,
-            version,
-            SetPassword {
-                choice,
-                force_change_next_sign_in: require_change,
-                force_change_with_mfa: false,
-                reason: None,
-            },
-        )
-        .await;
+    let request = SetPassword {
+        choice,
+        force_change_next_sign_in: require_change,
+        force_change_with_mfa: false,
+        reason: None,
+    };
+    let result = if deliver_to.is_empty() {
+        state
+            .directory
+            .set_password_as_seen(&v.actor, v.tenant.id, id, version, request)
+            .await
+            .map(|set| Done {
+                password: set.generated_password.map(|p| p.expose_secret().to_owned()),
+                require_change,
+                delivered: None,
+            })
+    } else {
+        // E-mailed as a view-once link: the administrator never sees the password.
+        let to = match MailAddress::parse(&deliver_to) {
+            Ok(to) => to,
+            Err(e) => return refuse(vec![e.to_string()], StatusCode::BAD_REQUEST, true).await,
+        };
+        if typed {
+            return refuse(
+                vec!["Only an automatically created password can be sent by e-mail. Choose \"Automatically create a password\", or give the password you typed to the user yourself.".into()],
+                StatusCode::BAD_REQUEST,
+                true,
+            )
+            .await;
+        }
+        let link = ViewOnceLink {
+            to,
+            link_prefix: format!("{}/account/delivered/", state.public_url),
+            lifetime: None,
+        };
+        state
+            .directory
+            .reset_password_with_delivery(&v.actor, v.tenant.id, id, version, request, link)
+            .await
+            .map(|d| Done {
+                password: None,
+                require_change,
+                delivered: Some((
+                    d.to.to_string(),
+                    d.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                )),
+            })
+    };
     match result {
-        Ok(set) => {
-            let password = set
-                .generated_password
-                .map(|p| p.expose_secret().to_owned());
+        Ok(done) => {
             page_with_pane(
                 &state,
                 &v,
                 &pos,
                 id,
                 StatusCode::OK,
-                move |_| {
-                    PaneBody::Done(Done {
-                        password,
-                        require_change,
-                    })
-                },
+                move |_| PaneBody::Done(done),
                 false,
             )
             .await
+        }
+        Err(DirectoryError::Invalid { message, .. }) => {
+            refuse(vec![message], StatusCode::BAD_REQUEST, true).await
         }
         Err(DirectoryError::Policy(p)) => {
             let errors = p.violations.iter().map(|v| v.message()).collect();

@@ -1,7 +1,8 @@
 //! The admin center under `/admin`: server-rendered pages (askama templates and one style
 //! sheet compiled in, no script) where an administrator signs in through the identity
 //! platform's authorization code flow with PKCE against Latchkey itself, finds users, sees a
-//! user's details and resets their password.
+//! user's details and resets their password (showing it once, or sending the user a
+//! view-once link by e-mail), and the page behind such a link, `/account/delivered/{token}`.
 //!
 //! It owns the pages and the admin session's cookie; every decision (who may enter, what an
 //! administrator may do to whom, the password rules) is a `latchkey_core::Directory`
@@ -9,5 +10,11 @@
 //! headers (`latchkey_identity::browser`).
 
 mod admin;
+mod delivered;
 
-pub use admin::{WebState, router};
+pub use admin::WebState;
+
+/// The admin center's routes and the view-once page's.
+pub fn router(state: WebState) -> axum::Router {
+    admin::router(state.clone()).merge(delivered::router(state))
+}

@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use chrono::Duration;
 use latchkey_core::crypto::MasterKey;
+use latchkey_core::delivery::DeliverySettings;
 use latchkey_core::directory::{ClientRef, NewUser, PasswordChoice, SignInError};
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::role::DirectoryRole;
@@ -60,8 +61,25 @@ impl std::io::Write for LogWriter {
 }
 
 async fn world(backend: Backend) -> World {
+    world_with(backend, DeliverySettings::default()).await
+}
+
+/// A world whose server sends mail (so the reset form offers delivery by e-mail).
+async fn world_sending_mail(backend: Backend) -> World {
+    world_with(
+        backend,
+        DeliverySettings {
+            mail_enabled: true,
+            ..DeliverySettings::default()
+        },
+    )
+    .await
+}
+
+async fn world_with(backend: Backend, delivery: DeliverySettings) -> World {
     logs();
-    let h = Harness::new(backend).await;
+    let mut h = Harness::new(backend).await;
+    h.directory = h.directory.clone().with_delivery_settings(delivery);
     let keys = KeyRing::new(
         h.store.clone(),
         MasterKey::generate(),
@@ -995,4 +1013,369 @@ both_backends!(
     markup_in_a_display_name_renders_as_text,
     signing_out_ends_the_admin_session_and_the_sign_in_session,
     the_admin_session_dies_when_the_administrators_sessions_are_revoked,
+    an_administrator_sends_a_view_once_link_that_reveals_the_password_once,
+    delivery_by_email_is_offered_only_when_the_server_sends_mail,
+    a_recipient_that_is_not_the_users_own_is_refused_and_nothing_changes,
+    a_helpdesk_administrator_cannot_deliver_a_global_administrators_password,
+    an_unknown_or_expired_link_shows_the_same_page_and_no_details,
 );
+
+// ---------------------------------------------------------------------------------------
+// Delivery by e-mail: a view-once link instead of the password.
+
+const MAILED_PW: &str = "Harbour-Lantern-Quay-42";
+
+/// A user with a `mail` and an `otherMails` address.
+async fn mailable_user(w: &World, upn: &str, roles: Vec<DirectoryRole>) -> String {
+    let created =
+        w.h.directory
+            .create_user(
+                &Harness::operator(),
+                w.h.tenant(),
+                NewUser {
+                    user_principal_name: Upn::parse(upn).unwrap(),
+                    display_name: DisplayName::parse("Pat Example").unwrap(),
+                    mail_nickname: None,
+                    account_enabled: true,
+                    profile: latchkey_core::user::UserProfile {
+                        mail: Some("pat@mail.contoso.test".into()),
+                        other_mails: vec!["pat@home.example.org".into()],
+                        ..Default::default()
+                    },
+                    password_policies: Default::default(),
+                    password: PasswordChoice::Provided(SecretString::from(MAILED_PW.to_owned())),
+                    force_change_next_sign_in: false,
+                    roles,
+                },
+            )
+            .await
+            .unwrap();
+    created.user.id.to_string()
+}
+
+/// The path of the link in the queued message, as the e-mail carries it.
+async fn queued_link(w: &World) -> String {
+    let due = w.h.directory.claim_due_mail(10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    match &due[0].message.content {
+        latchkey_core::mail::MailContent::ViewOnceLink { link, .. } => {
+            use secrecy::ExposeSecret;
+            let link = link.expose_secret();
+            assert!(
+                link.starts_with(&format!("{PUBLIC}/account/delivered/")),
+                "{link}"
+            );
+            link[PUBLIC.len()..].to_owned()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn pending_mail() -> latchkey_core::mail::MailQuery {
+    latchkey_core::mail::MailQuery {
+        tenant: None,
+        statuses: vec![latchkey_core::mail::MailStatus::Pending],
+        limit: 10,
+    }
+}
+
+async fn an_administrator_sends_a_view_once_link_that_reveals_the_password_once(backend: Backend) {
+    let w = world_sending_mail(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
+
+    let form = reset_form(&w, &mut b, &id).await;
+    assert!(
+        form.body
+            .contains("Send the password to pat@mail.contoso.test by e-mail")
+    );
+    assert!(
+        form.body
+            .contains("Send the password to pat@home.example.org by e-mail")
+    );
+    assert!(form.body.contains("id=\"deliver-show\" checked"));
+    let done = post_reset(
+        &w,
+        &mut b,
+        &id,
+        &form,
+        &[
+            ("mode", "auto"),
+            ("require_change", "on"),
+            ("deliver", "pat@mail.contoso.test"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body
+            .contains("A link to the new password is on its way to")
+    );
+    assert!(done.body.contains("pat@mail.contoso.test"));
+    assert!(
+        !done.body.contains("id=\"new-password\""),
+        "the admin never sees it"
+    );
+    assert!(matches!(
+        sign_in_result(&w, "pat@contoso.test", MAILED_PW).await,
+        Err(SignInError::WrongPassword)
+    ));
+
+    // The person opens the link: an interstitial, which a mail scanner may load freely.
+    let path = queued_link(&w).await;
+    let mut person = Browser::default();
+    for _ in 0..2 {
+        let page = person.get(&w.app, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("Reveal the password"));
+        assert!(page.body.contains("pat@contoso.test"));
+        assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+        assert!(
+            page.headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+    }
+    let interstitial = person.get(&w.app, &path).await;
+    let cookie = interstitial
+        .set_cookies
+        .iter()
+        .chain(std::iter::once(&String::new()))
+        .find(|c| c.starts_with("lk_view="))
+        .cloned();
+    // (Set on the first visit only; the browser kept it.)
+    assert!(cookie.is_none() && person.cookies.contains_key("lk_view"));
+
+    // A post without the form's token (another site, or a scanner) reveals nothing.
+    let forged = person.post(&w.app, &path, &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("Open the link from your e-mail again"));
+    let stranger = Browser::default()
+        .post(&w.app, &path, &[("csrf", &interstitial.hidden("csrf"))])
+        .await;
+    assert_eq!(
+        stranger.status,
+        StatusCode::FORBIDDEN,
+        "no cookie, no reveal"
+    );
+
+    let revealed = person
+        .post(&w.app, &path, &[("csrf", &interstitial.hidden("csrf"))])
+        .await;
+    assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.body);
+    assert_eq!(revealed.headers[header::CACHE_CONTROL], "no-store");
+    let password = revealed.input("password");
+    assert!(password.len() >= 16);
+    assert!(revealed.body.contains("will not be shown again"));
+    assert!(matches!(
+        sign_in_result(&w, "pat@contoso.test", &password).await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+
+    // Used up: the same page for a second reveal and for the link itself.
+    let again = person
+        .post(&w.app, &path, &[("csrf", &interstitial.hidden("csrf"))])
+        .await;
+    assert_eq!(again.status, StatusCode::GONE);
+    assert!(
+        again
+            .body
+            .contains("This link has expired or was already used")
+    );
+    assert!(!again.body.contains(&password));
+    let link = person.get(&w.app, &path).await;
+    assert_eq!(link.status, StatusCode::GONE);
+    assert!(
+        link.body
+            .contains("This link has expired or was already used")
+    );
+
+    let token = path.rsplit('/').next().unwrap();
+    let stored = stored_bytes(&w).await;
+    assert!(
+        !contains(&stored, &password),
+        "the password is sealed at rest"
+    );
+    assert!(!contains(&stored, token), "the link is stored as a digest");
+    let logged = logs().lock().unwrap().clone();
+    assert!(
+        !contains(&logged, &password),
+        "the password is in no log line"
+    );
+    assert!(!contains(&logged, token), "the link is in no log line");
+}
+
+async fn delivery_by_email_is_offered_only_when_the_server_sends_mail(backend: Backend) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
+    let form = reset_form(&w, &mut b, &id).await;
+    assert!(!form.body.contains("by e-mail"));
+    assert!(!form.body.contains("id=\"delivery\""));
+}
+
+async fn a_recipient_that_is_not_the_users_own_is_refused_and_nothing_changes(backend: Backend) {
+    let w = world_sending_mail(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
+    let form = reset_form(&w, &mut b, &id).await;
+    for (deliver, mode, expected) in [
+        (
+            "attacker@evil.example",
+            "auto",
+            "attacker@evil.example is not one of this user's e-mail addresses",
+        ),
+        ("not an address", "auto", "is not an e-mail address"),
+        (
+            "pat@mail.contoso.test",
+            "typed",
+            "Only an automatically created password can be sent by e-mail",
+        ),
+    ] {
+        let refused = post_reset(
+            &w,
+            &mut b,
+            &id,
+            &form,
+            &[
+                ("mode", mode),
+                ("password", "Typed-By-The-Admin-77"),
+                ("confirm", "Typed-By-The-Admin-77"),
+                ("require_change", "on"),
+                ("deliver", deliver),
+            ],
+        )
+        .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{deliver}: {}",
+            refused.body
+        );
+        assert!(
+            unescape(&refused.body).contains(expected),
+            "{deliver}: {}",
+            refused.body
+        );
+        assert!(
+            sign_in_result(&w, "pat@contoso.test", MAILED_PW)
+                .await
+                .is_ok()
+        );
+        assert!(
+            w.h.directory
+                .mail_queue(&pending_mail())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+async fn a_helpdesk_administrator_cannot_deliver_a_global_administrators_password(
+    backend: Backend,
+) {
+    let w = world_sending_mail(backend).await;
+    user(
+        &w,
+        "hal@contoso.test",
+        "Hal Helpdesk",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let boss = mailable_user(
+        &w,
+        "gia@contoso.test",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let pat = mailable_user(&w, "pat@contoso.test", vec![]).await;
+    let mut b = Browser::default();
+    sign_in(&w, &mut b, "hal@contoso.test").await;
+    let ordinary = reset_form(&w, &mut b, &pat).await;
+    let target =
+        w.h.store
+            .find_user(
+                w.h.tenant(),
+                latchkey_core::ids::UserId::from_uuid(boss.parse().unwrap()),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    let posted = b
+        .post(
+            &w.app,
+            &format!("/admin/users/{boss}/reset-password"),
+            &[
+                ("csrf", &ordinary.hidden("csrf")),
+                ("version", &target.version.to_string()),
+                ("mode", "auto"),
+                ("require_change", "on"),
+                ("deliver", "pat@mail.contoso.test"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::FORBIDDEN, "{}", posted.body);
+    assert!(
+        sign_in_result(&w, "gia@contoso.test", MAILED_PW)
+            .await
+            .is_ok()
+    );
+    assert!(
+        w.h.directory
+            .mail_queue(&pending_mail())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn an_unknown_or_expired_link_shows_the_same_page_and_no_details(backend: Backend) {
+    let w = world_sending_mail(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
+    let form = reset_form(&w, &mut b, &id).await;
+    post_reset(
+        &w,
+        &mut b,
+        &id,
+        &form,
+        &[("mode", "auto"), ("deliver", "pat@home.example.org")],
+    )
+    .await;
+    let path = queued_link(&w).await;
+    let mut person = Browser::default();
+    let unknown = person
+        .get(
+            &w.app,
+            "/account/delivered/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::GONE);
+    assert!(
+        unknown
+            .body
+            .contains("This link has expired or was already used")
+    );
+    let interstitial = person.get(&w.app, &path).await;
+    assert_eq!(interstitial.status, StatusCode::OK);
+    w.h.clock.advance(Duration::hours(24));
+    for page in [
+        person.get(&w.app, &path).await,
+        person
+            .post(&w.app, &path, &[("csrf", &interstitial.hidden("csrf"))])
+            .await,
+    ] {
+        assert_eq!(page.status, StatusCode::GONE);
+        assert!(
+            page.body
+                .contains("This link has expired or was already used")
+        );
+        assert!(!page.body.contains("pat@contoso.test"), "no details");
+    }
+}
