@@ -71,6 +71,7 @@ pub fn router(state: WebState) -> Router {
             "/admin/users/{id}/reset-password",
             get(reset_form).post(reset_post),
         )
+        .route("/admin/mail", get(mail_queue))
         .route("/admin/assets/admin.css", get(style))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
@@ -93,6 +94,24 @@ struct Chrome {
 struct HomePage {
     chrome: Chrome,
     roles: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "mail.html")]
+struct MailPage {
+    chrome: Chrome,
+    rows: Vec<MailRow>,
+}
+
+#[derive(Debug)]
+struct MailRow {
+    kind: &'static str,
+    to: String,
+    status: &'static str,
+    attempts: u32,
+    next: String,
+    last_error: String,
+    queued: String,
 }
 
 #[derive(Template)]
@@ -1074,4 +1093,58 @@ async fn reset_post(
         }
         Err(e) => denied_or_transient(&e),
     }
+}
+
+/// `GET /admin/mail`: the tenant's messages not yet delivered (pending, with their last
+/// error, or given up), so that an administrator whose link is stuck can see it and why.
+async fn mail_queue(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mail = match state
+        .directory
+        .undelivered_mail(&v.actor, v.tenant.id, 200)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return denied_or_transient(&e),
+    };
+    let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let rows = mail
+        .iter()
+        .map(|m| MailRow {
+            kind: match m.kind {
+                latchkey_core::mail::MailKind::ViewOnceLink => "Password link",
+                latchkey_core::mail::MailKind::OneTimeCode => "Verification code",
+                latchkey_core::mail::MailKind::PasswordChanged => "Password changed notice",
+                latchkey_core::mail::MailKind::Test => "Test message",
+            },
+            to: m
+                .to
+                .iter()
+                .map(MailAddress::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            status: match m.status {
+                latchkey_core::mail::MailStatus::Failed => "Failed",
+                _ => "Pending",
+            },
+            attempts: m.attempts,
+            next: match m.status {
+                latchkey_core::mail::MailStatus::Pending => when(m.next_attempt_at),
+                _ => "—".to_owned(),
+            },
+            last_error: m.last_error.clone().unwrap_or_else(|| "—".to_owned()),
+            queued: when(m.created_at),
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        MailPage {
+            chrome: v.chrome("mail"),
+            rows,
+        }
+        .render(),
+    )
 }

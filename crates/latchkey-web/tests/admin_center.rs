@@ -1018,6 +1018,7 @@ both_backends!(
     a_recipient_that_is_not_the_users_own_is_refused_and_nothing_changes,
     a_helpdesk_administrator_cannot_deliver_a_global_administrators_password,
     an_unknown_or_expired_link_shows_the_same_page_and_no_details,
+    a_link_the_mail_server_refused_is_shown_pending_with_its_error_in_the_mail_queue,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1378,4 +1379,47 @@ async fn an_unknown_or_expired_link_shows_the_same_page_and_no_details(backend: 
         );
         assert!(!page.body.contains("pat@contoso.test"), "no details");
     }
+}
+
+async fn a_link_the_mail_server_refused_is_shown_pending_with_its_error_in_the_mail_queue(
+    backend: Backend,
+) {
+    let w = world_sending_mail(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let empty = b.get(&w.app, "/admin/mail").await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+    assert!(empty.body.contains("id=\"mail-empty\""));
+
+    let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
+    let form = reset_form(&w, &mut b, &id).await;
+    let done = post_reset(
+        &w,
+        &mut b,
+        &id,
+        &form,
+        &[("mode", "auto"), ("deliver", "pat@mail.contoso.test")],
+    )
+    .await;
+    assert!(done.body.contains("Mail queue"));
+    // The mail server is down: the sender records the failure.
+    let due = w.h.directory.claim_due_mail(10).await.unwrap();
+    w.h.directory
+        .mail_failed(
+            &due[0],
+            "127.0.0.1:25 refused or failed: <Connection refused>",
+            false,
+        )
+        .await
+        .unwrap();
+    let page = b.get(&w.app, "/admin/mail").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Password link"));
+    assert!(page.body.contains("pat@mail.contoso.test"));
+    assert!(page.body.contains("Pending"));
+    assert!(
+        page.body.contains("&#60;Connection refused&#62;")
+            || page.body.contains("&lt;Connection refused&gt;")
+    );
+    assert!(!page.body.contains("/account/delivered/"), "never the link");
 }

@@ -8,10 +8,12 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::Directory;
+use crate::authz::{Action, Actor, authorize};
 use crate::error::DirectoryError;
+use crate::ids::TenantId;
 use crate::mail::{
-    CLAIM_LEASE, MAX_ATTEMPTS, MailAddress, MailContent, MailId, MailQuery, MailRetry, OpenedMail,
-    OutgoingMail, QueuedMail, open_content, retry_delay,
+    CLAIM_LEASE, MAX_ATTEMPTS, MailAddress, MailContent, MailId, MailQuery, MailRetry, MailStatus,
+    OpenedMail, OutgoingMail, QueuedMail, open_content, retry_delay,
 };
 use crate::tenant::Tenant;
 use crate::user::User;
@@ -140,6 +142,23 @@ impl Directory {
     /// The queue as an operator sees it (kinds, recipients, states; never content).
     pub async fn mail_queue(&self, query: &MailQuery) -> Result<Vec<QueuedMail>, DirectoryError> {
         Ok(self.store.list_mail(query).await?)
+    }
+
+    /// A tenant's pending and failed messages, oldest first, for an administrator: whoever
+    /// may reset passwords may see whether the links they sent went out.
+    pub async fn undelivered_mail(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, DirectoryError> {
+        authorize(actor, Action::ResetPassword, &[])?;
+        self.mail_queue(&MailQuery {
+            tenant: Some(tenant),
+            statuses: vec![MailStatus::Pending, MailStatus::Failed],
+            limit,
+        })
+        .await
     }
 
     /// The "your password was changed" notice for a user, when they have an address to send
