@@ -235,4 +235,27 @@ both_backends!(
     a_reset_link_reaches_the_mail_server_through_a_real_smtp_conversation,
     a_message_queued_while_the_mail_server_is_down_is_delivered_once_it_is_back,
     the_password_changed_notice_reaches_the_user,
+    a_server_without_starttls_gets_nothing_in_the_clear_when_starttls_is_required,
 );
+
+async fn a_server_without_starttls_gets_nothing_in_the_clear_when_starttls_is_required(h: Harness) {
+    // The sink offers no STARTTLS (nor TLS on connect): with `starttls` or `tls` configured,
+    // the message must stay queued rather than travel in the clear.
+    let sink = SmtpSink::start().await.unwrap();
+    let u = user(&h).await;
+    reset_with_delivery(&h, &u).await;
+    for security in [Security::StartTls, Security::Tls] {
+        let mailer = Mailer::new(&SmtpConfig {
+            security,
+            ..config(sink.port())
+        })
+        .unwrap();
+        let pass = deliver_due(&h.directory, &mailer).await.unwrap();
+        assert_eq!(pass, DeliveryPass { sent: 0, failed: 1 }, "{security}");
+        h.clock.advance(Duration::hours(1));
+    }
+    assert!(sink.messages().is_empty());
+    let queue = h.directory.mail_queue(&all()).await.unwrap();
+    assert_eq!(queue[0].status, MailStatus::Pending);
+    assert_eq!(queue[0].attempts, 2);
+}
