@@ -276,6 +276,24 @@ async fn queued_content_is_sealed_in_the_queue(h: Harness) {
     }
 }
 
+async fn two_senders_claiming_at_once_never_get_the_same_message(h: Harness) {
+    for n in 0..12 {
+        let u = user_with_mail(
+            &h,
+            &format!("grace{n}@contoso.test"),
+            &format!("grace{n}@mail.contoso.test"),
+        )
+        .await;
+        change_own_password(&h, &u).await;
+    }
+    let (a, b) = tokio::join!(h.directory.claim_due_mail(8), h.directory.claim_due_mail(8));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 12, "every due message is claimed once");
+    for x in &a {
+        assert!(b.iter().all(|y| y.id != x.id), "{} claimed twice", x.id);
+    }
+}
+
 trait NowForTests {
     fn now_for_tests(&self) -> chrono::DateTime<chrono::Utc>;
 }
@@ -308,4 +326,5 @@ both_backends!(
     a_failed_attempt_is_retried_later_and_given_up_after_the_last,
     a_permanent_refusal_fails_the_message_at_once,
     queued_content_is_sealed_in_the_queue,
+    two_senders_claiming_at_once_never_get_the_same_message,
 );

@@ -66,12 +66,13 @@ impl Directory {
     /// message whose content this server cannot open (another master key) is failed at once:
     /// retrying cannot help.
     pub async fn claim_due_mail(&self, limit: u32) -> Result<Vec<DueMail>, DirectoryError> {
+        // Without the key nothing could be opened: claim nothing rather than lease in vain.
+        let key = self.master_key()?;
         let now = self.clock.now();
         let claimed = self
             .store
             .claim_due_mail(now, now + CLAIM_LEASE, limit)
             .await?;
-        let key = self.master_key()?;
         let mut due = Vec::with_capacity(claimed.len());
         for c in claimed {
             let opened = c
