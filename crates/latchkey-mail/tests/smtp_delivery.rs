@@ -137,7 +137,37 @@ fn token_in(data: &str) -> String {
         .collect()
 }
 
+/// Every log line this test process writes, at every level.
+fn logs() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 async fn a_message_queued_while_the_mail_server_is_down_is_delivered_once_it_is_back(h: Harness) {
+    logs();
     let mut sink = SmtpSink::start().await.unwrap();
     let mailer = Mailer::new(&config(sink.port())).unwrap();
     sink.stop().await;
@@ -179,7 +209,14 @@ async fn a_message_queued_while_the_mail_server_is_down_is_delivered_once_it_is_
     );
     assert_eq!(sink.messages().len(), 1);
     let token = token_in(&sink.messages()[0].data);
-    assert!(h.directory.reveal_view_once(&token).await.is_ok());
+    let password = h.directory.reveal_view_once(&token).await.unwrap().password;
+    let logged = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    assert!(logged.contains("mail not sent"), "the capture works");
+    assert!(!logged.contains(&token), "the link is in no log line");
+    assert!(
+        !logged.contains(password.expose_secret()),
+        "nor the password"
+    );
 }
 
 async fn the_password_changed_notice_reaches_the_user(h: Harness) {
