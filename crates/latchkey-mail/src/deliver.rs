@@ -61,16 +61,22 @@ pub async fn deliver_due(
     Ok(pass)
 }
 
-/// Sends queued mail for as long as the server runs: a pass whenever this node queues a
-/// message ([`Directory::mail_wakeup`]) and every `tick` (for messages due for a retry, and
-/// those queued by other nodes).
-pub async fn run_delivery_loop(directory: Directory, mailer: Mailer, tick: Duration) {
+/// Sends queued mail until `stop` turns true: a pass whenever this node queues a message
+/// ([`Directory::mail_wakeup`]) and every `tick` (for messages due for a retry, and those
+/// queued by other nodes). A pass under way is finished before it returns, so that a server
+/// stopping does not cut a conversation short (which would send a message again later).
+pub async fn run_delivery_loop(
+    directory: Directory,
+    mailer: Mailer,
+    tick: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let wakeup = directory.mail_wakeup();
     tracing::info!(server = mailer.server(), "mail delivery started");
-    loop {
+    while !*stop.borrow() {
         // Registered before the pass, so a message queued during it wakes the next one.
         let woken = wakeup.notified();
-        loop {
+        while !*stop.borrow() {
             match deliver_due(&directory, &mailer).await {
                 // A full batch: there may be more due right now.
                 Ok(pass) if pass.claimed() >= BATCH && pass.sent > 0 => continue,
@@ -84,6 +90,8 @@ pub async fn run_delivery_loop(directory: Directory, mailer: Mailer, tick: Durat
         tokio::select! {
             () = woken => {}
             () = tokio::time::sleep(tick) => {}
+            _ = stop.changed() => {}
         }
     }
+    tracing::info!("mail delivery stopped");
 }

@@ -227,3 +227,69 @@ async fn mail_queue_lists_nothing_on_a_new_directory() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["value"], serde_json::json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_a_mail_server_starts_its_delivery_and_stops_it_on_sigterm() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let sink = SmtpSink::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = sink.port().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+            "--smtp-security",
+            "none",
+            "--mail-from",
+            "latchkey@contoso.test",
+        ])
+        .env("LATCHKEY_DATA_DIR", dir.path().join("data"))
+        .env("LATCHKEY_ARGON2_MEMORY_KIB", "256")
+        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("Latchkey is listening on ") {
+                return;
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("the server did not stop within 30 s")
+        .unwrap();
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(stderr.contains("mail delivery started"), "{stderr}");
+    assert!(stderr.contains("mail delivery stopped"), "{stderr}");
+}

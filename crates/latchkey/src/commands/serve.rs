@@ -136,16 +136,19 @@ pub async fn run(args: ServeArgs) -> CliResult {
     let app = router(state, identity, graph, web).into_make_service();
     let handle = Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
-    match mailer {
-        Some(mailer) => {
-            tokio::spawn(latchkey_mail::run_delivery_loop(
-                directory.clone(),
-                mailer,
-                MAIL_TICK,
-            ));
+    let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+    let delivery = match mailer {
+        Some(mailer) => Some(tokio::spawn(latchkey_mail::run_delivery_loop(
+            directory.clone(),
+            mailer,
+            MAIL_TICK,
+            mail_stopped,
+        ))),
+        None => {
+            tracing::info!("no --smtp-host: e-mail waits in the queue until one is configured");
+            None
         }
-        None => tracing::info!("no --smtp-host: e-mail waits in the queue until one is configured"),
-    }
+    };
     tokio::spawn(purge_deleted_users(directory));
 
     // Scripts and tests read this line to learn the port.
@@ -165,6 +168,12 @@ pub async fn run(args: ServeArgs) -> CliResult {
                 .await
         }
     };
+    // Let a delivery pass under way finish its conversations (bounded by the SMTP timeout,
+    // and here by a shorter grace), so that a stop rarely leads to a message sent twice.
+    let _ = stop_mail.send(true);
+    if let Some(task) = delivery {
+        let _ = tokio::time::timeout(MAIL_GRACE, task).await;
+    }
     served.map_err(|e| CliError(format!("the server stopped: {e}")))?;
     tracing::info!("stopped");
     Ok(())
@@ -173,6 +182,9 @@ pub async fn run(args: ServeArgs) -> CliResult {
 /// How often the delivery loop looks at the queue without being woken (retries, and mail
 /// queued by other nodes).
 const MAIL_TICK: Duration = Duration::from_secs(15);
+
+/// How long a stopping server waits for a delivery pass under way.
+const MAIL_GRACE: Duration = Duration::from_secs(20);
 
 /// Access tokens live an hour, as Entra's do by default.
 const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
