@@ -98,6 +98,10 @@ pub enum Action {
     /// A user changing their own password after proving the current one (the sign-in pages'
     /// forced change). Only the self-service channel offers it.
     ChangeOwnPassword,
+    /// Read the tenant's SKUs (Graph's `subscribedSkus`).
+    ReadLicenses,
+    /// Assign or remove a user's licences (Graph's `assignLicense`).
+    AssignLicenses,
 }
 
 /// The refusal, worded for the person who asked.
@@ -156,6 +160,24 @@ fn permission_allows(permission: &str, action: Action) -> bool {
     use Action::*;
     match permission {
         "Directory.ReadWrite.All" if action == ReadRoles => true,
+        // Graph's assignLicense: User.ReadWrite.All or Directory.ReadWrite.All, and the
+        // least privileged LicenseAssignment.ReadWrite.All; subscribedSkus: the
+        // Organization and Directory read permissions.
+        "User.ReadWrite.All" | "Directory.ReadWrite.All" | "LicenseAssignment.ReadWrite.All"
+            if action == AssignLicenses =>
+        {
+            true
+        }
+        "Directory.Read.All"
+        | "Directory.ReadWrite.All"
+        | "Organization.Read.All"
+        | "Organization.ReadWrite.All"
+        | "LicenseAssignment.Read.All"
+        | "LicenseAssignment.ReadWrite.All"
+            if action == ReadLicenses =>
+        {
+            true
+        }
         "User.ReadWrite.All" | "Directory.ReadWrite.All" => {
             matches!(
                 action,
@@ -293,9 +315,12 @@ pub fn authorize(
                 }
             }
             // As in Entra's default user permissions, members may read the directory's
-            // users (the token's scopes still have to allow it); everything else needs a role.
-            if !matches!(action, Action::ReadUsers | Action::ReadRoles)
-                && !roles.iter().any(|r| role_allows(*r, action))
+            // users, roles and SKUs (the token's scopes still have to allow it); everything
+            // else needs a role.
+            if !matches!(
+                action,
+                Action::ReadUsers | Action::ReadRoles | Action::ReadLicenses
+            ) && !roles.iter().any(|r| role_allows(*r, action))
             {
                 return Err(Denied(
                     "Insufficient privileges to complete the operation: none of your directory roles allows it."

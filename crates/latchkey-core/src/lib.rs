@@ -1,4 +1,4 @@
-//! Latchkey's directory core: domain types (tenants, users, roles), the password engine
+//! Latchkey's directory core: domain types (tenants, users, roles, licences), the password engine
 //! (policy, generation, hashing on a bounded pool), authorization decisions, the directory
 //! operations every channel calls, and the `Store` trait they write through.
 //!
@@ -15,6 +15,7 @@ pub mod directory;
 pub mod error;
 pub mod ids;
 pub mod interactive;
+pub mod license;
 pub mod names;
 pub mod password;
 pub mod query;

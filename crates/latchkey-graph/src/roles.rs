@@ -124,7 +124,7 @@ pub(crate) async fn list_members(
 }
 
 /// The user an `@odata.id` names: `…/directoryObjects/{id}` or `…/users/{id}`.
-fn referenced_user(bytes: &[u8]) -> Result<UserId, GraphError> {
+pub(crate) fn referenced_user(bytes: &[u8]) -> Result<UserId, GraphError> {
     let map = body::object(bytes)?;
     let mut reference = None;
     for (key, value) in &map {

@@ -63,7 +63,8 @@ fn render(f: &Filter) -> String {
         Filter::And(a, b) => format!("({} and {})", render(a), render(b)),
         Filter::Or(a, b) => format!("({} or {})", render(a), render(b)),
         Filter::Not(a) => format!("not ({})", render(a)),
-        Filter::WordStartsWith { .. } => unreachable!("not a $filter form"),
+        Filter::HasLicense(sku) => format!("assignedLicenses/any(x:x/skuId eq {sku})"),
+        Filter::WordStartsWith { .. } | Filter::ReportsTo(_) => unreachable!("not a $filter form"),
     }
 }
 

@@ -4,6 +4,8 @@
 //! This crate owns SQL and nothing else: no business rule, no authorization. The backend is
 //! picked once, from the URL, by [`open`].
 
+mod licenses;
+mod managers;
 mod postgres;
 mod shared;
 mod sqlite;

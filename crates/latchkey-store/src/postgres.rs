@@ -37,3 +37,5 @@ impl PgStore {
 }
 
 impl_store!(PgStore, sqlx::Postgres, false);
+crate::licenses::impl_license_store!(PgStore, sqlx::Postgres);
+crate::managers::impl_manager_store!(PgStore);

@@ -58,3 +58,5 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, true);
+crate::licenses::impl_license_store!(SqliteStore, sqlx::Sqlite);
+crate::managers::impl_manager_store!(SqliteStore);

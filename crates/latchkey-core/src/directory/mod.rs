@@ -9,6 +9,8 @@ mod audit_logs;
 mod callers;
 mod device;
 mod interactive;
+mod licenses;
+mod manager;
 mod password;
 mod reset;
 mod roles;
@@ -41,6 +43,7 @@ pub use interactive::{
     CodeError, NewAuthorizationCode, OIDC_SCOPES, PasswordChangeError, USER_CONSENTABLE,
     missing_consent, user_may_consent,
 };
+pub use licenses::{LicenseDetail, NO_USAGE_LOCATION};
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use sign_in::{ClientRef, SignInError};

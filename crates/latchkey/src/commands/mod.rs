@@ -4,6 +4,7 @@
 mod apps;
 pub mod graph;
 mod init;
+mod licenses;
 mod serve;
 mod users;
 
@@ -45,6 +46,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Serve(args) => serve::run(args).await,
         Command::Users(cmd) => users::run(cmd).await,
         Command::Apps(cmd) => apps::run(cmd).await,
+        Command::Licenses(cmd) => licenses::run(cmd).await,
         Command::Graph(args) => graph::run(args).await,
     }
 }
