@@ -122,11 +122,15 @@ pub fn may_act_on_privileged(
             GlobalAdministrator | PrivilegedAuthenticationAdministrator => true,
             UserAdministrator => matches!(
                 target,
-                HelpdeskAdministrator | PasswordAdministrator | UserAdministrator
+                HelpdeskAdministrator
+                    | PasswordAdministrator
+                    | UserAdministrator
+                    | LicenseAdministrator
             ),
             HelpdeskAdministrator | PasswordAdministrator => {
                 matches!(target, HelpdeskAdministrator | PasswordAdministrator)
             }
+            LicenseAdministrator => false,
         }
     };
     let can_reset_at_all = !actor_roles.is_empty();
@@ -152,6 +156,7 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
                 ReadUsers | ResetPassword | ResetPasswordMethod | RevokeSessions
             )
         }
+        LicenseAdministrator => matches!(action, ReadUsers | ReadLicenses | AssignLicenses),
     }
 }
 
@@ -432,6 +437,27 @@ mod tests {
                 true,
             ),
             (GlobalAdministrator, Some(GlobalAdministrator), true),
+            (HelpdeskAdministrator, Some(LicenseAdministrator), false),
+            (PasswordAdministrator, Some(LicenseAdministrator), false),
+            (UserAdministrator, Some(LicenseAdministrator), true),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(LicenseAdministrator),
+                true,
+            ),
+            (GlobalAdministrator, Some(LicenseAdministrator), true),
+            // A License Administrator resets nobody's password.
+            (LicenseAdministrator, None, false),
+            (LicenseAdministrator, Some(HelpdeskAdministrator), false),
+            (LicenseAdministrator, Some(PasswordAdministrator), false),
+            (LicenseAdministrator, Some(UserAdministrator), false),
+            (
+                LicenseAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (LicenseAdministrator, Some(GlobalAdministrator), false),
+            (LicenseAdministrator, Some(LicenseAdministrator), false),
         ];
         assert_eq!(
             table.len(),
@@ -639,5 +665,36 @@ mod tests {
             channel: Channel::Cli,
         };
         assert!(authorize(&op, Action::ResetPassword, &[GlobalAdministrator]).is_ok());
+    }
+
+    #[test]
+    fn a_license_administrator_assigns_licences_but_changes_nothing_else() {
+        let actor = Actor::User {
+            id: UserId::new(),
+            display: "licensing".into(),
+            roles: vec![LicenseAdministrator],
+            scopes: None,
+            channel: Channel::AdminCenter,
+        };
+        assert!(authorize(&actor, Action::AssignLicenses, &[]).is_ok());
+        assert!(authorize(&actor, Action::AssignLicenses, &[GlobalAdministrator]).is_ok());
+        assert!(authorize(&actor, Action::ReadLicenses, &[]).is_ok());
+        for action in [
+            Action::UpdateUser,
+            Action::ResetPassword,
+            Action::CreateUser,
+            Action::DeleteUser,
+            Action::ManageTenant,
+        ] {
+            assert!(authorize(&actor, action, &[]).is_err(), "{action:?}");
+        }
+        let helpdesk = Actor::User {
+            id: UserId::new(),
+            display: "helpdesk".into(),
+            roles: vec![HelpdeskAdministrator],
+            scopes: None,
+            channel: Channel::AdminCenter,
+        };
+        assert!(authorize(&helpdesk, Action::AssignLicenses, &[]).is_err());
     }
 }

@@ -33,6 +33,7 @@ fn description(role: DirectoryRole) -> &'static str {
         DirectoryRole::HelpdeskAdministrator => {
             "Can reset passwords for non-administrators and Helpdesk Administrators."
         }
+        DirectoryRole::LicenseAdministrator => "Can manage product licenses on users and groups.",
     }
 }
 

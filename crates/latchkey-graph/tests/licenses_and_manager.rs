@@ -516,6 +516,53 @@ async fn assigning_licences_needs_a_write_permission_or_an_admin_role() {
         "Authorization_RequestDenied",
         "scopes",
     );
+
+    // A License Administrator assigns licences, even to administrators, and nothing else.
+    let licensing = api
+        .user(
+            "licensing@contoso.test",
+            None,
+            vec![DirectoryRole::LicenseAdministrator],
+        )
+        .await;
+    let token = api
+        .user_token(
+            &licensing,
+            "LicenseAssignment.ReadWrite.All User.ReadWrite.All",
+        )
+        .await;
+    let r = api.post(&uri, &token, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = api
+        .post(
+            &format!("/v1.0/users/{}/assignLicense", admin.id),
+            &token,
+            &json!({"addLicenses": [], "removeLicenses": [e3.sku_id.to_string()]}).to_string(),
+        )
+        .await;
+    r.assert_error(
+        StatusCode::BAD_REQUEST,
+        "Request_BadRequest",
+        "does not have a corresponding license",
+    );
+    let r = api
+        .send(
+            "PATCH",
+            &format!("/v1.0/users/{}", target.id),
+            &token,
+            Some(r#"{"jobTitle":"Licensed"}"#),
+            &[],
+        )
+        .await;
+    r.assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "role");
+    let reader = api.app_token(&["Directory.Read.All"]).await;
+    let r = api
+        .get(
+            "/v1.0/directoryRoles/4d6ac14f-3453-41d0-bef9-a3e0c569773a",
+            &reader,
+        )
+        .await;
+    assert_eq!(r.body["displayName"], "License Administrator", "{}", r.body);
 }
 
 fn reference(user: &User) -> String {
