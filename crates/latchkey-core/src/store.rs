@@ -298,6 +298,12 @@ pub trait Store: Send + Sync + Debug {
 
     // The manager relationship.
     async fn find_manager(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<UserId>>;
+    /// The active managers of the given users, as (user, manager), in one query.
+    async fn list_managers(
+        &self,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, User)>>;
     /// Sets or removes a user's manager with its events, in one transaction. `Conflict` when
     /// the new manager reports to the user, directly or not (a cycle).
     async fn write_manager(&self, write: &ManagerWrite, events: &Events) -> StoreResult<()>;

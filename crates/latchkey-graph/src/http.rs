@@ -186,6 +186,9 @@ async fn list_users(
     let mut body = listing.render(None);
     if let Some(Value::Array(items)) = body.get_mut("value") {
         licenses::fill_assigned(&state, &caller, options.select.as_deref(), &ids, items).await?;
+        if options.expand_manager {
+            manager::fill_managers(&state, &caller, &ids, items).await?;
+        }
     }
     Ok(json_response(StatusCode::OK, &body))
 }

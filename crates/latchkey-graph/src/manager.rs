@@ -75,6 +75,26 @@ pub(crate) async fn expand_manager(
     Ok(())
 }
 
+/// Adds the expanded `manager` to rendered users (in the order of `users`) that have one;
+/// one directory call for the page.
+pub(crate) async fn fill_managers(
+    state: &GraphState,
+    caller: &Caller,
+    users: &[latchkey_core::ids::UserId],
+    items: &mut [Value],
+) -> Result<(), GraphError> {
+    let mut managers = state
+        .directory
+        .managers_of(&caller.actor, caller.tenant, users)
+        .await?;
+    for (id, item) in users.iter().zip(items.iter_mut()) {
+        if let (Some(m), Value::Object(map)) = (managers.remove(id), item) {
+            map.insert("manager".into(), directory_object(&m));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn get_manager(
     caller: Caller,
     State(state): State<GraphState>,
@@ -144,6 +164,7 @@ pub(crate) async fn list_direct_reports(
             &options.user_query()?,
         )
         .await?;
+    let ids: Vec<latchkey_core::ids::UserId> = page.items.iter().map(|u| u.id).collect();
     let listing = Listing {
         base: format!(
             "{}/v1.0/users/{}/directReports",
@@ -157,6 +178,8 @@ pub(crate) async fn list_direct_reports(
     };
     let mut body = listing.render(None);
     if let Some(Value::Array(items)) = body.get_mut("value") {
+        crate::licenses::fill_assigned(&state, &caller, options.select.as_deref(), &ids, items)
+            .await?;
         for item in items {
             if let Value::Object(map) = item {
                 map.insert("@odata.type".into(), json!("#microsoft.graph.user"));

@@ -504,7 +504,7 @@ async fn bad_query_options_are_refused_naming_what_is_wrong() {
             "$skiptoken",
         ),
         (
-            "/v1.0/users?$expand=manager",
+            "/v1.0/users?$expand=memberOf",
             "Request_UnsupportedQuery",
             "$expand",
         ),

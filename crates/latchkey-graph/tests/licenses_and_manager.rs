@@ -315,6 +315,14 @@ async fn license_details_and_assigned_licenses_show_what_the_user_holds() {
         r.body.get("assignedLicenses").is_none(),
         "not in the default set"
     );
+    // The user reads their own licences with just User.Read.
+    let own = api.user_token(&ben, "User.Read").await;
+    let r = api.get("/v1.0/me?$select=assignedLicenses", &own).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["assignedLicenses"][0]["skuId"],
+        e3.sku_id.to_string()
+    );
     let r = api
         .get(
             "/v1.0/users?$select=userPrincipalName,assignedLicenses",
@@ -607,6 +615,21 @@ async fn a_manager_is_set_read_expanded_listed_and_removed_by_reference() {
         .get(&format!("/v1.0/users/{}?$expand=manager", boss.id), &token)
         .await;
     assert!(r.body.get("manager").is_none(), "no manager, no property");
+    let r = api
+        .get(
+            "/v1.0/users?$expand=manager&$select=id,userPrincipalName",
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for u in r.body["value"].as_array().unwrap() {
+        let want = [kim.id.to_string(), lou.id.to_string()]
+            .contains(&u["id"].as_str().unwrap().to_owned());
+        assert_eq!(u.get("manager").is_some(), want, "{u}");
+        if want {
+            assert_eq!(u["manager"]["id"], boss.id.to_string());
+        }
+    }
 
     let r = api
         .get(

@@ -10,7 +10,7 @@
 pub(crate) const MAX_CHAIN: i64 = 1000;
 
 macro_rules! impl_manager_store {
-    ($store:ident) => {
+    ($store:ident, $db:ty) => {
         mod managers {
             use super::*;
 
@@ -29,6 +29,34 @@ macro_rules! impl_manager_store {
                     .await
                     .map_err(map_err)?;
                     Ok(id.map(UserId::from_uuid))
+                }
+
+                pub(crate) async fn managers_of_users(
+                    &self,
+                    tenant: TenantId,
+                    users: &[UserId],
+                ) -> StoreResult<Vec<(UserId, User)>> {
+                    if users.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!(
+                        "SELECT {USER_COLUMNS}, r.report_id FROM users JOIN (SELECT user_id AS report_id, manager_id \
+                         FROM user_managers WHERE tenant_id = "
+                    ));
+                    qb.push_bind(tenant.as_uuid());
+                    qb.push(" AND user_id IN (");
+                    let mut ids = qb.separated(", ");
+                    for u in users {
+                        ids.push_bind(u.as_uuid());
+                    }
+                    qb.push(")) r ON r.manager_id = users.id WHERE users.deleted_at IS NULL");
+                    let rows = qb.build().fetch_all(&self.read).await.map_err(map_err)?;
+                    rows.iter()
+                        .map(|row| {
+                            let report: Uuid = row.try_get("report_id").map_err(map_err)?;
+                            Ok((UserId::from_uuid(report), user_from_row(row)?))
+                        })
+                        .collect()
                 }
 
                 pub(crate) async fn managers_write(&self, w: &ManagerWrite, events: &Events) -> StoreResult<()> {

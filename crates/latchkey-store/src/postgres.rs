@@ -38,4 +38,4 @@ impl PgStore {
 
 impl_store!(PgStore, sqlx::Postgres, false);
 crate::licenses::impl_license_store!(PgStore, sqlx::Postgres);
-crate::managers::impl_manager_store!(PgStore);
+crate::managers::impl_manager_store!(PgStore, sqlx::Postgres);

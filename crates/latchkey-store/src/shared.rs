@@ -1228,6 +1228,10 @@ macro_rules! impl_store {
                 self.managers_find(tenant, user).await
             }
 
+            async fn list_managers(&self, tenant: TenantId, users: &[UserId]) -> StoreResult<Vec<(UserId, User)>> {
+                self.managers_of_users(tenant, users).await
+            }
+
             async fn write_manager(&self, write: &latchkey_core::store::ManagerWrite, events: &Events) -> StoreResult<()> {
                 self.managers_write(write, events).await
             }

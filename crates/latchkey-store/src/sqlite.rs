@@ -59,4 +59,4 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, sqlx::Sqlite, true);
 crate::licenses::impl_license_store!(SqliteStore, sqlx::Sqlite);
-crate::managers::impl_manager_store!(SqliteStore);
+crate::managers::impl_manager_store!(SqliteStore, sqlx::Sqlite);

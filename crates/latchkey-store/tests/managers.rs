@@ -91,6 +91,14 @@ async fn a_chain_may_grow_but_never_close_into_a_loop(h: Harness) {
         reports_of(&h, &c).await,
         vec!["a@contoso.test".to_owned(), "b@contoso.test".to_owned()]
     );
+    let managers = h
+        .directory
+        .managers_of(&Harness::operator(), h.tenant(), &[a.id, b.id, c.id])
+        .await
+        .unwrap();
+    assert_eq!(managers.len(), 2);
+    assert_eq!(managers[&a.id].id, c.id);
+    assert_eq!(managers[&b.id].id, c.id);
 }
 
 async fn two_racing_changes_cannot_close_a_loop_between_them(h: Harness) {

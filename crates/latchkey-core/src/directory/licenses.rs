@@ -88,7 +88,13 @@ impl Directory {
         tenant: TenantId,
         users: &[UserId],
     ) -> Result<HashMap<UserId, Vec<AssignedLicense>>, DirectoryError> {
-        authorize(actor, Action::ReadUsers, &[])?;
+        if let Err(denied) = authorize(actor, Action::ReadUsers, &[]) {
+            // Whoever may read themselves (`User.Read`, `/me`) may read their own licences.
+            let me = crate::authz::may_read_self(actor).map_err(|_| denied.clone())?;
+            if users.iter().any(|u| *u != me) {
+                return Err(denied.into());
+            }
+        }
         let mut out: HashMap<UserId, Vec<AssignedLicense>> = HashMap::new();
         if users.is_empty() {
             return Ok(out);

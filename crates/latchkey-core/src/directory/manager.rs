@@ -2,6 +2,8 @@
 //! removing it (`Set user manager` / `Remove user manager`, audited and announced), with
 //! cycles refused by the store inside the write.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::{Change, Directory, UserRef};
@@ -30,6 +32,23 @@ impl Directory {
             .find_user(tenant, id)
             .await?
             .filter(|m| !m.is_deleted()))
+    }
+
+    /// The managers of a page of users, in one store call (Graph's `$expand=manager` on a
+    /// listing). Users without an active manager are absent from the map.
+    pub async fn managers_of(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, User>, DirectoryError> {
+        authorize(actor, Action::ReadUsers, &[])?;
+        Ok(self
+            .store
+            .list_managers(tenant, users)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// One page of the users whose manager `user` is (Graph's `directReports`).
