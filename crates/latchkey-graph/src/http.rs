@@ -88,6 +88,7 @@ pub fn router(state: GraphState) -> Router {
         )
         .route("/me", get(get_me))
         .route("/me/changePassword", post(change_password))
+        .route("/me/licenseDetails", get(licenses::my_license_details))
         .route(
             "/directory/deletedItems/microsoft.graph.user",
             get(list_deleted_users),

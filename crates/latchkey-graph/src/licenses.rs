@@ -233,9 +233,33 @@ pub(crate) async fn license_details(
     Path(id): Path<String>,
 ) -> Result<Response, GraphError> {
     let target = user_ref(&id)?;
+    details_response(
+        &state,
+        &caller,
+        &target,
+        &format!("users('{}')/licenseDetails", clip(&id)),
+    )
+    .await
+}
+
+/// `GET /me/licenseDetails`: the signed-in user's own (`User.Read` is enough).
+pub(crate) async fn my_license_details(
+    caller: Caller,
+    State(state): State<GraphState>,
+) -> Result<Response, GraphError> {
+    let me = latchkey_core::directory::UserRef::Id(caller.user_id()?);
+    details_response(&state, &caller, &me, "users('me')/licenseDetails").await
+}
+
+async fn details_response(
+    state: &GraphState,
+    caller: &Caller,
+    target: &latchkey_core::directory::UserRef,
+    fragment: &str,
+) -> Result<Response, GraphError> {
     let details = state
         .directory
-        .license_details(&caller.actor, caller.tenant, &target)
+        .license_details(&caller.actor, caller.tenant, target)
         .await?;
     let value: Vec<Value> = details
         .iter()
@@ -256,7 +280,7 @@ pub(crate) async fn license_details(
     Ok(json_response(
         StatusCode::OK,
         &json!({
-            "@odata.context": context(&state, &format!("users('{}')/licenseDetails", clip(&id))),
+            "@odata.context": context(state, fragment),
             "value": value,
         }),
     ))

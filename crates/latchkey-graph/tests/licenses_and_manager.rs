@@ -323,6 +323,14 @@ async fn license_details_and_assigned_licenses_show_what_the_user_holds() {
         r.body["assignedLicenses"][0]["skuId"],
         e3.sku_id.to_string()
     );
+    let r = api.get("/v1.0/me/licenseDetails", &own).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["value"][0]["skuPartNumber"], "ENTERPRISEPACK");
+    let other = api.user("other@contoso.test", None, vec![]).await;
+    let r = api
+        .get(&format!("/v1.0/users/{}/licenseDetails", other.id), &own)
+        .await;
+    r.assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "");
     let r = api
         .get(
             "/v1.0/users?$select=userPrincipalName,assignedLicenses",

@@ -112,8 +112,18 @@ impl Directory {
         tenant: TenantId,
         user: &UserRef,
     ) -> Result<Vec<LicenseDetail>, DirectoryError> {
-        authorize(actor, Action::ReadUsers, &[])?;
-        let user = self.active_user(tenant, user).await?;
+        // Whoever may read themselves (`User.Read`, `/me`) may read their own licences; any
+        // other user stays hidden behind the refusal, existing or not.
+        let user = match authorize(actor, Action::ReadUsers, &[]) {
+            Ok(()) => self.active_user(tenant, user).await?,
+            Err(denied) => {
+                let me = crate::authz::may_read_self(actor).map_err(|_| denied.clone())?;
+                match self.active_user(tenant, user).await {
+                    Ok(found) if found.id == me => found,
+                    _ => return Err(denied.into()),
+                }
+            }
+        };
         let licenses = self.store.list_user_licenses(tenant, &[user.id]).await?;
         let skus: HashMap<SkuId, Sku> = self
             .store
