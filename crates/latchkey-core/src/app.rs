@@ -39,6 +39,9 @@ pub const APPLICATION_PERMISSIONS: &[&str] = &[
     "UserAuthenticationMethod.ReadWrite.All",
     "RoleManagement.ReadWrite.Directory",
     "LifecycleWorkflows.ReadWrite.All",
+    "Organization.Read.All",
+    "LicenseAssignment.Read.All",
+    "LicenseAssignment.ReadWrite.All",
 ];
 
 /// Graph delegated permissions (scopes) Latchkey knows.
@@ -51,6 +54,9 @@ pub const DELEGATED_PERMISSIONS: &[&str] = &[
     "Directory.AccessAsUser.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "AuditLog.Read.All",
+    "Organization.Read.All",
+    "LicenseAssignment.Read.All",
+    "LicenseAssignment.ReadWrite.All",
 ];
 
 /// Checks permission names against a catalogue, case-insensitively, and returns them in the

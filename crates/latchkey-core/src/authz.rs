@@ -98,6 +98,10 @@ pub enum Action {
     /// A user changing their own password after proving the current one (the sign-in pages'
     /// forced change). Only the self-service channel offers it.
     ChangeOwnPassword,
+    /// Read the tenant's SKUs (Graph's `subscribedSkus`).
+    ReadLicenses,
+    /// Assign or remove a user's licences (Graph's `assignLicense`).
+    AssignLicenses,
 }
 
 /// The refusal, worded for the person who asked.
@@ -118,11 +122,15 @@ pub fn may_act_on_privileged(
             GlobalAdministrator | PrivilegedAuthenticationAdministrator => true,
             UserAdministrator => matches!(
                 target,
-                HelpdeskAdministrator | PasswordAdministrator | UserAdministrator
+                HelpdeskAdministrator
+                    | PasswordAdministrator
+                    | UserAdministrator
+                    | LicenseAdministrator
             ),
             HelpdeskAdministrator | PasswordAdministrator => {
                 matches!(target, HelpdeskAdministrator | PasswordAdministrator)
             }
+            LicenseAdministrator => false,
         }
     };
     let can_reset_at_all = !actor_roles.is_empty();
@@ -148,6 +156,7 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
                 ReadUsers | ResetPassword | ResetPasswordMethod | RevokeSessions
             )
         }
+        LicenseAdministrator => matches!(action, ReadUsers | ReadLicenses | AssignLicenses),
     }
 }
 
@@ -156,6 +165,24 @@ fn permission_allows(permission: &str, action: Action) -> bool {
     use Action::*;
     match permission {
         "Directory.ReadWrite.All" if action == ReadRoles => true,
+        // Graph's assignLicense: User.ReadWrite.All or Directory.ReadWrite.All, and the
+        // least privileged LicenseAssignment.ReadWrite.All; subscribedSkus: the
+        // Organization and Directory read permissions.
+        "User.ReadWrite.All" | "Directory.ReadWrite.All" | "LicenseAssignment.ReadWrite.All"
+            if action == AssignLicenses =>
+        {
+            true
+        }
+        "Directory.Read.All"
+        | "Directory.ReadWrite.All"
+        | "Organization.Read.All"
+        | "Organization.ReadWrite.All"
+        | "LicenseAssignment.Read.All"
+        | "LicenseAssignment.ReadWrite.All"
+            if action == ReadLicenses =>
+        {
+            true
+        }
         "User.ReadWrite.All" | "Directory.ReadWrite.All" => {
             matches!(
                 action,
@@ -293,9 +320,12 @@ pub fn authorize(
                 }
             }
             // As in Entra's default user permissions, members may read the directory's
-            // users (the token's scopes still have to allow it); everything else needs a role.
-            if !matches!(action, Action::ReadUsers | Action::ReadRoles)
-                && !roles.iter().any(|r| role_allows(*r, action))
+            // users, roles and SKUs (the token's scopes still have to allow it); everything
+            // else needs a role.
+            if !matches!(
+                action,
+                Action::ReadUsers | Action::ReadRoles | Action::ReadLicenses
+            ) && !roles.iter().any(|r| role_allows(*r, action))
             {
                 return Err(Denied(
                     "Insufficient privileges to complete the operation: none of your directory roles allows it."
@@ -407,6 +437,27 @@ mod tests {
                 true,
             ),
             (GlobalAdministrator, Some(GlobalAdministrator), true),
+            (HelpdeskAdministrator, Some(LicenseAdministrator), false),
+            (PasswordAdministrator, Some(LicenseAdministrator), false),
+            (UserAdministrator, Some(LicenseAdministrator), true),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(LicenseAdministrator),
+                true,
+            ),
+            (GlobalAdministrator, Some(LicenseAdministrator), true),
+            // A License Administrator resets nobody's password.
+            (LicenseAdministrator, None, false),
+            (LicenseAdministrator, Some(HelpdeskAdministrator), false),
+            (LicenseAdministrator, Some(PasswordAdministrator), false),
+            (LicenseAdministrator, Some(UserAdministrator), false),
+            (
+                LicenseAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (LicenseAdministrator, Some(GlobalAdministrator), false),
+            (LicenseAdministrator, Some(LicenseAdministrator), false),
         ];
         assert_eq!(
             table.len(),
@@ -614,5 +665,36 @@ mod tests {
             channel: Channel::Cli,
         };
         assert!(authorize(&op, Action::ResetPassword, &[GlobalAdministrator]).is_ok());
+    }
+
+    #[test]
+    fn a_license_administrator_assigns_licences_but_changes_nothing_else() {
+        let actor = Actor::User {
+            id: UserId::new(),
+            display: "licensing".into(),
+            roles: vec![LicenseAdministrator],
+            scopes: None,
+            channel: Channel::AdminCenter,
+        };
+        assert!(authorize(&actor, Action::AssignLicenses, &[]).is_ok());
+        assert!(authorize(&actor, Action::AssignLicenses, &[GlobalAdministrator]).is_ok());
+        assert!(authorize(&actor, Action::ReadLicenses, &[]).is_ok());
+        for action in [
+            Action::UpdateUser,
+            Action::ResetPassword,
+            Action::CreateUser,
+            Action::DeleteUser,
+            Action::ManageTenant,
+        ] {
+            assert!(authorize(&actor, action, &[]).is_err(), "{action:?}");
+        }
+        let helpdesk = Actor::User {
+            id: UserId::new(),
+            display: "helpdesk".into(),
+            roles: vec![HelpdeskAdministrator],
+            scopes: None,
+            channel: Channel::AdminCenter,
+        };
+        assert!(authorize(&helpdesk, Action::AssignLicenses, &[]).is_err());
     }
 }

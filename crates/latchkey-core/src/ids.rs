@@ -63,3 +63,7 @@ guid_id!(
     /// An audit event's id.
     EventId
 );
+guid_id!(
+    /// A licence SKU's GUID (Graph's `skuId`), chosen by the tenant when it defines the SKU.
+    SkuId
+);

@@ -1,4 +1,4 @@
-//! Latchkey's directory core: domain types (tenants, users, roles), the password engine
+//! Latchkey's directory core: domain types (tenants, users, roles, licences), the password engine
 //! (policy, generation, hashing on a bounded pool), authorization decisions, the directory
 //! operations every channel calls, and the `Store` trait they write through.
 //!
@@ -17,6 +17,7 @@ pub mod error;
 pub mod ids;
 pub mod interactive;
 pub mod mail;
+pub mod license;
 pub mod names;
 pub mod password;
 pub mod query;

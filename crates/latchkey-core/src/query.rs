@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::UserId;
+use crate::ids::{SkuId, UserId};
 
 /// What a property holds, which decides which literals and operators fit it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +179,11 @@ pub enum Filter {
         property: UserProperty,
         word: String,
     },
+    /// The user holds a licence of this SKU (Graph's
+    /// `assignedLicenses/any(x:x/skuId eq {id})`).
+    HasLicense(SkuId),
+    /// The user's manager is this user (Graph's `directReports`).
+    ReportsTo(UserId),
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
@@ -193,7 +198,10 @@ impl Filter {
                 matches!(op, Comparison::Ne) || matches!(value, Literal::Null)
             }
             Self::EndsWith { .. } | Self::Not(_) | Self::WordStartsWith { .. } => true,
-            Self::In { .. } | Self::StartsWith { .. } => false,
+            Self::In { .. }
+            | Self::StartsWith { .. }
+            | Self::HasLicense(_)
+            | Self::ReportsTo(_) => false,
             Self::And(a, b) | Self::Or(a, b) => a.is_advanced() || b.is_advanced(),
         }
     }

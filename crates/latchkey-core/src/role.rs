@@ -11,15 +11,18 @@ pub enum DirectoryRole {
     UserAdministrator,
     PasswordAdministrator,
     HelpdeskAdministrator,
+    /// Assigns and removes licences (and reads users); resets nobody's password.
+    LicenseAdministrator,
 }
 
 impl DirectoryRole {
-    pub const ALL: [DirectoryRole; 5] = [
+    pub const ALL: [DirectoryRole; 6] = [
         DirectoryRole::GlobalAdministrator,
         DirectoryRole::PrivilegedAuthenticationAdministrator,
         DirectoryRole::UserAdministrator,
         DirectoryRole::PasswordAdministrator,
         DirectoryRole::HelpdeskAdministrator,
+        DirectoryRole::LicenseAdministrator,
     ];
 
     /// Entra's `roleTemplateId` for the role; Graph clients match roles on it.
@@ -30,6 +33,7 @@ impl DirectoryRole {
             Self::UserAdministrator => "fe930be7-5e62-47db-91af-98c3a49a38b1",
             Self::PasswordAdministrator => "966707d0-3269-4727-9be2-8c3a10f19b9d",
             Self::HelpdeskAdministrator => "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+            Self::LicenseAdministrator => "4d6ac14f-3453-41d0-bef9-a3e0c569773a",
         }
     }
 
@@ -42,6 +46,7 @@ impl DirectoryRole {
             Self::UserAdministrator => "User Administrator",
             Self::PasswordAdministrator => "Password Administrator",
             Self::HelpdeskAdministrator => "Helpdesk Administrator",
+            Self::LicenseAdministrator => "License Administrator",
         }
     }
 

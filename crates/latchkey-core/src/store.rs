@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 use crate::app::{App, AppId};
 use crate::audit::{AuditEvent, Events, OutboxEvent};
 use crate::delivery::DeliveryStore;
-use crate::ids::{TenantId, UserId};
+use crate::ids::{SkuId, TenantId, UserId};
 use crate::interactive::{
     AuthorizationCodeRecord, DeviceCodeRecord, SignInSessionRecord, UserConsent,
 };
+use crate::license::{AssignedLicense, Sku, SkuUsage};
 use crate::mail::MailStore;
 use crate::names::{DomainName, Upn};
 use crate::password::{PasswordHash, PasswordPolicy};
@@ -37,6 +38,9 @@ pub enum StoreError {
     /// A listing's page cursor was not one the store issued for that order.
     #[error("the page cursor is malformed or belongs to another listing")]
     BadCursor,
+    /// Every seat of the SKU is taken; nothing was written.
+    #[error("every seat of SKU {0} is taken")]
+    SeatsExhausted(SkuId),
     /// A stored value does not decode into the domain type: data corruption or a bug.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
@@ -147,6 +151,32 @@ pub struct UserWrite {
     pub password: Option<PasswordWrite>,
 }
 
+/// A change to a user's licences, written with the user's version bump in one transaction.
+#[derive(Debug, Clone)]
+pub struct LicenseWrite {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    /// The user's version read before the change; `Stale` if it moved or the user is gone.
+    pub expected_version: i64,
+    /// Assigned, or for a SKU the user already has, its disabled plans replaced. A new
+    /// assignment takes a seat: `SeatsExhausted` when none is left.
+    pub add: Vec<AssignedLicense>,
+    pub remove: Vec<SkuId>,
+    pub at: DateTime<Utc>,
+}
+
+/// A change of a user's manager, written with the user's version bump in one transaction.
+#[derive(Debug, Clone)]
+pub struct ManagerWrite {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    /// The user's version read before the change; `Stale` if it moved or the user is gone.
+    pub expected_version: i64,
+    /// The new manager, or `None` to remove the relationship.
+    pub manager: Option<UserId>,
+    pub at: DateTime<Utc>,
+}
+
 /// A token-signing key as stored. `sealed_private_key` is the PKCS#1 DER private key sealed
 /// with [`crate::crypto::MasterKey`]; the public half is stored in the clear for JWKS.
 #[derive(Clone, PartialEq, Eq)]
@@ -253,6 +283,35 @@ pub trait Store: MailStore + DeliveryStore + Send + Sync + Debug {
         roles: &[DirectoryRole],
         events: &Events,
     ) -> StoreResult<()>;
+
+    // Licences: the tenant's SKUs and the users' assignments.
+    /// `Conflict` when the SKU id or its part number (any case) is taken in the tenant.
+    async fn insert_sku(&self, sku: &Sku, events: &Events) -> StoreResult<()>;
+    /// Every SKU of the tenant with its consumed seats, by part number; one query.
+    async fn list_skus(&self, tenant: TenantId) -> StoreResult<Vec<SkuUsage>>;
+    /// The licences of the given users (deleted ones included), in one query.
+    async fn list_user_licenses(
+        &self,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, AssignedLicense)>>;
+    /// Applies a licence change to an active user with its events, in one transaction. Seats
+    /// are counted under a lock on each SKU, so of two assignments racing for the last seat
+    /// exactly one wins.
+    async fn write_user_licenses(&self, write: &LicenseWrite, events: &[Events])
+    -> StoreResult<()>;
+
+    // The manager relationship.
+    async fn find_manager(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<UserId>>;
+    /// The active managers of the given users, as (user, manager), in one query.
+    async fn list_managers(
+        &self,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, User)>>;
+    /// Sets or removes a user's manager with its events, in one transaction. `Conflict` when
+    /// the new manager reports to the user, directly or not (a cycle).
+    async fn write_manager(&self, write: &ManagerWrite, events: &Events) -> StoreResult<()>;
 
     // App registrations, each write one transaction with its events.
     async fn insert_app(&self, app: &App, events: &Events) -> StoreResult<()>;

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use latchkey_core::Directory;
 use latchkey_core::directory::UserRef;
 use latchkey_core::ids::UserId;
@@ -22,7 +22,7 @@ use crate::body;
 use crate::error::{GraphError, clip, envelope};
 use crate::list::{ListOptions, Listing};
 use crate::user::to_json;
-use crate::{audit_logs, roles};
+use crate::{audit_logs, licenses, manager, roles};
 
 /// What the Graph routes need.
 #[derive(Debug, Clone)]
@@ -58,6 +58,18 @@ pub fn router(state: GraphState) -> Router {
             get(get_reset_operation),
         )
         .route("/users/{id}/memberOf", get(roles::member_of))
+        .route("/users/{id}/assignLicense", post(licenses::assign_license))
+        .route("/users/{id}/licenseDetails", get(licenses::license_details))
+        .route("/subscribedSkus", get(licenses::list_subscribed_skus))
+        .route("/users/{id}/manager", get(manager::get_manager))
+        .route(
+            "/users/{id}/manager/$ref",
+            put(manager::set_manager).delete(manager::remove_manager),
+        )
+        .route(
+            "/users/{id}/directReports",
+            get(manager::list_direct_reports),
+        )
         .route(
             "/auditLogs/directoryAudits",
             get(audit_logs::directory_audits),
@@ -76,6 +88,7 @@ pub fn router(state: GraphState) -> Router {
         )
         .route("/me", get(get_me))
         .route("/me/changePassword", post(change_password))
+        .route("/me/licenseDetails", get(licenses::my_license_details))
         .route(
             "/directory/deletedItems/microsoft.graph.user",
             get(list_deleted_users),
@@ -163,6 +176,7 @@ async fn list_users(
     } else {
         None
     };
+    let ids: Vec<UserId> = page.items.iter().map(|u| u.id).collect();
     let listing = Listing {
         base: format!("{}/v1.0/users", state.public_url),
         context: context(&state, &options.context_fragment("users")),
@@ -170,7 +184,14 @@ async fn list_users(
         page,
         count,
     };
-    Ok(json_response(StatusCode::OK, &listing.render(None)))
+    let mut body = listing.render(None);
+    if let Some(Value::Array(items)) = body.get_mut("value") {
+        licenses::fill_assigned(&state, &caller, options.select.as_deref(), &ids, items).await?;
+        if options.expand_manager {
+            manager::fill_managers(&state, &caller, &ids, items).await?;
+        }
+    }
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// `GET /users/$count`: the number of matching users as plain text; like `$count=true`, an
@@ -218,6 +239,7 @@ async fn list_deleted_users(
         .directory
         .list_deleted_users(&caller.actor, caller.tenant, &query)
         .await?;
+    let ids: Vec<UserId> = page.items.iter().map(|u| u.id).collect();
     let listing = Listing {
         base: format!(
             "{}/v1.0/directory/deletedItems/microsoft.graph.user",
@@ -231,10 +253,11 @@ async fn list_deleted_users(
         page,
         count: None,
     };
-    Ok(json_response(
-        StatusCode::OK,
-        &listing.render(Some("deletedDateTime")),
-    ))
+    let mut body = listing.render(Some("deletedDateTime"));
+    if let Some(Value::Array(items)) = body.get_mut("value") {
+        licenses::fill_assigned(&state, &caller, options.select.as_deref(), &ids, items).await?;
+    }
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 async fn get_user(
@@ -243,12 +266,17 @@ async fn get_user(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
-    let select = single_select(raw.as_deref())?;
+    let (raw, expand) = manager::take_expand(raw.as_deref().unwrap_or_default())?;
+    let select = single_select(Some(&raw))?;
     let user = state
         .directory
         .get_user(&caller.actor, caller.tenant, &user_ref(&id)?)
         .await?;
-    Ok(entity(&state, "users/$entity", &user, select.as_deref()))
+    let mut body = licenses::user_json(&state, &caller, &user, select.as_deref()).await?;
+    if expand {
+        manager::expand_manager(&state, &caller, &user, &mut body).await?;
+    }
+    Ok(entity_body(&state, "users/$entity", body))
 }
 
 fn entity(
@@ -257,7 +285,11 @@ fn entity(
     user: &latchkey_core::user::User,
     select: Option<&[&str]>,
 ) -> Response {
-    let mut body = to_json(user, select);
+    entity_body(state, fragment, to_json(user, select))
+}
+
+/// A rendered entity with its `@odata.context`.
+fn entity_body(state: &GraphState, fragment: &str, mut body: Value) -> Response {
     if let Value::Object(map) = &mut body {
         map.insert(
             "@odata.context".into(),
@@ -336,12 +368,17 @@ async fn get_me(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
     caller.user_id()?;
-    let select = single_select(raw.as_deref())?;
+    let (raw, expand) = manager::take_expand(raw.as_deref().unwrap_or_default())?;
+    let select = single_select(Some(&raw))?;
     let user = state
         .directory
         .get_own_user(&caller.actor, caller.tenant)
         .await?;
-    Ok(entity(&state, "users/$entity", &user, select.as_deref()))
+    let mut body = licenses::user_json(&state, &caller, &user, select.as_deref()).await?;
+    if expand {
+        manager::expand_manager(&state, &caller, &user, &mut body).await?;
+    }
+    Ok(entity_body(&state, "users/$entity", body))
 }
 
 async fn change_password(

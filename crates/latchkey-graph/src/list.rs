@@ -29,6 +29,8 @@ pub struct ListOptions {
     pub top: Option<u32>,
     pub count: bool,
     pub skiptoken: Option<String>,
+    /// `$expand=manager` (on user listings only).
+    pub expand_manager: bool,
 }
 
 fn once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), GraphError> {
@@ -49,6 +51,7 @@ impl ListOptions {
             .map_err(|_| GraphError::bad_request("The query string is not valid."))?;
         let mut o = ListOptions::default();
         let mut count = None;
+        let mut expand = None;
         for (key, value) in &pairs {
             let name = key.to_ascii_lowercase();
             match name.as_str() {
@@ -62,6 +65,15 @@ impl ListOptions {
                     )));
                 }
                 "$filter" => once(&mut o.filter, "$filter", odata::parse_filter(value)?)?,
+                "$expand" if queries && value.trim().eq_ignore_ascii_case("manager") => {
+                    once(&mut expand, "$expand", true)?;
+                }
+                "$expand" => {
+                    return Err(GraphError::unsupported(format!(
+                        "$expand={} is not supported: user listings expand only 'manager'.",
+                        clip(value)
+                    )));
+                }
                 "$orderby" => once(&mut o.order, "$orderby", odata::parse_orderby(value)?)?,
                 "$search" => once(&mut o.search, "$search", odata::parse_search(value)?)?,
                 n if n.starts_with('$') => {
@@ -75,6 +87,7 @@ impl ListOptions {
             }
         }
         o.count = count.unwrap_or(false);
+        o.expand_manager = expand.unwrap_or(false);
         if !eventual(headers) {
             let advanced = if o.filter.as_ref().is_some_and(Filter::is_advanced) {
                 Some("this $filter (ne, not, endsWith or null comparisons)")
@@ -254,8 +267,15 @@ mod tests {
     fn options_may_not_repeat_and_unknown_system_options_are_refused() {
         let e = ListOptions::parse("$top=1&$top=2", &HeaderMap::new(), true).unwrap_err();
         assert!(e.message.contains("$top"));
-        let e = ListOptions::parse("$expand=manager", &HeaderMap::new(), true).unwrap_err();
+        let e = ListOptions::parse("$expand=memberOf", &HeaderMap::new(), true).unwrap_err();
         assert_eq!(e.code, "Request_UnsupportedQuery");
+        let e = ListOptions::parse("$expand=manager", &HeaderMap::new(), false).unwrap_err();
+        assert_eq!(e.code, "Request_UnsupportedQuery");
+        assert!(
+            ListOptions::parse("$expand=manager", &HeaderMap::new(), true)
+                .unwrap()
+                .expand_manager
+        );
         assert!(ListOptions::parse("api-version=1", &HeaderMap::new(), true).is_ok());
     }
 

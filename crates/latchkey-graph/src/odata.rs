@@ -381,6 +381,12 @@ impl Parser {
                 self.expect(&Token::Close, "to close '('")?;
                 Ok(inner)
             }
+            Some(Token::Word(w))
+                if w.eq_ignore_ascii_case("assignedLicenses")
+                    && self.peek() == Some(&Token::Slash) =>
+            {
+                self.license_lambda()
+            }
             Some(Token::Word(w)) if self.peek() == Some(&Token::Open) => self.function(&w),
             Some(Token::Word(name)) => self.comparison(&name),
             Some(t) => Err(syntax(&format!(
@@ -452,6 +458,82 @@ impl Parser {
                 suffix: value,
             }
         })
+    }
+
+    /// `assignedLicenses/any(x:x/skuId eq {GUID})`, the one lambda Latchkey serves; the
+    /// GUID may be quoted or not.
+    fn license_lambda(&mut self) -> Result<Filter, QueryError> {
+        let unsupported = || {
+            QueryError::Unsupported(
+                "This filter on assignedLicenses is not supported; use 'assignedLicenses/any(x:x/skuId eq {skuId})'."
+                    .into(),
+            )
+        };
+        self.expect(&Token::Slash, "after 'assignedLicenses'")?;
+        match self.next() {
+            Some(Token::Word(w)) if w.eq_ignore_ascii_case("any") => {}
+            _ => return Err(unsupported()),
+        }
+        self.expect(&Token::Open, "after 'any'")?;
+        let var = match self.next() {
+            Some(Token::Word(v)) => v,
+            Some(Token::Close) => return Err(unsupported()),
+            Some(t) => {
+                return Err(syntax(&format!(
+                    "expected a lambda variable in any(...), found {}",
+                    t.describe()
+                )));
+            }
+            None => return Err(syntax("the filter ends inside any(...)")),
+        };
+        self.expect(&Token::Colon, "after the lambda variable")?;
+        match self.next() {
+            Some(Token::Word(v)) if v == var => {}
+            Some(t) => {
+                return Err(syntax(&format!(
+                    "expected the lambda variable '{}', found {}",
+                    clip(&var),
+                    t.describe()
+                )));
+            }
+            None => return Err(syntax("the filter ends inside any(...)")),
+        }
+        self.expect(&Token::Slash, "after the lambda variable")?;
+        match self.next() {
+            Some(Token::Word(p)) if p.eq_ignore_ascii_case("skuId") => {}
+            Some(Token::Word(p)) if p.eq_ignore_ascii_case("disabledPlans") => {
+                return Err(unsupported());
+            }
+            Some(Token::Word(p)) => {
+                return Err(QueryError::Bad(format!(
+                    "Could not find a property named '{}' on type 'microsoft.graph.assignedLicense'.",
+                    clip(&p)
+                )));
+            }
+            _ => return Err(syntax("expected a property of the licence after '/'")),
+        }
+        if !is_word(self.peek(), "eq") {
+            return Err(unsupported());
+        }
+        self.next();
+        let value = match self.next() {
+            Some(Token::Word(v) | Token::Str(v)) => v,
+            Some(t) => {
+                return Err(syntax(&format!(
+                    "skuId is compared with {}; it needs a GUID",
+                    t.describe()
+                )));
+            }
+            None => return Err(syntax("skuId is compared with nothing")),
+        };
+        let sku = value.parse().map_err(|_| {
+            QueryError::Bad(format!(
+                "Invalid filter clause: skuId is compared with '{}'; it needs a GUID.",
+                clip(&value)
+            ))
+        })?;
+        self.expect(&Token::Close, "to close any(...)")?;
+        Ok(Filter::HasLicense(sku))
     }
 
     /// A property name, refusing navigation (`a/b`) and lambdas.
@@ -746,7 +828,9 @@ mod tests {
     #[test]
     fn unsupported_shapes_are_unsupported_queries() {
         for input in [
-            "assignedLicenses/any(x:x/skuId eq 'a')",
+            "assignedLicenses/any()",
+            "assignedLicenses/all(x:x/skuId eq 6fd2c87f-b296-42f0-b197-1e91e994b900)",
+            "assignedLicenses/any(x:x/skuId ne 6fd2c87f-b296-42f0-b197-1e91e994b900)",
             "contains(displayName,'a')",
             "startswith(accountEnabled,'t')",
             "accountEnabled ge true",
@@ -932,5 +1016,37 @@ mod tests {
             parse_search("\"accountEnabled:true\""),
             Err(QueryError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn the_licence_lambda_becomes_a_licence_filter_quoted_or_not() {
+        let sku = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+        for input in [
+            format!("assignedLicenses/any(x:x/skuId eq {sku})"),
+            format!("assignedlicenses/any(s: s/skuid eq '{sku}')"),
+        ] {
+            assert_eq!(
+                parse_filter(&input).unwrap(),
+                Filter::HasLicense(sku.parse().unwrap()),
+                "{input}"
+            );
+        }
+        let combined = parse_filter(&format!(
+            "accountEnabled eq true and assignedLicenses/any(x:x/skuId eq {sku})"
+        ))
+        .unwrap();
+        assert!(matches!(combined, Filter::And(..)));
+        assert!(!combined.is_advanced());
+        for (input, says) in [
+            ("assignedLicenses/any(x:x/skuId eq 'E3')", "GUID"),
+            ("assignedLicenses/any(x:y/skuId eq 'E3')", "lambda variable"),
+            ("assignedLicenses/any(x:x/shoeSize eq 'E3')", "shoeSize"),
+            ("assignedLicenses/any(x:x/skuId eq", "nothing"),
+        ] {
+            match parse_filter(input) {
+                Err(QueryError::Bad(m)) => assert!(m.contains(says), "{input}: {m}"),
+                other => panic!("{input}: {other:?}"),
+            }
+        }
     }
 }

@@ -33,6 +33,7 @@ fn description(role: DirectoryRole) -> &'static str {
         DirectoryRole::HelpdeskAdministrator => {
             "Can reset passwords for non-administrators and Helpdesk Administrators."
         }
+        DirectoryRole::LicenseAdministrator => "Can manage product licenses on users and groups.",
     }
 }
 
@@ -124,7 +125,7 @@ pub(crate) async fn list_members(
 }
 
 /// The user an `@odata.id` names: `…/directoryObjects/{id}` or `…/users/{id}`.
-fn referenced_user(bytes: &[u8]) -> Result<UserId, GraphError> {
+pub(crate) fn referenced_user(bytes: &[u8]) -> Result<UserId, GraphError> {
     let map = body::object(bytes)?;
     let mut reference = None;
     for (key, value) in &map {

@@ -54,6 +54,8 @@ pub const ALL_PROPERTIES: &[&str] = &[
     "signInSessionsValidFromDateTime",
     "createdDateTime",
     "deletedDateTime",
+    // Not a column of the user: `licenses::fill_assigned` adds it for a whole page.
+    "assignedLicenses",
 ];
 
 /// Graph's timestamp form: UTC, `Z`, whole seconds.

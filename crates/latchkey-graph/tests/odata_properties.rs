@@ -63,7 +63,8 @@ fn render(f: &Filter) -> String {
         Filter::And(a, b) => format!("({} and {})", render(a), render(b)),
         Filter::Or(a, b) => format!("({} or {})", render(a), render(b)),
         Filter::Not(a) => format!("not ({})", render(a)),
-        Filter::WordStartsWith { .. } => unreachable!("not a $filter form"),
+        Filter::HasLicense(sku) => format!("assignedLicenses/any(x:x/skuId eq {sku})"),
+        Filter::WordStartsWith { .. } | Filter::ReportsTo(_) => unreachable!("not a $filter form"),
     }
 }
 
@@ -109,6 +110,9 @@ fn leaf() -> impl Strategy<Value = Filter> {
                 values: v.into_iter().map(Literal::Text).collect(),
             }
         }),
+        proptest::array::uniform16(proptest::num::u8::ANY).prop_map(|b| Filter::HasLicense(
+            latchkey_core::ids::SkuId::from_uuid(uuid::Uuid::from_bytes(b))
+        )),
     ]
 }
 
@@ -142,6 +146,7 @@ proptest! {
                 Just(" or ".to_owned()), Just("not ".to_owned()), Just(" in ".to_owned()),
                 Just("startswith".to_owned()), Just("displayName".to_owned()),
                 Just("accountEnabled".to_owned()), Just("null".to_owned()), Just("/".to_owned()),
+                Just("assignedLicenses/any(".to_owned()), Just("x:x/skuId".to_owned()), Just(":".to_owned()),
                 "\\PC{0,4}",
             ],
             0..40,

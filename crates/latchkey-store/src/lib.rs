@@ -5,6 +5,8 @@
 //! picked once, from the URL, by [`open`].
 
 mod mail;
+mod licenses;
+mod managers;
 mod postgres;
 mod shared;
 mod sqlite;

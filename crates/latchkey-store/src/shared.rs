@@ -626,6 +626,18 @@ macro_rules! impl_store {
                     push_pattern(qb, format!("%{}", like_escape(suffix)), lower);
                     qb.push(")");
                 }
+                Filter::HasLicense(sku) => {
+                    // Served by user_licenses_by_sku (migration 0011).
+                    qb.push("(id IN (SELECT user_id FROM user_licenses WHERE tenant_id = users.tenant_id AND sku_id = ");
+                    qb.push_bind(sku.as_uuid());
+                    qb.push("))");
+                }
+                Filter::ReportsTo(manager) => {
+                    // Served by user_managers_by_manager (migration 0012).
+                    qb.push("(id IN (SELECT user_id FROM user_managers WHERE tenant_id = users.tenant_id AND manager_id = ");
+                    qb.push_bind(manager.as_uuid());
+                    qb.push("))");
+                }
                 Filter::WordStartsWith { property, word } => {
                     let (col, lower) = filter_column(*property);
                     let w = like_escape(word);
@@ -1186,6 +1198,44 @@ macro_rules! impl_store {
                 }
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
+            }
+
+            // Licences: the SQL is in licenses.rs.
+            async fn insert_sku(&self, sku: &latchkey_core::license::Sku, events: &Events) -> StoreResult<()> {
+                self.licenses_insert_sku(sku, events).await
+            }
+
+            async fn list_skus(&self, tenant: TenantId) -> StoreResult<Vec<latchkey_core::license::SkuUsage>> {
+                self.licenses_list_skus(tenant).await
+            }
+
+            async fn list_user_licenses(
+                &self,
+                tenant: TenantId,
+                users: &[UserId],
+            ) -> StoreResult<Vec<(UserId, latchkey_core::license::AssignedLicense)>> {
+                self.licenses_of_users(tenant, users).await
+            }
+
+            async fn write_user_licenses(
+                &self,
+                write: &latchkey_core::store::LicenseWrite,
+                events: &[Events],
+            ) -> StoreResult<()> {
+                self.licenses_write(write, events).await
+            }
+
+            // The manager relationship: the SQL is in managers.rs.
+            async fn find_manager(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<UserId>> {
+                self.managers_find(tenant, user).await
+            }
+
+            async fn list_managers(&self, tenant: TenantId, users: &[UserId]) -> StoreResult<Vec<(UserId, User)>> {
+                self.managers_of_users(tenant, users).await
+            }
+
+            async fn write_manager(&self, write: &latchkey_core::store::ManagerWrite, events: &Events) -> StoreResult<()> {
+                self.managers_write(write, events).await
             }
 
             async fn insert_app(&self, app: &App, events: &Events) -> StoreResult<()> {

@@ -60,3 +60,5 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, sqlx::Sqlite, true);
 impl_mail_store!(SqliteStore, sqlx::Sqlite, "");
+crate::licenses::impl_license_store!(SqliteStore, sqlx::Sqlite);
+crate::managers::impl_manager_store!(SqliteStore, sqlx::Sqlite);

@@ -72,6 +72,7 @@ pub fn router(state: WebState) -> Router {
             get(reset_form).post(reset_post),
         )
         .route("/admin/mail", get(mail_queue))
+        .route("/admin/licenses", get(licenses))
         .route("/admin/assets/admin.css", get(style))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
@@ -134,6 +135,25 @@ struct UsersPage {
     rules: &'static str,
 }
 
+#[derive(Template)]
+#[template(path = "licenses.html")]
+struct LicensesPage {
+    chrome: Chrome,
+    skus: Vec<SkuRow>,
+}
+
+#[derive(Debug)]
+struct SkuRow {
+    part_number: String,
+    sku_id: String,
+    used: u64,
+    bought: u32,
+    available: u64,
+    /// Every seat is taken.
+    full: bool,
+    plans: String,
+}
+
 #[derive(Debug)]
 struct Row {
     href: String,
@@ -154,6 +174,10 @@ struct Pane {
     status: &'static str,
     roles: String,
     last_password_change: String,
+    /// The user's licences by part number, or a dash.
+    licenses: String,
+    /// The manager's display name and user name, or a dash.
+    manager: String,
     may_reset: bool,
     details_href: String,
     reset_href: String,
@@ -751,6 +775,16 @@ async fn pane_for(
         .await
         .map_err(|e| denied_or_transient(&e))?;
     let may_reset = authorize(&v.actor, Action::ResetPassword, &roles).is_ok();
+    let licenses = state
+        .directory
+        .license_details(&v.actor, v.tenant.id, &UserRef::Id(id))
+        .await
+        .map_err(|e| denied_or_transient(&e))?;
+    let manager = state
+        .directory
+        .get_manager(&v.actor, v.tenant.id, &UserRef::Id(id))
+        .await
+        .map_err(|e| denied_or_transient(&e))?;
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "—".to_owned());
     let suffix = pos.suffix();
     let mut details = users_href(&pos.q, pos.after.as_deref(), Some(id));
@@ -781,6 +815,19 @@ async fn pane_for(
         last_password_change: user.last_password_change.map_or_else(
             || "Never".to_owned(),
             |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        ),
+        licenses: if licenses.is_empty() {
+            "—".to_owned()
+        } else {
+            licenses
+                .iter()
+                .map(|d| d.sku.sku_part_number.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        manager: manager.map_or_else(
+            || "—".to_owned(),
+            |m| format!("{} ({})", m.display_name, m.user_principal_name),
         ),
         may_reset,
         details_href: details,
@@ -1144,6 +1191,44 @@ async fn mail_queue(State(state): State<WebState>, headers: HeaderMap) -> Respon
         MailPage {
             chrome: v.chrome("mail"),
             rows,
+        }
+        .render(),
+    )
+}
+
+/// `GET /admin/licenses`: the tenant's SKUs with their seats used and bought.
+async fn licenses(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let skus = match state.directory.list_skus(&v.actor, v.tenant.id).await {
+        Ok(s) => s,
+        Err(e) => return denied_or_transient(&e),
+    };
+    let skus = skus
+        .into_iter()
+        .map(|u| SkuRow {
+            full: u.consumed >= u64::from(u.sku.seats),
+            available: u64::from(u.sku.seats).saturating_sub(u.consumed),
+            part_number: u.sku.sku_part_number,
+            sku_id: u.sku.sku_id.to_string(),
+            used: u.consumed,
+            bought: u.sku.seats,
+            plans: u
+                .sku
+                .service_plans
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        LicensesPage {
+            chrome: v.chrome("licenses"),
+            skus,
         }
         .render(),
     )

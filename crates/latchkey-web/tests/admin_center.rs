@@ -986,6 +986,100 @@ async fn an_administrator_whose_roles_are_removed_is_shut_out_on_the_next_reques
     assert_eq!(out.status, StatusCode::SEE_OTHER);
 }
 
+async fn the_details_pane_shows_licences_and_manager_and_the_licences_page_counts_seats(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let op = Harness::operator();
+    let tenant = w.h.tenant();
+    let sku =
+        w.h.directory
+            .create_sku(
+                &op,
+                tenant,
+                latchkey_core::license::NewSku {
+                    sku_id: None,
+                    sku_part_number: "ENTERPRISEPACK".into(),
+                    seats: 1,
+                    service_plans: vec!["TEAMS1".into()],
+                },
+            )
+            .await
+            .unwrap();
+    let boss = user(&w, "boss@contoso.test", "Bea <Boss>", vec![]).await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let pat_ref = latchkey_core::directory::UserRef::Id(pat.parse().unwrap());
+    w.h.directory
+        .update_user(
+            &op,
+            tenant,
+            &pat_ref,
+            latchkey_core::directory::UserChanges {
+                text: vec![(
+                    latchkey_core::directory::ProfileField::UsageLocation,
+                    Some("GB".into()),
+                )],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    w.h.directory
+        .assign_licenses(
+            &op,
+            tenant,
+            &pat_ref,
+            latchkey_core::license::LicenseChange {
+                add: vec![latchkey_core::license::AssignedLicense {
+                    sku_id: sku.sku_id,
+                    disabled_plans: vec![],
+                }],
+                remove: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    w.h.directory
+        .set_manager(&op, tenant, &pat_ref, boss.parse().unwrap())
+        .await
+        .unwrap();
+
+    let pane = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert_eq!(pane.status, StatusCode::OK, "{}", pane.body);
+    assert!(
+        pane.body
+            .contains("<dd id=\"pane-licenses\">ENTERPRISEPACK</dd>"),
+        "{}",
+        pane.body
+    );
+    assert!(
+        pane.body
+            .contains("<dd id=\"pane-manager\">Bea &#60;Boss&#62; (boss@contoso.test)</dd>"),
+        "escaped: {}",
+        pane.body
+    );
+    let pane = b.get(&w.app, &format!("/admin/users?user={boss}")).await;
+    assert!(pane.body.contains("<dd id=\"pane-licenses\">—</dd>"));
+    assert!(pane.body.contains("<dd id=\"pane-manager\">—</dd>"));
+
+    let page = b.get(&w.app, "/admin/licenses").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains("id=\"nav-licenses\" aria-current=\"page\"")
+    );
+    assert!(page.body.contains("ENTERPRISEPACK"));
+    assert!(page.body.contains("<td class=\"sku-used\">1 of 1</td>"));
+    assert!(page.body.contains("None left"));
+    assert!(page.body.contains("TEAMS1"));
+
+    // Without an admin session the page is the sign-in, never the list.
+    let stranger = Browser::default().get(&w.app, "/admin/licenses").await;
+    assert_eq!(stranger.status, StatusCode::SEE_OTHER);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1019,6 +1113,7 @@ both_backends!(
     a_helpdesk_administrator_cannot_deliver_a_global_administrators_password,
     an_unknown_or_expired_link_shows_the_same_page_and_no_details,
     a_link_the_mail_server_refused_is_shown_pending_with_its_error_in_the_mail_queue,
+    the_details_pane_shows_licences_and_manager_and_the_licences_page_counts_seats,
 );
 
 // ---------------------------------------------------------------------------------------

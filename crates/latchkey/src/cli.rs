@@ -30,6 +30,9 @@ pub enum Command {
     /// Manage app registrations (clients that get tokens) directly in the store.
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// Manage the tenant's licence SKUs (seats and service plans) directly in the store.
+    #[command(subcommand)]
+    Licenses(LicensesCommand),
     /// Manage users over Microsoft Graph, in Latchkey or a Microsoft 365 tenant (`graph login` first).
     Graph(crate::commands::graph::GraphArgs),
     /// E-mail: send a test message now, or look at the send queue.
@@ -273,6 +276,64 @@ pub enum UsersCommand {
     Delete(UsersTargetArgs),
     /// Restore a deleted user (by object id, or by UPN).
     Restore(UsersTargetArgs),
+    /// Assign a licence (a SKU by part number or id); the user needs a usage location.
+    AssignLicense(UsersAssignLicenseArgs),
+    /// Remove a licence from a user, freeing its seat.
+    RemoveLicense(UsersRemoveLicenseArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicensesCommand {
+    /// Define a SKU with its seats and service plans.
+    Create(LicensesCreateArgs),
+    /// List the SKUs with their seats used and bought.
+    List(TenantArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LicensesCreateArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Graph's skuPartNumber, e.g. ENTERPRISEPACK or E3.
+    #[arg(long)]
+    pub sku_part_number: String,
+    /// Seats bought.
+    #[arg(long)]
+    pub seats: u32,
+    /// A service plan name, e.g. EXCHANGE_S_ENTERPRISE (repeatable).
+    #[arg(long = "service-plan")]
+    pub service_plans: Vec<String>,
+    /// The SKU's GUID (to mirror a Microsoft SKU); generated when absent.
+    #[arg(long)]
+    pub sku_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersAssignLicenseArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// UPN or object id.
+    pub user: String,
+    /// The SKU: part number (any case) or skuId.
+    #[arg(long)]
+    pub sku: String,
+    /// A service plan of the SKU to leave out (repeatable), by name or id.
+    #[arg(long = "disable-plan")]
+    pub disabled_plans: Vec<String>,
+    /// Set the user's usage location (two-letter country code) first.
+    #[arg(long)]
+    pub usage_location: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersRemoveLicenseArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// UPN or object id.
+    pub user: String,
+    /// The SKU: part number (any case) or skuId.
+    #[arg(long)]
+    pub sku: String,
 }
 
 #[derive(Debug, Args)]

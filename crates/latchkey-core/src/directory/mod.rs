@@ -11,6 +11,8 @@ mod delivery;
 mod device;
 mod interactive;
 mod mail;
+mod licenses;
+mod manager;
 mod password;
 mod reset;
 mod roles;
@@ -45,6 +47,7 @@ pub use interactive::{
     missing_consent, user_may_consent,
 };
 pub use mail::DueMail;
+pub use licenses::{LicenseDetail, NO_USAGE_LOCATION};
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use sign_in::{ClientRef, SignInError};

@@ -5,6 +5,7 @@ mod apps;
 pub mod graph;
 mod init;
 mod mail;
+mod licenses;
 mod serve;
 mod users;
 
@@ -46,6 +47,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Serve(args) => serve::run(args).await,
         Command::Users(cmd) => users::run(cmd).await,
         Command::Apps(cmd) => apps::run(cmd).await,
+        Command::Licenses(cmd) => licenses::run(cmd).await,
         Command::Graph(args) => graph::run(args).await,
         Command::Mail(cmd) => mail::run(cmd).await,
     }

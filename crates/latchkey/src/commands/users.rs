@@ -15,7 +15,7 @@ use super::{CliError, CliResult, open_directory, read_secret_file, resolve_tenan
 use crate::cli::{PasswordSource, TenantArgs, UsersCommand};
 use crate::output;
 
-const OPERATOR: Actor = Actor::Operator {
+pub(super) const OPERATOR: Actor = Actor::Operator {
     channel: Channel::Cli,
 };
 
@@ -200,6 +200,8 @@ pub async fn run(cmd: UsersCommand) -> CliResult {
                 );
             }
         }
+        UsersCommand::AssignLicense(a) => super::licenses::assign(a).await?,
+        UsersCommand::RemoveLicense(a) => super::licenses::remove(a).await?,
         UsersCommand::Restore(a) => {
             let (directory, tenant) = open(&a.tenant).await?;
             let id = deleted_user_id(&directory, tenant, &a.user).await?;
@@ -222,7 +224,9 @@ const LIST_PROPERTIES: [&str; 5] = [
     "deletedDateTime",
 ];
 
-async fn open(args: &TenantArgs) -> CliResult<(Directory, latchkey_core::ids::TenantId)> {
+pub(super) async fn open(
+    args: &TenantArgs,
+) -> CliResult<(Directory, latchkey_core::ids::TenantId)> {
     let directory = open_directory(&args.store).await?;
     let tenant = resolve_tenant(&directory, args.tenant.as_deref()).await?;
     Ok((directory, tenant.id))
