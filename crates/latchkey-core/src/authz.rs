@@ -98,6 +98,10 @@ pub enum Action {
     /// A user changing their own password after proving the current one (the sign-in pages'
     /// forced change). Only the self-service channel offers it.
     ChangeOwnPassword,
+    /// Read a user's authentication methods (Graph's `authentication/methods`).
+    ReadAuthMethods,
+    /// Register or remove a user's authentication methods and recovery codes.
+    ManageAuthMethods,
 }
 
 /// The refusal, worded for the person who asked.
@@ -138,11 +142,26 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
     use DirectoryRole::*;
     match role {
         GlobalAdministrator => true,
+        // As in Entra, a User Administrator does not manage authentication methods.
         UserAdministrator => !matches!(
             action,
-            ManageRoles | ManageTenant | ManageApps | ReadAuditLogs
+            ManageRoles
+                | ManageTenant
+                | ManageApps
+                | ReadAuditLogs
+                | ReadAuthMethods
+                | ManageAuthMethods
         ),
-        PrivilegedAuthenticationAdministrator | PasswordAdministrator | HelpdeskAdministrator => {
+        PrivilegedAuthenticationAdministrator => matches!(
+            action,
+            ReadUsers
+                | ResetPassword
+                | ResetPasswordMethod
+                | RevokeSessions
+                | ReadAuthMethods
+                | ManageAuthMethods
+        ),
+        PasswordAdministrator | HelpdeskAdministrator => {
             matches!(
                 action,
                 ReadUsers | ResetPassword | ResetPasswordMethod | RevokeSessions
@@ -169,7 +188,11 @@ fn permission_allows(permission: &str, action: Action) -> bool {
             )
         }
         "User.RevokeSessions.All" => matches!(action, RevokeSessions),
-        "UserAuthenticationMethod.ReadWrite.All" => matches!(action, ResetPasswordMethod),
+        "UserAuthenticationMethod.ReadWrite.All" => matches!(
+            action,
+            ResetPasswordMethod | ReadAuthMethods | ManageAuthMethods
+        ),
+        "UserAuthenticationMethod.Read.All" => matches!(action, ReadAuthMethods),
         "User-PasswordProfile.ReadWrite.All" => matches!(action, ReadUsers | ResetPassword),
         "Directory.Read.All" => matches!(action, ReadUsers | ReadRoles),
         "User.Read.All" | "User.ReadBasic.All" => matches!(action, ReadUsers),
@@ -192,7 +215,52 @@ fn is_sensitive(action: Action) -> bool {
             | Action::DeleteUser
             | Action::UpdateUser
             | Action::RevokeSessions
+            | Action::ReadAuthMethods
+            | Action::ManageAuthMethods
     )
+}
+
+/// Whether a signed-in user may read (`write` false) or change their own authentication
+/// methods: on the self-service pages (My account), or through a delegated token carrying
+/// `UserAuthenticationMethod.Read` / `.ReadWrite` (Graph's `/me/authentication`).
+pub fn may_use_own_methods(actor: &Actor, write: bool) -> Result<UserId, Denied> {
+    match actor {
+        Actor::User {
+            id,
+            scopes: None,
+            channel: Channel::SelfService,
+            ..
+        } => Ok(*id),
+        Actor::User {
+            id,
+            scopes: Some(scopes),
+            ..
+        } => {
+            let allowed: &[&str] = if write {
+                &[
+                    "UserAuthenticationMethod.ReadWrite",
+                    "UserAuthenticationMethod.ReadWrite.All",
+                ]
+            } else {
+                &[
+                    "UserAuthenticationMethod.Read",
+                    "UserAuthenticationMethod.ReadWrite",
+                    "UserAuthenticationMethod.Read.All",
+                    "UserAuthenticationMethod.ReadWrite.All",
+                ]
+            };
+            if scopes.iter().any(|s| allowed.contains(&s.as_str())) {
+                Ok(*id)
+            } else {
+                Err(Denied(
+                    "Insufficient privileges to complete the operation: the token's scopes do not include UserAuthenticationMethod.Read or .ReadWrite.".into(),
+                ))
+            }
+        }
+        _ => Err(Denied(
+            "Only the signed-in user may change their own security info here.".into(),
+        )),
+    }
 }
 
 /// Who may read their own user (Graph's `/me`): a signed-in user, through a delegated

@@ -129,6 +129,7 @@ macro_rules! impl_store {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use latchkey_core::app::{App, AppId, CertificateCredential, ClientSecret};
+        use latchkey_core::auth_method::{AuthMethodRecord, MethodKind, RecoveryCodeStatus};
         use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
         use latchkey_core::authz::Channel;
         use latchkey_core::ids::{EventId, TenantId, UserId};
@@ -641,6 +642,21 @@ macro_rules! impl_store {
         }
         fn digest_from(what: &str, bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
             bytes.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
+        }
+
+        fn auth_method_from_row(row: &DbRow) -> StoreResult<AuthMethodRecord> {
+            let kind: String = row.try_get("kind").map_err(map_err)?;
+            Ok(AuthMethodRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                user_id: UserId::from_uuid(row.try_get("user_id").map_err(map_err)?),
+                kind: MethodKind::parse(&kind).ok_or_else(|| corrupt("authentication method kind", &kind))?,
+                display: row.try_get("display").map_err(map_err)?,
+                sealed_secret: row.try_get("sealed_secret").map_err(map_err)?,
+                created: row.try_get("created_at").map_err(map_err)?,
+                activated: row.try_get("activated_at").map_err(map_err)?,
+                last_used_step: row.try_get("last_used_step").map_err(map_err)?,
+            })
         }
 
         fn session_from_row(row: &DbRow) -> StoreResult<SignInSessionRecord> {
@@ -1775,6 +1791,271 @@ macro_rules! impl_store {
                 }
                 tx.commit().await.map_err(map_err)?;
                 Ok(gone)
+            }
+
+            async fn list_auth_methods(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<AuthMethodRecord>> {
+                let rows = sqlx::query(
+                    "SELECT id, tenant_id, user_id, kind, display, sealed_secret, created_at, activated_at, last_used_step \
+                     FROM auth_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(auth_method_from_row).collect()
+            }
+
+            async fn insert_auth_method(&self, m: &AuthMethodRecord, events: Option<&Events>) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                if m.activated.is_none() {
+                    sqlx::query(
+                        "DELETE FROM auth_methods WHERE tenant_id = $1 AND user_id = $2 AND kind = $3 AND activated_at IS NULL",
+                    )
+                    .bind(m.tenant_id.as_uuid())
+                    .bind(m.user_id.as_uuid())
+                    .bind(m.kind.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                sqlx::query(
+                    "INSERT INTO auth_methods (id, tenant_id, user_id, kind, display, sealed_secret, created_at, \
+                     activated_at, last_used_step) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(m.id)
+                .bind(m.tenant_id.as_uuid())
+                .bind(m.user_id.as_uuid())
+                .bind(m.kind.as_str())
+                .bind(&m.display)
+                .bind(&m.sealed_secret)
+                .bind(m.created)
+                .bind(m.activated)
+                .bind(m.last_used_step)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if let Some(events) = events {
+                    insert_events(&mut tx, events).await?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn activate_auth_method(
+                &self,
+                tenant: TenantId,
+                user: UserId,
+                id: Uuid,
+                at: DateTime<Utc>,
+                step: i64,
+                events: &Events,
+            ) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE auth_methods SET activated_at = $1, last_used_step = $2 \
+                     WHERE tenant_id = $3 AND user_id = $4 AND id = $5 AND activated_at IS NULL",
+                )
+                .bind(at)
+                .bind(step)
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+                if done != 1 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn use_totp_step(&self, tenant: TenantId, user: UserId, id: Uuid, step: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE auth_methods SET last_used_step = $1 WHERE tenant_id = $2 AND user_id = $3 AND id = $4 \
+                     AND activated_at IS NOT NULL AND (last_used_step IS NULL OR last_used_step < $1)",
+                )
+                .bind(step)
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_auth_method(&self, tenant: TenantId, user: UserId, id: Uuid, events: &Events) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query("DELETE FROM auth_methods WHERE tenant_id = $1 AND user_id = $2 AND id = $3")
+                    .bind(tenant.as_uuid())
+                    .bind(user.as_uuid())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                if done != 1 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn replace_recovery_codes(
+                &self,
+                tenant: TenantId,
+                user: UserId,
+                digests: &[[u8; 32]],
+                at: DateTime<Utc>,
+                events: &Events,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                sqlx::query("DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2")
+                    .bind(tenant.as_uuid())
+                    .bind(user.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if !digests.is_empty() {
+                    let mut qb: QueryBuilder<'_, $db> =
+                        QueryBuilder::new("INSERT INTO recovery_codes (tenant_id, user_id, digest, created_at) ");
+                    qb.push_values(digests, |mut b, d| {
+                        b.push_bind(tenant.as_uuid())
+                            .push_bind(user.as_uuid())
+                            .push_bind(d.to_vec())
+                            .push_bind(at);
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(map_err)?;
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn use_recovery_code(&self, tenant: TenantId, user: UserId, digest: &[u8; 32], at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND digest = $4 AND used_at IS NULL",
+                )
+                .bind(at)
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(digest.to_vec())
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn recovery_code_status(&self, tenant: TenantId, user: UserId) -> StoreResult<RecoveryCodeStatus> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS total, COUNT(used_at) AS used, MAX(created_at) AS generated \
+                     FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_one(&self.read)
+                .await
+                .map_err(map_err)?;
+                let total: i64 = row.try_get("total").map_err(map_err)?;
+                let used: i64 = row.try_get("used").map_err(map_err)?;
+                let generated: Option<DateTime<Utc>> = if total == 0 {
+                    None
+                } else {
+                    row.try_get("generated").map_err(map_err)?
+                };
+                Ok(RecoveryCodeStatus {
+                    generated,
+                    total: u32::try_from(total).map_err(|e| corrupt("recovery code count", e))?,
+                    unused: u32::try_from(total - used).map_err(|e| corrupt("recovery code count", e))?,
+                })
+            }
+
+            async fn find_second_factor_state(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<SignInState>> {
+                let row = sqlx::query(
+                    "SELECT failed_count, lockouts, locked_until, last_success FROM second_factor_state \
+                     WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    Ok(SignInState {
+                        failed_count: r.try_get("failed_count").map_err(map_err)?,
+                        lockouts: r.try_get("lockouts").map_err(map_err)?,
+                        locked_until: r.try_get("locked_until").map_err(map_err)?,
+                        last_success: r.try_get("last_success").map_err(map_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn record_second_factor_attempt(
+                &self,
+                tenant: TenantId,
+                user: UserId,
+                event: Option<&SignInEvent>,
+                expected: Option<SignInState>,
+                new: SignInState,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let rows = match expected {
+                    None => sqlx::query(
+                        "INSERT INTO second_factor_state (user_id, tenant_id, failed_count, lockouts, locked_until, last_success) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO NOTHING",
+                    )
+                    .bind(user.as_uuid())
+                    .bind(tenant.as_uuid())
+                    .bind(new.failed_count)
+                    .bind(new.lockouts)
+                    .bind(new.locked_until)
+                    .bind(new.last_success)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected(),
+                    Some(old) => sqlx::query(
+                        "UPDATE second_factor_state SET failed_count = $1, lockouts = $2, locked_until = $3, last_success = $4 \
+                         WHERE user_id = $5 AND tenant_id = $6 AND failed_count = $7 AND lockouts = $8",
+                    )
+                    .bind(new.failed_count)
+                    .bind(new.lockouts)
+                    .bind(new.locked_until)
+                    .bind(new.last_success)
+                    .bind(user.as_uuid())
+                    .bind(tenant.as_uuid())
+                    .bind(old.failed_count)
+                    .bind(old.lockouts)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected(),
+                };
+                check_one(rows)?;
+                let Some(event) = event else {
+                    return tx.commit().await.map_err(map_err);
+                };
+                sqlx::query(
+                    "INSERT INTO sign_in_events (id, tenant_id, created_at, user_id, user_principal_name, app_id, \
+                     app_display_name, error_code, failure_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(event.id.as_uuid())
+                .bind(event.tenant_id.as_uuid())
+                .bind(event.created)
+                .bind(event.user_id.map(|u| u.as_uuid()))
+                .bind(&event.user_principal_name)
+                .bind(&event.app_id)
+                .bind(&event.app_display_name)
+                .bind(event.error_code)
+                .bind(&event.failure_reason)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
             }
 
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

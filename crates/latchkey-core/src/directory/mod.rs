@@ -6,6 +6,7 @@
 mod admin_center;
 mod apps;
 mod audit_logs;
+mod auth_methods;
 mod callers;
 mod device;
 mod interactive;
@@ -35,6 +36,7 @@ use crate::user::User;
 
 pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
 pub use apps::{CreatedApp, NewApp};
+pub use auth_methods::{AuthMethod, SecondFactor, SecondFactorError, TotpEnrollment};
 pub use callers::CallerRefused;
 pub use device::DeviceCodeError;
 pub use interactive::{
@@ -124,7 +126,6 @@ impl Directory {
     }
 
     /// The master key, or an error for an operation that needs one in a tool without it.
-    #[allow(dead_code)] // the first users (sealed authenticator secrets, deliveries) are coming
     pub(crate) fn master_key(&self) -> Result<&MasterKey, DirectoryError> {
         self.master.as_ref().ok_or_else(|| {
             DirectoryError::Internal("this operation needs the server's master key".into())
