@@ -1,13 +1,22 @@
-//! The admin center under `/admin`: server-rendered pages (askama templates and one style
-//! sheet compiled in, no script) where an administrator signs in through the identity
-//! platform's authorization code flow with PKCE against Latchkey itself, finds users, sees a
-//! user's details and resets their password.
+//! The admin center under `/admin` and My account under `/account`: server-rendered pages
+//! (askama templates and one style sheet compiled in, no script) signed in through the
+//! identity platform's authorization code flow with PKCE against Latchkey itself. In the
+//! admin center an administrator finds users, sees a user's details and resets their
+//! password; in My account any user sees their profile, changes their password, manages
+//! their security info (authenticator app, recovery e-mail, recovery codes), sees their
+//! sign-ins and signs out everywhere.
 //!
-//! It owns the pages and the admin session's cookie; every decision (who may enter, what an
+//! It owns the pages and their session cookies; every decision (who may enter, what an
 //! administrator may do to whom, the password rules) is a `latchkey_core::Directory`
 //! operation or core's `authz`, and every response carries the identity platform's strict
 //! headers (`latchkey_identity::browser`).
 
+mod account;
 mod admin;
 
-pub use admin::{WebState, router};
+pub use admin::WebState;
+
+/// The admin center's and My account's routes.
+pub fn router(state: WebState) -> axum::Router {
+    admin::router(state.clone()).merge(account::router(state))
+}

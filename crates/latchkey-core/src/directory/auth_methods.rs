@@ -301,6 +301,40 @@ impl Directory {
         })
     }
 
+    /// The pending registration again (its QR code and secret), for the user who started it:
+    /// to show the page once more after a mistyped code.
+    pub async fn pending_totp_registration(
+        &self,
+        actor: &Actor,
+        tenant_id: TenantId,
+        target: &UserRef,
+        method_id: Uuid,
+    ) -> Result<TotpEnrollment, DirectoryError> {
+        let user = self.own_user(actor, tenant_id, target).await?;
+        let pending = self
+            .store
+            .list_auth_methods(tenant_id, user.id)
+            .await?
+            .into_iter()
+            .find(|m| m.id == method_id && !m.is_active() && m.kind == MethodKind::SoftwareOath)
+            .ok_or_else(|| {
+                DirectoryError::not_found(format!("Pending registration '{method_id}'"))
+            })?;
+        let tenant = self.tenant(tenant_id).await?;
+        let secret = self.open_totp(&pending)?;
+        let b32 = totp_secret_base32(secret.expose_secret());
+        let uri = otpauth_uri(
+            &tenant.display_name,
+            user.user_principal_name.as_str(),
+            &b32,
+        );
+        Ok(TotpEnrollment {
+            method_id,
+            secret: b32,
+            uri,
+        })
+    }
+
     /// Step two: a current code from the app finishes the registration (audited). The code
     /// is then used up, like any accepted code.
     pub async fn finish_totp_registration(

@@ -10,6 +10,7 @@ mod auth_methods;
 mod callers;
 mod device;
 mod interactive;
+mod my_account;
 mod password;
 mod reset;
 mod roles;
@@ -43,6 +44,7 @@ pub use interactive::{
     CodeError, NewAuthorizationCode, OIDC_SCOPES, PasswordChangeError, USER_CONSENTABLE,
     missing_consent, user_may_consent,
 };
+pub use my_account::MY_ACCOUNT_APP_NAME;
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use sign_in::{ClientRef, SignInError};
