@@ -668,6 +668,7 @@ macro_rules! impl_store {
                 created: row.try_get("created_at").map_err(map_err)?,
                 expires_at: row.try_get("expires_at").map_err(map_err)?,
                 revoked_at: row.try_get("revoked_at").map_err(map_err)?,
+                mfa: row.try_get("mfa").map_err(map_err)?,
             })
         }
 
@@ -688,6 +689,7 @@ macro_rules! impl_store {
                 issued_at: row.try_get("issued_at").map_err(map_err)?,
                 expires_at: row.try_get("expires_at").map_err(map_err)?,
                 redeemed_at: row.try_get("redeemed_at").map_err(map_err)?,
+                mfa: row.try_get("mfa").map_err(map_err)?,
             })
         }
 
@@ -1574,8 +1576,8 @@ macro_rules! impl_store {
 
             async fn insert_sign_in_session(&self, x: &SignInSessionRecord) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO sign_in_sessions (id, tenant_id, user_id, digest, created_at, expires_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO sign_in_sessions (id, tenant_id, user_id, digest, created_at, expires_at, revoked_at, mfa) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(x.id)
                 .bind(x.tenant_id.as_uuid())
@@ -1584,6 +1586,7 @@ macro_rules! impl_store {
                 .bind(x.created)
                 .bind(x.expires_at)
                 .bind(x.revoked_at)
+                .bind(x.mfa)
                 .execute(&self.write)
                 .await
                 .map_err(map_err)?;
@@ -1592,7 +1595,7 @@ macro_rules! impl_store {
 
             async fn find_sign_in_session(&self, digest: &[u8; 32]) -> StoreResult<Option<SignInSessionRecord>> {
                 let row = sqlx::query(
-                    "SELECT id, tenant_id, user_id, digest, created_at, expires_at, revoked_at \
+                    "SELECT id, tenant_id, user_id, digest, created_at, expires_at, revoked_at, mfa \
                      FROM sign_in_sessions WHERE digest = $1",
                 )
                 .bind(digest.to_vec())
@@ -1615,8 +1618,8 @@ macro_rules! impl_store {
             async fn insert_authorization_code(&self, c: &AuthorizationCodeRecord) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO authorization_codes (id, tenant_id, user_id, client_id, redirect_uri, code_challenge, \
-                     nonce, scopes, family_id, auth_time, digest, issued_at, expires_at, redeemed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     nonce, scopes, family_id, auth_time, digest, issued_at, expires_at, redeemed_at, mfa) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(c.id)
                 .bind(c.tenant_id.as_uuid())
@@ -1632,6 +1635,7 @@ macro_rules! impl_store {
                 .bind(c.issued_at)
                 .bind(c.expires_at)
                 .bind(c.redeemed_at)
+                .bind(c.mfa)
                 .execute(&self.write)
                 .await
                 .map_err(map_err)?;
@@ -1641,7 +1645,7 @@ macro_rules! impl_store {
             async fn find_authorization_code(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthorizationCodeRecord>> {
                 let row = sqlx::query(
                     "SELECT id, tenant_id, user_id, client_id, redirect_uri, code_challenge, nonce, scopes, family_id, \
-                     auth_time, digest, issued_at, expires_at, redeemed_at FROM authorization_codes WHERE digest = $1",
+                     auth_time, digest, issued_at, expires_at, redeemed_at, mfa FROM authorization_codes WHERE digest = $1",
                 )
                 .bind(digest.to_vec())
                 .fetch_optional(&self.read)

@@ -109,6 +109,28 @@ impl From<DirectoryError> for SecondFactorError {
     }
 }
 
+/// How long a sign-in may wait between the password and the second factor.
+pub const SECOND_FACTOR_TICKET_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+const TICKET_PURPOSE: &str = "second-factor-ticket";
+
+/// Where a sign-in stands between its steps, carried by the browser in a sealed ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketStage {
+    /// The password was right; the second factor is due.
+    PasswordVerified,
+    /// Both factors were proved; a forced password change is due.
+    SecondFactorVerified,
+}
+
+impl TicketStage {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordVerified => "pwd",
+            Self::SecondFactorVerified => "mfa",
+        }
+    }
+}
+
 /// The longest recovery e-mail address accepted (RFC 5321's path limit).
 const MAX_EMAIL: usize = 254;
 
@@ -468,6 +490,78 @@ impl Directory {
             .replace_recovery_codes(tenant, user.id, &digests, self.clock.now(), &events)
             .await?;
         Ok(codes)
+    }
+
+    /// A ticket saying that `user` reached `stage` of a sign-in, for the browser to carry to
+    /// the next step: sealed under the master key (nobody can forge or read it), bound to
+    /// `binding` (a value only the browser that signed in can present, e.g. derived from its
+    /// flow cookie), good for [`SECOND_FACTOR_TICKET_LIFETIME`].
+    pub fn sign_in_ticket(
+        &self,
+        user: &User,
+        stage: TicketStage,
+        binding: &str,
+    ) -> Result<String, DirectoryError> {
+        use base64::Engine;
+        let payload = format!(
+            "{}|{}|{}|{}|{}",
+            user.tenant_id,
+            user.id,
+            stage.as_str(),
+            self.clock.now().timestamp(),
+            binding
+        );
+        let sealed = self
+            .master_key()?
+            .seal(TICKET_PURPOSE, payload.as_bytes())
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// The user a ticket names, if it is genuine, for `stage`, bound to `binding`, not
+    /// expired, and the user can still sign in (and has not changed their password or had
+    /// their sessions revoked since it was issued). Anything else: `None`.
+    pub async fn open_sign_in_ticket(
+        &self,
+        tenant: TenantId,
+        ticket: &str,
+        stage: TicketStage,
+        binding: &str,
+    ) -> Result<Option<User>, DirectoryError> {
+        use base64::Engine;
+        use subtle::ConstantTimeEq;
+        let Ok(sealed) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(ticket.trim())
+        else {
+            return Ok(None);
+        };
+        let Ok(plain) = self.master_key()?.open(TICKET_PURPOSE, &sealed) else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(plain).unwrap_or_default();
+        let parts: Vec<&str> = text.splitn(5, '|').collect();
+        let [t, u, s, at, bound] = parts.as_slice() else {
+            return Ok(None);
+        };
+        let issued = at
+            .parse::<i64>()
+            .ok()
+            .and_then(|ts| DateTime::<Utc>::from_timestamp(ts, 0));
+        let now = self.clock.now();
+        let fresh = issued.is_some_and(|i| now < i + SECOND_FACTOR_TICKET_LIFETIME);
+        let ok = *t == tenant.to_string()
+            && *s == stage.as_str()
+            && fresh
+            && bool::from(bound.as_bytes().ct_eq(binding.as_bytes()));
+        let Some(id) = u.parse().ok().filter(|_| ok) else {
+            return Ok(None);
+        };
+        let Some(issued) = issued else {
+            return Ok(None);
+        };
+        Ok(self.find_active_user(tenant, id).await?.filter(|user| {
+            user.account_enabled
+                && issued.timestamp() >= user.sign_in_sessions_valid_from.timestamp()
+        }))
     }
 
     /// Whether the user has an authenticator app, so that a sign-in must ask for a code.

@@ -37,7 +37,10 @@ use crate::user::User;
 
 pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
 pub use apps::{CreatedApp, NewApp};
-pub use auth_methods::{AuthMethod, SecondFactor, SecondFactorError, TotpEnrollment};
+pub use auth_methods::{
+    AuthMethod, SECOND_FACTOR_TICKET_LIFETIME, SecondFactor, SecondFactorError, TicketStage,
+    TotpEnrollment,
+};
 pub use callers::CallerRefused;
 pub use device::DeviceCodeError;
 pub use interactive::{
