@@ -36,6 +36,7 @@ pub const APPLICATION_PERMISSIONS: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
     "AuditLog.Read.All",
+    "UserAuthenticationMethod.Read.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "RoleManagement.ReadWrite.Directory",
     "LifecycleWorkflows.ReadWrite.All",
@@ -49,6 +50,9 @@ pub const DELEGATED_PERMISSIONS: &[&str] = &[
     "User.ReadWrite.All",
     "Directory.Read.All",
     "Directory.AccessAsUser.All",
+    "UserAuthenticationMethod.Read",
+    "UserAuthenticationMethod.ReadWrite",
+    "UserAuthenticationMethod.Read.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "AuditLog.Read.All",
 ];

@@ -683,4 +683,60 @@ mod tests {
         };
         assert!(authorize(&op, Action::ResetPassword, &[GlobalAdministrator]).is_ok());
     }
+
+    #[test]
+    fn authentication_methods_are_for_their_user_authentication_admins_and_permitted_apps() {
+        let user = |roles: Vec<DirectoryRole>, scopes: Option<Vec<&str>>, channel| Actor::User {
+            id: UserId::new(),
+            display: "someone".into(),
+            roles,
+            scopes: scopes.map(|s| s.into_iter().map(String::from).collect()),
+            channel,
+        };
+        let app = |permissions: &[&str]| Actor::App {
+            app_id: "app".into(),
+            display: "app".into(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            roles: vec![],
+            channel: Channel::Graph,
+        };
+        let pam = user(
+            vec![PrivilegedAuthenticationAdministrator],
+            None,
+            Channel::AdminCenter,
+        );
+        assert!(authorize(&pam, Action::ManageAuthMethods, &[GlobalAdministrator]).is_ok());
+        for denied in [
+            UserAdministrator,
+            HelpdeskAdministrator,
+            PasswordAdministrator,
+        ] {
+            let a = user(vec![denied], None, Channel::AdminCenter);
+            assert!(
+                authorize(&a, Action::ReadAuthMethods, &[]).is_err(),
+                "{denied:?}"
+            );
+        }
+        let reader = app(&["UserAuthenticationMethod.Read.All"]);
+        assert!(authorize(&reader, Action::ReadAuthMethods, &[]).is_ok());
+        assert!(authorize(&reader, Action::ManageAuthMethods, &[]).is_err());
+        assert!(authorize(&reader, Action::ReadAuthMethods, &[HelpdeskAdministrator]).is_err());
+        let writer = app(&["UserAuthenticationMethod.ReadWrite.All"]);
+        assert!(authorize(&writer, Action::ManageAuthMethods, &[]).is_ok());
+
+        let own_page = user(vec![], None, Channel::SelfService);
+        assert!(may_use_own_methods(&own_page, true).is_ok());
+        let delegated = user(
+            vec![],
+            Some(vec!["UserAuthenticationMethod.Read"]),
+            Channel::Graph,
+        );
+        assert!(may_use_own_methods(&delegated, false).is_ok());
+        assert!(may_use_own_methods(&delegated, true).is_err());
+        let profile_only = user(vec![], Some(vec!["User.Read"]), Channel::Graph);
+        assert!(may_use_own_methods(&profile_only, false).is_err());
+        assert!(
+            may_use_own_methods(&app(&["UserAuthenticationMethod.ReadWrite.All"]), false).is_err()
+        );
+    }
 }

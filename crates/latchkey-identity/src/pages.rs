@@ -623,6 +623,9 @@ fn describe(scope: &str) -> &'static str {
         "User.ReadWrite.All" => "Read and write the profiles of all users",
         "Directory.Read.All" => "Read directory data",
         "Directory.AccessAsUser.All" => "Access the directory as you",
+        "UserAuthenticationMethod.Read" => "Read your authentication methods",
+        "UserAuthenticationMethod.ReadWrite" => "Read and write your authentication methods",
+        "UserAuthenticationMethod.Read.All" => "Read all users' authentication methods",
         "UserAuthenticationMethod.ReadWrite.All" => {
             "Read and write all users' authentication methods"
         }
