@@ -186,6 +186,14 @@ pub trait Store: Send + Sync + Debug {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
 
+    /// Sets the tenant's "require a second factor for administrators", with its audit event.
+    async fn update_mfa_requirement(
+        &self,
+        tenant: TenantId,
+        require: bool,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
     // Users: reads. `find_*` include deleted users; callers decide what a deleted user means.
     async fn find_user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<User>>;
     /// Finds the active (not deleted) user with this UPN, case-insensitively.

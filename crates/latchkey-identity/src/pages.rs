@@ -19,8 +19,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_core::app::AppId;
 use latchkey_core::directory::{
-    ClientRef, NewAuthorizationCode, PasswordChangeError, SecondFactorError, SignInError,
-    TicketStage, missing_consent, user_may_consent,
+    ClientRef, NewAuthorizationCode, PasswordChangeError, SecondFactorDue, SecondFactorError,
+    SignInError, TicketStage, TotpEnrollment, missing_consent, user_may_consent,
 };
 use latchkey_core::ids::{TenantId, UserId};
 use latchkey_core::interactive::{SESSION_LIFETIME, SignInSessionRecord, random_token};
@@ -34,7 +34,7 @@ use subtle::ConstantTimeEq;
 use crate::authorize::{
     AuthorizeRequest, MAX_QUERY, Prompt, Refusal, ReplyTo, ResponseMode, origin,
 };
-use crate::browser::{cookie, csrf_for, csrf_matches, derive, secure_headers, set_cookie};
+use crate::browser::{cookie, csrf_for, csrf_matches, derive, qr_svg, secure_headers, set_cookie};
 use crate::http::{Form, IdentityState, resolve_tenant};
 use crate::tokens::{GRAPH_APP_ID, GRAPH_RESOURCE};
 
@@ -54,6 +54,10 @@ pub(crate) fn routes() -> Router<IdentityState> {
         .route(
             "/{tenant}/login/second-factor",
             axum::routing::post(second_factor),
+        )
+        .route(
+            "/{tenant}/login/register-authenticator",
+            axum::routing::post(register_authenticator),
         )
         .route("/{tenant}/login/continue", axum::routing::post(continue_as))
         .route(
@@ -107,6 +111,22 @@ struct SecondFactorPage<'a> {
     csrf: String,
     request: &'a str,
     ticket: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "register_authenticator.html")]
+struct RegisterAuthenticatorPage<'a> {
+    brand: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    action: String,
+    csrf: String,
+    request: &'a str,
+    ticket: &'a str,
+    method_id: String,
+    /// Our own SVG from the QR encoder, never user input.
+    qr_svg: String,
+    secret: &'a str,
 }
 
 #[derive(Template)]
@@ -444,22 +464,92 @@ impl Ctx<'_> {
         ))
     }
 
-    /// After a right password: the second factor when the user has one, else on.
+    /// The registration of an authenticator in the middle of a sign-in.
+    fn register_page(
+        &self,
+        req: &AuthorizeRequest,
+        status: StatusCode,
+        error: Option<&str>,
+        user: &User,
+        ticket: &str,
+        enrollment: &TotpEnrollment,
+    ) -> Response {
+        let qr = match qr_svg(&enrollment.uri) {
+            Ok(q) => q,
+            Err(e) => return self.finish(transient(self.brand(), &e)),
+        };
+        let page = RegisterAuthenticatorPage {
+            brand: self.brand(),
+            username: user.user_principal_name.as_str(),
+            error,
+            action: self.action("/register-authenticator"),
+            csrf: csrf_for(&self.flow),
+            request: &req.raw,
+            ticket,
+            method_id: enrollment.method_id.to_string(),
+            qr_svg: qr,
+            secret: enrollment.secret.expose_secret(),
+        };
+        self.finish(html(
+            status,
+            page.render(),
+            origin(&req.redirect_uri).as_deref(),
+        ))
+    }
+
+    /// After a right password: what core says is due — a code, the registration of an
+    /// authenticator, or nothing.
     async fn after_password(&mut self, req: &AuthorizeRequest, user: &User) -> Response {
         let d = &self.state.directory;
-        match d.has_second_factor(self.tenant.id, user).await {
-            Ok(true) => {
-                match d.sign_in_ticket(user, TicketStage::PasswordVerified, &self.ticket_binding())
-                {
-                    Ok(t) => self.second_factor_page(req, StatusCode::OK, None, user, &t),
-                    Err(e) => self.finish(transient(self.brand(), &e)),
-                }
-            }
-            Ok(false) => match self.start_session(user, false).await {
+        let due = match d.second_factor_due(self.tenant.id, user).await {
+            Ok(due) => due,
+            Err(e) => return self.finish(transient(self.brand(), &e)),
+        };
+        if due == SecondFactorDue::None {
+            return match self.start_session(user, false).await {
                 Ok(proof) => self.proceed(req, user, proof).await,
                 Err(e) => transient(self.brand(), &e),
-            },
+            };
+        }
+        let ticket =
+            match d.sign_in_ticket(user, TicketStage::PasswordVerified, &self.ticket_binding()) {
+                Ok(t) => t,
+                Err(e) => return self.finish(transient(self.brand(), &e)),
+            };
+        if due == SecondFactorDue::Verify {
+            return self.second_factor_page(req, StatusCode::OK, None, user, &ticket);
+        }
+        match d
+            .begin_totp_registration_at_sign_in(self.tenant.id, user)
+            .await
+        {
+            Ok(e) => self.register_page(req, StatusCode::OK, None, user, &ticket, &e),
             Err(e) => self.finish(transient(self.brand(), &e)),
+        }
+    }
+
+    /// Both factors are proved: the forced change if one is due (with a ticket saying the
+    /// second factor was proved), else the session and on to the app.
+    async fn after_second_factor(&mut self, req: &AuthorizeRequest, user: &User) -> Response {
+        if user.force_change_password_next_sign_in {
+            return match self.state.directory.sign_in_ticket(
+                user,
+                TicketStage::SecondFactorVerified,
+                &self.ticket_binding(),
+            ) {
+                Ok(t) => self.change_page_with(
+                    req,
+                    StatusCode::OK,
+                    vec![],
+                    user.user_principal_name.as_str(),
+                    &t,
+                ),
+                Err(e) => self.finish(transient(self.brand(), &e)),
+            };
+        }
+        match self.start_session(user, true).await {
+            Ok(proof) => self.proceed(req, user, proof).await,
+            Err(e) => transient(self.brand(), &e),
         }
     }
 
@@ -827,9 +917,11 @@ async fn sign_in(
         // A forced change waits until the second factor is proved (the second-factor step
         // shows the change page after it).
         Err(SignInError::MustChangePassword(user)) => {
-            match state.directory.has_second_factor(tenant.id, &user).await {
-                Ok(true) => ctx.after_password(&req, &user).await,
-                Ok(false) => ctx.change_page(
+            match state.directory.second_factor_due(tenant.id, &user).await {
+                Ok(SecondFactorDue::Verify | SecondFactorDue::Register) => {
+                    ctx.after_password(&req, &user).await
+                }
+                Ok(SecondFactorDue::None) => ctx.change_page(
                     &req,
                     StatusCode::OK,
                     vec![],
@@ -1070,26 +1162,7 @@ async fn second_factor(
         .verify_second_factor(tenant.id, &user, &code, &Ctx::client(&req))
         .await;
     match verified {
-        Ok(_) if user.force_change_password_next_sign_in => {
-            match state.directory.sign_in_ticket(
-                &user,
-                TicketStage::SecondFactorVerified,
-                &ctx.ticket_binding(),
-            ) {
-                Ok(t) => ctx.change_page_with(
-                    &req,
-                    StatusCode::OK,
-                    vec![],
-                    user.user_principal_name.as_str(),
-                    &t,
-                ),
-                Err(e) => transient(&tenant.display_name, &e),
-            }
-        }
-        Ok(_) => match ctx.start_session(&user, true).await {
-            Ok(proof) => ctx.proceed(&req, &user, proof).await,
-            Err(e) => transient(&tenant.display_name, &e),
-        },
+        Ok(_) => ctx.after_second_factor(&req, &user).await,
         Err(SecondFactorError::WrongCode) => ctx.second_factor_page(
             &req,
             StatusCode::UNAUTHORIZED,
@@ -1116,6 +1189,86 @@ async fn second_factor(
         Err(e @ (SecondFactorError::NoMethod | SecondFactorError::Internal(_))) => {
             transient(&tenant.display_name, &e)
         }
+    }
+}
+
+/// `POST /{tenant}/login/register-authenticator`: the code that finishes registering an
+/// authenticator during sign-in (the tenant requires one for administrators, or a forced
+/// change with `forceChangePasswordNextSignInWithMfa`). It proves the second factor too.
+async fn register_authenticator(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body_or_page(body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let (tenant, form, req, flow) = match form_step(&state, &segment, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let mut ctx = Ctx {
+        state: &state,
+        tenant: &tenant,
+        segment: &segment,
+        flow,
+        cookies: vec![],
+    };
+    let ticket = form.get("ticket").unwrap_or_default().to_owned();
+    let expired = |ctx: &Ctx<'_>| {
+        ctx.sign_in_page(
+            &req,
+            StatusCode::UNAUTHORIZED,
+            Some("Your sign-in expired. Sign in again."),
+            "",
+        )
+    };
+    let user = match state
+        .directory
+        .open_sign_in_ticket(
+            tenant.id,
+            &ticket,
+            TicketStage::PasswordVerified,
+            &ctx.ticket_binding(),
+        )
+        .await
+    {
+        Ok(Some(u)) => u,
+        Ok(None) => return expired(&ctx),
+        Err(e) => return transient(&tenant.display_name, &e),
+    };
+    let Some(method) = form
+        .get("method")
+        .and_then(|m| m.parse::<uuid::Uuid>().ok())
+    else {
+        return expired(&ctx);
+    };
+    let code = form.get("code").unwrap_or_default().trim().to_owned();
+    let d = &state.directory;
+    match d
+        .finish_totp_registration_at_sign_in(tenant.id, &user, method, &code)
+        .await
+    {
+        Ok(_) => ctx.after_second_factor(&req, &user).await,
+        Err(DirectoryError::Invalid { message, .. }) => {
+            match d
+                .pending_totp_registration_at_sign_in(tenant.id, &user, method)
+                .await
+            {
+                Ok(e) => ctx.register_page(
+                    &req,
+                    StatusCode::BAD_REQUEST,
+                    Some(&message),
+                    &user,
+                    &ticket,
+                    &e,
+                ),
+                Err(_) => expired(&ctx),
+            }
+        }
+        Err(e) => transient(&tenant.display_name, &e),
     }
 }
 

@@ -181,12 +181,12 @@ pub(crate) async fn password_grant(
         .map_err(|e| sign_in_error(&e))?;
     // A password alone is not enough for a user with a second factor, and ROPC cannot ask
     // for one: Entra answers AADSTS50076 and the client must sign in interactively.
-    if state
+    let due = state
         .directory
-        .has_second_factor(tenant.id, &user)
+        .second_factor_due(tenant.id, &user)
         .await
-        .map_err(|e| internal(&e))?
-    {
+        .map_err(|e| internal(&e))?;
+    if due != latchkey_core::directory::SecondFactorDue::None {
         return Err(OAuthError::new(
             "interaction_required",
             50076,

@@ -547,3 +547,157 @@ async fn ropc_for_a_user_with_a_second_factor_needs_interaction() {
     assert_eq!(body["error_codes"][0], 50076);
     assert!(body.get("access_token").is_none());
 }
+
+fn secret_on(page: &Page) -> String {
+    let marker = "id=\"totp-secret\">";
+    let start = page
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no secret in {}", page.body))
+        + marker.len();
+    let end = start + page.body[start..].find('<').unwrap();
+    page.body[start..end].to_owned()
+}
+
+async fn register_step(w: &World, b: &mut Browser, page: &Page, typed: &str) -> Page {
+    let ticket = page.hidden("ticket");
+    let method = page.hidden("method");
+    b.submit(
+        w,
+        page,
+        "/register-authenticator",
+        &[
+            ("ticket", ticket.as_str()),
+            ("method", method.as_str()),
+            ("code", typed),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_registers_an_authenticator_at_sign_in_when_the_tenant_requires_it() {
+    use latchkey_core::role::DirectoryRole;
+    let w = world(&["User.Read"], true).await;
+    user(&w, "ada@contoso.test", false).await;
+    user(&w, "sam@contoso.test", false).await;
+    let ada = find(&w, "ada@contoso.test").await;
+    w.h.directory
+        .set_user_roles(
+            &Harness::operator(),
+            w.h.tenant(),
+            &latchkey_core::directory::UserRef::Id(ada.id),
+            vec![DirectoryRole::UserAdministrator],
+        )
+        .await
+        .unwrap();
+    let sign_in = async |b: &mut Browser, upn: &str| {
+        let page = b.get(&w.app, &authorize_uri(&w, &[])).await;
+        b.submit(&w, &page, "", &[("username", upn), ("password", PW)])
+            .await
+    };
+    // Off by default: the password is enough.
+    assert_eq!(
+        sign_in(&mut Browser::default(), "ada@contoso.test")
+            .await
+            .status,
+        StatusCode::FOUND
+    );
+
+    w.h.directory
+        .set_require_mfa_for_admins(&Harness::operator(), w.h.tenant(), true)
+        .await
+        .unwrap();
+    let audits = w.h.store.list_audit_events(w.h.tenant(), 1).await.unwrap();
+    assert_eq!(audits[0].activity, "Update authentication methods policy");
+    // A member without a role is not asked for anything.
+    assert_eq!(
+        sign_in(&mut Browser::default(), "sam@contoso.test")
+            .await
+            .status,
+        StatusCode::FOUND
+    );
+
+    let mut b = Browser::default();
+    let setup = sign_in(&mut b, "ada@contoso.test").await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    assert!(setup.body.contains("More information required"));
+    assert!(setup.body.contains("<svg"));
+    assert!(!b.cookies.contains_key("lk_session"));
+    let secret = secret_on(&setup);
+    let good = code(&w, &secret);
+    let wrong = register_step(&w, &mut b, &setup, other_than(&good)).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("The code is not correct"));
+    assert_eq!(secret_on(&wrong), secret, "the same registration again");
+    let done = register_step(&w, &mut b, &wrong, &good).await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    let (_, tokens) = redeem(&w, &done.query()["code"], VERIFIER).await;
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["amr"],
+        serde_json::json!(["pwd", "mfa"])
+    );
+    // From now on Ada is asked for a code like anyone with an authenticator.
+    w.h.clock.advance(Duration::seconds(30));
+    let mut again = Browser::default();
+    password_step(&w, &mut again, "ada@contoso.test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_change_with_mfa_registers_an_authenticator_before_the_change() {
+    use latchkey_core::directory::{PasswordChoice as Choice, SetPassword, UserRef};
+    let w = world(&["User.Read"], true).await;
+    user(&w, "pat@contoso.test", false).await;
+    let pat = find(&w, "pat@contoso.test").await;
+    w.h.directory
+        .set_password(
+            &Harness::operator(),
+            w.h.tenant(),
+            &UserRef::Id(pat.id),
+            SetPassword {
+                choice: Choice::Provided(SecretString::from(PW.to_owned())),
+                force_change_next_sign_in: true,
+                force_change_with_mfa: true,
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut b = Browser::default();
+    let page = b.get(&w.app, &authorize_uri(&w, &[])).await;
+    let setup = b
+        .submit(
+            &w,
+            &page,
+            "",
+            &[("username", "pat@contoso.test"), ("password", PW)],
+        )
+        .await;
+    assert!(
+        setup.body.contains("More information required"),
+        "{}",
+        setup.body
+    );
+    let change = register_step(&w, &mut b, &setup, &code(&w, &secret_on(&setup))).await;
+    assert!(
+        change.body.contains("Update your password"),
+        "{}",
+        change.body
+    );
+    let ticket = change.hidden("ticket");
+    let done = b
+        .submit(
+            &w,
+            &change,
+            "/change-password",
+            &[
+                ("username", "pat@contoso.test"),
+                ("ticket", ticket.as_str()),
+                ("current_password", PW),
+                ("new_password", NEW_PW),
+                ("confirm_password", NEW_PW),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+}

@@ -739,6 +739,7 @@ macro_rules! impl_store {
                     password_policy: serde_json::from_str::<PasswordPolicy>(&policy)
                         .map_err(|e| corrupt("password policy", e))?,
                     created: row.try_get("created_at").map_err(get_err)?,
+                    require_mfa_for_admins: row.try_get("require_mfa_for_admins").map_err(get_err)?,
                 })
             }
         }
@@ -778,7 +779,7 @@ macro_rules! impl_store {
             }
 
             async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-                let rows = sqlx::query("SELECT id, display_name, password_policy, created_at FROM tenants ORDER BY created_at, id")
+                let rows = sqlx::query("SELECT id, display_name, password_policy, created_at, require_mfa_for_admins FROM tenants ORDER BY created_at, id")
                     .fetch_all(&self.read)
                     .await
                     .map_err(map_err)?;
@@ -790,7 +791,7 @@ macro_rules! impl_store {
             }
 
             async fn find_tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
-                let row = sqlx::query("SELECT id, display_name, password_policy, created_at FROM tenants WHERE id = $1")
+                let row = sqlx::query("SELECT id, display_name, password_policy, created_at, require_mfa_for_admins FROM tenants WHERE id = $1")
                     .bind(id.as_uuid())
                     .fetch_optional(&self.read)
                     .await
@@ -803,7 +804,7 @@ macro_rules! impl_store {
 
             async fn find_tenant_by_domain(&self, domain: &DomainName) -> StoreResult<Option<Tenant>> {
                 let row = sqlx::query(
-                    "SELECT t.id, t.display_name, t.password_policy, t.created_at FROM tenants t \
+                    "SELECT t.id, t.display_name, t.password_policy, t.created_at, t.require_mfa_for_admins FROM tenants t \
                      JOIN tenant_domains d ON d.tenant_id = t.id WHERE d.domain = $1",
                 )
                 .bind(domain.as_str())
@@ -814,6 +815,21 @@ macro_rules! impl_store {
                     Some(row) => Ok(Some(self.tenant_from_row(&row).await?)),
                     None => Ok(None),
                 }
+            }
+
+            async fn update_mfa_requirement(&self, tenant: TenantId, require: bool, audit: &AuditEvent) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query("UPDATE tenants SET require_mfa_for_admins = $1 WHERE id = $2")
+                    .bind(require)
+                    .bind(tenant.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(map_err)
             }
 
             async fn update_password_policy(

@@ -566,6 +566,40 @@ async fn starting_again_replaces_a_pending_registration(h: Harness) {
         .unwrap();
 }
 
+async fn administrators_owe_a_registration_once_the_tenant_requires_a_second_factor(h: Harness) {
+    use latchkey_core::directory::SecondFactorDue;
+    let ivy = user(
+        &h,
+        "ivy@contoso.test",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let joe = user(&h, "joe@contoso.test", vec![]).await;
+    let due = async |u: &User| h.directory.second_factor_due(h.tenant(), u).await.unwrap();
+    assert_eq!(due(&ivy).await, SecondFactorDue::None);
+    // Only a tenant administrator may change the setting.
+    assert!(matches!(
+        h.directory
+            .set_require_mfa_for_admins(
+                &admin(&ivy, DirectoryRole::HelpdeskAdministrator),
+                h.tenant(),
+                true
+            )
+            .await,
+        Err(DirectoryError::Denied(_))
+    ));
+    h.directory
+        .set_require_mfa_for_admins(&Harness::operator(), h.tenant(), true)
+        .await
+        .unwrap();
+    let tenant = h.store.find_tenant(h.tenant()).await.unwrap().unwrap();
+    assert!(tenant.require_mfa_for_admins);
+    assert_eq!(due(&ivy).await, SecondFactorDue::Register);
+    assert_eq!(due(&joe).await, SecondFactorDue::None);
+    registered(&h, &ivy).await;
+    assert_eq!(due(&ivy).await, SecondFactorDue::Verify);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -587,4 +621,5 @@ both_backends!(
     a_recovery_email_is_checked_and_one_per_user,
     only_authentication_admins_see_and_remove_others_methods_and_nobody_registers_them,
     starting_again_replaces_a_pending_registration,
+    administrators_owe_a_registration_once_the_tenant_requires_a_second_factor,
 );

@@ -20,9 +20,7 @@ use latchkey_core::ids::TenantId;
 use latchkey_core::tenant::Tenant;
 use latchkey_core::user::User;
 use latchkey_core::{Directory, DirectoryError};
-use latchkey_identity::browser::{cookie, csrf_for, csrf_matches, derive, set_cookie_at};
-use qrcode::QrCode;
-use qrcode::render::svg;
+use latchkey_identity::browser::{cookie, csrf_for, csrf_matches, derive, qr_svg, set_cookie_at};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
@@ -648,20 +646,6 @@ async fn security(State(state): State<WebState>, headers: HeaderMap) -> Response
         Ok(me) => security_page(&state, &me, StatusCode::OK, None, vec![], String::new()).await,
         Err(r) => r,
     }
-}
-
-/// The QR code of an `otpauth://` URI as an SVG element (the XML prolog dropped so that it
-/// can sit inside the page).
-fn qr_svg(uri: &SecretString) -> Result<String, qrcode::types::QrError> {
-    let code = QrCode::new(uri.expose_secret().as_bytes())?;
-    let image = code
-        .render::<svg::Color<'_>>()
-        .min_dimensions(200, 200)
-        .build();
-    Ok(match image.find("<svg") {
-        Some(i) => image[i..].to_owned(),
-        None => image,
-    })
 }
 
 fn authenticator_page(

@@ -109,6 +109,18 @@ impl From<DirectoryError> for SecondFactorError {
     }
 }
 
+/// What a sign-in owes after the right password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorDue {
+    /// Nothing: the password is enough.
+    None,
+    /// A code from the user's authenticator app (or a recovery code).
+    Verify,
+    /// The user has no authenticator but must use one (an administrator in a tenant that
+    /// requires it, or `forceChangePasswordNextSignInWithMfa`): register it now.
+    Register,
+}
+
 /// How long a sign-in may wait between the password and the second factor.
 pub const SECOND_FACTOR_TICKET_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 const TICKET_PURPOSE: &str = "second-factor-ticket";
@@ -562,6 +574,84 @@ impl Directory {
             user.account_enabled
                 && issued.timestamp() >= user.sign_in_sessions_valid_from.timestamp()
         }))
+    }
+
+    /// What a sign-in of `user` owes after the right password: a code when they have an
+    /// authenticator; a registration when they have none but must use one (the tenant's
+    /// "require a second factor for administrators" and a role, or a forced change with
+    /// `forceChangePasswordNextSignInWithMfa`); otherwise nothing.
+    pub async fn second_factor_due(
+        &self,
+        tenant_id: TenantId,
+        user: &User,
+    ) -> Result<SecondFactorDue, DirectoryError> {
+        if self.has_second_factor(tenant_id, user).await? {
+            return Ok(SecondFactorDue::Verify);
+        }
+        if user.force_change_password_next_sign_in
+            && user.force_change_password_next_sign_in_with_mfa
+        {
+            return Ok(SecondFactorDue::Register);
+        }
+        let tenant = self.tenant(tenant_id).await?;
+        if tenant.require_mfa_for_admins
+            && !self
+                .store
+                .list_user_roles(tenant_id, user.id)
+                .await?
+                .is_empty()
+        {
+            return Ok(SecondFactorDue::Register);
+        }
+        Ok(SecondFactorDue::None)
+    }
+
+    /// The user acting on their own account during a sign-in they proved the password of.
+    async fn signing_in(&self, tenant: TenantId, user: &User) -> Result<Actor, DirectoryError> {
+        Ok(Actor::User {
+            id: user.id,
+            display: user.user_principal_name.to_string(),
+            roles: self.store.list_user_roles(tenant, user.id).await?,
+            scopes: None,
+            channel: crate::authz::Channel::SelfService,
+        })
+    }
+
+    /// Registration of an authenticator in the middle of a sign-in (the password was
+    /// proved; the sign-in pages hold a ticket that says so): step one.
+    pub async fn begin_totp_registration_at_sign_in(
+        &self,
+        tenant: TenantId,
+        user: &User,
+    ) -> Result<TotpEnrollment, DirectoryError> {
+        let actor = self.signing_in(tenant, user).await?;
+        self.begin_totp_registration(&actor, tenant, &UserRef::Id(user.id))
+            .await
+    }
+
+    /// The pending registration again, after a mistyped code at sign-in.
+    pub async fn pending_totp_registration_at_sign_in(
+        &self,
+        tenant: TenantId,
+        user: &User,
+        method_id: Uuid,
+    ) -> Result<TotpEnrollment, DirectoryError> {
+        let actor = self.signing_in(tenant, user).await?;
+        self.pending_totp_registration(&actor, tenant, &UserRef::Id(user.id), method_id)
+            .await
+    }
+
+    /// Step two at sign-in: the code finishes the registration (audited as the user).
+    pub async fn finish_totp_registration_at_sign_in(
+        &self,
+        tenant: TenantId,
+        user: &User,
+        method_id: Uuid,
+        code: &str,
+    ) -> Result<AuthMethod, DirectoryError> {
+        let actor = self.signing_in(tenant, user).await?;
+        self.finish_totp_registration(&actor, tenant, &UserRef::Id(user.id), method_id, code)
+            .await
     }
 
     /// Whether the user has an authenticator app, so that a sign-in must ask for a code.

@@ -218,7 +218,9 @@ impl Directory {
         };
         // A user with an authenticator proves it before anything changes: the forced change
         // (`forceChangePasswordNextSignIn`, with or without `…WithMfa`) is no way around it.
-        if !second_factor_proved && self.has_second_factor(tenant, &user).await? {
+        if !second_factor_proved
+            && self.second_factor_due(tenant, &user).await? != super::SecondFactorDue::None
+        {
             return Err(PasswordChangeError::SecondFactorRequired);
         }
         if current.expose_secret() == new.expose_secret() {

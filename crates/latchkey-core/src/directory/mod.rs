@@ -38,8 +38,8 @@ use crate::user::User;
 pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
 pub use apps::{CreatedApp, NewApp};
 pub use auth_methods::{
-    AuthMethod, SECOND_FACTOR_TICKET_LIFETIME, SecondFactor, SecondFactorError, TicketStage,
-    TotpEnrollment,
+    AuthMethod, SECOND_FACTOR_TICKET_LIFETIME, SecondFactor, SecondFactorDue, SecondFactorError,
+    TicketStage, TotpEnrollment,
 };
 pub use callers::CallerRefused;
 pub use device::DeviceCodeError;
