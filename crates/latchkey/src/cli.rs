@@ -32,6 +32,31 @@ pub enum Command {
     Apps(AppsCommand),
     /// Manage users over Microsoft Graph, in Latchkey or a Microsoft 365 tenant (`graph login` first).
     Graph(crate::commands::graph::GraphArgs),
+    /// Tenant-wide settings, directly in the store.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Require a second factor (an authenticator app) of every user who holds a directory
+    /// role; those without one register it at their next sign-in.
+    RequireMfaForAdmins(RequireMfaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RequireMfaArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// `on` or `off`.
+    #[arg(value_enum)]
+    pub setting: OnOff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Debug, Subcommand)]
