@@ -422,9 +422,10 @@ async fn an_authenticator_is_registered_with_a_qr_code_and_a_current_code(backen
     assert!(done.body.contains("id=\"remove-softwareOath\""));
     assert!(!done.body.contains("id=\"add-authenticator\""));
 
-    // The secret is in the database only sealed.
+    // The secret is in the database only sealed, and in no log line.
     let stored = stored_bytes(&w).await;
     assert!(!contains(&stored, &secret));
+    assert!(!contains(&logs().lock().unwrap(), &secret));
     let activity = b.get(&w.app, "/account/activity").await;
     assert!(activity.body.contains("Latchkey My account"));
 }
@@ -575,7 +576,9 @@ async fn recovery_codes_are_shown_once_and_stored_only_as_digests(backend: Backe
         assert!(!security.body.contains(c.as_str()), "shown once only");
     }
     let stored = stored_bytes(&w).await;
+    let logged = logs().lock().unwrap().clone();
     for c in &codes {
+        assert!(!contains(&logged, c), "no recovery code in a log line");
         assert!(!contains(&stored, c));
         assert!(!contains(&stored, &c.replace('-', "")));
     }

@@ -166,7 +166,19 @@ fn master_key(args: &ServeArgs) -> CliResult<MasterKey> {
         Ok(text) => decode(&text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.master_key_file.is_none() => {
             let key = MasterKey::generate();
-            std::fs::create_dir_all(&args.store.data_dir).map_err(|e| CliError(e.to_string()))?;
+            // The data directory may not exist yet: create it as the store would, readable
+            // only by its owner (it holds password hashes and keys).
+            let mut dir = std::fs::DirBuilder::new();
+            dir.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                dir.mode(0o700);
+            }
+            if !args.store.data_dir.exists() {
+                dir.create(&args.store.data_dir)
+                    .map_err(|e| CliError(e.to_string()))?;
+            }
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
