@@ -511,6 +511,18 @@ impl Ctx<'_> {
                 Err(e) => transient(self.brand(), &e),
             };
         }
+        self.ask_second_factor(req, user, due).await
+    }
+
+    /// The page for what is due after the password (a code, or the registration of an
+    /// authenticator), with a ticket saying the password was right.
+    async fn ask_second_factor(
+        &self,
+        req: &AuthorizeRequest,
+        user: &User,
+        due: SecondFactorDue,
+    ) -> Response {
+        let d = &self.state.directory;
         let ticket =
             match d.sign_in_ticket(user, TicketStage::PasswordVerified, &self.ticket_binding()) {
                 Ok(t) => t,
@@ -556,6 +568,25 @@ impl Ctx<'_> {
     /// The user is signed in: ask for consent if the app lacks it, else issue the code.
     async fn proceed(&self, req: &AuthorizeRequest, user: &User, proof: Proof) -> Response {
         let d = &self.state.directory;
+        // A session opened with the password alone (before the user registered an
+        // authenticator, or before the tenant required one) does not stand in for the
+        // second factor: ask for it now.
+        if !proof.mfa {
+            match d.second_factor_due(self.tenant.id, user).await {
+                Ok(SecondFactorDue::None) => {}
+                Ok(_) if req.prompt == Some(Prompt::None) => {
+                    return self.finish(reply_error(
+                        &req.reply_to(),
+                        self.brand(),
+                        "interaction_required",
+                        50076,
+                        "The user must sign in with a second factor; send an interactive request.",
+                    ));
+                }
+                Ok(due) => return self.ask_second_factor(req, user, due).await,
+                Err(e) => return self.finish(transient(self.brand(), &e)),
+            }
+        }
         let consent = match d.user_consent(user, &req.app).await {
             Ok(c) => c,
             Err(e) => return self.finish(transient(self.brand(), &e)),

@@ -701,3 +701,39 @@ async fn a_forced_change_with_mfa_registers_an_authenticator_before_the_change()
         .await;
     assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_from_before_the_authenticator_does_not_stand_in_for_it() {
+    let w = world(&["User.Read"], true).await;
+    user(&w, "pat@contoso.test", false).await;
+    let mut b = Browser::default();
+    let page = b.get(&w.app, &authorize_uri(&w, &[])).await;
+    let done = b
+        .submit(
+            &w,
+            &page,
+            "",
+            &[("username", "pat@contoso.test"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::FOUND);
+    assert!(b.cookies.contains_key("lk_session"));
+    let secret = with_authenticator(&w, "pat@contoso.test").await;
+
+    let silent = b
+        .get(&w.app, &authorize_uri(&w, &[("prompt", "none")]))
+        .await;
+    assert_eq!(silent.status, StatusCode::FOUND);
+    assert_eq!(silent.query()["error"], "interaction_required");
+
+    let asked = b.get(&w.app, &authorize_uri(&w, &[])).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(asked.body.contains("Enter code"));
+    let done = code_step(&w, &mut b, &asked, &code(&w, &secret)).await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    let (_, tokens) = redeem(&w, &done.query()["code"], VERIFIER).await;
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["amr"],
+        serde_json::json!(["pwd", "mfa"])
+    );
+}
