@@ -102,6 +102,10 @@ pub enum Action {
     ReadLicenses,
     /// Assign or remove a user's licences (Graph's `assignLicense`).
     AssignLicenses,
+    /// Read a user's authentication methods (Graph's `authentication/methods`).
+    ReadAuthMethods,
+    /// Register or remove a user's authentication methods and recovery codes.
+    ManageAuthMethods,
 }
 
 /// The refusal, worded for the person who asked.
@@ -146,11 +150,26 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
     use DirectoryRole::*;
     match role {
         GlobalAdministrator => true,
+        // As in Entra, a User Administrator does not manage authentication methods.
         UserAdministrator => !matches!(
             action,
-            ManageRoles | ManageTenant | ManageApps | ReadAuditLogs
+            ManageRoles
+                | ManageTenant
+                | ManageApps
+                | ReadAuditLogs
+                | ReadAuthMethods
+                | ManageAuthMethods
         ),
-        PrivilegedAuthenticationAdministrator | PasswordAdministrator | HelpdeskAdministrator => {
+        PrivilegedAuthenticationAdministrator => matches!(
+            action,
+            ReadUsers
+                | ResetPassword
+                | ResetPasswordMethod
+                | RevokeSessions
+                | ReadAuthMethods
+                | ManageAuthMethods
+        ),
+        PasswordAdministrator | HelpdeskAdministrator => {
             matches!(
                 action,
                 ReadUsers | ResetPassword | ResetPasswordMethod | RevokeSessions
@@ -196,7 +215,11 @@ fn permission_allows(permission: &str, action: Action) -> bool {
             )
         }
         "User.RevokeSessions.All" => matches!(action, RevokeSessions),
-        "UserAuthenticationMethod.ReadWrite.All" => matches!(action, ResetPasswordMethod),
+        "UserAuthenticationMethod.ReadWrite.All" => matches!(
+            action,
+            ResetPasswordMethod | ReadAuthMethods | ManageAuthMethods
+        ),
+        "UserAuthenticationMethod.Read.All" => matches!(action, ReadAuthMethods),
         "User-PasswordProfile.ReadWrite.All" => matches!(action, ReadUsers | ResetPassword),
         "Directory.Read.All" => matches!(action, ReadUsers | ReadRoles),
         "User.Read.All" | "User.ReadBasic.All" => matches!(action, ReadUsers),
@@ -219,7 +242,52 @@ fn is_sensitive(action: Action) -> bool {
             | Action::DeleteUser
             | Action::UpdateUser
             | Action::RevokeSessions
+            | Action::ReadAuthMethods
+            | Action::ManageAuthMethods
     )
+}
+
+/// Whether a signed-in user may read (`write` false) or change their own authentication
+/// methods: on the self-service pages (My account), or through a delegated token carrying
+/// `UserAuthenticationMethod.Read` / `.ReadWrite` (Graph's `/me/authentication`).
+pub fn may_use_own_methods(actor: &Actor, write: bool) -> Result<UserId, Denied> {
+    match actor {
+        Actor::User {
+            id,
+            scopes: None,
+            channel: Channel::SelfService,
+            ..
+        } => Ok(*id),
+        Actor::User {
+            id,
+            scopes: Some(scopes),
+            ..
+        } => {
+            let allowed: &[&str] = if write {
+                &[
+                    "UserAuthenticationMethod.ReadWrite",
+                    "UserAuthenticationMethod.ReadWrite.All",
+                ]
+            } else {
+                &[
+                    "UserAuthenticationMethod.Read",
+                    "UserAuthenticationMethod.ReadWrite",
+                    "UserAuthenticationMethod.Read.All",
+                    "UserAuthenticationMethod.ReadWrite.All",
+                ]
+            };
+            if scopes.iter().any(|s| allowed.contains(&s.as_str())) {
+                Ok(*id)
+            } else {
+                Err(Denied(
+                    "Insufficient privileges to complete the operation: the token's scopes do not include UserAuthenticationMethod.Read or .ReadWrite.".into(),
+                ))
+            }
+        }
+        _ => Err(Denied(
+            "Only the signed-in user may change their own security info here.".into(),
+        )),
+    }
 }
 
 /// Who may read their own user (Graph's `/me`): a signed-in user, through a delegated
@@ -696,5 +764,61 @@ mod tests {
             channel: Channel::AdminCenter,
         };
         assert!(authorize(&helpdesk, Action::AssignLicenses, &[]).is_err());
+    }
+
+    #[test]
+    fn authentication_methods_are_for_their_user_authentication_admins_and_permitted_apps() {
+        let user = |roles: Vec<DirectoryRole>, scopes: Option<Vec<&str>>, channel| Actor::User {
+            id: UserId::new(),
+            display: "someone".into(),
+            roles,
+            scopes: scopes.map(|s| s.into_iter().map(String::from).collect()),
+            channel,
+        };
+        let app = |permissions: &[&str]| Actor::App {
+            app_id: "app".into(),
+            display: "app".into(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            roles: vec![],
+            channel: Channel::Graph,
+        };
+        let pam = user(
+            vec![PrivilegedAuthenticationAdministrator],
+            None,
+            Channel::AdminCenter,
+        );
+        assert!(authorize(&pam, Action::ManageAuthMethods, &[GlobalAdministrator]).is_ok());
+        for denied in [
+            UserAdministrator,
+            HelpdeskAdministrator,
+            PasswordAdministrator,
+        ] {
+            let a = user(vec![denied], None, Channel::AdminCenter);
+            assert!(
+                authorize(&a, Action::ReadAuthMethods, &[]).is_err(),
+                "{denied:?}"
+            );
+        }
+        let reader = app(&["UserAuthenticationMethod.Read.All"]);
+        assert!(authorize(&reader, Action::ReadAuthMethods, &[]).is_ok());
+        assert!(authorize(&reader, Action::ManageAuthMethods, &[]).is_err());
+        assert!(authorize(&reader, Action::ReadAuthMethods, &[HelpdeskAdministrator]).is_err());
+        let writer = app(&["UserAuthenticationMethod.ReadWrite.All"]);
+        assert!(authorize(&writer, Action::ManageAuthMethods, &[]).is_ok());
+
+        let own_page = user(vec![], None, Channel::SelfService);
+        assert!(may_use_own_methods(&own_page, true).is_ok());
+        let delegated = user(
+            vec![],
+            Some(vec!["UserAuthenticationMethod.Read"]),
+            Channel::Graph,
+        );
+        assert!(may_use_own_methods(&delegated, false).is_ok());
+        assert!(may_use_own_methods(&delegated, true).is_err());
+        let profile_only = user(vec![], Some(vec!["User.Read"]), Channel::Graph);
+        assert!(may_use_own_methods(&profile_only, false).is_err());
+        assert!(
+            may_use_own_methods(&app(&["UserAuthenticationMethod.ReadWrite.All"]), false).is_err()
+        );
     }
 }

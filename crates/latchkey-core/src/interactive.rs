@@ -32,6 +32,8 @@ pub struct SignInSessionRecord {
     pub created: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Whether the sign-in that opened it included a second factor (`amr` `mfa`).
+    pub mfa: bool,
 }
 
 /// An authorization code as stored, bound to everything the token request must repeat.
@@ -54,6 +56,8 @@ pub struct AuthorizationCodeRecord {
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub redeemed_at: Option<DateTime<Utc>>,
+    /// Whether the sign-in behind the code included a second factor (`amr` `mfa`).
+    pub mfa: bool,
 }
 
 /// A device code (RFC 8628) lives 15 minutes; clients poll every 5 seconds.

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod auth_method;
 pub mod authz;
 pub mod clock;
 pub mod crypto;

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::{App, AppId};
 use crate::audit::{AuditEvent, Events, OutboxEvent};
+use crate::auth_method::{AuthMethodRecord, RecoveryCodeStatus};
 use crate::delivery::DeliveryStore;
 use crate::ids::{SkuId, TenantId, UserId};
 use crate::interactive::{
@@ -220,6 +221,14 @@ pub trait Store: MailStore + DeliveryStore + Send + Sync + Debug {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
 
+    /// Sets the tenant's "require a second factor for administrators", with its audit event.
+    async fn update_mfa_requirement(
+        &self,
+        tenant: TenantId,
+        require: bool,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
     // Users: reads. `find_*` include deleted users; callers decide what a deleted user means.
     async fn find_user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<User>>;
     /// Finds the active (not deleted) user with this UPN, case-insensitively.
@@ -417,6 +426,89 @@ pub trait Store: MailStore + DeliveryStore + Send + Sync + Debug {
     /// Deletes sessions, authorization codes and device codes that expired before `before`;
     /// returns how many rows went.
     async fn purge_expired_sign_in_records(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    // Authentication methods (TOTP secrets sealed, recovery codes as digests only).
+    /// Every method of a user, pending registrations included, oldest first.
+    async fn list_auth_methods(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Vec<AuthMethodRecord>>;
+    /// Adds a method with its events (`None` for a registration that is still pending). A
+    /// pending authenticator registration replaces the user's earlier pending one.
+    async fn insert_auth_method(
+        &self,
+        method: &AuthMethodRecord,
+        events: Option<&Events>,
+    ) -> StoreResult<()>;
+    /// Finishes a pending registration, recording `step` as its last used TOTP step;
+    /// `false` if the method is not pending any more (already finished, or removed).
+    async fn activate_auth_method(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        id: uuid::Uuid,
+        at: DateTime<Utc>,
+        step: i64,
+        events: &Events,
+    ) -> StoreResult<bool>;
+    /// Records that a code of TOTP time step `step` was accepted; `false` if that step or a
+    /// later one was accepted before (a replayed code), so that of two racing uses of one
+    /// code exactly one wins.
+    async fn use_totp_step(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        id: uuid::Uuid,
+        step: i64,
+    ) -> StoreResult<bool>;
+    /// Removes a method with its events; `false` if the user has no such method.
+    async fn delete_auth_method(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        id: uuid::Uuid,
+        events: &Events,
+    ) -> StoreResult<bool>;
+    /// Replaces the user's recovery codes with these digests, with the events.
+    async fn replace_recovery_codes(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        digests: &[[u8; 32]],
+        at: DateTime<Utc>,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// Uses up the unused recovery code with this digest; `false` if there is none.
+    async fn use_recovery_code(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        digest: &[u8; 32],
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn recovery_code_status(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<RecoveryCodeStatus>;
+    /// The user's failed second-factor attempts (kept apart from password failures).
+    async fn find_second_factor_state(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Option<SignInState>>;
+    /// As [`Store::record_sign_in`], for a second-factor attempt: the event (a failure's; a
+    /// success was logged with the password), and the new second-factor state written only
+    /// if it is still `expected` (`Stale` otherwise).
+    async fn record_second_factor_attempt(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        event: Option<&SignInEvent>,
+        expected: Option<SignInState>,
+        new: SignInState,
+    ) -> StoreResult<()>;
 
     // Trails.
     async fn list_audit_events(&self, tenant: TenantId, limit: u32)

@@ -14,6 +14,9 @@ pub struct Tenant {
     pub domains: Vec<DomainName>,
     pub password_policy: PasswordPolicy,
     pub created: DateTime<Utc>,
+    /// Users holding a directory role must sign in with a second factor (and register one
+    /// at sign-in if they have none).
+    pub require_mfa_for_admins: bool,
 }
 
 impl Tenant {

@@ -22,7 +22,7 @@ use crate::body;
 use crate::error::{GraphError, clip, envelope};
 use crate::list::{ListOptions, Listing};
 use crate::user::to_json;
-use crate::{audit_logs, licenses, manager, roles};
+use crate::{audit_logs, auth_methods, licenses, manager, roles};
 
 /// What the Graph routes need.
 #[derive(Debug, Clone)]
@@ -56,6 +56,22 @@ pub fn router(state: GraphState) -> Router {
         .route(
             "/users/{id}/authentication/operations/{operation}",
             get(get_reset_operation),
+        )
+        .route(
+            "/users/{id}/authentication/{collection}",
+            get(auth_methods::list_for_user),
+        )
+        .route(
+            "/users/{id}/authentication/{collection}/{method}",
+            get(auth_methods::get_for_user).delete(auth_methods::delete_for_user),
+        )
+        .route(
+            "/me/authentication/{collection}",
+            get(auth_methods::list_for_me),
+        )
+        .route(
+            "/me/authentication/{collection}/{method}",
+            get(auth_methods::get_for_me).delete(auth_methods::delete_for_me),
         )
         .route("/users/{id}/memberOf", get(roles::member_of))
         .route("/users/{id}/assignLicense", post(licenses::assign_license))

@@ -1850,3 +1850,189 @@ async fn a_member_is_also_removed_by_ref_with_its_url_in_the_query() {
         .await;
     assert_eq!(of.body["value"], json!([]));
 }
+
+/// Registers an authenticator app and a recovery e-mail for `user`, as they would on My account.
+async fn with_methods(api: &Api, user: &User) {
+    use latchkey_core::auth_method::{parse_totp_secret_base32, totp_code, totp_step};
+    use latchkey_core::authz::Actor;
+    use latchkey_core::directory::UserRef;
+    use secrecy::ExposeSecret;
+    let me = Actor::User {
+        id: user.id,
+        display: user.user_principal_name.to_string(),
+        roles: vec![],
+        scopes: None,
+        channel: Channel::SelfService,
+    };
+    let r = UserRef::Id(user.id);
+    let d = &api.h.directory;
+    let e = d
+        .begin_totp_registration(&me, api.h.tenant(), &r)
+        .await
+        .unwrap();
+    let raw = parse_totp_secret_base32(e.secret.expose_secret()).unwrap();
+    let code = totp_code(raw.expose_secret(), totp_step(api.h.clock.now())).unwrap();
+    d.finish_totp_registration(&me, api.h.tenant(), &r, e.method_id, &code)
+        .await
+        .unwrap();
+    d.add_email_method(&me, api.h.tenant(), &r, "kim.home@example.org")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_methods_are_listed_in_graphs_shapes_without_secrets() {
+    let api = api().await;
+    let kim = api.user("kim@contoso.test", vec![]).await;
+    with_methods(&api, &kim).await;
+    let token = api.app_token(&["UserAuthenticationMethod.Read.All"]).await;
+    let all = api
+        .get(
+            &format!("/v1.0/users/{}/authentication/methods", kim.id),
+            &token,
+        )
+        .await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    let types: Vec<&str> = all.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["@odata.type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "#microsoft.graph.passwordAuthenticationMethod",
+            "#microsoft.graph.softwareOathAuthenticationMethod",
+            "#microsoft.graph.emailAuthenticationMethod",
+        ]
+    );
+    assert!(all.body["value"][1]["secretKey"].is_null());
+    assert_eq!(all.body["value"][2]["emailAddress"], "kim.home@example.org");
+    assert!(
+        all.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/authentication/methods")
+    );
+
+    let oath = api
+        .get(
+            "/v1.0/users/kim@contoso.test/authentication/softwareOathMethods",
+            &token,
+        )
+        .await;
+    assert_eq!(oath.body["value"].as_array().unwrap().len(), 1);
+    let id = oath.body["value"][0]["id"].as_str().unwrap().to_owned();
+    let one = api
+        .get(
+            &format!(
+                "/v1.0/users/{}/authentication/softwareOathMethods/{id}",
+                kim.id
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.body["id"], id.as_str());
+    // The same id is not an e-mail method.
+    api.get(
+        &format!("/v1.0/users/{}/authentication/emailMethods/{id}", kim.id),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let emails = api
+        .get(
+            &format!("/v1.0/users/{}/authentication/emailMethods", kim.id),
+            &token,
+        )
+        .await;
+    assert_eq!(emails.body["value"].as_array().unwrap().len(), 1);
+
+    // The signed-in user reads their own with the delegated permission.
+    let mine = api
+        .get(
+            "/v1.0/me/authentication/methods",
+            &api.user_token(&kim, "UserAuthenticationMethod.Read").await,
+        )
+        .await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    assert_eq!(mine.body["value"].as_array().unwrap().len(), 3);
+    api.get(
+        "/v1.0/me/authentication/methods",
+        &api.user_token(&kim, "User.Read").await,
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_method_needs_read_write_and_leaves_the_password_alone() {
+    let api = api().await;
+    let kim = api.user("kim@contoso.test", vec![]).await;
+    let lee = api.user("lee@contoso.test", vec![]).await;
+    with_methods(&api, &kim).await;
+    let reader = api.app_token(&["UserAuthenticationMethod.Read.All"]).await;
+    let writer = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let users_only = api.app_token(&["User.ReadWrite.All"]).await;
+    let list = api
+        .get(
+            &format!("/v1.0/users/{}/authentication/softwareOathMethods", kim.id),
+            &reader,
+        )
+        .await;
+    let id = list.body["value"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!(
+        "/v1.0/users/{}/authentication/softwareOathMethods/{id}",
+        kim.id
+    );
+
+    api.get(&path, &users_only)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    api.send("DELETE", &path, Some(&reader), None, &[])
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    // Another user's method under Lee's name does not exist.
+    api.send(
+        "DELETE",
+        &format!(
+            "/v1.0/users/{}/authentication/softwareOathMethods/{id}",
+            lee.id
+        ),
+        Some(&writer),
+        None,
+        &[],
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    api.send(
+        "DELETE",
+        &format!(
+            "/v1.0/users/{}/authentication/methods/28c10230-6103-485e-b985-444c60001490",
+            kim.id
+        ),
+        Some(&writer),
+        None,
+        &[],
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+
+    let gone = api.send("DELETE", &path, Some(&writer), None, &[]).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    api.get(&path, &reader)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let audits = api
+        .h
+        .store
+        .list_audit_events(api.h.tenant(), 3)
+        .await
+        .unwrap();
+    assert_eq!(audits[0].activity, "Admin deleted security info");
+    assert_eq!(audits[0].channel, Channel::Graph);
+}

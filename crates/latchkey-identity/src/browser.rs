@@ -1,6 +1,6 @@
 //! What every server-rendered page of Latchkey shares, here so that the sign-in pages and the
 //! admin center (`latchkey-web`) use one implementation: the strict response headers, cookie
-//! reading and writing, and CSRF tokens derived from a cookie.
+//! reading and writing, CSRF tokens derived from a cookie, and QR codes as inline SVG.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
@@ -104,4 +104,19 @@ pub fn csrf_matches(headers: &HeaderMap, name: &str, presented: Option<&str>) ->
         (Some(c), Some(p)) => bool::from(csrf_for(&c).as_bytes().ct_eq(p.as_bytes())),
         _ => false,
     }
+}
+
+/// A QR code of `text` (an authenticator's `otpauth://` URI) as an inline SVG element, drawn
+/// on the server so that the page runs no script: only rectangles and a path, the XML prolog
+/// dropped so that it can sit inside a page.
+pub fn qr_svg(text: &SecretString) -> Result<String, qrcode::types::QrError> {
+    let code = qrcode::QrCode::new(text.expose_secret().as_bytes())?;
+    let image = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    Ok(match image.find("<svg") {
+        Some(i) => image[i..].to_owned(),
+        None => image,
+    })
 }

@@ -19,8 +19,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_core::app::AppId;
 use latchkey_core::directory::{
-    ClientRef, NewAuthorizationCode, PasswordChangeError, SignInError, missing_consent,
-    user_may_consent,
+    ClientRef, NewAuthorizationCode, PasswordChangeError, SecondFactorDue, SecondFactorError,
+    SignInError, TicketStage, TotpEnrollment, missing_consent, user_may_consent,
 };
 use latchkey_core::ids::{TenantId, UserId};
 use latchkey_core::interactive::{SESSION_LIFETIME, SignInSessionRecord, random_token};
@@ -34,7 +34,7 @@ use subtle::ConstantTimeEq;
 use crate::authorize::{
     AuthorizeRequest, MAX_QUERY, Prompt, Refusal, ReplyTo, ResponseMode, origin,
 };
-use crate::browser::{cookie, csrf_for, csrf_matches, secure_headers, set_cookie};
+use crate::browser::{cookie, csrf_for, csrf_matches, derive, qr_svg, secure_headers, set_cookie};
 use crate::http::{Form, IdentityState, resolve_tenant};
 use crate::tokens::{GRAPH_APP_ID, GRAPH_RESOURCE};
 
@@ -51,6 +51,14 @@ pub(crate) fn routes() -> Router<IdentityState> {
             axum::routing::post(change_password),
         )
         .route("/{tenant}/login/consent", axum::routing::post(consent))
+        .route(
+            "/{tenant}/login/second-factor",
+            axum::routing::post(second_factor),
+        )
+        .route(
+            "/{tenant}/login/register-authenticator",
+            axum::routing::post(register_authenticator),
+        )
         .route("/{tenant}/login/continue", axum::routing::post(continue_as))
         .route(
             "/{tenant}/oauth2/v2.0/logout",
@@ -89,6 +97,36 @@ struct ChangePasswordPage<'a> {
     request: &'a str,
     username: &'a str,
     rules: &'a str,
+    /// The sealed ticket saying the second factor was proved (empty without one).
+    ticket: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactorPage<'a> {
+    brand: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    action: String,
+    csrf: String,
+    request: &'a str,
+    ticket: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "register_authenticator.html")]
+struct RegisterAuthenticatorPage<'a> {
+    brand: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    action: String,
+    csrf: String,
+    request: &'a str,
+    ticket: &'a str,
+    method_id: String,
+    /// Our own SVG from the QR encoder, never user input.
+    qr_svg: String,
+    secret: &'a str,
 }
 
 #[derive(Template)]
@@ -367,6 +405,17 @@ impl Ctx<'_> {
         errors: Vec<String>,
         username: &str,
     ) -> Response {
+        self.change_page_with(req, status, errors, username, "")
+    }
+
+    fn change_page_with(
+        &self,
+        req: &AuthorizeRequest,
+        status: StatusCode,
+        errors: Vec<String>,
+        username: &str,
+        ticket: &str,
+    ) -> Response {
         let page = ChangePasswordPage {
             brand: self.brand(),
             errors,
@@ -375,6 +424,7 @@ impl Ctx<'_> {
             request: &req.raw,
             username,
             rules: RULES,
+            ticket,
         };
         self.finish(html(
             status,
@@ -383,14 +433,160 @@ impl Ctx<'_> {
         ))
     }
 
-    /// The user is signed in: ask for consent if the app lacks it, else issue the code.
-    async fn proceed(
+    /// The value a sign-in ticket is bound to: only this browser (its flow cookie) has it.
+    fn ticket_binding(&self) -> String {
+        derive("latchkey/second-factor/v1", &self.flow)
+    }
+
+    /// The second step: asks for a code from the authenticator app (or a recovery code),
+    /// carrying a sealed ticket that says the password was right.
+    fn second_factor_page(
+        &self,
+        req: &AuthorizeRequest,
+        status: StatusCode,
+        error: Option<&str>,
+        user: &User,
+        ticket: &str,
+    ) -> Response {
+        let page = SecondFactorPage {
+            brand: self.brand(),
+            username: user.user_principal_name.as_str(),
+            error,
+            action: self.action("/second-factor"),
+            csrf: csrf_for(&self.flow),
+            request: &req.raw,
+            ticket,
+        };
+        self.finish(html(
+            status,
+            page.render(),
+            origin(&req.redirect_uri).as_deref(),
+        ))
+    }
+
+    /// The registration of an authenticator in the middle of a sign-in.
+    fn register_page(
+        &self,
+        req: &AuthorizeRequest,
+        status: StatusCode,
+        error: Option<&str>,
+        user: &User,
+        ticket: &str,
+        enrollment: &TotpEnrollment,
+    ) -> Response {
+        let qr = match qr_svg(&enrollment.uri) {
+            Ok(q) => q,
+            Err(e) => return self.finish(transient(self.brand(), &e)),
+        };
+        let page = RegisterAuthenticatorPage {
+            brand: self.brand(),
+            username: user.user_principal_name.as_str(),
+            error,
+            action: self.action("/register-authenticator"),
+            csrf: csrf_for(&self.flow),
+            request: &req.raw,
+            ticket,
+            method_id: enrollment.method_id.to_string(),
+            qr_svg: qr,
+            secret: enrollment.secret.expose_secret(),
+        };
+        self.finish(html(
+            status,
+            page.render(),
+            origin(&req.redirect_uri).as_deref(),
+        ))
+    }
+
+    /// After a right password: what core says is due — a code, the registration of an
+    /// authenticator, or nothing.
+    async fn after_password(&mut self, req: &AuthorizeRequest, user: &User) -> Response {
+        let d = &self.state.directory;
+        let due = match d.second_factor_due(self.tenant.id, user).await {
+            Ok(due) => due,
+            Err(e) => return self.finish(transient(self.brand(), &e)),
+        };
+        if due == SecondFactorDue::None {
+            return match self.start_session(user, false).await {
+                Ok(proof) => self.proceed(req, user, proof).await,
+                Err(e) => transient(self.brand(), &e),
+            };
+        }
+        self.ask_second_factor(req, user, due).await
+    }
+
+    /// The page for what is due after the password (a code, or the registration of an
+    /// authenticator), with a ticket saying the password was right.
+    async fn ask_second_factor(
         &self,
         req: &AuthorizeRequest,
         user: &User,
-        auth_time: chrono::DateTime<chrono::Utc>,
+        due: SecondFactorDue,
     ) -> Response {
         let d = &self.state.directory;
+        let ticket =
+            match d.sign_in_ticket(user, TicketStage::PasswordVerified, &self.ticket_binding()) {
+                Ok(t) => t,
+                Err(e) => return self.finish(transient(self.brand(), &e)),
+            };
+        if due == SecondFactorDue::Verify {
+            return self.second_factor_page(req, StatusCode::OK, None, user, &ticket);
+        }
+        match d
+            .begin_totp_registration_at_sign_in(self.tenant.id, user)
+            .await
+        {
+            Ok(e) => self.register_page(req, StatusCode::OK, None, user, &ticket, &e),
+            Err(e) => self.finish(transient(self.brand(), &e)),
+        }
+    }
+
+    /// Both factors are proved: the forced change if one is due (with a ticket saying the
+    /// second factor was proved), else the session and on to the app.
+    async fn after_second_factor(&mut self, req: &AuthorizeRequest, user: &User) -> Response {
+        if user.force_change_password_next_sign_in {
+            return match self.state.directory.sign_in_ticket(
+                user,
+                TicketStage::SecondFactorVerified,
+                &self.ticket_binding(),
+            ) {
+                Ok(t) => self.change_page_with(
+                    req,
+                    StatusCode::OK,
+                    vec![],
+                    user.user_principal_name.as_str(),
+                    &t,
+                ),
+                Err(e) => self.finish(transient(self.brand(), &e)),
+            };
+        }
+        match self.start_session(user, true).await {
+            Ok(proof) => self.proceed(req, user, proof).await,
+            Err(e) => transient(self.brand(), &e),
+        }
+    }
+
+    /// The user is signed in: ask for consent if the app lacks it, else issue the code.
+    async fn proceed(&self, req: &AuthorizeRequest, user: &User, proof: Proof) -> Response {
+        let d = &self.state.directory;
+        // A session opened with the password alone (before the user registered an
+        // authenticator, or before the tenant required one) does not stand in for the
+        // second factor: ask for it now.
+        if !proof.mfa {
+            match d.second_factor_due(self.tenant.id, user).await {
+                Ok(SecondFactorDue::None) => {}
+                Ok(_) if req.prompt == Some(Prompt::None) => {
+                    return self.finish(reply_error(
+                        &req.reply_to(),
+                        self.brand(),
+                        "interaction_required",
+                        50076,
+                        "The user must sign in with a second factor; send an interactive request.",
+                    ));
+                }
+                Ok(due) => return self.ask_second_factor(req, user, due).await,
+                Err(e) => return self.finish(transient(self.brand(), &e)),
+            }
+        }
         let consent = match d.user_consent(user, &req.app).await {
             Ok(c) => c,
             Err(e) => return self.finish(transient(self.brand(), &e)),
@@ -439,15 +635,11 @@ impl Ctx<'_> {
                 origin(&req.redirect_uri).as_deref(),
             ));
         }
-        self.issue_code(req, user, auth_time).await
+        self.issue_code(req, user, proof).await
     }
 
-    async fn issue_code(
-        &self,
-        req: &AuthorizeRequest,
-        user: &User,
-        auth_time: chrono::DateTime<chrono::Utc>,
-    ) -> Response {
+    async fn issue_code(&self, req: &AuthorizeRequest, user: &User, proof: Proof) -> Response {
+        let auth_time = proof.at;
         if let Some(device) = &req.device {
             return match self
                 .state
@@ -487,6 +679,7 @@ impl Ctx<'_> {
                 nonce: req.nonce.clone(),
                 scopes: req.scopes.join(" "),
                 auth_time,
+                mfa: proof.mfa,
             })
             .await;
         match issued {
@@ -500,11 +693,12 @@ impl Ctx<'_> {
     }
 
     /// Opens the browser session and remembers its cookie for the response.
-    async fn start_session(
-        &mut self,
-        user: &User,
-    ) -> Result<chrono::DateTime<chrono::Utc>, DirectoryError> {
-        let (value, record) = self.state.directory.start_sign_in_session(user).await?;
+    async fn start_session(&mut self, user: &User, mfa: bool) -> Result<Proof, DirectoryError> {
+        let (value, record) = self
+            .state
+            .directory
+            .start_sign_in_session_with(user, mfa)
+            .await?;
         if let Some(c) = set_cookie(
             SESSION_COOKIE,
             value.expose_secret(),
@@ -513,7 +707,27 @@ impl Ctx<'_> {
         ) {
             self.cookies.push(c);
         }
-        Ok(record.created)
+        Ok(Proof {
+            at: record.created,
+            mfa: record.mfa,
+        })
+    }
+}
+
+/// How and when the user proved who they are, for the code and its tokens.
+#[derive(Debug, Clone, Copy)]
+struct Proof {
+    at: chrono::DateTime<chrono::Utc>,
+    /// A second factor was part of it (`amr` gets `mfa`).
+    mfa: bool,
+}
+
+impl Proof {
+    fn of(session: &SignInSessionRecord) -> Self {
+        Self {
+            at: session.created,
+            mfa: session.mfa,
+        }
     }
 }
 
@@ -530,6 +744,9 @@ fn describe(scope: &str) -> &'static str {
         "User.ReadWrite.All" => "Read and write the profiles of all users",
         "Directory.Read.All" => "Read directory data",
         "Directory.AccessAsUser.All" => "Access the directory as you",
+        "UserAuthenticationMethod.Read" => "Read your authentication methods",
+        "UserAuthenticationMethod.ReadWrite" => "Read and write your authentication methods",
+        "UserAuthenticationMethod.Read.All" => "Read all users' authentication methods",
         "UserAuthenticationMethod.ReadWrite.All" => {
             "Read and write all users' authentication methods"
         }
@@ -609,7 +826,7 @@ async fn authorize(
                         origin(&req.redirect_uri).as_deref(),
                     ));
                 } else {
-                    return ctx.proceed(&req, &user, session.created).await;
+                    return ctx.proceed(&req, &user, Proof::of(&session)).await;
                 }
             }
             Ok(None) => {}
@@ -727,16 +944,23 @@ async fn sign_in(
         .sign_in_with_password(tenant.id, &username, &password, &Ctx::client(&req))
         .await;
     match outcome {
-        Ok(user) => match ctx.start_session(&user).await {
-            Ok(at) => ctx.proceed(&req, &user, at).await,
-            Err(e) => transient(&tenant.display_name, &e),
-        },
-        Err(SignInError::MustChangePassword(user)) => ctx.change_page(
-            &req,
-            StatusCode::OK,
-            vec![],
-            user.user_principal_name.as_str(),
-        ),
+        Ok(user) => ctx.after_password(&req, &user).await,
+        // A forced change waits until the second factor is proved (the second-factor step
+        // shows the change page after it).
+        Err(SignInError::MustChangePassword(user)) => {
+            match state.directory.second_factor_due(tenant.id, &user).await {
+                Ok(SecondFactorDue::Verify | SecondFactorDue::Register) => {
+                    ctx.after_password(&req, &user).await
+                }
+                Ok(SecondFactorDue::None) => ctx.change_page(
+                    &req,
+                    StatusCode::OK,
+                    vec![],
+                    user.user_principal_name.as_str(),
+                ),
+                Err(e) => transient(&tenant.display_name, &e),
+            }
+        }
         Err(e) => {
             let (status, text) = sign_in_words(&e);
             ctx.sign_in_page(&req, status, Some(text), &username)
@@ -794,17 +1018,43 @@ async fn change_password(
         cookies: vec![],
     };
     let username = form.get("username").unwrap_or_default().to_owned();
+    // The sealed ticket of a second factor proved earlier in this sign-in, if any; it counts
+    // only for the user it names.
+    let ticket = form.get("ticket").unwrap_or_default().to_owned();
+    let proved = if ticket.is_empty() {
+        false
+    } else {
+        match state
+            .directory
+            .open_sign_in_ticket(
+                tenant.id,
+                &ticket,
+                TicketStage::SecondFactorVerified,
+                &ctx.ticket_binding(),
+            )
+            .await
+        {
+            Ok(Some(u)) => u
+                .user_principal_name
+                .as_str()
+                .eq_ignore_ascii_case(username.trim()),
+            Ok(None) => false,
+            Err(e) => return transient(&tenant.display_name, &e),
+        }
+    };
+    let ticket = if proved { ticket } else { String::new() };
     let field = |name: &str| form.get(name).map(|v| SecretString::from(v.to_owned()));
     let (Some(current), Some(new), Some(confirm)) = (
         field("current_password"),
         field("new_password"),
         field("confirm_password"),
     ) else {
-        return ctx.change_page(
+        return ctx.change_page_with(
             &req,
             StatusCode::BAD_REQUEST,
             vec!["Fill in all three passwords.".into()],
             &username,
+            &ticket,
         );
     };
     if !bool::from(
@@ -812,7 +1062,7 @@ async fn change_password(
             .as_bytes()
             .ct_eq(confirm.expose_secret().as_bytes()),
     ) {
-        return ctx.change_page(
+        return ctx.change_page_with(
             &req,
             StatusCode::BAD_REQUEST,
             vec![
@@ -820,51 +1070,236 @@ async fn change_password(
                     .into(),
             ],
             &username,
+            &ticket,
         );
     }
     let changed = state
         .directory
-        .change_password_at_sign_in(tenant.id, &username, &current, &new, &Ctx::client(&req))
+        .change_password_at_sign_in(
+            tenant.id,
+            &username,
+            &current,
+            &new,
+            &Ctx::client(&req),
+            proved,
+        )
         .await;
     match changed {
-        Ok(user) => match ctx.start_session(&user).await {
-            Ok(at) => ctx.proceed(&req, &user, at).await,
+        Ok(user) => match ctx.start_session(&user, proved).await {
+            Ok(proof) => ctx.proceed(&req, &user, proof).await,
             Err(e) => transient(&tenant.display_name, &e),
         },
+        Err(PasswordChangeError::SecondFactorRequired) => ctx.sign_in_page(
+            &req,
+            StatusCode::UNAUTHORIZED,
+            Some("Your sign-in expired before your password was changed. Sign in again; you will be asked for a code from your authenticator app first."),
+            &username,
+        ),
         Err(PasswordChangeError::SignIn(SignInError::WrongPassword | SignInError::UnknownUser)) => {
-            ctx.change_page(
+            ctx.change_page_with(
                 &req,
                 StatusCode::UNAUTHORIZED,
                 vec!["Your current password is incorrect.".into()],
-                &username,
+                &username, &ticket,
             )
         }
         Err(PasswordChangeError::SignIn(e)) => {
             let (status, text) = sign_in_words(&e);
-            ctx.change_page(&req, status, vec![text.into()], &username)
+            ctx.change_page_with(&req, status, vec![text.into()], &username, &ticket)
         }
-        Err(PasswordChangeError::SameAsCurrent) => ctx.change_page(
+        Err(PasswordChangeError::SameAsCurrent) => ctx.change_page_with(
             &req,
             StatusCode::BAD_REQUEST,
             vec!["Your new password must be different from your current one.".into()],
-            &username,
+            &username, &ticket,
         ),
         Err(PasswordChangeError::Directory(DirectoryError::Policy(p))) => {
-            ctx.change_page(&req, StatusCode::BAD_REQUEST, policy_lines(&p), &username)
+            ctx.change_page_with(&req, StatusCode::BAD_REQUEST, policy_lines(&p), &username, &ticket)
         }
-        Err(PasswordChangeError::Directory(DirectoryError::Busy)) => ctx.change_page(
+        Err(PasswordChangeError::Directory(DirectoryError::Busy)) => ctx.change_page_with(
             &req,
             StatusCode::SERVICE_UNAVAILABLE,
             vec!["We're busy right now. Please try again in a moment.".into()],
-            &username,
+            &username, &ticket,
         ),
-        Err(PasswordChangeError::Directory(DirectoryError::Stale)) => ctx.change_page(
+        Err(PasswordChangeError::Directory(DirectoryError::Stale)) => ctx.change_page_with(
             &req,
             StatusCode::CONFLICT,
             vec!["Your account was changed meanwhile. Please try again.".into()],
-            &username,
+            &username, &ticket,
         ),
         Err(PasswordChangeError::Directory(e)) => transient(&tenant.display_name, &e),
+    }
+}
+
+/// `POST /{tenant}/login/second-factor`: the code from the authenticator app, or a recovery
+/// code. The ticket from the password step says who; wrong and replayed codes count toward
+/// the second step's own lockout (in core), and the page is shown again with the same ticket.
+async fn second_factor(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body_or_page(body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let (tenant, form, req, flow) = match form_step(&state, &segment, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let mut ctx = Ctx {
+        state: &state,
+        tenant: &tenant,
+        segment: &segment,
+        flow,
+        cookies: vec![],
+    };
+    let ticket = form.get("ticket").unwrap_or_default().to_owned();
+    let user = match state
+        .directory
+        .open_sign_in_ticket(
+            tenant.id,
+            &ticket,
+            TicketStage::PasswordVerified,
+            &ctx.ticket_binding(),
+        )
+        .await
+    {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return ctx.sign_in_page(
+                &req,
+                StatusCode::UNAUTHORIZED,
+                Some("Your sign-in expired. Sign in again."),
+                "",
+            );
+        }
+        Err(e) => return transient(&tenant.display_name, &e),
+    };
+    let code = form.get("code").unwrap_or_default().trim().to_owned();
+    if code.is_empty() {
+        return ctx.second_factor_page(
+            &req,
+            StatusCode::BAD_REQUEST,
+            Some("Enter the code from your authenticator app."),
+            &user,
+            &ticket,
+        );
+    }
+    let verified = state
+        .directory
+        .verify_second_factor(tenant.id, &user, &code, &Ctx::client(&req))
+        .await;
+    match verified {
+        Ok(_) => ctx.after_second_factor(&req, &user).await,
+        Err(SecondFactorError::WrongCode) => ctx.second_factor_page(
+            &req,
+            StatusCode::UNAUTHORIZED,
+            Some("That code didn't work. Check the code in your app and try again."),
+            &user,
+            &ticket,
+        ),
+        Err(SecondFactorError::Replayed) => ctx.second_factor_page(
+            &req,
+            StatusCode::UNAUTHORIZED,
+            Some(
+                "That code was already used. Wait for your app to show a new code, then enter it.",
+            ),
+            &user,
+            &ticket,
+        ),
+        Err(SecondFactorError::Locked) => ctx.finish(message(
+            &tenant.display_name,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong codes",
+            "You entered too many wrong codes. Wait a while, then sign in again.",
+            Some(50053),
+        )),
+        Err(e @ (SecondFactorError::NoMethod | SecondFactorError::Internal(_))) => {
+            transient(&tenant.display_name, &e)
+        }
+    }
+}
+
+/// `POST /{tenant}/login/register-authenticator`: the code that finishes registering an
+/// authenticator during sign-in (the tenant requires one for administrators, or a forced
+/// change with `forceChangePasswordNextSignInWithMfa`). It proves the second factor too.
+async fn register_authenticator(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body_or_page(body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let (tenant, form, req, flow) = match form_step(&state, &segment, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let mut ctx = Ctx {
+        state: &state,
+        tenant: &tenant,
+        segment: &segment,
+        flow,
+        cookies: vec![],
+    };
+    let ticket = form.get("ticket").unwrap_or_default().to_owned();
+    let expired = |ctx: &Ctx<'_>| {
+        ctx.sign_in_page(
+            &req,
+            StatusCode::UNAUTHORIZED,
+            Some("Your sign-in expired. Sign in again."),
+            "",
+        )
+    };
+    let user = match state
+        .directory
+        .open_sign_in_ticket(
+            tenant.id,
+            &ticket,
+            TicketStage::PasswordVerified,
+            &ctx.ticket_binding(),
+        )
+        .await
+    {
+        Ok(Some(u)) => u,
+        Ok(None) => return expired(&ctx),
+        Err(e) => return transient(&tenant.display_name, &e),
+    };
+    let Some(method) = form
+        .get("method")
+        .and_then(|m| m.parse::<uuid::Uuid>().ok())
+    else {
+        return expired(&ctx);
+    };
+    let code = form.get("code").unwrap_or_default().trim().to_owned();
+    let d = &state.directory;
+    match d
+        .finish_totp_registration_at_sign_in(tenant.id, &user, method, &code)
+        .await
+    {
+        Ok(_) => ctx.after_second_factor(&req, &user).await,
+        Err(DirectoryError::Invalid { message, .. }) => {
+            match d
+                .pending_totp_registration_at_sign_in(tenant.id, &user, method)
+                .await
+            {
+                Ok(e) => ctx.register_page(
+                    &req,
+                    StatusCode::BAD_REQUEST,
+                    Some(&message),
+                    &user,
+                    &ticket,
+                    &e,
+                ),
+                Err(_) => expired(&ctx),
+            }
+        }
+        Err(e) => transient(&tenant.display_name, &e),
     }
 }
 
@@ -964,7 +1399,7 @@ async fn consent(
         .consent_as_user(&user, &req.app, &missing)
         .await
     {
-        Ok(_) => ctx.issue_code(&req, &user, session.created).await,
+        Ok(_) => ctx.issue_code(&req, &user, Proof::of(&session)).await,
         Err(DirectoryError::Denied(Denied(text))) => message(
             &tenant.display_name,
             StatusCode::FORBIDDEN,
@@ -1309,7 +1744,7 @@ async fn continue_as(
     };
     let session = session_from_cookie(&state, &tenant, &headers).await;
     match session {
-        Ok(Some((session, user))) => ctx.proceed(&req, &user, session.created).await,
+        Ok(Some((session, user))) => ctx.proceed(&req, &user, Proof::of(&session)).await,
         Ok(None) => ctx.sign_in_page(
             &req,
             StatusCode::UNAUTHORIZED,

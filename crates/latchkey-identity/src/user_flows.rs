@@ -179,6 +179,23 @@ pub(crate) async fn password_grant(
         .sign_in_with_password(tenant.id, username, &password, &client)
         .await
         .map_err(|e| sign_in_error(&e))?;
+    // A password alone is not enough for a user with a second factor, and ROPC cannot ask
+    // for one: Entra answers AADSTS50076 and the client must sign in interactively.
+    let due = state
+        .directory
+        .second_factor_due(tenant.id, &user)
+        .await
+        .map_err(|e| internal(&e))?;
+    if due != latchkey_core::directory::SecondFactorDue::None {
+        return Err(OAuthError::new(
+            "interaction_required",
+            50076,
+            format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{}'.",
+                app.display_name
+            ),
+        ));
+    }
     issue_user_tokens(state, tenant, &app, &user, &scopes, None, None).await
 }
 
@@ -319,6 +336,7 @@ pub(crate) async fn code_grant(
     let id_extra = IdTokenExtra {
         nonce: record.nonce.clone(),
         auth_time: Some(record.auth_time.timestamp()),
+        mfa: record.mfa,
     };
     issue_user_tokens(
         state,
@@ -343,6 +361,8 @@ fn capitalised(s: &str) -> String {
 pub(crate) struct IdTokenExtra {
     pub nonce: Option<String>,
     pub auth_time: Option<i64>,
+    /// Whether the sign-in included a second factor: `amr` is `["pwd","mfa"]`, else `["pwd"]`.
+    pub mfa: bool,
 }
 
 /// Access token, id_token, client_info and (with offline_access) a new refresh token.
@@ -397,6 +417,11 @@ pub(crate) async fn issue_user_tokens(
         if let Some(at) = extra.auth_time {
             id_claims["auth_time"] = json!(at);
         }
+        id_claims["amr"] = if extra.mfa {
+            json!(["pwd", "mfa"])
+        } else {
+            json!(["pwd"])
+        };
     }
     let id_token = state
         .tokens
@@ -504,6 +529,7 @@ pub(crate) async fn device_code_grant(
     let extra = IdTokenExtra {
         nonce: None,
         auth_time: record.auth_time.map(|t| t.timestamp()),
+        mfa: false,
     };
     issue_user_tokens(state, tenant, &app, &user, &scopes, None, Some(extra)).await
 }

@@ -129,6 +129,7 @@ macro_rules! impl_store {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use latchkey_core::app::{App, AppId, CertificateCredential, ClientSecret};
+        use latchkey_core::auth_method::{AuthMethodRecord, MethodKind, RecoveryCodeStatus};
         use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
         use latchkey_core::authz::Channel;
         use latchkey_core::ids::{EventId, TenantId, UserId};
@@ -657,6 +658,21 @@ macro_rules! impl_store {
             bytes.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
         }
 
+        fn auth_method_from_row(row: &DbRow) -> StoreResult<AuthMethodRecord> {
+            let kind: String = row.try_get("kind").map_err(map_err)?;
+            Ok(AuthMethodRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                user_id: UserId::from_uuid(row.try_get("user_id").map_err(map_err)?),
+                kind: MethodKind::parse(&kind).ok_or_else(|| corrupt("authentication method kind", &kind))?,
+                display: row.try_get("display").map_err(map_err)?,
+                sealed_secret: row.try_get("sealed_secret").map_err(map_err)?,
+                created: row.try_get("created_at").map_err(map_err)?,
+                activated: row.try_get("activated_at").map_err(map_err)?,
+                last_used_step: row.try_get("last_used_step").map_err(map_err)?,
+            })
+        }
+
         fn session_from_row(row: &DbRow) -> StoreResult<SignInSessionRecord> {
             Ok(SignInSessionRecord {
                 id: row.try_get("id").map_err(map_err)?,
@@ -666,6 +682,7 @@ macro_rules! impl_store {
                 created: row.try_get("created_at").map_err(map_err)?,
                 expires_at: row.try_get("expires_at").map_err(map_err)?,
                 revoked_at: row.try_get("revoked_at").map_err(map_err)?,
+                mfa: row.try_get("mfa").map_err(map_err)?,
             })
         }
 
@@ -686,6 +703,7 @@ macro_rules! impl_store {
                 issued_at: row.try_get("issued_at").map_err(map_err)?,
                 expires_at: row.try_get("expires_at").map_err(map_err)?,
                 redeemed_at: row.try_get("redeemed_at").map_err(map_err)?,
+                mfa: row.try_get("mfa").map_err(map_err)?,
             })
         }
 
@@ -735,6 +753,7 @@ macro_rules! impl_store {
                     password_policy: serde_json::from_str::<PasswordPolicy>(&policy)
                         .map_err(|e| corrupt("password policy", e))?,
                     created: row.try_get("created_at").map_err(get_err)?,
+                    require_mfa_for_admins: row.try_get("require_mfa_for_admins").map_err(get_err)?,
                 })
             }
         }
@@ -774,7 +793,7 @@ macro_rules! impl_store {
             }
 
             async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-                let rows = sqlx::query("SELECT id, display_name, password_policy, created_at FROM tenants ORDER BY created_at, id")
+                let rows = sqlx::query("SELECT id, display_name, password_policy, created_at, require_mfa_for_admins FROM tenants ORDER BY created_at, id")
                     .fetch_all(&self.read)
                     .await
                     .map_err(map_err)?;
@@ -786,7 +805,7 @@ macro_rules! impl_store {
             }
 
             async fn find_tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
-                let row = sqlx::query("SELECT id, display_name, password_policy, created_at FROM tenants WHERE id = $1")
+                let row = sqlx::query("SELECT id, display_name, password_policy, created_at, require_mfa_for_admins FROM tenants WHERE id = $1")
                     .bind(id.as_uuid())
                     .fetch_optional(&self.read)
                     .await
@@ -799,7 +818,7 @@ macro_rules! impl_store {
 
             async fn find_tenant_by_domain(&self, domain: &DomainName) -> StoreResult<Option<Tenant>> {
                 let row = sqlx::query(
-                    "SELECT t.id, t.display_name, t.password_policy, t.created_at FROM tenants t \
+                    "SELECT t.id, t.display_name, t.password_policy, t.created_at, t.require_mfa_for_admins FROM tenants t \
                      JOIN tenant_domains d ON d.tenant_id = t.id WHERE d.domain = $1",
                 )
                 .bind(domain.as_str())
@@ -810,6 +829,21 @@ macro_rules! impl_store {
                     Some(row) => Ok(Some(self.tenant_from_row(&row).await?)),
                     None => Ok(None),
                 }
+            }
+
+            async fn update_mfa_requirement(&self, tenant: TenantId, require: bool, audit: &AuditEvent) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query("UPDATE tenants SET require_mfa_for_admins = $1 WHERE id = $2")
+                    .bind(require)
+                    .bind(tenant.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(map_err)
             }
 
             async fn update_password_policy(
@@ -1610,8 +1644,8 @@ macro_rules! impl_store {
 
             async fn insert_sign_in_session(&self, x: &SignInSessionRecord) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO sign_in_sessions (id, tenant_id, user_id, digest, created_at, expires_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO sign_in_sessions (id, tenant_id, user_id, digest, created_at, expires_at, revoked_at, mfa) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(x.id)
                 .bind(x.tenant_id.as_uuid())
@@ -1620,6 +1654,7 @@ macro_rules! impl_store {
                 .bind(x.created)
                 .bind(x.expires_at)
                 .bind(x.revoked_at)
+                .bind(x.mfa)
                 .execute(&self.write)
                 .await
                 .map_err(map_err)?;
@@ -1628,7 +1663,7 @@ macro_rules! impl_store {
 
             async fn find_sign_in_session(&self, digest: &[u8; 32]) -> StoreResult<Option<SignInSessionRecord>> {
                 let row = sqlx::query(
-                    "SELECT id, tenant_id, user_id, digest, created_at, expires_at, revoked_at \
+                    "SELECT id, tenant_id, user_id, digest, created_at, expires_at, revoked_at, mfa \
                      FROM sign_in_sessions WHERE digest = $1",
                 )
                 .bind(digest.to_vec())
@@ -1651,8 +1686,8 @@ macro_rules! impl_store {
             async fn insert_authorization_code(&self, c: &AuthorizationCodeRecord) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO authorization_codes (id, tenant_id, user_id, client_id, redirect_uri, code_challenge, \
-                     nonce, scopes, family_id, auth_time, digest, issued_at, expires_at, redeemed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     nonce, scopes, family_id, auth_time, digest, issued_at, expires_at, redeemed_at, mfa) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(c.id)
                 .bind(c.tenant_id.as_uuid())
@@ -1668,6 +1703,7 @@ macro_rules! impl_store {
                 .bind(c.issued_at)
                 .bind(c.expires_at)
                 .bind(c.redeemed_at)
+                .bind(c.mfa)
                 .execute(&self.write)
                 .await
                 .map_err(map_err)?;
@@ -1677,7 +1713,7 @@ macro_rules! impl_store {
             async fn find_authorization_code(&self, digest: &[u8; 32]) -> StoreResult<Option<AuthorizationCodeRecord>> {
                 let row = sqlx::query(
                     "SELECT id, tenant_id, user_id, client_id, redirect_uri, code_challenge, nonce, scopes, family_id, \
-                     auth_time, digest, issued_at, expires_at, redeemed_at FROM authorization_codes WHERE digest = $1",
+                     auth_time, digest, issued_at, expires_at, redeemed_at, mfa FROM authorization_codes WHERE digest = $1",
                 )
                 .bind(digest.to_vec())
                 .fetch_optional(&self.read)
@@ -1827,6 +1863,271 @@ macro_rules! impl_store {
                 }
                 tx.commit().await.map_err(map_err)?;
                 Ok(gone)
+            }
+
+            async fn list_auth_methods(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<AuthMethodRecord>> {
+                let rows = sqlx::query(
+                    "SELECT id, tenant_id, user_id, kind, display, sealed_secret, created_at, activated_at, last_used_step \
+                     FROM auth_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(auth_method_from_row).collect()
+            }
+
+            async fn insert_auth_method(&self, m: &AuthMethodRecord, events: Option<&Events>) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                if m.activated.is_none() {
+                    sqlx::query(
+                        "DELETE FROM auth_methods WHERE tenant_id = $1 AND user_id = $2 AND kind = $3 AND activated_at IS NULL",
+                    )
+                    .bind(m.tenant_id.as_uuid())
+                    .bind(m.user_id.as_uuid())
+                    .bind(m.kind.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                sqlx::query(
+                    "INSERT INTO auth_methods (id, tenant_id, user_id, kind, display, sealed_secret, created_at, \
+                     activated_at, last_used_step) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(m.id)
+                .bind(m.tenant_id.as_uuid())
+                .bind(m.user_id.as_uuid())
+                .bind(m.kind.as_str())
+                .bind(&m.display)
+                .bind(&m.sealed_secret)
+                .bind(m.created)
+                .bind(m.activated)
+                .bind(m.last_used_step)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if let Some(events) = events {
+                    insert_events(&mut tx, events).await?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn activate_auth_method(
+                &self,
+                tenant: TenantId,
+                user: UserId,
+                id: Uuid,
+                at: DateTime<Utc>,
+                step: i64,
+                events: &Events,
+            ) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE auth_methods SET activated_at = $1, last_used_step = $2 \
+                     WHERE tenant_id = $3 AND user_id = $4 AND id = $5 AND activated_at IS NULL",
+                )
+                .bind(at)
+                .bind(step)
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+                if done != 1 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn use_totp_step(&self, tenant: TenantId, user: UserId, id: Uuid, step: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE auth_methods SET last_used_step = $1 WHERE tenant_id = $2 AND user_id = $3 AND id = $4 \
+                     AND activated_at IS NOT NULL AND (last_used_step IS NULL OR last_used_step < $1)",
+                )
+                .bind(step)
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_auth_method(&self, tenant: TenantId, user: UserId, id: Uuid, events: &Events) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query("DELETE FROM auth_methods WHERE tenant_id = $1 AND user_id = $2 AND id = $3")
+                    .bind(tenant.as_uuid())
+                    .bind(user.as_uuid())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                if done != 1 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn replace_recovery_codes(
+                &self,
+                tenant: TenantId,
+                user: UserId,
+                digests: &[[u8; 32]],
+                at: DateTime<Utc>,
+                events: &Events,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                sqlx::query("DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2")
+                    .bind(tenant.as_uuid())
+                    .bind(user.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if !digests.is_empty() {
+                    let mut qb: QueryBuilder<'_, $db> =
+                        QueryBuilder::new("INSERT INTO recovery_codes (tenant_id, user_id, digest, created_at) ");
+                    qb.push_values(digests, |mut b, d| {
+                        b.push_bind(tenant.as_uuid())
+                            .push_bind(user.as_uuid())
+                            .push_bind(d.to_vec())
+                            .push_bind(at);
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(map_err)?;
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn use_recovery_code(&self, tenant: TenantId, user: UserId, digest: &[u8; 32], at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND digest = $4 AND used_at IS NULL",
+                )
+                .bind(at)
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(digest.to_vec())
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn recovery_code_status(&self, tenant: TenantId, user: UserId) -> StoreResult<RecoveryCodeStatus> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS total, COUNT(used_at) AS used, MAX(created_at) AS generated \
+                     FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_one(&self.read)
+                .await
+                .map_err(map_err)?;
+                let total: i64 = row.try_get("total").map_err(map_err)?;
+                let used: i64 = row.try_get("used").map_err(map_err)?;
+                let generated: Option<DateTime<Utc>> = if total == 0 {
+                    None
+                } else {
+                    row.try_get("generated").map_err(map_err)?
+                };
+                Ok(RecoveryCodeStatus {
+                    generated,
+                    total: u32::try_from(total).map_err(|e| corrupt("recovery code count", e))?,
+                    unused: u32::try_from(total - used).map_err(|e| corrupt("recovery code count", e))?,
+                })
+            }
+
+            async fn find_second_factor_state(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<SignInState>> {
+                let row = sqlx::query(
+                    "SELECT failed_count, lockouts, locked_until, last_success FROM second_factor_state \
+                     WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    Ok(SignInState {
+                        failed_count: r.try_get("failed_count").map_err(map_err)?,
+                        lockouts: r.try_get("lockouts").map_err(map_err)?,
+                        locked_until: r.try_get("locked_until").map_err(map_err)?,
+                        last_success: r.try_get("last_success").map_err(map_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn record_second_factor_attempt(
+                &self,
+                tenant: TenantId,
+                user: UserId,
+                event: Option<&SignInEvent>,
+                expected: Option<SignInState>,
+                new: SignInState,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let rows = match expected {
+                    None => sqlx::query(
+                        "INSERT INTO second_factor_state (user_id, tenant_id, failed_count, lockouts, locked_until, last_success) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO NOTHING",
+                    )
+                    .bind(user.as_uuid())
+                    .bind(tenant.as_uuid())
+                    .bind(new.failed_count)
+                    .bind(new.lockouts)
+                    .bind(new.locked_until)
+                    .bind(new.last_success)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected(),
+                    Some(old) => sqlx::query(
+                        "UPDATE second_factor_state SET failed_count = $1, lockouts = $2, locked_until = $3, last_success = $4 \
+                         WHERE user_id = $5 AND tenant_id = $6 AND failed_count = $7 AND lockouts = $8",
+                    )
+                    .bind(new.failed_count)
+                    .bind(new.lockouts)
+                    .bind(new.locked_until)
+                    .bind(new.last_success)
+                    .bind(user.as_uuid())
+                    .bind(tenant.as_uuid())
+                    .bind(old.failed_count)
+                    .bind(old.lockouts)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected(),
+                };
+                check_one(rows)?;
+                let Some(event) = event else {
+                    return tx.commit().await.map_err(map_err);
+                };
+                sqlx::query(
+                    "INSERT INTO sign_in_events (id, tenant_id, created_at, user_id, user_principal_name, app_id, \
+                     app_display_name, error_code, failure_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(event.id.as_uuid())
+                .bind(event.tenant_id.as_uuid())
+                .bind(event.created)
+                .bind(event.user_id.map(|u| u.as_uuid()))
+                .bind(&event.user_principal_name)
+                .bind(&event.app_id)
+                .bind(&event.app_display_name)
+                .bind(event.error_code)
+                .bind(&event.failure_reason)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
             }
 
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

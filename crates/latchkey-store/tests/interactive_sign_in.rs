@@ -92,6 +92,7 @@ async fn code_for(h: &Harness, u: &User, a: &App) -> SecretString {
             nonce: Some("n-0S6_WzA2Mj".into()),
             scopes: "openid profile offline_access User.Read".into(),
             auth_time: h.clock.now(),
+            mfa: false,
         })
         .await
         .unwrap()
@@ -182,6 +183,7 @@ async fn the_forced_change_sets_the_new_password_clears_the_flag_and_is_audited(
             &secret(PW),
             &secret(NEW_PW),
             &client(),
+            false,
         )
         .await
         .unwrap();
@@ -223,6 +225,7 @@ async fn the_forced_change_refuses_a_wrong_current_password_and_writes_nothing(h
             &secret("Wrong-Current-1"),
             &secret(NEW_PW),
             &client(),
+            false,
         )
         .await
         .unwrap_err();
@@ -238,6 +241,7 @@ async fn the_forced_change_refuses_a_wrong_current_password_and_writes_nothing(h
             &secret(PW),
             &secret(PW),
             &client(),
+            false,
         )
         .await
         .unwrap_err();
@@ -250,6 +254,7 @@ async fn the_forced_change_refuses_a_wrong_current_password_and_writes_nothing(h
             &secret(PW),
             &secret("short"),
             &client(),
+            false,
         )
         .await
         .unwrap_err();

@@ -53,7 +53,7 @@ const SESSION_COOKIE: &str = "lk_admin";
 /// Binds a sign-in's `state` and PKCE verifier to the browser that started it.
 const FLOW_COOKIE: &str = "lk_admin_flow";
 const COOKIE_PATH: &str = "/admin";
-const STYLE: &str = include_str!("../assets/admin.css");
+pub(crate) const STYLE: &str = include_str!("../assets/admin.css");
 const PAGE_SIZE: u32 = 25;
 /// Longest search text accepted; longer ones are cut, never echoed in full.
 const MAX_SEARCH: usize = 100;
@@ -225,7 +225,7 @@ impl std::fmt::Debug for Done {
 // ---------------------------------------------------------------------------------------
 // Responses.
 
-fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
+pub(crate) fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(e) => {
@@ -270,7 +270,7 @@ fn transient(e: &dyn std::fmt::Display) -> Response {
     )
 }
 
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => {
             let mut r = StatusCode::SEE_OTHER.into_response();
@@ -281,7 +281,7 @@ fn redirect(location: &str) -> Response {
     }
 }
 
-fn with_cookie(mut r: Response, c: Option<HeaderValue>) -> Response {
+pub(crate) fn with_cookie(mut r: Response, c: Option<HeaderValue>) -> Response {
     if let Some(c) = c {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -311,7 +311,7 @@ async fn style() -> Response {
 
 /// The tenant the admin center administers. A tenant switcher is not built yet: this is the
 /// first tenant the directory lists (the one `latchkey init` made).
-async fn home_tenant(state: &WebState) -> Result<Tenant, Response> {
+pub(crate) async fn home_tenant(state: &WebState) -> Result<Tenant, Response> {
     match state.directory.list_tenants().await {
         Ok(ts) => ts.into_iter().next().ok_or_else(|| {
             message(
@@ -332,7 +332,7 @@ fn verifier_for(flow: &SecretString) -> SecretString {
     SecretString::from(derive("latchkey/admin/pkce/v1", flow))
 }
 
-fn challenge_for(verifier: &SecretString) -> String {
+pub(crate) fn challenge_for(verifier: &SecretString) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
 }
 
@@ -602,18 +602,18 @@ async fn sign_out(State(state): State<WebState>, headers: HeaderMap, body: Bytes
 // Users.
 
 /// A url-encoded form or query, first value of each name.
-struct Form(Vec<(String, String)>);
+pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(body: &[u8]) -> Self {
+    pub(crate) fn parse(body: &[u8]) -> Self {
         Self(serde_urlencoded::from_bytes(body).unwrap_or_default())
     }
 
-    fn parse_query(q: Option<&str>) -> Self {
+    pub(crate) fn parse_query(q: Option<&str>) -> Self {
         Self(serde_urlencoded::from_str(q.unwrap_or_default()).unwrap_or_default())
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)

@@ -1,20 +1,27 @@
-//! The admin center under `/admin`: server-rendered pages (askama templates and one style
-//! sheet compiled in, no script) where an administrator signs in through the identity
-//! platform's authorization code flow with PKCE against Latchkey itself, finds users, sees a
-//! user's details and resets their password (showing it once, or sending the user a
-//! view-once link by e-mail), and the page behind such a link, `/account/delivered/{token}`.
+//! The admin center under `/admin` and My account under `/account`: server-rendered pages
+//! (askama templates and one style sheet compiled in, no script) signed in through the
+//! identity platform's authorization code flow with PKCE against Latchkey itself. In the
+//! admin center an administrator finds users, sees a user's details and resets their
+//! password; in My account any user sees their profile, changes their password, manages
+//! their security info (authenticator app, recovery e-mail, recovery codes), sees their
+//! sign-ins and signs out everywhere.
+//! An administrator may also send a reset password as a view-once link by e-mail; the page
+//! behind such a link is `/account/delivered/{token}`.
 //!
-//! It owns the pages and the admin session's cookie; every decision (who may enter, what an
+//! It owns the pages and their session cookies; every decision (who may enter, what an
 //! administrator may do to whom, the password rules) is a `latchkey_core::Directory`
 //! operation or core's `authz`, and every response carries the identity platform's strict
 //! headers (`latchkey_identity::browser`).
 
+mod account;
 mod admin;
 mod delivered;
 
 pub use admin::WebState;
 
-/// The admin center's routes and the view-once page's.
+/// The admin center's, My account's and the view-once page's routes.
 pub fn router(state: WebState) -> axum::Router {
-    admin::router(state.clone()).merge(delivered::router(state))
+    admin::router(state.clone())
+        .merge(account::router(state.clone()))
+        .merge(delivered::router(state))
 }

@@ -38,6 +38,9 @@ pub enum Command {
     /// E-mail: send a test message now, or look at the send queue.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Tenant-wide settings, directly in the store.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +97,28 @@ pub struct SmtpArgs {
     /// The sender address of every message, e.g. no-reply@contoso.com.
     #[arg(long, env = "LATCHKEY_MAIL_FROM")]
     pub mail_from: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Require a second factor (an authenticator app) of every user who holds a directory
+    /// role; those without one register it at their next sign-in.
+    RequireMfaForAdmins(RequireMfaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RequireMfaArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// `on` or `off`.
+    #[arg(value_enum)]
+    pub setting: OnOff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Debug, Subcommand)]

@@ -450,6 +450,18 @@ fn commands_before_init_explain_what_to_do(env: &Env) {
     assert!(err.contains("latchkey init"), "{err}");
 }
 
+fn the_operator_turns_the_second_factor_for_administrators_on_and_off(env: &Env) {
+    env.json(&["init", "--domain", "contoso.test", "--json"]);
+    let on = env.json(&["tenant", "require-mfa-for-admins", "on", "--json"]);
+    assert_eq!(on["requireMfaForAdmins"], true);
+    let off = env.run(&["tenant", "require-mfa-for-admins", "off"]);
+    assert!(off.status.success());
+    assert!(String::from_utf8_lossy(&off.stdout).contains("no longer required"));
+    let bad = env.run(&["tenant", "require-mfa-for-admins", "maybe"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("maybe"));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -472,4 +484,5 @@ both_backends!(
     bad_input_is_refused_with_a_reason_naming_what_is_wrong,
     a_deleted_user_is_restored_by_upn,
     commands_before_init_explain_what_to_do,
+    the_operator_turns_the_second_factor_for_administrators_on_and_off,
 );

@@ -23,16 +23,29 @@ pub enum AdminCenterRefused {
 }
 
 impl Directory {
-    /// The admin center's client in a tenant, registered on first use: a public client (it
-    /// proves itself with PKCE; the code is redeemed in process) whose one redirect URI is
-    /// `redirect_uri`, with the OpenID Connect scopes consented for the tenant.
+    /// The admin center's client in a tenant, registered on first use (see
+    /// [`Directory::first_party_client`]).
     pub async fn admin_center_client(
         &self,
         tenant: TenantId,
         redirect_uri: &str,
     ) -> Result<App, DirectoryError> {
+        self.first_party_client(tenant, ADMIN_CENTER_APP_NAME, redirect_uri)
+            .await
+    }
+
+    /// One of Latchkey's own page sets (admin center, My account) as a client of the identity
+    /// platform, registered in the tenant on first use: a public client (it proves itself
+    /// with PKCE; the code is redeemed in process) named `name`, whose one redirect URI is
+    /// `redirect_uri`, with the OpenID Connect scopes consented for the tenant.
+    pub async fn first_party_client(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        redirect_uri: &str,
+    ) -> Result<App, DirectoryError> {
         let existing = self.store.list_apps(tenant).await?.into_iter().find(|a| {
-            a.display_name == ADMIN_CENTER_APP_NAME
+            a.display_name == name
                 && a.public_client
                 && a.redirect_uris.iter().any(|u| u == redirect_uri)
         });
@@ -47,7 +60,7 @@ impl Directory {
                 &latchkey,
                 tenant,
                 NewApp {
-                    display_name: ADMIN_CENTER_APP_NAME.into(),
+                    display_name: name.into(),
                     redirect_uris: vec![redirect_uri.to_owned()],
                     public_client: true,
                     grant_admin_consent: true,

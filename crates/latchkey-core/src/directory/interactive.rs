@@ -58,6 +58,9 @@ pub enum PasswordChangeError {
     SignIn(SignInError),
     #[error("the new password must differ from the current one")]
     SameAsCurrent,
+    /// The user has an authenticator app and has not proved it in this sign-in.
+    #[error("the second factor must be proved before the password is changed")]
+    SecondFactorRequired,
     /// Policy failures (each rule named), concurrency, the hashing pool.
     #[error(transparent)]
     Directory(#[from] DirectoryError),
@@ -108,6 +111,8 @@ pub struct NewAuthorizationCode {
     pub nonce: Option<String>,
     pub scopes: String,
     pub auth_time: DateTime<Utc>,
+    /// Whether the user proved a second factor (the tokens' `amr` says `mfa`).
+    pub mfa: bool,
 }
 
 impl Directory {
@@ -116,6 +121,16 @@ impl Directory {
     pub async fn start_sign_in_session(
         &self,
         user: &User,
+    ) -> Result<(SecretString, SignInSessionRecord), DirectoryError> {
+        self.start_sign_in_session_with(user, false).await
+    }
+
+    /// [`Self::start_sign_in_session`], recording whether the sign-in included a second
+    /// factor, so that single sign-on from the session can say so (`amr`).
+    pub async fn start_sign_in_session_with(
+        &self,
+        user: &User,
+        mfa: bool,
     ) -> Result<(SecretString, SignInSessionRecord), DirectoryError> {
         let now = self.clock.now();
         let value = random_token();
@@ -127,6 +142,7 @@ impl Directory {
             created: now,
             expires_at: now + SESSION_LIFETIME,
             revoked_at: None,
+            mfa,
         };
         self.store.insert_sign_in_session(&record).await?;
         Ok((value, record))
@@ -181,7 +197,8 @@ impl Directory {
     /// The forced change on the sign-in pages: proves the current password through the one
     /// sign-in check (lockout and the sign-in log included), then sets the new one through
     /// the one password operation, as the user, on the self-service channel, clearing the
-    /// force-change flag. Returns the user as they are now.
+    /// force-change flag. A user with an authenticator app must have proved it in this
+    /// sign-in (`second_factor_proved`) first. Returns the user as they are now.
     pub async fn change_password_at_sign_in(
         &self,
         tenant: TenantId,
@@ -189,6 +206,7 @@ impl Directory {
         current: &SecretString,
         new: &SecretString,
         client: &ClientRef,
+        second_factor_proved: bool,
     ) -> Result<User, PasswordChangeError> {
         let user = match self
             .sign_in_with_password(tenant, user_principal_name, current, client)
@@ -198,6 +216,13 @@ impl Directory {
             Err(SignInError::MustChangePassword(user)) => *user,
             Err(e) => return Err(PasswordChangeError::SignIn(e)),
         };
+        // A user with an authenticator proves it before anything changes: the forced change
+        // (`forceChangePasswordNextSignIn`, with or without `…WithMfa`) is no way around it.
+        if !second_factor_proved
+            && self.second_factor_due(tenant, &user).await? != super::SecondFactorDue::None
+        {
+            return Err(PasswordChangeError::SecondFactorRequired);
+        }
         if current.expose_secret() == new.expose_secret() {
             return Err(PasswordChangeError::SameAsCurrent);
         }
@@ -323,6 +348,7 @@ impl Directory {
             issued_at: now,
             expires_at: now + CODE_LIFETIME,
             redeemed_at: None,
+            mfa: new.mfa,
         };
         self.store.insert_authorization_code(&record).await?;
         Ok(code)

@@ -6,6 +6,7 @@
 mod admin_center;
 mod apps;
 mod audit_logs;
+mod auth_methods;
 mod callers;
 mod delivery;
 mod device;
@@ -13,6 +14,7 @@ mod interactive;
 mod mail;
 mod licenses;
 mod manager;
+mod my_account;
 mod password;
 mod reset;
 mod roles;
@@ -39,6 +41,10 @@ use crate::user::User;
 
 pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
 pub use apps::{CreatedApp, NewApp};
+pub use auth_methods::{
+    AuthMethod, SECOND_FACTOR_TICKET_LIFETIME, SecondFactor, SecondFactorDue, SecondFactorError,
+    TicketStage, TotpEnrollment,
+};
 pub use callers::CallerRefused;
 pub use delivery::{DeliveredPassword, RevealedPassword, ViewOnceGone, ViewOnceLink};
 pub use device::DeviceCodeError;
@@ -48,6 +54,7 @@ pub use interactive::{
 };
 pub use mail::DueMail;
 pub use licenses::{LicenseDetail, NO_USAGE_LOCATION};
+pub use my_account::MY_ACCOUNT_APP_NAME;
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use sign_in::{ClientRef, SignInError};

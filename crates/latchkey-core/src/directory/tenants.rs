@@ -47,6 +47,7 @@ impl Directory {
             domains: vec![domain.clone()],
             password_policy: PasswordPolicy::default(),
             created: now,
+            require_mfa_for_admins: false,
         };
         let actor = Actor::Operator {
             channel: Channel::Bootstrap,
@@ -139,6 +140,32 @@ impl Directory {
         });
         self.store
             .update_password_policy(tenant, &policy, &events.audit)
+            .await?;
+        Ok(())
+    }
+
+    /// Turns the tenant's "require a second factor for administrators" on or off (audited).
+    pub async fn set_require_mfa_for_admins(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        require: bool,
+    ) -> Result<(), DirectoryError> {
+        crate::authz::authorize(actor, crate::authz::Action::ManageTenant, &[])?;
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "Policy",
+            activity: "Update authentication methods policy",
+            operation_type: "Update",
+            target: None,
+            other_target: None,
+            details: vec![("requireMfaForAdministrators".into(), require.to_string())],
+            outbox_kind: "tenant.policyChanged",
+            payload: serde_json::json!({ "requireMfaForAdministrators": require }),
+        });
+        self.store
+            .update_mfa_requirement(tenant, require, &events.audit)
             .await?;
         Ok(())
     }

@@ -372,8 +372,16 @@ impl Directory {
         target: &UserRef,
     ) -> Result<(), DirectoryError> {
         let user = self.active_user(tenant_id, target).await?;
-        let roles = self.store.list_user_roles(tenant_id, user.id).await?;
-        authorize(actor, Action::RevokeSessions, &roles)?;
+        // A user may always sign themselves out everywhere from their own My account page.
+        let own = matches!(
+            actor,
+            Actor::User { id, scopes: None, channel: crate::authz::Channel::SelfService, .. }
+                if *id == user.id
+        );
+        if !own {
+            let roles = self.store.list_user_roles(tenant_id, user.id).await?;
+            authorize(actor, Action::RevokeSessions, &roles)?;
+        }
         let mut updated = user.clone();
         updated.sign_in_sessions_valid_from = self.clock.now();
         let events = self.events(Change {

@@ -7,6 +7,7 @@ mod init;
 mod mail;
 mod licenses;
 mod serve;
+mod tenant;
 mod users;
 
 use std::io::Read;
@@ -50,6 +51,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Licenses(cmd) => licenses::run(cmd).await,
         Command::Graph(args) => graph::run(args).await,
         Command::Mail(cmd) => mail::run(cmd).await,
+        Command::Tenant(cmd) => tenant::run(cmd).await,
     }
 }
 
