@@ -14,5 +14,6 @@ pub mod http;
 pub mod list;
 pub mod odata;
 pub mod roles;
+mod tap;
 pub mod throttle;
 pub mod user;
