@@ -281,6 +281,101 @@ async fn only_authentication_administrators_issue_passes(h: Harness) {
     assert_eq!(own.len(), 1);
 }
 
+async fn a_pass_typed_as_the_password_signs_in_but_never_a_disabled_account(h: Harness) {
+    let noor = user(&h, "noor@contoso.test", vec![]).await;
+    let d = &h.directory;
+    let client = latchkey_core::directory::ClientRef::default();
+    let issued = d
+        .create_temporary_access_pass(
+            &Harness::operator(),
+            h.tenant(),
+            &UserRef::Id(noor.id),
+            NewTemporaryAccessPass {
+                usable_once: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let wrong = SecretString::from("Blue-Harbour-Lantern-7".to_owned());
+    // Not the pass (even the password): the caller goes on to check a password.
+    assert!(
+        d.sign_in_with_temporary_access_pass(h.tenant(), "noor@contoso.test", &wrong, &client)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        d.sign_in_with_temporary_access_pass(
+            h.tenant(),
+            "ghost@contoso.test",
+            &issued.pass,
+            &client
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    // Disabled: refused, and the one-time pass is not used up.
+    let changes = latchkey_core::directory::UserChanges {
+        account_enabled: Some(false),
+        ..Default::default()
+    };
+    d.update_user(
+        &Harness::operator(),
+        h.tenant(),
+        &UserRef::Id(noor.id),
+        changes,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        d.sign_in_with_temporary_access_pass(
+            h.tenant(),
+            "NOOR@contoso.test",
+            &issued.pass,
+            &client
+        )
+        .await,
+        Err(latchkey_core::directory::SignInError::Disabled)
+    ));
+    let changes = latchkey_core::directory::UserChanges {
+        account_enabled: Some(true),
+        ..Default::default()
+    };
+    d.update_user(
+        &Harness::operator(),
+        h.tenant(),
+        &UserRef::Id(noor.id),
+        changes,
+    )
+    .await
+    .unwrap();
+    let signed = d
+        .sign_in_with_temporary_access_pass(h.tenant(), "noor@contoso.test", &issued.pass, &client)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(signed.id, noor.id);
+    // Once.
+    assert!(
+        d.sign_in_with_temporary_access_pass(
+            h.tenant(),
+            "noor@contoso.test",
+            &issued.pass,
+            &client
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    let log = h.store.list_sign_in_events(h.tenant(), 10).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.user_id == Some(noor.id) && e.error_code == 0)
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -299,4 +394,5 @@ both_backends!(
     a_one_time_pass_is_used_once_even_when_presented_twice_at_once,
     one_pass_per_user_and_bad_lifetimes_are_refused,
     only_authentication_administrators_issue_passes,
+    a_pass_typed_as_the_password_signs_in_but_never_a_disabled_account,
 );

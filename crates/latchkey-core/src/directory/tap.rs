@@ -167,6 +167,64 @@ impl Directory {
         Ok(true)
     }
 
+    /// Signs in with a Temporary Access Pass typed where the password goes: `Ok(None)` when
+    /// the name has no usable pass or this is not it (the caller then checks a password as
+    /// usual, so failures are counted once), the user when it is. A pass is strong
+    /// authentication: it stands in for both factors. A disabled or locked account is refused
+    /// as for a password; the sign-in lands in the log either way.
+    pub async fn sign_in_with_temporary_access_pass(
+        &self,
+        tenant: TenantId,
+        user_principal_name: &str,
+        pass: &SecretString,
+        client: &super::ClientRef,
+    ) -> Result<Option<User>, super::SignInError> {
+        use super::SignInError;
+        let Ok(upn) = crate::names::Upn::parse(user_principal_name) else {
+            return Ok(None);
+        };
+        let Some(user) = self.store.find_user_by_upn(tenant, &upn).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let state = self.store.find_sign_in_state(tenant, user.id).await?;
+        let refusal = if !user.account_enabled {
+            Some(SignInError::Disabled)
+        } else if state.unwrap_or_default().locked_at(now) {
+            Some(SignInError::Locked)
+        } else {
+            None
+        };
+        // A locked or disabled account does not use up a one-time pass.
+        let matched = match &refusal {
+            Some(_) => self
+                .store
+                .find_temporary_access_pass(tenant, user.id)
+                .await?
+                .is_some_and(|r| r.is_usable(now) && r.matches(pass)),
+            None => self.use_temporary_access_pass(tenant, &user, pass).await?,
+        };
+        if !matched {
+            return Ok(None);
+        }
+        let event = crate::sign_in::SignInEvent {
+            id: crate::ids::EventId::new(),
+            tenant_id: tenant,
+            created: now,
+            user_id: Some(user.id),
+            user_principal_name: user.user_principal_name.to_string(),
+            app_id: client.app_id.clone(),
+            app_display_name: client.display_name.clone(),
+            error_code: refusal.as_ref().map_or(0, SignInError::aadsts),
+            failure_reason: refusal.as_ref().map(ToString::to_string),
+        };
+        self.store.record_sign_in(&event, None).await?;
+        match refusal {
+            Some(e) => Err(e),
+            None => Ok(Some(user)),
+        }
+    }
+
     fn tap_change(
         &self,
         actor: &Actor,
