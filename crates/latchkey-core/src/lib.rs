@@ -25,6 +25,7 @@ pub mod query;
 pub mod role;
 pub mod sign_in;
 pub mod store;
+pub mod tap;
 pub mod tenant;
 pub mod user;
 

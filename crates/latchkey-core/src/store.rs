@@ -531,4 +531,32 @@ pub trait Store: MailStore + DeliveryStore + Send + Sync + Debug {
         tenant: TenantId,
         limit: u32,
     ) -> StoreResult<Vec<OutboxEvent>>;
+
+    // Temporary Access Passes (one per user).
+    /// Inserts the user's pass with its events; `false` (nothing written) if the user has one.
+    async fn insert_temporary_access_pass(
+        &self,
+        pass: &crate::tap::TapRecord,
+        events: &Events,
+    ) -> StoreResult<bool>;
+    async fn find_temporary_access_pass(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Option<crate::tap::TapRecord>>;
+    /// Marks a one-time pass used; `false` if it already was.
+    async fn use_temporary_access_pass(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Deletes the user's pass with its events; `false` if there was no such pass.
+    async fn delete_temporary_access_pass(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        id: uuid::Uuid,
+        events: &Events,
+    ) -> StoreResult<bool>;
 }

@@ -93,6 +93,14 @@ async fn list(
             .filter(|m| collection.includes(m.kind))
             .map(method_json),
     );
+    if collection == Collection::All {
+        let now = state.directory.clock().now();
+        let passes = state
+            .directory
+            .temporary_access_passes(&caller.actor, caller.tenant, &target)
+            .await?;
+        value.extend(passes.iter().map(|p| crate::tap::tap_json(p, now)));
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({

@@ -58,6 +58,18 @@ pub fn router(state: GraphState) -> Router {
             get(get_reset_operation),
         )
         .route(
+            "/users/{id}/authentication/temporaryAccessPassMethods",
+            get(crate::tap::list_for_user).post(crate::tap::create),
+        )
+        .route(
+            "/users/{id}/authentication/temporaryAccessPassMethods/{method}",
+            get(crate::tap::get_for_user).delete(crate::tap::delete_for_user),
+        )
+        .route(
+            "/me/authentication/temporaryAccessPassMethods",
+            get(crate::tap::list_for_me),
+        )
+        .route(
             "/users/{id}/authentication/{collection}",
             get(auth_methods::list_for_user),
         )

@@ -16,5 +16,6 @@ pub mod list;
 pub mod manager;
 pub mod odata;
 pub mod roles;
+mod tap;
 pub mod throttle;
 pub mod user;

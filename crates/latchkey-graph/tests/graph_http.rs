@@ -2036,3 +2036,111 @@ async fn deleting_a_method_needs_read_write_and_leaves_the_password_alone() {
     assert_eq!(audits[0].activity, "Admin deleted security info");
     assert_eq!(audits[0].channel, Channel::Graph);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_access_pass_is_shown_once_listed_without_it_and_deleted() {
+    let api = api().await;
+    let kim = api.user("kim@contoso.test", vec![]).await;
+    let writer = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let users_only = api.app_token(&["User.ReadWrite.All"]).await;
+    let base = format!(
+        "/v1.0/users/{}/authentication/temporaryAccessPassMethods",
+        kim.id
+    );
+    api.send("POST", &base, Some(&users_only), Some("{}"), &[])
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    let created = api
+        .send(
+            "POST",
+            &base,
+            Some(&writer),
+            Some(r#"{"lifetimeInMinutes": 120, "isUsableOnce": true}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let pass = created.body["temporaryAccessPass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(pass.len(), 16);
+    assert_eq!(created.body["lifetimeInMinutes"], 120);
+    assert_eq!(created.body["isUsableOnce"], true);
+    assert_eq!(created.body["isUsable"], true);
+    assert_eq!(created.body["methodUsabilityReason"], "EnabledByPolicy");
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(
+        created.headers["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("/temporaryAccessPassMethods/{id}"))
+    );
+    // Read back: never the pass.
+    let listed = api.get(&base, &writer).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["value"][0]["id"], id.as_str());
+    assert_eq!(listed.body["value"][0]["temporaryAccessPass"], Value::Null);
+    let all = api
+        .get(
+            &format!("/v1.0/users/{}/authentication/methods", kim.id),
+            &writer,
+        )
+        .await;
+    assert!(
+        all.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["@odata.type"]
+                == "#microsoft.graph.temporaryAccessPassAuthenticationMethod"
+                && m["temporaryAccessPass"].is_null())
+    );
+    assert!(!all.body.to_string().contains(&pass));
+    // One per user.
+    api.send("POST", &base, Some(&writer), Some("{}"), &[])
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    // Deleted: 204, then gone.
+    let one = format!("{base}/{id}");
+    let gone = api.send("DELETE", &one, Some(&writer), None, &[]).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    api.get(&one, &writer)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_temporary_access_pass_request_names_the_property() {
+    let api = api().await;
+    let kim = api.user("kim@contoso.test", vec![]).await;
+    let writer = api
+        .app_token(&["UserAuthenticationMethod.ReadWrite.All"])
+        .await;
+    let base = format!(
+        "/v1.0/users/{}/authentication/temporaryAccessPassMethods",
+        kim.id
+    );
+    for (body, needle) in [
+        (r#"{"lifetimeInMinutes": 5}"#, "lifetimeInMinutes"),
+        (r#"{"lifetimeInMinutes": "long"}"#, "lifetimeInMinutes"),
+        (r#"{"isUsableOnce": "yes"}"#, "isUsableOnce"),
+        (r#"{"startDateTime": "tomorrow"}"#, "startDateTime"),
+        (
+            r#"{"startDateTime": "2001-01-01T00:00:00Z"}"#,
+            "startDateTime",
+        ),
+        (r#"{"colour": "blue"}"#, "colour"),
+    ] {
+        let r = api
+            .send("POST", &base, Some(&writer), Some(body), &[])
+            .await;
+        r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+        assert!(r.message().contains(needle), "{body}: {}", r.message());
+    }
+    // Nothing was issued.
+    let listed = api.get(&base, &writer).await;
+    assert_eq!(listed.body["value"], json!([]));
+}

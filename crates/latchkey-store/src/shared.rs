@@ -2130,6 +2130,95 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn insert_temporary_access_pass(&self, p: &latchkey_core::tap::TapRecord, events: &Events) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "INSERT INTO temporary_access_passes (id, tenant_id, user_id, digest, created_at, start_at, \
+                     lifetime_minutes, usable_once, used_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (user_id) DO NOTHING",
+                )
+                .bind(p.id)
+                .bind(p.tenant_id.as_uuid())
+                .bind(p.user_id.as_uuid())
+                .bind(p.digest.to_vec())
+                .bind(p.created)
+                .bind(p.start)
+                .bind(i64::from(p.lifetime_minutes))
+                .bind(p.usable_once)
+                .bind(p.used_at)
+                .bind(&p.created_by)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn find_temporary_access_pass(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<latchkey_core::tap::TapRecord>> {
+                // The writer: a one-time pass used a moment ago must read as used.
+                let row = sqlx::query(
+                    "SELECT id, tenant_id, user_id, digest, created_at, start_at, lifetime_minutes, usable_once, \
+                     used_at, created_by FROM temporary_access_passes WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&self.write)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    let lifetime: i64 = r.try_get("lifetime_minutes").map_err(map_err)?;
+                    Ok(latchkey_core::tap::TapRecord {
+                        id: r.try_get("id").map_err(map_err)?,
+                        tenant_id: TenantId::from_uuid(r.try_get("tenant_id").map_err(map_err)?),
+                        user_id: UserId::from_uuid(r.try_get("user_id").map_err(map_err)?),
+                        digest: digest_from("pass digest", r.try_get("digest").map_err(map_err)?)?,
+                        created: r.try_get("created_at").map_err(map_err)?,
+                        start: r.try_get("start_at").map_err(map_err)?,
+                        lifetime_minutes: u32::try_from(lifetime).map_err(|e| corrupt("pass lifetime", e))?,
+                        usable_once: r.try_get("usable_once").map_err(map_err)?,
+                        used_at: r.try_get("used_at").map_err(map_err)?,
+                        created_by: r.try_get("created_by").map_err(map_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn use_temporary_access_pass(&self, tenant: TenantId, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE temporary_access_passes SET used_at = $1 WHERE tenant_id = $2 AND id = $3 AND used_at IS NULL",
+                )
+                .bind(at)
+                .bind(tenant.as_uuid())
+                .bind(id)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_temporary_access_pass(&self, tenant: TenantId, user: UserId, id: Uuid, events: &Events) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "DELETE FROM temporary_access_passes WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
                 let rows = sqlx::query(
                     "SELECT id, tenant_id, activity_date_time, category, activity, operation_type, result, \

@@ -180,7 +180,7 @@ impl Directory {
     /// Whether `actor` may read (`write` false) or change `user`'s methods: the user
     /// themselves on the self-service pages or with `UserAuthenticationMethod.*` scopes, or
     /// an authentication administrator / an app with `UserAuthenticationMethod.*.All`.
-    async fn authorize_methods(
+    pub(super) async fn authorize_methods(
         &self,
         actor: &Actor,
         tenant: TenantId,
