@@ -20,6 +20,7 @@ pub mod password;
 pub mod query;
 pub mod role;
 pub mod sign_in;
+pub mod sspr;
 pub mod store;
 pub mod tenant;
 pub mod user;

@@ -13,6 +13,7 @@ mod password;
 mod reset;
 mod roles;
 mod sign_in;
+mod sspr;
 mod tenants;
 mod update;
 mod users;
@@ -44,6 +45,7 @@ pub use interactive::{
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use sign_in::{ClientRef, SignInError};
+pub use sspr::{ResetError, ResetStep};
 pub use tenants::Bootstrapped;
 pub use update::{ProfileField, UserChanges};
 pub use users::{CreatedUser, NewUser};
@@ -124,7 +126,6 @@ impl Directory {
     }
 
     /// The master key, or an error for an operation that needs one in a tool without it.
-    #[allow(dead_code)] // the first users (sealed authenticator secrets, deliveries) are coming
     pub(crate) fn master_key(&self) -> Result<&MasterKey, DirectoryError> {
         self.master.as_ref().ok_or_else(|| {
             DirectoryError::Internal("this operation needs the server's master key".into())
