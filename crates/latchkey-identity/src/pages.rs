@@ -363,8 +363,11 @@ impl Ctx<'_> {
                     format!(
                         "/{}/sspr?{}",
                         self.segment,
-                        serde_urlencoded::to_string([("username", username), ("request", &req.raw)])
-                            .unwrap_or_default()
+                        serde_urlencoded::to_string([
+                            ("username", username),
+                            ("request", &req.raw)
+                        ])
+                        .unwrap_or_default()
                     )
                 }),
         };
@@ -553,7 +556,10 @@ fn describe(scope: &str) -> &'static str {
     }
 }
 
-pub(crate) async fn tenant_or_page(state: &IdentityState, segment: &str) -> Result<Tenant, Box<Response>> {
+pub(crate) async fn tenant_or_page(
+    state: &IdentityState,
+    segment: &str,
+) -> Result<Tenant, Box<Response>> {
     resolve_tenant(state, segment).await.map_err(|e| {
         Box::new(message(
             "Latchkey",

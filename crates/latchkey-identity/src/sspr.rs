@@ -96,7 +96,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn page(&self, status: StatusCode, stage: Stage, errors: Vec<String>, username: &str) -> Response {
+    fn page(
+        &self,
+        status: StatusCode,
+        stage: Stage,
+        errors: Vec<String>,
+        username: &str,
+    ) -> Response {
         let sign_in = if self.request.is_empty() {
             String::new()
         } else {
@@ -139,17 +145,17 @@ impl Ctx<'_> {
 
     /// A refusal, on the page that lets the user go on: the first page for anything that
     /// ends this reset.
-    fn refused(&self, e: ResetError, again: Stage) -> Response {
+    fn refused(&self, e: &ResetError, again: Stage) -> Response {
         let status = match &e {
             ResetError::Directory(latchkey_core::DirectoryError::Busy) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ResetError::Directory(_) => return transient(&self.tenant.display_name, &e),
+            ResetError::Directory(_) => return transient(&self.tenant.display_name, e),
             ResetError::TooManyAttempts | ResetError::Locked => StatusCode::TOO_MANY_REQUESTS,
             ResetError::Disabled => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
-        let errors = match &e {
+        let errors = match e {
             ResetError::Policy(p) => policy_lines(p),
             other => vec![other.to_string()],
         };
@@ -298,11 +304,11 @@ async fn start(
             ctx.csrf_cookie = secret;
             match ctx.state.directory.sspr_step(&ctx.csrf_cookie).await {
                 Ok(step) => ctx.step_page(step, true),
-                Err(e) => ctx.refused(e, Stage::Start),
+                Err(e) => ctx.refused(&e, Stage::Start),
             }
         }
         // Keep what was typed on the first page.
-        Err(e @ ResetError::Directory(_)) => ctx.refused(e, Stage::Start),
+        Err(e @ ResetError::Directory(_)) => ctx.refused(&e, Stage::Start),
         Err(e) => {
             let status = if matches!(e, ResetError::Disabled) {
                 StatusCode::FORBIDDEN
@@ -325,9 +331,14 @@ async fn send(
         Ok(x) => x,
         Err(r) => return *r,
     };
-    match ctx.state.directory.sspr_send_email_code(&ctx.csrf_cookie).await {
+    match ctx
+        .state
+        .directory
+        .sspr_send_email_code(&ctx.csrf_cookie)
+        .await
+    {
         Ok(()) => ctx.page(StatusCode::OK, Stage::EmailCode, vec![], ""),
-        Err(e) => ctx.refused(e, Stage::EmailCode),
+        Err(e) => ctx.refused(&e, Stage::EmailCode),
     }
 }
 
@@ -357,16 +368,18 @@ async fn verify(
         Err(e) => {
             let again = match method {
                 VerificationMethod::Email => Stage::EmailCode,
-                VerificationMethod::AuthenticatorApp => match directory.sspr_step(&ctx.csrf_cookie).await {
-                    Ok(ResetStep::Verify { methods }) => Stage::Choose {
-                        email: methods.contains(&VerificationMethod::Email),
-                        app: methods.contains(&VerificationMethod::AuthenticatorApp),
-                        first: methods.len() > 1,
-                    },
-                    _ => Stage::Start,
-                },
+                VerificationMethod::AuthenticatorApp => {
+                    match directory.sspr_step(&ctx.csrf_cookie).await {
+                        Ok(ResetStep::Verify { methods }) => Stage::Choose {
+                            email: methods.contains(&VerificationMethod::Email),
+                            app: methods.contains(&VerificationMethod::AuthenticatorApp),
+                            first: methods.len() > 1,
+                        },
+                        _ => Stage::Start,
+                    }
+                }
             };
-            ctx.refused(e, again)
+            ctx.refused(&e, again)
         }
     }
 }
@@ -399,15 +412,24 @@ async fn password(
         return ctx.page(
             StatusCode::BAD_REQUEST,
             Stage::NewPassword,
-            vec!["The passwords you typed do not match. Type the same new password in both boxes.".into()],
+            vec![
+                "The passwords you typed do not match. Type the same new password in both boxes."
+                    .into(),
+            ],
             "",
         );
     }
-    match ctx.state.directory.sspr_complete(&ctx.csrf_cookie, new).await {
+    match ctx
+        .state
+        .directory
+        .sspr_complete(&ctx.csrf_cookie, new)
+        .await
+    {
         Ok(_) => {
-            ctx.cookies.extend(set_cookie(SSPR_COOKIE, "", is_https(ctx.state), Some(0)));
+            ctx.cookies
+                .extend(set_cookie(SSPR_COOKIE, "", is_https(ctx.state), Some(0)));
             ctx.page(StatusCode::OK, Stage::Done, vec![], "")
         }
-        Err(e) => ctx.refused(e, Stage::NewPassword),
+        Err(e) => ctx.refused(&e, Stage::NewPassword),
     }
 }

@@ -40,15 +40,25 @@ async fn user(h: &Harness, upn: &str, recovery: Option<&str>) -> User {
 
 fn every_method() -> ResetStep {
     ResetStep::Verify {
-        methods: vec![VerificationMethod::Email, VerificationMethod::AuthenticatorApp],
+        methods: vec![
+            VerificationMethod::Email,
+            VerificationMethod::AuthenticatorApp,
+        ],
     }
 }
 
 async fn an_unknown_name_gets_the_same_steps_as_a_real_account(h: Harness) {
     user(&h, "rowan@contoso.test", Some("rowan.home@example.test")).await;
     let d = &h.directory;
-    for name in ["rowan@contoso.test", "nobody@contoso.test", "not even a name"] {
-        let flow = d.sspr_start(h.tenant(), name, Some("192.0.2.7")).await.unwrap();
+    for name in [
+        "rowan@contoso.test",
+        "nobody@contoso.test",
+        "not even a name",
+    ] {
+        let flow = d
+            .sspr_start(h.tenant(), name, Some("192.0.2.7"))
+            .await
+            .unwrap();
         assert_eq!(d.sspr_step(&flow).await.unwrap(), every_method(), "{name}");
         d.sspr_send_email_code(&flow).await.unwrap();
         let wrong = d
@@ -60,9 +70,12 @@ async fn an_unknown_name_gets_the_same_steps_as_a_real_account(h: Harness) {
             "{name}: {wrong:?}"
         );
         assert!(matches!(
-            d.sspr_complete(&flow, SecretString::from("Quiet-Meadow-Falcon-42".to_owned()))
-                .await
-                .unwrap_err(),
+            d.sspr_complete(
+                &flow,
+                SecretString::from("Quiet-Meadow-Falcon-42".to_owned())
+            )
+            .await
+            .unwrap_err(),
             ResetError::NotVerified
         ));
     }
@@ -81,7 +94,10 @@ async fn five_wrong_codes_lock_the_reset(h: Harness) {
             .sspr_verify(&flow, VerificationMethod::Email, "00000000")
             .await
             .unwrap_err();
-        assert!(matches!(e, ResetError::WrongCode { remaining: r } if r == remaining), "{e:?}");
+        assert!(
+            matches!(e, ResetError::WrongCode { remaining: r } if r == remaining),
+            "{e:?}"
+        );
     }
     let e = d
         .sspr_verify(&flow, VerificationMethod::Email, "00000000")
@@ -127,9 +143,13 @@ async fn resets_for_one_name_are_limited_whether_or_not_it_exists(h: Harness) {
 async fn one_client_address_may_start_twenty_resets_an_hour(h: Harness) {
     let d = &h.directory;
     for i in 0..20 {
-        d.sspr_start(h.tenant(), &format!("n{i}@contoso.test"), Some("198.51.100.9"))
-            .await
-            .unwrap();
+        d.sspr_start(
+            h.tenant(),
+            &format!("n{i}@contoso.test"),
+            Some("198.51.100.9"),
+        )
+        .await
+        .unwrap();
     }
     assert!(matches!(
         d.sspr_start(h.tenant(), "n99@contoso.test", Some("198.51.100.9"))
@@ -145,7 +165,12 @@ async fn one_client_address_may_start_twenty_resets_an_hour(h: Harness) {
 
 async fn the_tenant_can_turn_self_service_reset_off(h: Harness) {
     user(&h, "rowan@contoso.test", Some("rowan.home@example.test")).await;
-    let tenant = h.directory.find_tenant(&h.tenant().to_string()).await.unwrap().unwrap();
+    let tenant = h
+        .directory
+        .find_tenant(&h.tenant().to_string())
+        .await
+        .unwrap()
+        .unwrap();
     let mut policy = tenant.password_policy.clone();
     policy.self_service_reset.enabled_for = SelfServiceResetScope::None;
     h.directory
@@ -154,7 +179,10 @@ async fn the_tenant_can_turn_self_service_reset_off(h: Harness) {
         .unwrap();
     for name in ["rowan@contoso.test", "ghost@contoso.test"] {
         assert!(matches!(
-            h.directory.sspr_start(h.tenant(), name, None).await.unwrap_err(),
+            h.directory
+                .sspr_start(h.tenant(), name, None)
+                .await
+                .unwrap_err(),
             ResetError::Disabled
         ));
     }

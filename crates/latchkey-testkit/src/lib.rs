@@ -3,6 +3,8 @@
 //! test, and a ready directory on either backend. Tests never assume a running server.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};

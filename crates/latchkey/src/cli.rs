@@ -32,6 +32,34 @@ pub enum Command {
     Apps(AppsCommand),
     /// Manage users over Microsoft Graph, in Latchkey or a Microsoft 365 tenant (`graph login` first).
     Graph(crate::commands::graph::GraphArgs),
+    /// Tenant-wide settings, directly in the store.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Show or change who may reset a forgotten password themselves, and how many
+    /// verification methods they must prove (users holding a role always need two).
+    SelfServiceReset(SelfServiceResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SelfServiceResetArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// `all` or `none`.
+    #[arg(long, value_enum)]
+    pub enabled_for: Option<SelfServiceResetFor>,
+    /// 1 or 2.
+    #[arg(long)]
+    pub methods_required: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SelfServiceResetFor {
+    All,
+    None,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,11 +25,15 @@ use crate::user::User;
 /// Why a reset step did not go ahead, in words a page can show as they are.
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
-    #[error("Self-service password reset is not turned on for your organisation. Contact your administrator.")]
+    #[error(
+        "Self-service password reset is not turned on for your organisation. Contact your administrator."
+    )]
     Disabled,
     #[error("There have been too many attempts to reset this password. Try again in an hour.")]
     TooManyAttempts,
-    #[error("Too many wrong codes were entered. Start again in an hour, or contact your administrator.")]
+    #[error(
+        "Too many wrong codes were entered. Start again in an hour, or contact your administrator."
+    )]
     Locked,
     #[error("This reset has expired or was already used. Start again.")]
     Expired,
@@ -37,7 +41,9 @@ pub enum ResetError {
     WrongCode { remaining: u32 },
     #[error("Verify your identity first.")]
     NotVerified,
-    #[error("Your account doesn't have enough verification methods registered to reset your password here. Contact your administrator.")]
+    #[error(
+        "Your account doesn't have enough verification methods registered to reset your password here. Contact your administrator."
+    )]
     NotEnoughMethods,
     #[error("{0}")]
     Policy(PolicyError),
@@ -164,7 +170,8 @@ impl Directory {
             return self.next_step(&flow, user.as_ref()).await;
         }
         let code = code.trim();
-        let well_formed = |len: usize| code.len() == len && code.bytes().all(|b| b.is_ascii_digit());
+        let well_formed =
+            |len: usize| code.len() == len && code.bytes().all(|b| b.is_ascii_digit());
         let now = self.clock.now();
         let mut verified = flow.verified.clone();
         verified.push(method);
@@ -188,8 +195,13 @@ impl Directory {
             let wrong = self.store.record_wrong_reset_code(flow.id).await?;
             if wrong >= MAX_WRONG_CODES {
                 if let Some(user) = &user {
-                    self.record_reset_sign_in(flow.tenant_id, user, 50053, "too many wrong verification codes")
-                        .await?;
+                    self.record_reset_sign_in(
+                        flow.tenant_id,
+                        user,
+                        50053,
+                        "too many wrong verification codes",
+                    )
+                    .await?;
                 }
                 return Err(ResetError::Locked);
             }
@@ -255,8 +267,11 @@ impl Directory {
         {
             return Err(ResetError::Expired);
         }
-        self.record_reset_sign_in(flow.tenant_id, &user, 0, "").await?;
-        let fresh = self.active_user(flow.tenant_id, &UserRef::Id(user.id)).await?;
+        self.record_reset_sign_in(flow.tenant_id, &user, 0, "")
+            .await?;
+        let fresh = self
+            .active_user(flow.tenant_id, &UserRef::Id(user.id))
+            .await?;
         Ok(fresh)
     }
 
@@ -293,7 +308,10 @@ impl Directory {
     ) -> Result<ResetStep, ResetError> {
         if flow.verified.is_empty() {
             return Ok(ResetStep::Verify {
-                methods: vec![VerificationMethod::Email, VerificationMethod::AuthenticatorApp],
+                methods: vec![
+                    VerificationMethod::Email,
+                    VerificationMethod::AuthenticatorApp,
+                ],
             });
         }
         // Something was proven, so there is an account and the person holds one of its

@@ -5,6 +5,7 @@ mod apps;
 pub mod graph;
 mod init;
 mod serve;
+mod tenant;
 mod users;
 
 use std::io::Read;
@@ -45,6 +46,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Serve(args) => serve::run(args).await,
         Command::Users(cmd) => users::run(cmd).await,
         Command::Apps(cmd) => apps::run(cmd).await,
+        Command::Tenant(cmd) => tenant::run(cmd).await,
         Command::Graph(args) => graph::run(args).await,
     }
 }
