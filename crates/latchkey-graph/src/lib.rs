@@ -7,6 +7,7 @@
 
 pub mod audit_logs;
 pub mod auth;
+mod batch;
 pub mod body;
 pub mod error;
 pub mod http;
