@@ -23,6 +23,7 @@ use crate::password::{PasswordHash, PasswordPolicy};
 use crate::query::{Filter, OrderBy};
 use crate::role::DirectoryRole;
 use crate::sign_in::{RefreshTokenRecord, SignInEvent, SignInState};
+use crate::sspr::{ResetFlowRecord, VerificationMethod};
 use crate::tenant::Tenant;
 use crate::user::User;
 
@@ -559,4 +560,47 @@ pub trait Store: MailStore + DeliveryStore + Send + Sync + Debug {
         id: uuid::Uuid,
         events: &Events,
     ) -> StoreResult<bool>;
+    // Self-service password reset.
+    async fn insert_reset_flow(&self, flow: &ResetFlowRecord) -> StoreResult<()>;
+    async fn find_reset_flow(&self, digest: &[u8; 32]) -> StoreResult<Option<ResetFlowRecord>>;
+    /// How many reset attempts started at or after `since` for this (normalised) name, and
+    /// from this client address.
+    async fn count_reset_flows(
+        &self,
+        tenant: TenantId,
+        login_name: &str,
+        client_address: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<(u64, u64)>;
+    /// Replaces a live flow's pending code (the previous one stops working); `false` if the
+    /// flow is completed or locked.
+    async fn set_reset_code(
+        &self,
+        id: uuid::Uuid,
+        code_digest: &[u8; 32],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Records `verified` as the flow's proven methods. With `code`, only if that is the
+    /// pending code and it has not expired at `at`, and the code is used up: of two
+    /// presentations of one code exactly one returns `true`.
+    async fn verify_reset_flow(
+        &self,
+        id: uuid::Uuid,
+        code: Option<&[u8; 32]>,
+        verified: &[VerificationMethod],
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Counts a wrong code; returns the flow's count of wrong codes after it.
+    async fn record_wrong_reset_code(&self, id: uuid::Uuid) -> StoreResult<u32>;
+    /// Ends the flow and writes the new password with its events, in one transaction;
+    /// `false` (and nothing written) if the flow was already completed or has expired.
+    async fn complete_reset_flow(
+        &self,
+        id: uuid::Uuid,
+        at: DateTime<Utc>,
+        password: &PasswordWrite,
+        events: &Events,
+    ) -> StoreResult<bool>;
+    /// Deletes reset flows that expired before `before`.
+    async fn purge_expired_reset_flows(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

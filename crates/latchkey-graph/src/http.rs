@@ -41,6 +41,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The Graph v1.0 surface, to be merged into the server's router.
 pub fn router(state: GraphState) -> Router {
+    let public_url = state.public_url.clone();
     let v1 = Router::new()
         .route("/users", get(list_users).post(create_user))
         .route("/users/$count", get(count_users))
@@ -135,7 +136,19 @@ pub fn router(state: GraphState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(envelope))
         .with_state(state);
-    Router::new().nest("/v1.0", v1)
+    let routes = Router::new().nest("/v1.0", v1);
+    // `$batch` runs each of its requests through the routes above.
+    let batch = Router::new()
+        .route("/v1.0/$batch", post(crate::batch::batch))
+        .layer(DefaultBodyLimit::max(
+            crate::batch::MAX_REQUESTS * MAX_BODY_BYTES,
+        ))
+        .layer(middleware::from_fn(envelope))
+        .with_state(crate::batch::BatchState {
+            routes: routes.clone(),
+            public_url,
+        });
+    routes.merge(batch)
 }
 
 async fn unknown_segment(uri: axum::http::Uri) -> GraphError {

@@ -8,6 +8,7 @@
 pub mod audit_logs;
 pub mod auth;
 pub mod auth_methods;
+mod batch;
 pub mod body;
 pub mod error;
 pub mod http;

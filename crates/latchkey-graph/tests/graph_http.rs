@@ -270,6 +270,153 @@ async fn one_token_one_patch_and_the_password_is_changed_with_a_forced_change() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_runs_each_request_as_if_alone_after_the_ones_it_depends_on() {
+    let api = api().await;
+    let bob = api.user("bob@contoso.test", vec![]).await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let batch = json!({"requests": [
+        // Listed first, runs after "create" and "rename" (dependsOn).
+        {"id": "read", "method": "GET", "url": "/users/carol@contoso.test?$select=displayName,jobTitle",
+         "dependsOn": ["rename"]},
+        {"id": "create", "method": "POST", "url": "/users",
+         "headers": {"Content-Type": "application/json"},
+         "body": {"accountEnabled": true, "displayName": "Carol", "mailNickname": "carol",
+                  "userPrincipalName": "carol@contoso.test",
+                  "passwordProfile": {"password": "Tq8#Harbour-Lime"}}},
+        {"id": "rename", "method": "PATCH", "url": "users/carol@contoso.test",
+         "headers": {"Content-Type": "application/json"}, "body": {"jobTitle": "Buyer"},
+         "dependsOn": ["create"]},
+        {"id": "missing", "method": "GET", "url": "/users/nobody@contoso.test"},
+        {"id": "after-missing", "method": "GET", "url": "/users", "dependsOn": ["missing"]},
+        {"id": "bob", "method": "GET", "url": format!("/v1.0/users/{}", bob.id)},
+    ]});
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/$batch",
+            Some(&token),
+            Some(&batch.to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let responses = r.body["responses"].as_array().unwrap();
+    assert_eq!(responses.len(), 6);
+    let by_id = |id: &str| responses.iter().find(|x| x["id"] == id).unwrap().clone();
+    assert_eq!(by_id("create")["status"], 201);
+    assert_eq!(
+        by_id("create")["body"]["userPrincipalName"],
+        "carol@contoso.test"
+    );
+    assert_eq!(by_id("rename")["status"], 204);
+    assert!(by_id("rename").get("body").is_none());
+    assert_eq!(by_id("read")["status"], 200);
+    assert_eq!(by_id("read")["body"]["jobTitle"], "Buyer");
+    assert!(
+        by_id("read")["headers"]["Content-Type"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(by_id("missing")["status"], 404);
+    assert_eq!(
+        by_id("missing")["body"]["error"]["code"],
+        "Request_ResourceNotFound"
+    );
+    assert_eq!(by_id("after-missing")["status"], 424);
+    assert_eq!(by_id("bob")["body"]["id"], bob.id.to_string());
+    // Dependencies ran before the requests that named them.
+    let at = |id: &str| responses.iter().position(|x| x["id"] == id).unwrap();
+    assert!(at("create") < at("rename") && at("rename") < at("read"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_of_a_batch_is_authorized_on_its_own() {
+    let api = api().await;
+    api.user("bob@contoso.test", vec![]).await;
+    let read_only = api.app_token(&["User.Read.All"]).await;
+    let batch = json!({"requests": [
+        {"id": "1", "method": "GET", "url": "/users/bob@contoso.test"},
+        {"id": "2", "method": "PATCH", "url": "/users/bob@contoso.test",
+         "headers": {"Content-Type": "application/json", "Authorization": "Bearer smuggled"},
+         "body": {"jobTitle": "Chief"}},
+    ]});
+    let r = api
+        .send(
+            "POST",
+            "/v1.0/$batch",
+            Some(&read_only),
+            Some(&batch.to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let responses = r.body["responses"].as_array().unwrap();
+    assert_eq!(responses[0]["status"], 200);
+    assert_eq!(responses[1]["status"], 403, "{}", responses[1]);
+    assert_eq!(
+        responses[1]["body"]["error"]["code"],
+        "Authorization_RequestDenied"
+    );
+    // Without a token the batch itself is refused.
+    let r = api
+        .send("POST", "/v1.0/$batch", None, Some(&batch.to_string()), &[])
+        .await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_batch_is_refused_whole_naming_what_is_wrong() {
+    let api = api().await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let twenty_one: Vec<Value> = (0..21)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/users"}))
+        .collect();
+    let cases = [
+        (json!({"requests": twenty_one}).to_string(), "limit is 20"),
+        ("not json".to_owned(), "Invalid batch payload"),
+        (json!({"requests": []}).to_string(), "no requests"),
+        (
+            json!({"requests": [{"id": "1", "method": "GET", "url": "/users"},
+                                 {"id": "1", "method": "GET", "url": "/me"}]})
+            .to_string(),
+            "'1'",
+        ),
+        (
+            json!({"requests": [{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["9"]}]})
+                .to_string(),
+            "'9'",
+        ),
+        (
+            json!({"requests": [{"id": "a", "method": "GET", "url": "/users", "dependsOn": ["b"]},
+                                 {"id": "b", "method": "GET", "url": "/users", "dependsOn": ["a"]}]})
+            .to_string(),
+            "cycle",
+        ),
+        (
+            json!({"requests": [{"id": "1", "method": "PATCH", "url": "/users/x", "body": {"a": 1}}]})
+                .to_string(),
+            "Content-Type",
+        ),
+        (
+            json!({"requests": [{"id": "1", "method": "TRACE", "url": "/users"}]}).to_string(),
+            "TRACE",
+        ),
+        (
+            json!({"requests": [{"id": "1", "method": "GET", "url": "/$batch"}]}).to_string(),
+            "/$batch",
+        ),
+    ];
+    for (body, needle) in cases {
+        let r = api
+            .send("POST", "/v1.0/$batch", Some(&token), Some(&body), &[])
+            .await;
+        r.assert_error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+        assert!(r.message().contains(needle), "{needle}: {}", r.message());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_is_read_by_id_or_percent_encoded_upn_with_select_and_a_context() {
     let api = api().await;
     let u = api.user("carol@contoso.test", vec![]).await;

@@ -59,6 +59,7 @@ pub fn router(state: IdentityState) -> Router {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/common/userrealm/{upn}", get(user_realm))
         .merge(crate::pages::routes())
+        .merge(crate::sspr::routes())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
 }

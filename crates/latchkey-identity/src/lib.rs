@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 mod pages;
+mod sspr;
 pub mod tokens;
 mod user_flows;
 

@@ -38,7 +38,7 @@ use crate::browser::{cookie, csrf_for, csrf_matches, derive, qr_svg, secure_head
 use crate::http::{Form, IdentityState, resolve_tenant};
 use crate::tokens::{GRAPH_APP_ID, GRAPH_RESOURCE};
 
-const FLOW_COOKIE: &str = "lk_flow";
+pub(crate) const FLOW_COOKIE: &str = "lk_flow";
 const SESSION_COOKIE: &str = "lk_session";
 const STYLE: &str = include_str!("../assets/latchkey.css");
 
@@ -85,6 +85,8 @@ struct SignInPage<'a> {
     csrf: String,
     request: &'a str,
     username: &'a str,
+    /// "Forgot my password", when the tenant lets users reset their own.
+    sspr: Option<String>,
 }
 
 #[derive(Template)]
@@ -180,7 +182,7 @@ struct DeviceLoginPage<'a> {
     csrf: String,
 }
 
-const RULES: &str = "Use 8 to 256 characters with at least three of: upper-case letters, lower-case letters, digits, symbols. Avoid your name, your user name and common passwords.";
+pub(crate) const RULES: &str = "Use 8 to 256 characters with at least three of: upper-case letters, lower-case letters, digits, symbols. Avoid your name, your user name and common passwords.";
 
 // ---------------------------------------------------------------------------------------
 // Responses: every page gets the same strict headers.
@@ -188,7 +190,7 @@ const RULES: &str = "Use 8 to 256 characters with at least three of: upper-case 
 /// An HTML page. `form_target` is the origin a form on this page may end up at (the app's
 /// redirect URI: a form's response redirects there, and browsers hold redirects after a form
 /// submission to `form-action`).
-fn html(
+pub(crate) fn html(
     status: StatusCode,
     body: Result<String, askama::Error>,
     form_target: Option<&str>,
@@ -215,7 +217,7 @@ fn html(
     secure_headers(r, form_target)
 }
 
-fn message(
+pub(crate) fn message(
     brand: &str,
     status: StatusCode,
     heading: &str,
@@ -235,7 +237,7 @@ fn message(
     )
 }
 
-fn transient(brand: &str, e: &dyn std::fmt::Display) -> Response {
+pub(crate) fn transient(brand: &str, e: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %e, "sign-in page failed");
     message(
         brand,
@@ -246,7 +248,7 @@ fn transient(brand: &str, e: &dyn std::fmt::Display) -> Response {
     )
 }
 
-fn with_cookies(mut r: Response, cookies: &[HeaderValue]) -> Response {
+pub(crate) fn with_cookies(mut r: Response, cookies: &[HeaderValue]) -> Response {
     for c in cookies {
         r.headers_mut().append(header::SET_COOKIE, c.clone());
     }
@@ -390,6 +392,22 @@ impl Ctx<'_> {
             csrf: csrf_for(&self.flow),
             request: &req.raw,
             username,
+            sspr: self
+                .tenant
+                .password_policy
+                .self_service_reset
+                .enabled()
+                .then(|| {
+                    format!(
+                        "/{}/sspr?{}",
+                        self.segment,
+                        serde_urlencoded::to_string([
+                            ("username", username),
+                            ("request", &req.raw)
+                        ])
+                        .unwrap_or_default()
+                    )
+                }),
         };
         self.finish(html(
             status,
@@ -755,7 +773,10 @@ fn describe(scope: &str) -> &'static str {
     }
 }
 
-async fn tenant_or_page(state: &IdentityState, segment: &str) -> Result<Tenant, Box<Response>> {
+pub(crate) async fn tenant_or_page(
+    state: &IdentityState,
+    segment: &str,
+) -> Result<Tenant, Box<Response>> {
     resolve_tenant(state, segment).await.map_err(|e| {
         Box::new(message(
             "Latchkey",
@@ -883,7 +904,7 @@ async fn form_step(
     Ok((tenant, form, req, flow))
 }
 
-fn body_or_page(
+pub(crate) fn body_or_page(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Bytes, Box<Response>> {
     body.map_err(|_| {
@@ -1304,7 +1325,7 @@ async fn register_authenticator(
 }
 
 /// One line per policy rule the new password breaks.
-fn policy_lines(p: &latchkey_core::password::PolicyError) -> Vec<String> {
+pub(crate) fn policy_lines(p: &latchkey_core::password::PolicyError) -> Vec<String> {
     let text = p.to_string();
     let lines: Vec<String> = text
         .split(['\n', ';'])

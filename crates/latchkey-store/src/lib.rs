@@ -4,8 +4,8 @@
 //! This crate owns SQL and nothing else: no business rule, no authorization. The backend is
 //! picked once, from the URL, by [`open`].
 
-mod mail;
 mod licenses;
+mod mail;
 mod managers;
 mod postgres;
 mod shared;

@@ -138,6 +138,7 @@ macro_rules! impl_store {
         use latchkey_core::password::{PasswordHash, PasswordPolicy};
         use latchkey_core::role::DirectoryRole;
         use latchkey_core::sign_in::{RefreshTokenRecord, SignInEvent, SignInState};
+        use latchkey_core::sspr::{ResetFlowRecord, VerificationMethod};
         use latchkey_core::store::{
             AuditQuery, NewUserRecord, Page, PasswordWrite, SignInQuery, SigningKeyRecord, Store,
             StoreError, StoreResult, UserQuery,
@@ -153,6 +154,10 @@ macro_rules! impl_store {
 
         type Tx<'c> = sqlx::Transaction<'c, $db>;
         type DbRow = <$db as sqlx::Database>::Row;
+
+        fn methods_json(v: &[VerificationMethod]) -> String {
+            serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+        }
 
         fn json_list(v: &[String]) -> String {
             serde_json::Value::from(v.to_vec()).to_string()
@@ -303,6 +308,53 @@ macro_rules! impl_store {
         }
 
         /// Bumps the user's version if it is still `expected`; `Stale` otherwise.
+        /// The credential part of a password write (the caller's transaction).
+        async fn update_password(tx: &mut Tx<'_>, w: &PasswordWrite) -> StoreResult<()> {
+            let done = sqlx::query(
+                "UPDATE users SET password_hash = $1, last_password_change = $2, \
+                 force_change_password = $3, force_change_password_mfa = $4, \
+                 sign_in_sessions_valid_from = COALESCE($5, sign_in_sessions_valid_from), \
+                 version = version + 1 \
+                 WHERE tenant_id = $6 AND id = $7 AND version = $8 AND deleted_at IS NULL",
+            )
+            .bind(w.hash.as_str())
+            .bind(w.changed_at)
+            .bind(w.force_change_next_sign_in)
+            .bind(w.force_change_with_mfa)
+            .bind(w.revoke_sessions_from)
+            .bind(w.tenant_id.as_uuid())
+            .bind(w.user_id.as_uuid())
+            .bind(w.expected_version)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            check_one(done.rows_affected())
+        }
+
+        fn reset_flow_from_row(row: &DbRow) -> StoreResult<ResetFlowRecord> {
+            let verified: String = row.try_get("verified").map_err(map_err)?;
+            let code: Option<Vec<u8>> = row.try_get("code_digest").map_err(map_err)?;
+            let wrong: i64 = row.try_get("wrong_codes").map_err(map_err)?;
+            Ok(ResetFlowRecord {
+                id: row.try_get("id").map_err(map_err)?,
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(map_err)?),
+                digest: digest_from("reset flow digest", row.try_get("digest").map_err(map_err)?)?,
+                login_name: row.try_get("login_name").map_err(map_err)?,
+                user_id: row.try_get::<Option<Uuid>, _>("user_id").map_err(map_err)?.map(UserId::from_uuid),
+                client_address: row.try_get("client_address").map_err(map_err)?,
+                created_at: row.try_get("created_at").map_err(map_err)?,
+                expires_at: row.try_get("expires_at").map_err(map_err)?,
+                verified: serde_json::from_str(&verified).map_err(|e| corrupt("reset flow methods", e))?,
+                code_digest: code.map(|c| digest_from("reset code digest", c)).transpose()?,
+                code_expires_at: row.try_get("code_expires_at").map_err(map_err)?,
+                wrong_codes: u32::try_from(wrong).map_err(|e| corrupt("reset flow wrong codes", e))?,
+                completed_at: row.try_get("completed_at").map_err(map_err)?,
+            })
+        }
+
+        const RESET_FLOW_COLUMNS: &str = "id, tenant_id, digest, login_name, user_id, client_address, created_at, \
+            expires_at, verified, code_digest, code_expires_at, wrong_codes, completed_at";
+
         fn check_one(rows: u64) -> StoreResult<()> {
             if rows == 1 { Ok(()) } else { Err(StoreError::Stale) }
         }
@@ -1113,25 +1165,7 @@ macro_rules! impl_store {
 
             async fn write_password(&self, w: &PasswordWrite, events: &Events) -> StoreResult<()> {
                 let mut tx = self.write.begin().await.map_err(map_err)?;
-                let done = sqlx::query(
-                    "UPDATE users SET password_hash = $1, last_password_change = $2, \
-                     force_change_password = $3, force_change_password_mfa = $4, \
-                     sign_in_sessions_valid_from = COALESCE($5, sign_in_sessions_valid_from), \
-                     version = version + 1 \
-                     WHERE tenant_id = $6 AND id = $7 AND version = $8 AND deleted_at IS NULL",
-                )
-                .bind(w.hash.as_str())
-                .bind(w.changed_at)
-                .bind(w.force_change_next_sign_in)
-                .bind(w.force_change_with_mfa)
-                .bind(w.revoke_sessions_from)
-                .bind(w.tenant_id.as_uuid())
-                .bind(w.user_id.as_uuid())
-                .bind(w.expected_version)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                check_one(done.rows_affected())?;
+                update_password(&mut tx, w).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)
             }
@@ -2217,6 +2251,163 @@ macro_rules! impl_store {
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(true)
+            }
+
+            async fn insert_reset_flow(&self, f: &ResetFlowRecord) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO reset_flows ({RESET_FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                ))
+                .bind(f.id)
+                .bind(f.tenant_id.as_uuid())
+                .bind(f.digest.to_vec())
+                .bind(&f.login_name)
+                .bind(f.user_id.map(|u| u.as_uuid()))
+                .bind(&f.client_address)
+                .bind(f.created_at)
+                .bind(f.expires_at)
+                .bind(methods_json(&f.verified))
+                .bind(f.code_digest.map(|d| d.to_vec()))
+                .bind(f.code_expires_at)
+                .bind(i64::from(f.wrong_codes))
+                .bind(f.completed_at)
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_reset_flow(&self, digest: &[u8; 32]) -> StoreResult<Option<ResetFlowRecord>> {
+                // The writer: a flow is read right after a write that must be visible.
+                let row = sqlx::query(&format!("SELECT {RESET_FLOW_COLUMNS} FROM reset_flows WHERE digest = $1"))
+                    .bind(digest.to_vec())
+                    .fetch_optional(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(reset_flow_from_row).transpose()
+            }
+
+            async fn count_reset_flows(
+                &self,
+                tenant: TenantId,
+                login_name: &str,
+                client_address: Option<&str>,
+                since: DateTime<Utc>,
+            ) -> StoreResult<(u64, u64)> {
+                let row = sqlx::query(
+                    "SELECT \
+                       (SELECT COUNT(*) FROM reset_flows WHERE tenant_id = $1 AND login_name = $2 AND created_at >= $3) AS by_name, \
+                       (SELECT COUNT(*) FROM reset_flows WHERE client_address = $4 AND created_at >= $3) AS by_address",
+                )
+                .bind(tenant.as_uuid())
+                .bind(login_name)
+                .bind(since)
+                .bind(client_address)
+                .fetch_one(&self.write)
+                .await
+                .map_err(map_err)?;
+                let n = |col: &str| -> StoreResult<u64> {
+                    let v: i64 = row.try_get(col).map_err(map_err)?;
+                    Ok(u64::try_from(v).unwrap_or(0))
+                };
+                Ok((n("by_name")?, n("by_address")?))
+            }
+
+            async fn set_reset_code(&self, id: Uuid, code: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE reset_flows SET code_digest = $1, code_expires_at = $2 \
+                     WHERE id = $3 AND completed_at IS NULL AND wrong_codes < $4",
+                )
+                .bind(code.to_vec())
+                .bind(expires_at)
+                .bind(id)
+                .bind(i64::from(latchkey_core::sspr::MAX_WRONG_CODES))
+                .execute(&self.write)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn verify_reset_flow(
+                &self,
+                id: Uuid,
+                code: Option<&[u8; 32]>,
+                verified: &[VerificationMethod],
+                at: DateTime<Utc>,
+            ) -> StoreResult<bool> {
+                let max = i64::from(latchkey_core::sspr::MAX_WRONG_CODES);
+                let done = match code {
+                    Some(code) => sqlx::query(
+                        "UPDATE reset_flows SET verified = $1, code_digest = NULL, code_expires_at = NULL \
+                         WHERE id = $2 AND completed_at IS NULL AND wrong_codes < $3 AND expires_at > $4 \
+                         AND code_digest = $5 AND code_expires_at > $4",
+                    )
+                    .bind(methods_json(verified))
+                    .bind(id)
+                    .bind(max)
+                    .bind(at)
+                    .bind(code.to_vec())
+                    .execute(&self.write)
+                    .await,
+                    None => sqlx::query(
+                        "UPDATE reset_flows SET verified = $1 \
+                         WHERE id = $2 AND completed_at IS NULL AND wrong_codes < $3 AND expires_at > $4",
+                    )
+                    .bind(methods_json(verified))
+                    .bind(id)
+                    .bind(max)
+                    .bind(at)
+                    .execute(&self.write)
+                    .await,
+                }
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn record_wrong_reset_code(&self, id: Uuid) -> StoreResult<u32> {
+                let wrong: i64 = sqlx::query_scalar(
+                    "UPDATE reset_flows SET wrong_codes = wrong_codes + 1 WHERE id = $1 RETURNING wrong_codes",
+                )
+                .bind(id)
+                .fetch_one(&self.write)
+                .await
+                .map_err(map_err)?;
+                u32::try_from(wrong).map_err(|e| corrupt("reset flow wrong codes", e))
+            }
+
+            async fn complete_reset_flow(
+                &self,
+                id: Uuid,
+                at: DateTime<Utc>,
+                password: &PasswordWrite,
+                events: &Events,
+            ) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let claimed = sqlx::query(
+                    "UPDATE reset_flows SET completed_at = $1, code_digest = NULL \
+                     WHERE id = $2 AND completed_at IS NULL AND expires_at > $1 AND user_id = $3",
+                )
+                .bind(at)
+                .bind(id)
+                .bind(password.user_id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if claimed.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                update_password(&mut tx, password).await?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn purge_expired_reset_flows(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                let gone = sqlx::query("DELETE FROM reset_flows WHERE expires_at < $1")
+                    .bind(before)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                Ok(gone.rows_affected())
             }
 
             async fn list_audit_events(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

@@ -4,6 +4,7 @@
 //! a small real SMTP server ([`smtp::SmtpSink`]) for the e-mail tests.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod browser;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};

@@ -104,6 +104,9 @@ pub enum TenantCommand {
     /// Require a second factor (an authenticator app) of every user who holds a directory
     /// role; those without one register it at their next sign-in.
     RequireMfaForAdmins(RequireMfaArgs),
+    /// Show or change who may reset a forgotten password themselves, and how many
+    /// verification methods they must prove (users holding a role always need two).
+    SelfServiceReset(SelfServiceResetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +122,24 @@ pub struct RequireMfaArgs {
 pub enum OnOff {
     On,
     Off,
+}
+
+#[derive(Debug, Args)]
+pub struct SelfServiceResetArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// `all` or `none`.
+    #[arg(long, value_enum)]
+    pub enabled_for: Option<SelfServiceResetFor>,
+    /// 1 or 2.
+    #[arg(long)]
+    pub methods_required: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SelfServiceResetFor {
+    All,
+    None,
 }
 
 #[derive(Debug, Subcommand)]

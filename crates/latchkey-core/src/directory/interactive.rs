@@ -414,6 +414,9 @@ impl Directory {
     /// stolen code recognisable as a replay (which revokes its tokens) rather than unknown.
     pub async fn purge_expired_sign_in_records(&self) -> Result<u64, DirectoryError> {
         let before = self.clock.now() - chrono::Duration::days(1);
-        Ok(self.store.purge_expired_sign_in_records(before).await?)
+        let records = self.store.purge_expired_sign_in_records(before).await?;
+        // Kept a day past expiry like the rest: the per-name limits count the last hour.
+        let resets = self.store.purge_expired_reset_flows(before).await?;
+        Ok(records + resets)
     }
 }

@@ -11,14 +11,15 @@ mod callers;
 mod delivery;
 mod device;
 mod interactive;
-mod mail;
 mod licenses;
+mod mail;
 mod manager;
 mod my_account;
 mod password;
 mod reset;
 mod roles;
 mod sign_in;
+mod sspr;
 mod tap;
 mod tenants;
 mod update;
@@ -53,12 +54,13 @@ pub use interactive::{
     CodeError, NewAuthorizationCode, OIDC_SCOPES, PasswordChangeError, USER_CONSENTABLE,
     missing_consent, user_may_consent,
 };
-pub use mail::DueMail;
 pub use licenses::{LicenseDetail, NO_USAGE_LOCATION};
+pub use mail::DueMail;
 pub use my_account::MY_ACCOUNT_APP_NAME;
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use sign_in::{ClientRef, SignInError};
+pub use sspr::{ResetError, ResetStep};
 pub use tap::{IssuedPass, NewTemporaryAccessPass};
 pub use tenants::Bootstrapped;
 pub use update::{ProfileField, UserChanges};

@@ -28,6 +28,9 @@ pub struct PasswordPolicy {
     /// for new tenants).
     #[serde(default)]
     pub validity_days: Option<u32>,
+    /// Who may reset a forgotten password themselves, and with how many methods.
+    #[serde(default)]
+    pub self_service_reset: crate::sspr::SelfServiceReset,
 }
 
 impl Default for PasswordPolicy {
@@ -39,6 +42,7 @@ impl Default for PasswordPolicy {
             custom_banned_terms: vec![],
             generated_length: 16,
             validity_days: None,
+            self_service_reset: crate::sspr::SelfServiceReset::default(),
         }
     }
 }
@@ -190,6 +194,7 @@ impl PasswordPolicy {
         if self.validity_days.is_some_and(|d| !(1..=730).contains(&d)) {
             return Err("a password validity period must be 1 to 730 days".into());
         }
+        self.self_service_reset.validate()?;
         Self::validate_custom_terms(&self.custom_banned_terms)
     }
 }

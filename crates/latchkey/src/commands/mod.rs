@@ -4,8 +4,8 @@
 mod apps;
 pub mod graph;
 mod init;
-mod mail;
 mod licenses;
+mod mail;
 mod serve;
 mod tenant;
 mod users;
@@ -49,9 +49,9 @@ pub async fn run(command: Command) -> CliResult {
         Command::Users(cmd) => users::run(cmd).await,
         Command::Apps(cmd) => apps::run(cmd).await,
         Command::Licenses(cmd) => licenses::run(cmd).await,
+        Command::Tenant(cmd) => tenant::run(cmd).await,
         Command::Graph(args) => graph::run(args).await,
         Command::Mail(cmd) => mail::run(cmd).await,
-        Command::Tenant(cmd) => tenant::run(cmd).await,
     }
 }
 

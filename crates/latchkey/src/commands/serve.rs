@@ -133,7 +133,9 @@ pub async fn run(args: ServeArgs) -> CliResult {
     let state = AppState {
         directory: directory.clone(),
     };
-    let app = router(state, identity, graph, web).into_make_service();
+    // With the peer's address, for per-address limits (self-service password reset).
+    let app = router(state, identity, graph, web)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);

@@ -1,0 +1,114 @@
+//! An in-process browser for tests of server-rendered pages: it sends requests through an
+//! axum `Router` (no socket), keeps the cookies the pages set and sends them back, and reads
+//! forms' hidden fields out of the HTML.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use tower::ServiceExt;
+
+/// A response as the browser got it.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers[header::LOCATION].to_str().unwrap()
+    }
+
+    /// The value of the first form field `name` on the page (HTML-unescaped).
+    pub fn hidden(&self, name: &str) -> String {
+        self.field(name)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+    }
+
+    pub fn field(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker)? + marker.len();
+        let end = start + self.body[start..].find('"')?;
+        Some(unescape(&self.body[start..end]))
+    }
+
+    /// The value of the first `href` that follows `id="{id}"`... or precedes it, in the
+    /// same tag (HTML-unescaped).
+    pub fn link(&self, id: &str) -> Option<String> {
+        let at = self.body.find(&format!("id=\"{id}\""))?;
+        let tag_start = self.body[..at].rfind('<')?;
+        let tag_end = at + self.body[at..].find('>')?;
+        let tag = &self.body[tag_start..tag_end];
+        let h = tag.find("href=\"")? + 6;
+        let e = h + tag[h..].find('"')?;
+        Some(unescape(&tag[h..e]))
+    }
+}
+
+pub fn unescape(s: &str) -> String {
+    s.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+/// A browser: it keeps cookies and sends them back.
+#[derive(Debug, Default, Clone)]
+pub struct Browser {
+    pub cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    pub async fn send(&mut self, app: &Router, req: Request<Body>) -> Page {
+        let mut req = req;
+        if !self.cookies.is_empty() {
+            let c: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req.headers_mut()
+                .insert(header::COOKIE, c.join("; ").parse().unwrap());
+        }
+        let r = app.clone().oneshot(req).await.unwrap();
+        for c in r.headers().get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        Page {
+            status,
+            headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, app: &Router, uri: &str) -> Page {
+        self.send(app, Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    pub async fn post(&mut self, app: &Router, uri: &str, form: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let req = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(app, req).await
+    }
+}
