@@ -572,13 +572,15 @@ pub trait Store: MailStore + DeliveryStore + Send + Sync + Debug {
         client_address: Option<&str>,
         since: DateTime<Utc>,
     ) -> StoreResult<(u64, u64)>;
-    /// Replaces a live flow's pending code (the previous one stops working); `false` if the
-    /// flow is completed or locked.
+    /// Replaces a live flow's pending code (the previous one stops working), with the events
+    /// (the message carrying it) in the same transaction; `false` if the flow is completed
+    /// or locked.
     async fn set_reset_code(
         &self,
         id: uuid::Uuid,
         code_digest: &[u8; 32],
         expires_at: DateTime<Utc>,
+        events: Option<&Events>,
     ) -> StoreResult<bool>;
     /// Records `verified` as the flow's proven methods. With `code`, only if that is the
     /// pending code and it has not expired at `at`, and the code is used up: of two

@@ -2312,7 +2312,14 @@ macro_rules! impl_store {
                 Ok((n("by_name")?, n("by_address")?))
             }
 
-            async fn set_reset_code(&self, id: Uuid, code: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+            async fn set_reset_code(
+                &self,
+                id: Uuid,
+                code: &[u8; 32],
+                expires_at: DateTime<Utc>,
+                events: Option<&Events>,
+            ) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
                 let done = sqlx::query(
                     "UPDATE reset_flows SET code_digest = $1, code_expires_at = $2 \
                      WHERE id = $3 AND completed_at IS NULL AND wrong_codes < $4",
@@ -2321,10 +2328,18 @@ macro_rules! impl_store {
                 .bind(expires_at)
                 .bind(id)
                 .bind(i64::from(latchkey_core::sspr::MAX_WRONG_CODES))
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                // The message carrying the code, queued with it.
+                if let Some(events) = events {
+                    insert_events(&mut tx, events).await?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
             }
 
             async fn verify_reset_flow(

@@ -8,7 +8,11 @@
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use super::{Directory, PasswordChoice, SetPassword, UserRef};
+use serde_json::json;
+
+use super::{Change, Directory, PasswordChoice, SecondFactorError, SetPassword, UserRef};
+use crate::auth_method::MethodKind;
+use crate::mail::{MailAddress, MailContent};
 use crate::authz::{Actor, Channel};
 use crate::error::DirectoryError;
 use crate::ids::{EventId, TenantId};
@@ -143,13 +147,52 @@ impl Directory {
         let code = random_code();
         let digest = self.code_digest(&flow, &code)?;
         let now = self.clock.now();
-        let _recipient = user.as_ref().and_then(recovery_address);
+        // For an account with a recovery address: the message (sealed) and an audit event,
+        // queued with the code in one transaction. For any other name the code is stored
+        // all the same and sent nowhere.
+        let mut events = None;
+        if let Some(user) = &user {
+            let to = self.recovery_addresses(user).await?;
+            if !to.is_empty() {
+                let tenant = self.tenant(flow.tenant_id).await?;
+                let mail = self.seal_mail(
+                    &tenant,
+                    to,
+                    &MailContent::OneTimeCode {
+                        display_name: user.display_name.to_string(),
+                        code,
+                        valid_minutes: u32::try_from(CODE_LIFETIME.num_minutes()).unwrap_or(10),
+                    },
+                )?;
+                let actor = self_service_actor(user, vec![]);
+                let mut e = self.events(Change {
+                    actor: &actor,
+                    tenant: flow.tenant_id,
+                    category: "UserManagement",
+                    activity: "Self-service password reset flow activity progress",
+                    operation_type: "Update",
+                    target: Some(user),
+                    other_target: None,
+                    details: vec![(
+                        "step".into(),
+                        "User was sent a verification code by e-mail".into(),
+                    )],
+                    outbox_kind: "user.selfServiceResetProgress",
+                    payload: json!({ "step": "emailCodeSent" }),
+                });
+                e.mail.push(mail);
+                events = Some(e);
+            }
+        }
         if !self
             .store
-            .set_reset_code(flow.id, &digest, now + CODE_LIFETIME)
+            .set_reset_code(flow.id, &digest, now + CODE_LIFETIME, events.as_ref())
             .await?
         {
             return Err(ResetError::Locked);
+        }
+        if let Some(e) = &events {
+            self.mail_queued(e);
         }
         Ok(())
     }
@@ -188,8 +231,29 @@ impl Directory {
                         .verify_reset_flow(flow.id, Some(&digest), &verified, now)
                         .await?
             }
-            // Authenticator apps are not available for reset yet.
-            VerificationMethod::AuthenticatorApp => false,
+            // A code from the registered authenticator app (±1 step, a replay refused).
+            VerificationMethod::AuthenticatorApp => match &user {
+                Some(user) if well_formed(6) => {
+                    match self.verify_totp_code(flow.tenant_id, user, code).await {
+                        Ok(()) => {
+                            self.store
+                                .verify_reset_flow(flow.id, None, &verified, now)
+                                .await?
+                        }
+                        Err(
+                            SecondFactorError::WrongCode
+                            | SecondFactorError::Replayed
+                            | SecondFactorError::NoMethod,
+                        ) => false,
+                        Err(e) => {
+                            return Err(ResetError::Directory(DirectoryError::Internal(
+                                e.to_string(),
+                            )));
+                        }
+                    }
+                }
+                _ => false,
+            },
         };
         if !accepted {
             let wrong = self.store.record_wrong_reset_code(flow.id).await?;
@@ -229,13 +293,7 @@ impl Directory {
             return Err(ResetError::NotVerified);
         }
         let roles = self.store.list_user_roles(flow.tenant_id, user.id).await?;
-        let actor = Actor::User {
-            id: user.id,
-            display: user.display_name.to_string(),
-            roles,
-            scopes: None,
-            channel: Channel::SelfService,
-        };
+        let actor = self_service_actor(&user, roles);
         let mut prepared = self
             .prepare_password(
                 &actor,
@@ -267,6 +325,8 @@ impl Directory {
         {
             return Err(ResetError::Expired);
         }
+        // The "your password was changed" notice went into the same transaction.
+        self.mail_queued(&prepared.events);
         self.record_reset_sign_in(flow.tenant_id, &user, 0, "")
             .await?;
         let fresh = self
@@ -322,7 +382,9 @@ impl Directory {
         if flow.verified.len() >= self.methods_required(user).await? {
             return Ok(ResetStep::NewPassword);
         }
-        let remaining: Vec<VerificationMethod> = registered_methods(user)
+        let remaining: Vec<VerificationMethod> = self
+            .registered_methods(user)
+            .await?
             .into_iter()
             .filter(|m| !flow.verified.contains(m))
             .collect();
@@ -374,16 +436,58 @@ impl Directory {
     }
 }
 
-/// Where a reset code for this user goes: the alternate e-mail address.
-fn recovery_address(user: &User) -> Option<String> {
-    user.profile.other_mails.first().cloned()
+impl Directory {
+    /// Where a reset code for this user goes: the recovery e-mail address registered as an
+    /// authentication method, else the first alternate address (`otherMails`) an
+    /// administrator set.
+    async fn recovery_addresses(&self, user: &User) -> Result<Vec<MailAddress>, ResetError> {
+        let methods = self.store.list_auth_methods(user.tenant_id, user.id).await?;
+        let registered: Vec<MailAddress> = methods
+            .iter()
+            .filter(|m| m.kind == MethodKind::Email && m.is_active())
+            .filter_map(|m| MailAddress::parse(&m.display).ok())
+            .collect();
+        if !registered.is_empty() {
+            return Ok(registered);
+        }
+        Ok(user
+            .profile
+            .other_mails
+            .iter()
+            .filter_map(|a| MailAddress::parse(a).ok())
+            .take(1)
+            .collect())
+    }
+
+    /// The methods the user could prove.
+    async fn registered_methods(
+        &self,
+        user: &User,
+    ) -> Result<Vec<VerificationMethod>, ResetError> {
+        let mut methods = vec![];
+        if !self.recovery_addresses(user).await?.is_empty() {
+            methods.push(VerificationMethod::Email);
+        }
+        let app = self
+            .store
+            .list_auth_methods(user.tenant_id, user.id)
+            .await?
+            .iter()
+            .any(|m| m.kind == MethodKind::SoftwareOath && m.is_active());
+        if app {
+            methods.push(VerificationMethod::AuthenticatorApp);
+        }
+        Ok(methods)
+    }
 }
 
-/// The methods the user could prove.
-fn registered_methods(user: &User) -> Vec<VerificationMethod> {
-    let mut methods = vec![];
-    if recovery_address(user).is_some() {
-        methods.push(VerificationMethod::Email);
+/// The user acting for themselves on the self-service channel.
+fn self_service_actor(user: &User, roles: Vec<crate::role::DirectoryRole>) -> Actor {
+    Actor::User {
+        id: user.id,
+        display: user.display_name.to_string(),
+        roles,
+        scopes: None,
+        channel: Channel::SelfService,
     }
-    methods
 }
