@@ -234,6 +234,21 @@ pub enum UsersCommand {
     Delete(UsersTargetArgs),
     /// Restore a deleted user (by object id, or by UPN).
     Restore(UsersTargetArgs),
+    /// List a user's authentication methods (authenticator app, recovery e-mail).
+    Methods(UsersTargetArgs),
+    /// Remove one of a user's authentication methods, e.g. the authenticator of a lost phone;
+    /// they sign in with the password alone (or register again) afterwards.
+    RemoveMethod(UsersRemoveMethodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersRemoveMethodArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// UPN or object id.
+    pub user: String,
+    /// The method's id, as `users methods` lists it.
+    pub method: String,
 }
 
 #[derive(Debug, Args)]
