@@ -136,7 +136,7 @@ async fn get_one(
     segment: &str,
     id: &str,
 ) -> Result<Response, GraphError> {
-    if segment != "softwareOathMethods" && id.eq_ignore_ascii_case(PASSWORD_METHOD_ID) {
+    if segment == "methods" && id.eq_ignore_ascii_case(PASSWORD_METHOD_ID) {
         // Reading it still needs the right to read the user's methods.
         state
             .directory

@@ -2104,6 +2104,29 @@ async fn authentication_methods_are_listed_in_graphs_shapes_without_secrets() {
     )
     .await
     .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let password = api
+        .get(
+            &format!(
+                "/v1.0/users/{}/authentication/methods/28c10230-6103-485e-b985-444c60001490",
+                kim.id
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        password.body["@odata.type"],
+        "#microsoft.graph.passwordAuthenticationMethod"
+    );
+    assert!(password.body["password"].is_null());
+    api.get(
+        &format!(
+            "/v1.0/users/{}/authentication/emailMethods/28c10230-6103-485e-b985-444c60001490",
+            kim.id
+        ),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
     let emails = api
         .get(
             &format!("/v1.0/users/{}/authentication/emailMethods", kim.id),

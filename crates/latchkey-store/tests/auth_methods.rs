@@ -600,6 +600,31 @@ async fn administrators_owe_a_registration_once_the_tenant_requires_a_second_fac
     assert_eq!(due(&ivy).await, SecondFactorDue::Verify);
 }
 
+async fn the_operator_removes_the_authenticator_of_a_lost_phone(h: Harness) {
+    let kit = user(&h, "kit@contoso.test", vec![]).await;
+    registered(&h, &kit).await;
+    let r = UserRef::Id(kit.id);
+    let methods = h
+        .directory
+        .auth_methods(&Harness::operator(), h.tenant(), &r)
+        .await
+        .unwrap();
+    assert_eq!(methods.len(), 1);
+    h.directory
+        .remove_auth_method(&Harness::operator(), h.tenant(), &r, methods[0].id)
+        .await
+        .unwrap();
+    assert!(
+        !h.directory
+            .has_second_factor(h.tenant(), &kit)
+            .await
+            .unwrap()
+    );
+    let audits = h.store.list_audit_events(h.tenant(), 1).await.unwrap();
+    assert_eq!(audits[0].activity, "Admin deleted security info");
+    assert_eq!(audits[0].initiated_by.kind, "operator");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -622,4 +647,5 @@ both_backends!(
     only_authentication_admins_see_and_remove_others_methods_and_nobody_registers_them,
     starting_again_replaces_a_pending_registration,
     administrators_owe_a_registration_once_the_tenant_requires_a_second_factor,
+    the_operator_removes_the_authenticator_of_a_lost_phone,
 );

@@ -326,6 +326,11 @@ pub enum UsersCommand {
     AssignLicense(UsersAssignLicenseArgs),
     /// Remove a licence from a user, freeing its seat.
     RemoveLicense(UsersRemoveLicenseArgs),
+    /// List a user's authentication methods (authenticator app, recovery e-mail).
+    Methods(UsersTargetArgs),
+    /// Remove one of a user's authentication methods, e.g. the authenticator of a lost phone;
+    /// they sign in with the password alone (or register again) afterwards.
+    RemoveMethod(UsersRemoveMethodArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -380,6 +385,16 @@ pub struct UsersRemoveLicenseArgs {
     /// The SKU: part number (any case) or skuId.
     #[arg(long)]
     pub sku: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersRemoveMethodArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// UPN or object id.
+    pub user: String,
+    /// The method's id, as `users methods` lists it.
+    pub method: String,
 }
 
 #[derive(Debug, Args)]

@@ -462,6 +462,23 @@ fn the_operator_turns_the_second_factor_for_administrators_on_and_off(env: &Env)
     assert!(String::from_utf8_lossy(&bad.stderr).contains("maybe"));
 }
 
+fn methods_are_listed_and_a_bad_method_id_is_named(env: &Env) {
+    env.json(&["init", "--domain", "contoso.test", "--json"]);
+    let listed = env.json(&["users", "methods", "admin@contoso.test", "--json"]);
+    assert_eq!(listed["value"], serde_json::json!([]));
+    let bad = env.run(&["users", "remove-method", "admin@contoso.test", "not-an-id"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'not-an-id' is not a method id"));
+    let unknown = env.run(&[
+        "users",
+        "remove-method",
+        "admin@contoso.test",
+        "6f1c2d3e-0000-4000-8000-000000000001",
+    ]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("does not exist"));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -485,4 +502,5 @@ both_backends!(
     a_deleted_user_is_restored_by_upn,
     commands_before_init_explain_what_to_do,
     the_operator_turns_the_second_factor_for_administrators_on_and_off,
+    methods_are_listed_and_a_bad_method_id_is_named,
 );

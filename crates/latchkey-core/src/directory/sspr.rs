@@ -12,11 +12,11 @@ use serde_json::json;
 
 use super::{Change, Directory, PasswordChoice, SecondFactorError, SetPassword, UserRef};
 use crate::auth_method::MethodKind;
-use crate::mail::{MailAddress, MailContent};
 use crate::authz::{Actor, Channel};
 use crate::error::DirectoryError;
 use crate::ids::{EventId, TenantId};
 use crate::interactive::{random_token, token_digest};
+use crate::mail::{MailAddress, MailContent};
 use crate::names::Upn;
 use crate::password::PolicyError;
 use crate::sign_in::SignInEvent;
@@ -441,7 +441,10 @@ impl Directory {
     /// authentication method, else the first alternate address (`otherMails`) an
     /// administrator set.
     async fn recovery_addresses(&self, user: &User) -> Result<Vec<MailAddress>, ResetError> {
-        let methods = self.store.list_auth_methods(user.tenant_id, user.id).await?;
+        let methods = self
+            .store
+            .list_auth_methods(user.tenant_id, user.id)
+            .await?;
         let registered: Vec<MailAddress> = methods
             .iter()
             .filter(|m| m.kind == MethodKind::Email && m.is_active())
@@ -460,10 +463,7 @@ impl Directory {
     }
 
     /// The methods the user could prove.
-    async fn registered_methods(
-        &self,
-        user: &User,
-    ) -> Result<Vec<VerificationMethod>, ResetError> {
+    async fn registered_methods(&self, user: &User) -> Result<Vec<VerificationMethod>, ResetError> {
         let mut methods = vec![];
         if !self.recovery_addresses(user).await?.is_empty() {
             methods.push(VerificationMethod::Email);

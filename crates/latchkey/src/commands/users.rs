@@ -202,6 +202,45 @@ pub async fn run(cmd: UsersCommand) -> CliResult {
         }
         UsersCommand::AssignLicense(a) => super::licenses::assign(a).await?,
         UsersCommand::RemoveLicense(a) => super::licenses::remove(a).await?,
+        UsersCommand::Methods(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let r = UserRef::parse(&a.user)?;
+            let methods = directory.auth_methods(&OPERATOR, tenant, &r).await?;
+            let rows: Vec<Value> = methods
+                .iter()
+                .map(|m| {
+                    json!({
+                        "id": m.id.to_string(),
+                        "kind": m.kind.display_name(),
+                        "detail": m.display,
+                        "createdDateTime": latchkey_graph::user::timestamp(m.created),
+                    })
+                })
+                .collect();
+            if a.tenant.json {
+                output::json(&json!({ "value": rows }));
+            } else if methods.is_empty() {
+                println!("No authentication methods besides the password.");
+            } else {
+                for m in &methods {
+                    println!("{}  {}  {}", m.id, m.kind.display_name(), m.display);
+                }
+            }
+        }
+        UsersCommand::RemoveMethod(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let r = UserRef::parse(&a.user)?;
+            let id = a.method.parse::<uuid::Uuid>().map_err(|_| {
+                CliError(format!(
+                    "'{}' is not a method id; `latchkey users methods {}` lists them",
+                    a.method, a.user
+                ))
+            })?;
+            directory
+                .remove_auth_method(&OPERATOR, tenant, &r, id)
+                .await?;
+            println!("Removed the method {id} of {}.", a.user);
+        }
         UsersCommand::Restore(a) => {
             let (directory, tenant) = open(&a.tenant).await?;
             let id = deleted_user_id(&directory, tenant, &a.user).await?;
