@@ -359,8 +359,8 @@ async fn neither_the_password_nor_the_link_is_readable_in_the_database(h: Harnes
     };
     let rows = format!(
         "{}\n{}",
-        raw_rows(&h, "mail_outbox").await,
-        raw_rows(&h, "view_once_deliveries").await
+        h.raw_rows("mail_outbox").await,
+        h.raw_rows("view_once_deliveries").await
     );
     assert!(
         !rows.contains(&token),
@@ -377,8 +377,8 @@ async fn neither_the_password_nor_the_link_is_readable_in_the_database(h: Harnes
         .to_owned();
     let rows = format!(
         "{}\n{}",
-        raw_rows(&h, "mail_outbox").await,
-        raw_rows(&h, "view_once_deliveries").await
+        h.raw_rows("mail_outbox").await,
+        h.raw_rows("view_once_deliveries").await
     );
     assert!(!rows.contains(&password));
     assert!(!rows.contains(&hex(&password)));
@@ -400,34 +400,6 @@ async fn nothing_happened(h: &Harness, u: &User) {
 
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn raw_rows(h: &Harness, table: &str) -> String {
-    use sqlx::Row;
-    match h.backend {
-        Backend::Sqlite => {
-            let mut all = Vec::new();
-            for f in ["latchkey.db", "latchkey.db-wal"] {
-                if let Ok(b) = std::fs::read(h.data_dir().join(f)) {
-                    all.extend(b);
-                }
-            }
-            String::from_utf8_lossy(&all).into_owned()
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(h.database_url.as_deref().unwrap())
-                .await
-                .unwrap();
-            let rows = sqlx::query(&format!("SELECT t::text AS row FROM {table} t"))
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            rows.iter()
-                .map(|r| r.get::<String, _>("row"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-    }
 }
 
 macro_rules! both_backends {

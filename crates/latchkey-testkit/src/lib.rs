@@ -257,4 +257,35 @@ impl Harness {
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Everything the database holds for `table`, as text, to prove a secret is not in it:
+    /// on SQLite the whole database file and its write-ahead log (every table, free pages
+    /// included), on PostgreSQL the table's rows.
+    pub async fn raw_rows(&self, table: &str) -> String {
+        use sqlx::Row;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut all = Vec::new();
+                for f in ["latchkey.db", "latchkey.db-wal"] {
+                    if let Ok(b) = std::fs::read(self.data_dir().join(f)) {
+                        all.extend(b);
+                    }
+                }
+                String::from_utf8_lossy(&all).into_owned()
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(self.database_url.as_deref().unwrap())
+                    .await
+                    .unwrap();
+                let rows = sqlx::query(&format!("SELECT t::text AS row FROM {table} t"))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| r.get::<String, _>("row"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    }
 }
