@@ -402,6 +402,91 @@ fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
+async fn a_new_hire_without_a_mailbox_gets_the_link_through_their_manager(h: Harness) {
+    let manager = user(&h, "katherine@contoso.test", vec![]).await;
+    let hire = h
+        .directory
+        .create_user(
+            &Harness::operator(),
+            h.tenant(),
+            NewUser {
+                user_principal_name: Upn::parse("newhire@contoso.test").unwrap(),
+                display_name: DisplayName::parse("Dorothy Vaughan").unwrap(),
+                mail_nickname: None,
+                account_enabled: true,
+                profile: UserProfile::default(),
+                password_policies: Default::default(),
+                password: PasswordChoice::Generate,
+                force_change_next_sign_in: true,
+                roles: vec![],
+            },
+        )
+        .await
+        .unwrap()
+        .user;
+    let admin = admin(&h).await;
+    // No manager yet, no mailbox: nowhere to send it.
+    assert!(
+        h.directory
+            .delivery_recipients(&admin, h.tenant(), hire.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.directory
+        .set_manager(
+            &Harness::operator(),
+            h.tenant(),
+            &UserRef::Id(hire.id),
+            manager.id,
+        )
+        .await
+        .unwrap();
+    let hire = h
+        .directory
+        .get_user(&admin, h.tenant(), &UserRef::Id(hire.id))
+        .await
+        .unwrap();
+    let offered = h
+        .directory
+        .delivery_recipients(&admin, h.tenant(), hire.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        offered.iter().map(MailAddress::as_str).collect::<Vec<_>>(),
+        ["katherine@mail.contoso.test", "kj@home.example.org"]
+    );
+    h.directory
+        .reset_password_with_delivery(
+            &admin,
+            h.tenant(),
+            hire.id,
+            hire.version,
+            generate(),
+            link_to("katherine@mail.contoso.test"),
+        )
+        .await
+        .unwrap();
+    let due = h.directory.claim_due_mail(10).await.unwrap();
+    let link = due
+        .iter()
+        .find_map(|d| match &d.message.content {
+            MailContent::ViewOnceLink {
+                user_principal_name,
+                ..
+            } if d
+                .to
+                .iter()
+                .any(|a| a.as_str() == "katherine@mail.contoso.test") =>
+            {
+                Some(user_principal_name.clone())
+            }
+            _ => None,
+        })
+        .expect("a link for the new hire, sent to the manager");
+    assert_eq!(link, "newhire@contoso.test");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -426,4 +511,5 @@ both_backends!(
     an_admin_who_may_not_reset_the_user_cannot_deliver,
     a_stale_form_delivers_nothing,
     neither_the_password_nor_the_link_is_readable_in_the_database,
+    a_new_hire_without_a_mailbox_gets_the_link_through_their_manager,
 );

@@ -56,19 +56,34 @@ pub struct RevealedPassword {
 #[error("this link has expired or was already used")]
 pub struct ViewOnceGone;
 
-/// Who may receive a user's view-once link: the one list both the offer and the check use.
-/// Today the user's own addresses; the manager's address joins here once users have one.
-fn recipients_of(user: &crate::user::User) -> Vec<MailAddress> {
-    user_addresses(user)
-}
-
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
 impl Directory {
-    /// The addresses a user's password may be delivered to, as (what it is, address): their
-    /// `mail` and `otherMails`. (Their manager's, once the directory has managers.)
+    /// Who may receive a user's view-once link, the one list both the offer and the check
+    /// use: the user's own addresses (`mail`, `otherMails`), then their manager's (a new
+    /// hire has no mailbox of their own yet; their manager hands the link over).
+    async fn recipients_of(
+        &self,
+        user: &crate::user::User,
+    ) -> Result<Vec<MailAddress>, DirectoryError> {
+        let mut to = user_addresses(user);
+        if let Some(manager) = self.store.find_manager(user.tenant_id, user.id).await?
+            && let Some(manager) = self.store.find_user(user.tenant_id, manager).await?
+            && !manager.is_deleted()
+        {
+            for a in user_addresses(&manager) {
+                if !to.contains(&a) {
+                    to.push(a);
+                }
+            }
+        }
+        Ok(to)
+    }
+
+    /// The addresses a user's password may be delivered to: their `mail` and `otherMails`,
+    /// and their manager's.
     pub async fn delivery_recipients(
         &self,
         actor: &Actor,
@@ -76,7 +91,7 @@ impl Directory {
         user: UserId,
     ) -> Result<Vec<MailAddress>, DirectoryError> {
         let user = self.get_user(actor, tenant, &UserRef::Id(user)).await?;
-        Ok(recipients_of(&user))
+        self.recipients_of(&user).await
     }
 
     /// Resets a user's password to a generated one and e-mails them a view-once link to it,
@@ -104,7 +119,7 @@ impl Directory {
                 "only a generated password can be sent by e-mail; a password you typed is yours to pass on",
             ));
         }
-        let allowed = recipients_of(&user);
+        let allowed = self.recipients_of(&user).await?;
         if !allowed
             .iter()
             .any(|a| a.as_str().eq_ignore_ascii_case(link.to.as_str()))
@@ -112,7 +127,7 @@ impl Directory {
             return Err(DirectoryError::invalid(
                 "recipient",
                 format!(
-                    "{} is not one of this user's e-mail addresses (mail, otherMails)",
+                    "{} is not one of this user's e-mail addresses (mail, otherMails) nor their manager's",
                     link.to
                 ),
             ));
