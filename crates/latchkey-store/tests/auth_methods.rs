@@ -625,6 +625,80 @@ async fn the_operator_removes_the_authenticator_of_a_lost_phone(h: Harness) {
     assert_eq!(audits[0].initiated_by.kind, "operator");
 }
 
+async fn an_imported_authenticator_secret_works_at_once_and_a_malformed_one_is_refused(h: Harness) {
+    let ann = user(&h, "ann@contoso.test", vec![]).await;
+    let r = UserRef::Id(ann.id);
+    let op = Harness::operator();
+    // RFC 6238's test secret, as an export would carry it (lower case, spaced, padded).
+    let b32 = "gezd gnbv gy3t qojq gezd gnbv gy3t qojq====";
+    for (bad, why) in [
+        ("not base32 at all!", "base32"),
+        ("GEZDGNBVGY3TQOJQ", "128 bits"),
+        ("", "base32"),
+    ] {
+        let e = h
+            .directory
+            .import_totp_method(&op, h.tenant(), &r, &SecretString::from(bad.to_owned()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, DirectoryError::Invalid { property, message } if property == "secret" && message.contains(why)),
+            "{bad}: {e}"
+        );
+        assert!(
+            !e.to_string().contains(bad) || bad.is_empty(),
+            "the secret is not echoed"
+        );
+    }
+    assert!(
+        !h.directory
+            .has_second_factor(h.tenant(), &ann)
+            .await
+            .unwrap()
+    );
+    // Only the local operator imports: not a user on their own page, not an administrator.
+    let e = h
+        .directory
+        .import_totp_method(
+            &me(&ann),
+            h.tenant(),
+            &r,
+            &SecretString::from(b32.to_owned()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DirectoryError::Denied(_)), "{e}");
+    h.directory
+        .import_totp_method(&op, h.tenant(), &r, &SecretString::from(b32.to_owned()))
+        .await
+        .unwrap();
+    assert!(
+        h.directory
+            .has_second_factor(h.tenant(), &ann)
+            .await
+            .unwrap()
+    );
+    let raw = parse_totp_secret_base32(b32).unwrap();
+    let code = totp_code(raw.expose_secret(), totp_step(h.clock.now())).unwrap();
+    h.directory
+        .verify_totp_code(h.tenant(), &ann, &code)
+        .await
+        .unwrap();
+    // One authenticator per user.
+    let e = h
+        .directory
+        .import_totp_method(&op, h.tenant(), &r, &SecretString::from(b32.to_owned()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DirectoryError::Conflict(_)), "{e}");
+    // Sealed, not stored as typed.
+    assert!(
+        !h.raw_rows("auth_methods")
+            .await
+            .contains("GEZDGNBVGY3TQOJQ")
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -648,4 +722,5 @@ both_backends!(
     starting_again_replaces_a_pending_registration,
     administrators_owe_a_registration_once_the_tenant_requires_a_second_factor,
     the_operator_removes_the_authenticator_of_a_lost_phone,
+    an_imported_authenticator_secret_works_at_once_and_a_malformed_one_is_refused,
 );

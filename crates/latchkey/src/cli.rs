@@ -331,6 +331,20 @@ pub enum UsersCommand {
     /// Remove one of a user's authentication methods, e.g. the authenticator of a lost phone;
     /// they sign in with the password alone (or register again) afterwards.
     RemoveMethod(UsersRemoveMethodArgs),
+    /// Import an authenticator (TOTP) secret from another system, active at once: base32,
+    /// read from a file (or - for standard input), never from an argument.
+    ImportAuthenticator(UsersImportAuthenticatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersImportAuthenticatorArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// UPN or object id.
+    pub user: String,
+    /// File holding the base32 secret (- for standard input).
+    #[arg(long)]
+    pub secret_file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,7 @@ use super::{Change, ClientRef, Directory, UserRef};
 use crate::auth_method::{
     AuthMethodRecord, MethodKind, RecoveryCodeStatus, TOTP_SEAL_PURPOSE, generate_recovery_codes,
     generate_totp_secret, looks_like_recovery_code, matching_totp_step, otpauth_uri,
-    recovery_code_digest, totp_secret_base32,
+    parse_totp_secret_base32, recovery_code_digest, totp_secret_base32,
 };
 use crate::authz::{Action, Actor, authorize, may_use_own_methods};
 use crate::error::DirectoryError;
@@ -333,6 +333,64 @@ impl Directory {
             secret: b32,
             uri,
         })
+    }
+
+    /// Imports an authenticator secret from another system (a migration, or tokens handed
+    /// out before Latchkey), active at once: only the local operator may, as secrets must not
+    /// travel through a web form. The secret is base32 as apps and exports write it; one that
+    /// is not base32 or carries fewer than 128 bits is refused, naming the problem, and
+    /// nothing is stored. Audited like a registration.
+    pub async fn import_totp_method(
+        &self,
+        actor: &Actor,
+        tenant_id: TenantId,
+        target: &UserRef,
+        secret_base32: &SecretString,
+    ) -> Result<AuthMethod, DirectoryError> {
+        if !matches!(actor, Actor::Operator { .. }) {
+            return Err(crate::authz::Denied(
+                "Authenticator secrets are imported by the local operator only (latchkey users import-authenticator).".into(),
+            )
+            .into());
+        }
+        let user = self.active_user(tenant_id, target).await?;
+        let Some(secret) = parse_totp_secret_base32(secret_base32.expose_secret()) else {
+            return Err(DirectoryError::invalid(
+                "secret",
+                "not a usable authenticator secret: expected base32 (letters A-Z and digits 2-7) carrying at least 128 bits (26 characters)",
+            ));
+        };
+        let existing = self.store.list_auth_methods(tenant_id, user.id).await?;
+        if existing
+            .iter()
+            .any(|m| m.kind == MethodKind::SoftwareOath && m.is_active())
+        {
+            return Err(DirectoryError::Conflict(
+                "An authenticator app is already registered. Remove it before importing another."
+                    .into(),
+            ));
+        }
+        let sealed = self
+            .master_key()?
+            .seal(TOTP_SEAL_PURPOSE, secret.expose_secret())
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        let now = self.clock.now();
+        let record = AuthMethodRecord {
+            id: Uuid::new_v4(),
+            tenant_id,
+            user_id: user.id,
+            kind: MethodKind::SoftwareOath,
+            display: MethodKind::SoftwareOath.display_name().into(),
+            sealed_secret: Some(sealed),
+            created: now,
+            activated: Some(now),
+            last_used_step: None,
+        };
+        let events = self.method_change(actor, tenant_id, &user, true, "Authenticator app");
+        self.store
+            .insert_auth_method(&record, Some(&events))
+            .await?;
+        Ok(AuthMethod::from(&record))
     }
 
     /// The pending registration again (its QR code and secret), for the user who started it:

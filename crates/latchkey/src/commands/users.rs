@@ -241,6 +241,22 @@ pub async fn run(cmd: UsersCommand) -> CliResult {
                 .await?;
             println!("Removed the method {id} of {}.", a.user);
         }
+        UsersCommand::ImportAuthenticator(a) => {
+            let secret = read_secret_file(&a.secret_file)?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let r = UserRef::parse(&a.user)?;
+            let m = directory
+                .import_totp_method(&OPERATOR, tenant, &r, &secret)
+                .await?;
+            if a.tenant.json {
+                output::json(&json!({ "id": m.id.to_string(), "kind": m.kind.display_name() }));
+            } else {
+                println!(
+                    "Imported an authenticator for {} (method {}).",
+                    a.user, m.id
+                );
+            }
+        }
         UsersCommand::Restore(a) => {
             let (directory, tenant) = open(&a.tenant).await?;
             let id = deleted_user_id(&directory, tenant, &a.user).await?;
