@@ -432,3 +432,57 @@ async fn the_create_password_ticket_works_only_in_the_browser_that_signed_in() {
     assert!(late.body.contains("Your sign-in expired"));
     assert!(fresh(&w, &noor).await.force_change_password_next_sign_in);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_signing_in_with_a_pass_creates_a_password_then_registers_an_authenticator()
+ {
+    use latchkey_core::auth_method::{parse_totp_secret_base32, totp_code, totp_step};
+    use latchkey_core::clock::Clock;
+    use latchkey_core::role::DirectoryRole;
+    let w = world().await;
+    let (ada, pass) = user_with_pass(&w, "ada@contoso.test", true, false).await;
+    w.h.directory
+        .set_user_roles(
+            &Harness::operator(),
+            w.h.tenant(),
+            &UserRef::Id(ada.id),
+            vec![DirectoryRole::UserAdministrator],
+        )
+        .await
+        .unwrap();
+    w.h.directory
+        .set_require_mfa_for_admins(&Harness::operator(), w.h.tenant(), true)
+        .await
+        .unwrap();
+    let mut b = Browser::default();
+    let page = sign_in(&w, &mut b, "ada@contoso.test", &pass).await;
+    assert!(page.body.contains("Create your password"), "{}", page.body);
+    let setup = create(&w, &mut b, &page, NEW_PW, NEW_PW).await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    assert!(setup.body.contains("More information required"));
+    assert!(!b.cookies.contains_key("lk_session"));
+    let marker = "id=\"totp-secret\">";
+    let start = setup.body.find(marker).unwrap() + marker.len();
+    let end = start + setup.body[start..].find('<').unwrap();
+    let raw = parse_totp_secret_base32(&setup.body[start..end]).unwrap();
+    let code = totp_code(raw.expose_secret(), totp_step(w.h.clock.now())).unwrap();
+    let ticket = setup.hidden("ticket");
+    let method = setup.hidden("method");
+    let done = submit(
+        &w,
+        &mut b,
+        &setup,
+        "/register-authenticator",
+        &[
+            ("ticket", ticket.as_str()),
+            ("method", method.as_str()),
+            ("code", code.as_str()),
+        ],
+    )
+    .await;
+    let tokens = redeem(&w, &code_of(&done)).await;
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["amr"],
+        serde_json::json!(["pwd", "mfa"])
+    );
+}
