@@ -87,6 +87,7 @@ def test_an_admin_issues_a_pass_and_a_new_hire_signs_in_with_it_and_creates_a_pa
     wait.until(ec.presence_of_element_located((By.ID, "tap")))
     assert browser.find_element(By.ID, "tap-none")
     assert browser.find_element(By.ID, "tap-lifetime").get_attribute("value") == "60"
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "tap"))
     shot(browser, "1-details-pane")
 
     # Create a one-time pass; it is shown once.
@@ -101,6 +102,8 @@ def test_an_admin_issues_a_pass_and_a_new_hire_signs_in_with_it_and_creates_a_pa
     wait.until(ec.presence_of_element_located((By.ID, "tap-state")))
     assert browser.find_element(By.ID, "tap-state").text == "Usable"
     assert tap not in browser.page_source
+    assert not browser.find_elements(By.ID, "tap-create"), "a usable pass is deleted first"
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "tap"))
     shot(browser, "3-pane-after")
     click_and_wait(browser, "sign-out")
 

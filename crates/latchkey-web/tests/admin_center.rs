@@ -1600,6 +1600,8 @@ async fn an_administrator_creates_a_temporary_access_pass_shown_once_and_deletes
         after.body
     );
     assert!(after.body.contains("120 minutes"));
+    // Used up, it no longer stands in the way of a new one.
+    assert!(after.body.contains("id=\"tap-create\""));
     assert!(!contains(&stored_bytes(&w).await, &pass));
     assert!(!contains(&logs().lock().unwrap(), &pass));
 

@@ -28,6 +28,9 @@ pub(super) struct TapSection {
     pub(super) create_href: String,
     pub(super) delete_href: String,
     pub(super) existing: Option<TapSummary>,
+    /// No pass stands in the way of a new one (core replaces an expired or used-up pass;
+    /// a usable or future one must be deleted first, as in Entra).
+    pub(super) may_create: bool,
     /// What was wrong with the last create or delete (each naming the field or the cause).
     pub(super) errors: Vec<String>,
     /// The lifetime and one-time choice to show in the create form.
@@ -90,7 +93,14 @@ pub(super) async fn section(
         .map_err(|e| denied_or_transient(&e))?;
     let now = state.directory.clock().now();
     let suffix = pos.suffix();
+    let may_create = passes.first().is_none_or(|r| {
+        matches!(
+            r.usability(now),
+            TapUsability::Expired | TapUsability::OneTimeUsed
+        )
+    });
     Ok(Some(TapSection {
+        may_create,
         create_href: format!("/admin/users/{id}/temporary-access-pass{suffix}"),
         delete_href: format!("/admin/users/{id}/temporary-access-pass/delete{suffix}"),
         existing: passes.first().map(|r| TapSummary {
