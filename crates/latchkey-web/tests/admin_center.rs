@@ -1576,6 +1576,20 @@ async fn an_administrator_creates_a_temporary_access_pass_shown_once_and_deletes
     assert!(done.body.contains("will not be shown again"));
     let pass = done.input("tap-pass");
     assert_eq!(pass.len(), 16);
+    // A reload re-posts the form: the user has a pass now, so nothing is created and the
+    // pass is not shown again.
+    let reload = tap_post(
+        &w,
+        &mut b,
+        &id,
+        &pane,
+        &[("lifetime", "120"), ("once", "on")],
+    )
+    .await;
+    assert_eq!(reload.status, StatusCode::CONFLICT, "{}", reload.body);
+    assert!(reload.body.contains("already has a Temporary Access Pass"));
+    assert!(!reload.body.contains(&pass));
+    assert!(!reload.body.contains("id=\"tap-pass\""));
     // It signs the user in.
     let signed_in =
         w.h.directory
