@@ -50,6 +50,10 @@ pub(crate) fn routes() -> Router<IdentityState> {
             "/{tenant}/login/change-password",
             axum::routing::post(change_password),
         )
+        .route(
+            "/{tenant}/login/create-password",
+            axum::routing::post(create_password),
+        )
         .route("/{tenant}/login/consent", axum::routing::post(consent))
         .route(
             "/{tenant}/login/second-factor",
@@ -100,6 +104,21 @@ struct ChangePasswordPage<'a> {
     username: &'a str,
     rules: &'a str,
     /// The sealed ticket saying the second factor was proved (empty without one).
+    ticket: &'a str,
+}
+
+/// The password a user who signed in with a Temporary Access Pass creates: no current
+/// password to type (they have none they know), the ticket says the pass was right.
+#[derive(Template)]
+#[template(path = "create_password.html")]
+struct CreatePasswordPage<'a> {
+    brand: &'a str,
+    errors: Vec<String>,
+    action: String,
+    csrf: String,
+    request: &'a str,
+    username: &'a str,
+    rules: &'a str,
     ticket: &'a str,
 }
 
@@ -449,6 +468,63 @@ impl Ctx<'_> {
             page.render(),
             origin(&req.redirect_uri).as_deref(),
         ))
+    }
+
+    fn create_password_page(
+        &self,
+        req: &AuthorizeRequest,
+        status: StatusCode,
+        errors: Vec<String>,
+        user: &User,
+        ticket: &str,
+    ) -> Response {
+        let page = CreatePasswordPage {
+            brand: self.brand(),
+            errors,
+            action: self.action("/create-password"),
+            csrf: csrf_for(&self.flow),
+            request: &req.raw,
+            username: user.user_principal_name.as_str(),
+            rules: RULES,
+            ticket,
+        };
+        self.finish(html(
+            status,
+            page.render(),
+            origin(&req.redirect_uri).as_deref(),
+        ))
+    }
+
+    /// After a right Temporary Access Pass (which stands in for both factors): a user who
+    /// must change their password creates one (with a ticket saying the pass was right); a
+    /// user who must register an authenticator may do so now; then the session, with `mfa`.
+    async fn after_temporary_access_pass(
+        &mut self,
+        req: &AuthorizeRequest,
+        user: &User,
+    ) -> Response {
+        let d = &self.state.directory;
+        if user.force_change_password_next_sign_in {
+            return match d.sign_in_ticket(
+                user,
+                TicketStage::TemporaryAccessPassVerified,
+                &self.ticket_binding(),
+            ) {
+                Ok(t) => self.create_password_page(req, StatusCode::OK, vec![], user, &t),
+                Err(e) => self.finish(transient(self.brand(), &e)),
+            };
+        }
+        match d.second_factor_due(self.tenant.id, user).await {
+            Ok(SecondFactorDue::Register) => {
+                self.ask_second_factor(req, user, SecondFactorDue::Register)
+                    .await
+            }
+            Ok(_) => match self.start_session(user, true).await {
+                Ok(proof) => self.proceed(req, user, proof).await,
+                Err(e) => transient(self.brand(), &e),
+            },
+            Err(e) => self.finish(transient(self.brand(), &e)),
+        }
     }
 
     /// The value a sign-in ticket is bound to: only this browser (its flow cookie) has it.
@@ -960,6 +1036,20 @@ async fn sign_in(
             "",
         );
     }
+    // A Temporary Access Pass is typed where the password goes. Only when this is not the
+    // user's usable pass is the password checked, so a failure is counted once.
+    match state
+        .directory
+        .sign_in_with_temporary_access_pass(tenant.id, &username, &password, &Ctx::client(&req))
+        .await
+    {
+        Ok(Some(user)) => return ctx.after_temporary_access_pass(&req, &user).await,
+        Ok(None) => {}
+        Err(e) => {
+            let (status, text) = sign_in_words(&e);
+            return ctx.sign_in_page(&req, status, Some(text), &username);
+        }
+    }
     let outcome = state
         .directory
         .sign_in_with_password(tenant.id, &username, &password, &Ctx::client(&req))
@@ -1150,6 +1240,113 @@ async fn change_password(
             &username, &ticket,
         ),
         Err(PasswordChangeError::Directory(e)) => transient(&tenant.display_name, &e),
+    }
+}
+
+/// `POST /{tenant}/login/create-password`: the password a user creates after signing in
+/// with a Temporary Access Pass. The ticket from the pass step says who; core sets the
+/// password only for a genuine ticket of that stage, from this browser, while the change is due.
+async fn create_password(
+    State(state): State<IdentityState>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body_or_page(body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let (tenant, form, req, flow) = match form_step(&state, &segment, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let mut ctx = Ctx {
+        state: &state,
+        tenant: &tenant,
+        segment: &segment,
+        flow,
+        cookies: vec![],
+    };
+    let expired = |ctx: &Ctx<'_>| {
+        ctx.sign_in_page(
+            &req,
+            StatusCode::UNAUTHORIZED,
+            Some("Your sign-in expired. Sign in again."),
+            "",
+        )
+    };
+    let ticket = form.get("ticket").unwrap_or_default().to_owned();
+    let binding = ctx.ticket_binding();
+    let d = &state.directory;
+    // Who the page is for, to show it again on a mistake; core checks the ticket again when
+    // it sets the password.
+    let user = match d
+        .open_sign_in_ticket(
+            tenant.id,
+            &ticket,
+            TicketStage::TemporaryAccessPassVerified,
+            &binding,
+        )
+        .await
+    {
+        Ok(Some(u)) => u,
+        Ok(None) => return expired(&ctx),
+        Err(e) => return transient(&tenant.display_name, &e),
+    };
+    let again = |ctx: &Ctx<'_>, status: StatusCode, errors: Vec<String>| {
+        ctx.create_password_page(&req, status, errors, &user, &ticket)
+    };
+    let field = |name: &str| {
+        form.get(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| SecretString::from(v.to_owned()))
+    };
+    let Some(new) = field("new_password") else {
+        return again(
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            vec!["Enter a new password.".into()],
+        );
+    };
+    let Some(confirm) = field("confirm_password") else {
+        return again(
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            vec!["Confirm your new password: type it again in the second box.".into()],
+        );
+    };
+    if !bool::from(
+        new.expose_secret()
+            .as_bytes()
+            .ct_eq(confirm.expose_secret().as_bytes()),
+    ) {
+        return again(
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            vec![
+                "The passwords you typed do not match. Type the same new password in both boxes."
+                    .into(),
+            ],
+        );
+    }
+    match d
+        .create_password_after_temporary_access_pass(tenant.id, &ticket, &binding, &new)
+        .await
+    {
+        Ok(Some(user)) => ctx.after_temporary_access_pass(&req, &user).await,
+        Ok(None) => expired(&ctx),
+        Err(DirectoryError::Policy(p)) => again(&ctx, StatusCode::BAD_REQUEST, policy_lines(&p)),
+        Err(DirectoryError::Busy) => again(
+            &ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec!["We're busy right now. Please try again in a moment.".into()],
+        ),
+        Err(DirectoryError::Stale) => again(
+            &ctx,
+            StatusCode::CONFLICT,
+            vec!["Your account was changed meanwhile. Please try again.".into()],
+        ),
+        Err(e) => transient(&tenant.display_name, &e),
     }
 }
 

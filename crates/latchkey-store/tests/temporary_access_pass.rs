@@ -376,6 +376,103 @@ async fn a_pass_typed_as_the_password_signs_in_but_never_a_disabled_account(h: H
     );
 }
 
+/// Makes the user's next sign-in a forced change (a new hire, or a reset by an administrator).
+async fn must_change(h: &Harness, u: &User) {
+    h.directory
+        .set_password(
+            &Harness::operator(),
+            h.tenant(),
+            &UserRef::Id(u.id),
+            latchkey_core::directory::SetPassword {
+                choice: PasswordChoice::Generate,
+                force_change_next_sign_in: true,
+                force_change_with_mfa: false,
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn a_pass_ticket_creates_one_password_and_nothing_else_does(h: Harness) {
+    use latchkey_core::directory::TicketStage;
+    let noor = user(&h, "noor@contoso.test", vec![]).await;
+    must_change(&h, &noor).await;
+    let noor = h
+        .store
+        .find_user(h.tenant(), noor.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let d = &h.directory;
+    let binding = "browser-a";
+    let ticket = d
+        .sign_in_ticket(&noor, TicketStage::TemporaryAccessPassVerified, binding)
+        .unwrap();
+    let new = SecretString::from("Green-Meadow-Compass-42".to_owned());
+
+    // Another browser, another stage's ticket, a forged one: nothing changes.
+    let other_stage = d
+        .sign_in_ticket(&noor, TicketStage::SecondFactorVerified, binding)
+        .unwrap();
+    for (t, b) in [
+        (ticket.as_str(), "browser-b"),
+        (other_stage.as_str(), binding),
+        ("forged", binding),
+    ] {
+        assert!(
+            d.create_password_after_temporary_access_pass(h.tenant(), t, b, &new)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    // A password the policy refuses: refused naming the rule, nothing changes.
+    let weak = SecretString::from("Noor".to_owned());
+    assert!(matches!(
+        d.create_password_after_temporary_access_pass(h.tenant(), &ticket, binding, &weak)
+            .await,
+        Err(DirectoryError::Policy(_))
+    ));
+    assert_eq!(
+        h.store
+            .find_user(h.tenant(), noor.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        noor.version
+    );
+
+    let done = d
+        .create_password_after_temporary_access_pass(h.tenant(), &ticket, binding, &new)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!done.force_change_password_next_sign_in);
+    assert!(
+        d.sign_in_with_password(
+            h.tenant(),
+            "noor@contoso.test",
+            &new,
+            &latchkey_core::directory::ClientRef::default()
+        )
+        .await
+        .is_ok()
+    );
+    // Audited as the user changing their own password.
+    let audit = h.store.list_audit_events(h.tenant(), 20).await.unwrap();
+    assert!(audit.iter().any(|e| e.activity == "Change user password"));
+    // The same ticket does not set a second password.
+    let again = SecretString::from("Silver-Canyon-Ember-58".to_owned());
+    assert!(
+        d.create_password_after_temporary_access_pass(h.tenant(), &ticket, binding, &again)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -395,4 +492,5 @@ both_backends!(
     one_pass_per_user_and_bad_lifetimes_are_refused,
     only_authentication_administrators_issue_passes,
     a_pass_typed_as_the_password_signs_in_but_never_a_disabled_account,
+    a_pass_ticket_creates_one_password_and_nothing_else_does,
 );

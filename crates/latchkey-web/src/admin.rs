@@ -1,5 +1,7 @@
 //! The admin center's routes and handlers: parse, call the directory, render.
 
+mod tap;
+
 use std::sync::Arc;
 
 use askama::Template;
@@ -70,6 +72,14 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/admin/users/{id}/reset-password",
             get(reset_form).post(reset_post),
+        )
+        .route(
+            "/admin/users/{id}/temporary-access-pass",
+            post(tap::create_pass),
+        )
+        .route(
+            "/admin/users/{id}/temporary-access-pass/delete",
+            post(tap::delete_pass),
         )
         .route("/admin/mail", get(mail_queue))
         .route("/admin/licenses", get(licenses))
@@ -182,6 +192,8 @@ struct Pane {
     details_href: String,
     reset_href: String,
     notice: Option<String>,
+    /// The Temporary Access Pass section, for viewers who may manage the user's methods.
+    tap: Option<tap::TapSection>,
     body: PaneBody,
 }
 
@@ -190,6 +202,7 @@ enum PaneBody {
     Details,
     Reset(ResetForm),
     Done(Done),
+    TapIssued(tap::TapIssued),
 }
 
 #[derive(Debug)]
@@ -775,6 +788,7 @@ async fn pane_for(
         .await
         .map_err(|e| denied_or_transient(&e))?;
     let may_reset = authorize(&v.actor, Action::ResetPassword, &roles).is_ok();
+    let tap = tap::section(state, v, pos, id, &roles).await?;
     let licenses = state
         .directory
         .license_details(&v.actor, v.tenant.id, &UserRef::Id(id))
@@ -833,6 +847,7 @@ async fn pane_for(
         details_href: details,
         reset_href: format!("/admin/users/{id}/reset-password{suffix}"),
         notice: None,
+        tap,
         body,
     };
     Ok((pane, user))

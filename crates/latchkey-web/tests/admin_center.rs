@@ -1114,6 +1114,9 @@ both_backends!(
     an_unknown_or_expired_link_shows_the_same_page_and_no_details,
     a_link_the_mail_server_refused_is_shown_pending_with_its_error_in_the_mail_queue,
     the_details_pane_shows_licences_and_manager_and_the_licences_page_counts_seats,
+    an_administrator_creates_a_temporary_access_pass_shown_once_and_deletes_it,
+    a_helpdesk_administrator_cannot_issue_a_pass_even_to_a_global_administrator,
+    a_pass_is_not_created_without_the_csrf_token,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1517,4 +1520,198 @@ async fn a_link_the_mail_server_refused_is_shown_pending_with_its_error_in_the_m
             || page.body.contains("&lt;Connection refused&gt;")
     );
     assert!(!page.body.contains("/account/delivered/"), "never the link");
+}
+
+async fn tap_post(
+    w: &World,
+    b: &mut Browser,
+    id: &str,
+    pane: &Page,
+    fields: &[(&str, &str)],
+) -> Page {
+    let csrf = pane.hidden("csrf");
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    b.post(
+        &w.app,
+        &format!("/admin/users/{id}/temporary-access-pass?q=pat"),
+        &all,
+    )
+    .await
+}
+
+async fn an_administrator_creates_a_temporary_access_pass_shown_once_and_deletes_it(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let pane = b
+        .get(&w.app, &format!("/admin/users?q=pat&user={id}"))
+        .await;
+    assert_eq!(pane.status, StatusCode::OK, "{}", pane.body);
+    assert!(pane.body.contains("Temporary Access Pass"));
+    assert!(pane.body.contains("id=\"tap-none\""));
+    assert_eq!(pane.input("tap-lifetime"), "60");
+
+    // A lifetime out of Entra's bounds, or not a number: refused naming the field.
+    for bad in ["5", "soon"] {
+        let r = tap_post(&w, &mut b, &id, &pane, &[("lifetime", bad)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("Lifetime (minutes)"), "{}", r.body);
+        assert!(!r.body.contains("id=\"tap-pass\""));
+    }
+
+    let done = tap_post(
+        &w,
+        &mut b,
+        &id,
+        &pane,
+        &[("lifetime", "120"), ("once", "on")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.headers[header::CACHE_CONTROL], "no-store");
+    assert!(done.body.contains("will not be shown again"));
+    let pass = done.input("tap-pass");
+    assert_eq!(pass.len(), 16);
+    // A reload re-posts the form: the user has a pass now, so nothing is created and the
+    // pass is not shown again.
+    let reload = tap_post(
+        &w,
+        &mut b,
+        &id,
+        &pane,
+        &[("lifetime", "120"), ("once", "on")],
+    )
+    .await;
+    assert_eq!(reload.status, StatusCode::CONFLICT, "{}", reload.body);
+    assert!(reload.body.contains("already has a Temporary Access Pass"));
+    assert!(!reload.body.contains(&pass));
+    assert!(!reload.body.contains("id=\"tap-pass\""));
+    // It signs the user in.
+    let signed_in =
+        w.h.directory
+            .sign_in_with_temporary_access_pass(
+                w.h.tenant(),
+                "pat@contoso.test",
+                &SecretString::from(pass.clone()),
+                &ClientRef::default(),
+            )
+            .await
+            .unwrap();
+    assert!(signed_in.is_some());
+
+    // Never again: the pane says it exists (used, one-time, its lifetime), not what it is.
+    let after = b
+        .get(&w.app, &format!("/admin/users?q=pat&user={id}"))
+        .await;
+    assert!(!after.body.contains(&pass));
+    assert!(
+        after.body.contains("id=\"tap-state\">Used<"),
+        "{}",
+        after.body
+    );
+    assert!(after.body.contains("120 minutes"));
+    // Used up, it no longer stands in the way of a new one.
+    assert!(after.body.contains("id=\"tap-create\""));
+    assert!(!contains(&stored_bytes(&w).await, &pass));
+    assert!(!contains(&logs().lock().unwrap(), &pass));
+
+    // Delete it; a second delete of the same form is stale and deletes nothing else.
+    let csrf = after.hidden("csrf");
+    let pass_id = after.hidden("pass");
+    let delete = format!("/admin/users/{id}/temporary-access-pass/delete");
+    let deleted = b
+        .post(&w.app, &delete, &[("csrf", &csrf), ("pass", &pass_id)])
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert!(deleted.body.contains("id=\"tap-none\""));
+    let again = b
+        .post(&w.app, &delete, &[("csrf", &csrf), ("pass", &pass_id)])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again
+            .body
+            .contains("deleted or replaced since this page was opened")
+    );
+}
+
+async fn a_helpdesk_administrator_cannot_issue_a_pass_even_to_a_global_administrator(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    user(
+        &w,
+        "hal@contoso.test",
+        "Hal Helpdesk",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let boss = user(
+        &w,
+        "gia@contoso.test",
+        "Gia Global",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let mut b = Browser::default();
+    assert_eq!(
+        sign_in(&w, &mut b, "hal@contoso.test").await.status,
+        StatusCode::OK
+    );
+
+    let pane = b.get(&w.app, &format!("/admin/users?user={boss}")).await;
+    assert!(!pane.body.contains("id=\"tap-create\""));
+    // As in Entra, a Helpdesk Administrator does not manage authentication methods at all
+    // (an Authentication Administrator does).
+    let ordinary = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(ordinary.body.contains("id=\"reset-password\""));
+    assert!(!ordinary.body.contains("id=\"tap-create\""));
+    // A hand-made post with a valid CSRF token is refused, and no pass exists.
+    let posted = tap_post(&w, &mut b, &boss, &ordinary, &[("lifetime", "60")]).await;
+    assert_eq!(posted.status, StatusCode::FORBIDDEN, "{}", posted.body);
+    assert!(!posted.body.contains("id=\"tap-pass\""));
+    let boss_ref = latchkey_core::directory::UserRef::Id(
+        boss.parse::<uuid::Uuid>()
+            .map(latchkey_core::ids::UserId::from_uuid)
+            .unwrap(),
+    );
+    assert!(
+        w.h.directory
+            .temporary_access_passes(&Harness::operator(), w.h.tenant(), &boss_ref)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_pass_is_not_created_without_the_csrf_token(backend: Backend) {
+    let w = world(backend).await;
+    let mut b = Browser::default();
+    admin(&w, &mut b).await;
+    let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    for csrf in [None, Some("forged-token")] {
+        let mut fields = vec![("lifetime", "60")];
+        if let Some(c) = csrf {
+            fields.push(("csrf", c));
+        }
+        let r = b
+            .post(
+                &w.app,
+                &format!("/admin/users/{id}/temporary-access-pass"),
+                &fields,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(
+            r.body
+                .contains("This form has expired or did not come from the admin center")
+        );
+        assert!(!r.body.contains("id=\"tap-pass\""));
+        assert!(r.body.contains("id=\"tap-none\""));
+    }
 }

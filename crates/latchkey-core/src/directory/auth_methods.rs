@@ -132,6 +132,9 @@ pub enum TicketStage {
     PasswordVerified,
     /// Both factors were proved; a forced password change is due.
     SecondFactorVerified,
+    /// A Temporary Access Pass (strong authentication on its own) was right and the user
+    /// must create a password, without a current one to prove.
+    TemporaryAccessPassVerified,
 }
 
 impl TicketStage {
@@ -139,6 +142,7 @@ impl TicketStage {
         match self {
             Self::PasswordVerified => "pwd",
             Self::SecondFactorVerified => "mfa",
+            Self::TemporaryAccessPassVerified => "tap",
         }
     }
 }

@@ -225,6 +225,57 @@ impl Directory {
         }
     }
 
+    /// The password a user who signed in with a Temporary Access Pass creates when they
+    /// must change it (a new hire has none they know): set as the user, on the self-service
+    /// channel, through the one password operation (policy, hash on the pool, sessions
+    /// revoked, audited as "Change user password", the changed-notice mailed), clearing the
+    /// force-change flag. Only for a genuine `ticket` of the
+    /// [`TicketStage::TemporaryAccessPassVerified`](super::TicketStage) stage bound to
+    /// `binding`, and only while the change is still due (so a ticket sets one password).
+    /// `Ok(None)`: the ticket is not (or no longer) good; nothing changed. Returns the user
+    /// as they are now.
+    pub async fn create_password_after_temporary_access_pass(
+        &self,
+        tenant: TenantId,
+        ticket: &str,
+        binding: &str,
+        new: &SecretString,
+    ) -> Result<Option<User>, DirectoryError> {
+        let Some(user) = self
+            .open_sign_in_ticket(
+                tenant,
+                ticket,
+                super::TicketStage::TemporaryAccessPassVerified,
+                binding,
+            )
+            .await?
+            .filter(|u| u.force_change_password_next_sign_in)
+        else {
+            return Ok(None);
+        };
+        let roles = self.store.list_user_roles(tenant, user.id).await?;
+        let actor = Actor::User {
+            id: user.id,
+            display: user.user_principal_name.to_string(),
+            roles,
+            scopes: None,
+            channel: crate::authz::Channel::SelfService,
+        };
+        self.set_password(
+            &actor,
+            tenant,
+            &UserRef::Id(user.id),
+            super::SetPassword {
+                choice: super::PasswordChoice::Provided(new.clone()),
+                force_change_next_sign_in: false,
+                force_change_with_mfa: false,
+                reason: Some("created at sign-in with a Temporary Access Pass".into()),
+            },
+        )
+        .await?;
+        self.find_active_user(tenant, user.id).await
+    }
+
     fn tap_change(
         &self,
         actor: &Actor,
