@@ -255,6 +255,52 @@ async fn the_password_changed_notice_reaches_the_user(h: Harness) {
     assert!(!got[0].data.contains("Harbour-Lantern-Quay-42"));
 }
 
+async fn a_reset_code_reaches_the_user_and_no_log_line(h: Harness) {
+    logs();
+    let sink = SmtpSink::start().await.unwrap();
+    let mailer = Mailer::new(&config(sink.port())).unwrap();
+    let u = user(&h).await;
+    h.directory
+        .update_user(
+            &Harness::operator(),
+            h.tenant(),
+            &latchkey_core::directory::UserRef::Id(u.id),
+            latchkey_core::directory::UserChanges {
+                other_mails: Some(vec!["dorothy.home@example.org".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let flow = h
+        .directory
+        .sspr_start(
+            h.tenant(),
+            u.user_principal_name.as_str(),
+            Some("192.0.2.1"),
+        )
+        .await
+        .unwrap();
+    h.directory.sspr_send_email_code(&flow).await.unwrap();
+    assert_eq!(deliver_due(&h.directory, &mailer).await.unwrap().sent, 1);
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, ["dorothy.home@example.org"]);
+    let data = got[0].data.replace("=\r\n", "");
+    let code: String = data
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 8)
+        .expect("an 8-digit code in the message")
+        .to_owned();
+    // The code the message carries is the one that opens the reset.
+    h.directory
+        .sspr_verify(&flow, latchkey_core::sspr::VerificationMethod::Email, &code)
+        .await
+        .unwrap();
+    let logged = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    assert!(!logged.contains(&code), "the code is in no log line");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -272,6 +318,7 @@ both_backends!(
     a_reset_link_reaches_the_mail_server_through_a_real_smtp_conversation,
     a_message_queued_while_the_mail_server_is_down_is_delivered_once_it_is_back,
     the_password_changed_notice_reaches_the_user,
+    a_reset_code_reaches_the_user_and_no_log_line,
     a_server_without_starttls_gets_nothing_in_the_clear_when_starttls_is_required,
 );
 
