@@ -31,6 +31,7 @@ pub mod tap;
 pub mod tenant;
 pub mod user;
 pub mod workflow;
+pub mod workflow_store;
 
 pub use directory::Directory;
 pub use error::DirectoryError;

@@ -51,6 +51,10 @@ pair!(ChangedText, "password_changed.txt", ChangedHtml, "password_changed.html",
     organization: &'a str, display_name: &'a str, user_principal_name: &'a str, changed: String,
 });
 pair!(TestText, "test.txt", TestHtml, "test.html", { organization: &'a str, sent_by: &'a str });
+pair!(WorkflowNoticeText, "workflow_notice.txt", WorkflowNoticeHtml, "workflow_notice.html", {
+    organization: &'a str, manager_display_name: &'a str, display_name: &'a str,
+    user_principal_name: &'a str, workflow: &'a str,
+});
 
 /// Renders an opened message.
 pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
@@ -145,6 +149,32 @@ pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
             };
             (
                 format!("Latchkey test message for {org}"),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
+        MailContent::WorkflowNotice {
+            manager_display_name,
+            display_name,
+            user_principal_name,
+            workflow,
+        } => {
+            let t = WorkflowNoticeText {
+                organization: org,
+                manager_display_name,
+                display_name,
+                user_principal_name,
+                workflow,
+            };
+            let h = WorkflowNoticeHtml {
+                organization: org,
+                manager_display_name,
+                display_name,
+                user_principal_name,
+                workflow,
+            };
+            (
+                format!("{workflow} ran for {display_name}"),
                 t.render().map_err(err)?,
                 h.render().map_err(err)?,
             )
