@@ -254,3 +254,31 @@ fn users_matching_opt(filter: Option<Filter>, after: Option<String>) -> UserQuer
         ..UserQuery::default()
     }
 }
+
+/// The worker `latchkey serve` runs: every `every`, tick each tenant's workflows and run the
+/// due steps until none is left. Errors are logged and the loop goes on; several nodes may
+/// run it at once (runs are unique, steps leased).
+pub async fn run_worker(engine: Engine, every: std::time::Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(e) = engine.pass().await {
+            tracing::warn!(error = %e, "workflow pass failed");
+        }
+    }
+}
+
+impl Engine {
+    /// One pass over every tenant: tick, then run what is due.
+    pub async fn pass(&self) -> Result<(), DirectoryError> {
+        for tenant in self.directory.list_tenants().await? {
+            let started = self.tick(tenant.id).await?;
+            if started > 0 {
+                tracing::info!(tenant = %tenant.id, started, "workflow runs started");
+            }
+        }
+        self.run_until_idle().await?;
+        Ok(())
+    }
+}
