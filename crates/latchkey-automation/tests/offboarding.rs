@@ -377,6 +377,150 @@ async fn two_workers_running_at_once_perform_each_step_exactly_once(backend: Bac
     assert_eq!(resets, 1, "the password was reset once");
 }
 
+async fn a_step_taken_over_after_a_crash_does_not_reset_the_password_twice(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (_, leaver) = leaver(&h, 1).await;
+    h.directory
+        .save_workflow(&Harness::operator(), h.tenant(), OFFBOARDING)
+        .await
+        .unwrap();
+    let engine = Engine::new(h.directory.clone());
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+
+    // A worker claims the reset, makes it, and dies before recording it.
+    let claimed = h
+        .directory
+        .claim_workflow_steps(&latchkey_automation::workflow_actor(), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    latchkey_automation::local::perform(&h.directory, &claimed[0])
+        .await
+        .unwrap();
+    // While its lease holds, nobody else takes the step.
+    assert_eq!(engine.run_due_steps().await.unwrap(), 0);
+
+    // After the lease, another worker takes over and recognises the reset as done.
+    h.clock.advance(Duration::minutes(6));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 5);
+    let runs = h
+        .directory
+        .list_workflow_runs(&Harness::operator(), h.tenant(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].status, RunStatus::Succeeded);
+    assert_eq!(runs[0].steps[0].attempts, 2);
+    assert!(
+        runs[0].steps[0]
+            .output
+            .as_deref()
+            .unwrap()
+            .contains("already reset")
+    );
+    let audit = h.store.list_audit_events(h.tenant(), 100).await.unwrap();
+    let resets = audit
+        .iter()
+        .filter(|a| {
+            a.activity == "Reset user password"
+                && a.target_id.as_deref() == Some(leaver.id.to_string().as_str())
+        })
+        .count();
+    assert_eq!(resets, 1);
+    // The dead worker's late report is refused: the lease is no longer its own.
+    assert!(
+        !h.directory
+            .finish_workflow_step(
+                &claimed[0],
+                latchkey_core::directory::ActionResult::Done {
+                    output: "late".into()
+                }
+            )
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_permanent_failure_stops_the_run_and_skips_the_rest_unless_told_to_continue(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let (_, leaver) = leaver(&h, 1).await;
+    // The manager of a second leaver has no address: notifying fails for good.
+    let quiet_manager = add_user(
+        &h,
+        "quiet@contoso.test",
+        "Quinn Quiet",
+        UserProfile::default(),
+    )
+    .await;
+    h.directory
+        .set_manager(
+            &Harness::operator(),
+            h.tenant(),
+            &UserRef::Id(leaver.id),
+            quiet_manager.id,
+        )
+        .await
+        .unwrap();
+    let stop = r#"{"name": "Stopper", "trigger": {"kind": "leaveDate", "offsetDays": 0},
+        "steps": [{"action": "notifyManager"}, {"action": "disableAccount"}]}"#;
+    h.directory
+        .save_workflow(&Harness::operator(), h.tenant(), stop)
+        .await
+        .unwrap();
+    let engine = Engine::new(h.directory.clone());
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    engine.run_until_idle().await.unwrap();
+    let runs = h
+        .directory
+        .list_workflow_runs(&Harness::operator(), h.tenant(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].status, RunStatus::Failed);
+    assert_eq!(runs[0].steps[0].status, StepStatus::Failed);
+    assert_eq!(
+        runs[0].steps[0].attempts, 1,
+        "a permanent failure is not retried"
+    );
+    assert!(
+        runs[0].steps[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no e-mail address"),
+        "{:?}",
+        runs[0].steps[0].error
+    );
+    assert_eq!(runs[0].steps[1].status, StepStatus::Skipped);
+    let user = h
+        .directory
+        .get_user(&Harness::operator(), h.tenant(), &UserRef::Id(leaver.id))
+        .await
+        .unwrap();
+    assert!(user.account_enabled, "a skipped step did nothing");
+
+    let go_on = stop.replace("Stopper", "Continuer").replace(
+        r#"{"action": "notifyManager"}"#,
+        r#"{"action": "notifyManager", "onFailure": "continue"}"#,
+    );
+    h.directory
+        .save_workflow(&Harness::operator(), h.tenant(), &go_on)
+        .await
+        .unwrap();
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    engine.run_until_idle().await.unwrap();
+    let user = h
+        .directory
+        .get_user(&Harness::operator(), h.tenant(), &UserRef::Id(leaver.id))
+        .await
+        .unwrap();
+    assert!(
+        !user.account_enabled,
+        "the run went on past the failed notice"
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -396,4 +540,6 @@ both_backends!(
     a_workflow_whose_scope_names_an_unknown_attribute_is_refused_and_nothing_is_saved,
     saving_again_makes_a_new_version_and_a_run_keeps_the_one_it_started_with,
     two_workers_running_at_once_perform_each_step_exactly_once,
+    a_step_taken_over_after_a_crash_does_not_reset_the_password_twice,
+    a_permanent_failure_stops_the_run_and_skips_the_rest_unless_told_to_continue,
 );
