@@ -521,6 +521,57 @@ async fn a_permanent_failure_stops_the_run_and_skips_the_rest_unless_told_to_con
     );
 }
 
+async fn two_workers_over_many_leavers_process_every_user_exactly_once(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let mut leavers = Vec::new();
+    for i in 0..12 {
+        leavers.push(
+            add_user(
+                &h,
+                &format!("leaver{i}@contoso.test"),
+                &format!("Leaver Number{i}"),
+                UserProfile {
+                    employee_leave_date_time: Some(h.clock.now() - Duration::days(2)),
+                    ..UserProfile::default()
+                },
+            )
+            .await,
+        );
+    }
+    let workflow = r#"{"name": "Lock out", "trigger": {"kind": "leaveDate", "offsetDays": 1},
+        "steps": [{"action": "resetPasswordUnknown"}, {"action": "disableAccount"}]}"#;
+    h.directory
+        .save_workflow(&Harness::operator(), h.tenant(), workflow)
+        .await
+        .unwrap();
+    let a = Engine::new(h.directory.clone());
+    let b = Engine::new(h.directory.clone());
+    let (pa, pb) = tokio::join!(a.pass(), b.pass());
+    pa.unwrap();
+    pb.unwrap();
+    // Whatever either left over (a step the other held), one more pass finishes.
+    a.pass().await.unwrap();
+    let runs = h
+        .directory
+        .list_workflow_runs(&Harness::operator(), h.tenant(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), leavers.len());
+    for run in &runs {
+        assert_eq!(run.status, RunStatus::Succeeded);
+        assert!(run.steps.iter().all(|s| s.attempts == 1), "{run:?}");
+    }
+    let audit = h.store.list_audit_events(h.tenant(), 500).await.unwrap();
+    for leaver in &leavers {
+        let id = leaver.id.to_string();
+        let resets = audit
+            .iter()
+            .filter(|e| e.activity == "Reset user password" && e.target_id.as_deref() == Some(&id))
+            .count();
+        assert_eq!(resets, 1, "{}", leaver.user_principal_name);
+    }
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -542,4 +593,5 @@ both_backends!(
     two_workers_running_at_once_perform_each_step_exactly_once,
     a_step_taken_over_after_a_crash_does_not_reset_the_password_twice,
     a_permanent_failure_stops_the_run_and_skips_the_rest_unless_told_to_continue,
+    two_workers_over_many_leavers_process_every_user_exactly_once,
 );
