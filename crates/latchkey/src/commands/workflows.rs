@@ -116,9 +116,13 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
             let started = Engine::new(directory)
                 .run_manually(tenant, &a.name, &users)
                 .await?;
-            println!(
-                "Started {started} run(s); the server's worker performs them (see `latchkey workflows runs`)."
-            );
+            if a.tenant.json {
+                output::json(&json!({ "started": started }));
+            } else {
+                println!(
+                    "Started {started} run(s); the server's worker performs them (see `latchkey workflows runs`)."
+                );
+            }
         }
         WorkflowsCommand::Runs(a) => {
             let (directory, tenant) = open(&a.tenant).await?;
