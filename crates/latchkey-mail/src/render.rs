@@ -219,4 +219,23 @@ mod tests {
         assert!(!r.html.contains("<script>"));
         assert!(!format!("{r:?}").contains("delivered/abc"));
     }
+
+    #[test]
+    fn a_workflow_notice_names_the_workflow_and_the_report_and_escapes_them_in_html() {
+        let mail = OpenedMail {
+            organization: "Contoso".into(),
+            content: MailContent::WorkflowNotice {
+                manager_display_name: "Morgan Manager".into(),
+                display_name: "Lee <b>Leaver</b>".into(),
+                user_principal_name: "leaver@contoso.test".into(),
+                workflow: "Offboarding".into(),
+            },
+        };
+        let r = render(&mail).unwrap();
+        assert_eq!(r.subject, "Offboarding ran for Lee <b>Leaver</b>");
+        assert!(r.text.contains("Hello Morgan Manager"));
+        assert!(r.text.contains("\"Offboarding\""));
+        assert!(r.text.contains("leaver@contoso.test"));
+        assert!(!r.html.contains("<b>Leaver"));
+    }
 }
