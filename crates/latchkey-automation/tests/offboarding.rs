@@ -9,10 +9,12 @@ use latchkey_core::clock::Clock;
 use latchkey_core::directory::{ClientRef, NewUser, PasswordChoice, SignInError, UserRef};
 use latchkey_core::error::DirectoryError;
 use latchkey_core::license::{AssignedLicense, LicenseChange, NewSku};
-use latchkey_core::mail::{MailKind, MailQuery};
+use latchkey_core::mail::{MailAddress, MailKind, MailQuery};
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::user::{User, UserProfile};
 use latchkey_core::workflow_store::{RunStatus, StepStatus};
+use latchkey_mail::{DeliveryPass, Mailer, Security, SmtpConfig, deliver_due};
+use latchkey_testkit::smtp::SmtpSink;
 use latchkey_testkit::{Backend, Harness};
 use secrecy::SecretString;
 
@@ -202,6 +204,30 @@ async fn a_leaver_whose_date_passed_is_offboarded_once_and_every_step_is_recorde
         .collect();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].to[0].as_str(), "morgan@contoso.test");
+    // …and reaches them through a real SMTP server.
+    let sink = SmtpSink::start().await.unwrap();
+    let mailer = Mailer::new(&SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: sink.port(),
+        security: Security::None,
+        username: None,
+        password: None,
+        from: MailAddress::parse("latchkey@contoso.test").unwrap(),
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .unwrap();
+    let pass = deliver_due(&h.directory, &mailer).await.unwrap();
+    assert_eq!(pass, DeliveryPass { sent: 1, failed: 0 });
+    let got = sink.messages();
+    assert_eq!(got[0].to, ["morgan@contoso.test"]);
+    assert!(
+        got[0]
+            .data
+            .contains("Subject: Offboarding ran for Lee Leaver"),
+        "{}",
+        got[0].data
+    );
+    assert!(got[0].data.contains("leaver@contoso.test"));
 
     // The run history has the run with every step succeeded.
     let runs = h
