@@ -598,6 +598,44 @@ async fn two_workers_over_many_leavers_process_every_user_exactly_once(backend: 
     }
 }
 
+async fn a_joiner_trigger_fires_its_offset_in_days_before_the_hire_date(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let joiner = add_user(
+        &h,
+        "joiner@contoso.test",
+        "Jo Joiner",
+        UserProfile {
+            employee_hire_date: Some(h.clock.now() + Duration::days(10)),
+            ..UserProfile::default()
+        },
+    )
+    .await;
+    let pre_hire = r#"{"name": "Pre-hire", "trigger": {"kind": "hireDate", "offsetDays": -7},
+        "steps": [{"action": "revokeSessions"}]}"#;
+    h.directory
+        .save_workflow(&Harness::operator(), h.tenant(), pre_hire)
+        .await
+        .unwrap();
+    let engine = Engine::new(h.directory.clone());
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 0);
+    h.clock.advance(Duration::days(3) - Duration::minutes(1));
+    assert_eq!(
+        engine.tick(h.tenant()).await.unwrap(),
+        0,
+        "not yet: a minute early"
+    );
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    let runs = h
+        .directory
+        .list_workflow_runs(&Harness::operator(), h.tenant(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].user_id, joiner.id);
+    assert_eq!(runs[0].status, RunStatus::Succeeded);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -620,4 +658,5 @@ both_backends!(
     a_step_taken_over_after_a_crash_does_not_reset_the_password_twice,
     a_permanent_failure_stops_the_run_and_skips_the_rest_unless_told_to_continue,
     two_workers_over_many_leavers_process_every_user_exactly_once,
+    a_joiner_trigger_fires_its_offset_in_days_before_the_hire_date,
 );
