@@ -272,10 +272,15 @@ pub async fn run_worker(engine: Engine, every: std::time::Duration) {
 impl Engine {
     /// One pass over every tenant: tick, then run what is due.
     pub async fn pass(&self) -> Result<(), DirectoryError> {
+        // One tenant's failure (a stored workflow this version cannot read) must not stop the
+        // others' triggers.
         for tenant in self.directory.list_tenants().await? {
-            let started = self.tick(tenant.id).await?;
-            if started > 0 {
-                tracing::info!(tenant = %tenant.id, started, "workflow runs started");
+            match self.tick(tenant.id).await {
+                Ok(0) => {}
+                Ok(started) => {
+                    tracing::info!(tenant = %tenant.id, started, "workflow runs started");
+                }
+                Err(e) => tracing::warn!(tenant = %tenant.id, error = %e, "workflow tick failed"),
             }
         }
         self.run_until_idle().await?;
