@@ -67,3 +67,11 @@ guid_id!(
     /// A licence SKU's GUID (Graph's `skuId`), chosen by the tenant when it defines the SKU.
     SkuId
 );
+guid_id!(
+    /// A lifecycle workflow's id.
+    WorkflowId
+);
+guid_id!(
+    /// A workflow run's id.
+    RunId
+);

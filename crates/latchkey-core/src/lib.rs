@@ -20,6 +20,7 @@ pub mod interactive;
 pub mod license;
 pub mod mail;
 pub mod names;
+pub mod odata;
 pub mod password;
 pub mod query;
 pub mod role;
@@ -29,6 +30,8 @@ pub mod store;
 pub mod tap;
 pub mod tenant;
 pub mod user;
+pub mod workflow;
+pub mod workflow_store;
 
 pub use directory::Directory;
 pub use error::DirectoryError;

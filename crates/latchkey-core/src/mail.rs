@@ -121,14 +121,17 @@ pub enum MailKind {
     PasswordChanged,
     /// `latchkey mail test`.
     Test,
+    /// A lifecycle workflow tells a user's manager that it ran for the user.
+    WorkflowNotice,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::OneTimeCode,
         Self::ViewOnceLink,
         Self::PasswordChanged,
         Self::Test,
+        Self::WorkflowNotice,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -137,6 +140,7 @@ impl MailKind {
             Self::ViewOnceLink => "viewOnceLink",
             Self::PasswordChanged => "passwordChanged",
             Self::Test => "test",
+            Self::WorkflowNotice => "workflowNotice",
         }
     }
 
@@ -172,6 +176,13 @@ pub enum MailContent {
     Test {
         sent_by: String,
     },
+    /// To a manager: the workflow `workflow` ran for their report.
+    WorkflowNotice {
+        manager_display_name: String,
+        display_name: String,
+        user_principal_name: String,
+        workflow: String,
+    },
 }
 
 impl fmt::Debug for MailContent {
@@ -188,6 +199,7 @@ impl MailContent {
             Self::ViewOnceLink { .. } => MailKind::ViewOnceLink,
             Self::PasswordChanged { .. } => MailKind::PasswordChanged,
             Self::Test { .. } => MailKind::Test,
+            Self::WorkflowNotice { .. } => MailKind::WorkflowNotice,
         }
     }
 
@@ -226,6 +238,17 @@ impl MailContent {
             },
             Self::Test { sent_by } => WireContent::Test {
                 sent_by: sent_by.clone(),
+            },
+            Self::WorkflowNotice {
+                manager_display_name,
+                display_name,
+                user_principal_name,
+                workflow,
+            } => WireContent::WorkflowNotice {
+                manager_display_name: manager_display_name.clone(),
+                display_name: display_name.clone(),
+                user_principal_name: user_principal_name.clone(),
+                workflow: workflow.clone(),
             },
         };
         Wire {
@@ -267,6 +290,13 @@ enum WireContent {
     },
     #[serde(rename_all = "camelCase")]
     Test { sent_by: String },
+    #[serde(rename_all = "camelCase")]
+    WorkflowNotice {
+        manager_display_name: String,
+        display_name: String,
+        user_principal_name: String,
+        workflow: String,
+    },
 }
 
 impl From<WireContent> for MailContent {
@@ -304,6 +334,17 @@ impl From<WireContent> for MailContent {
                 changed_at,
             },
             WireContent::Test { sent_by } => Self::Test { sent_by },
+            WireContent::WorkflowNotice {
+                manager_display_name,
+                display_name,
+                user_principal_name,
+                workflow,
+            } => Self::WorkflowNotice {
+                manager_display_name,
+                display_name,
+                user_principal_name,
+                workflow,
+            },
         }
     }
 }

@@ -51,6 +51,10 @@ pair!(ChangedText, "password_changed.txt", ChangedHtml, "password_changed.html",
     organization: &'a str, display_name: &'a str, user_principal_name: &'a str, changed: String,
 });
 pair!(TestText, "test.txt", TestHtml, "test.html", { organization: &'a str, sent_by: &'a str });
+pair!(WorkflowNoticeText, "workflow_notice.txt", WorkflowNoticeHtml, "workflow_notice.html", {
+    organization: &'a str, manager_display_name: &'a str, display_name: &'a str,
+    user_principal_name: &'a str, workflow: &'a str,
+});
 
 /// Renders an opened message.
 pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
@@ -149,6 +153,32 @@ pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
                 h.render().map_err(err)?,
             )
         }
+        MailContent::WorkflowNotice {
+            manager_display_name,
+            display_name,
+            user_principal_name,
+            workflow,
+        } => {
+            let t = WorkflowNoticeText {
+                organization: org,
+                manager_display_name,
+                display_name,
+                user_principal_name,
+                workflow,
+            };
+            let h = WorkflowNoticeHtml {
+                organization: org,
+                manager_display_name,
+                display_name,
+                user_principal_name,
+                workflow,
+            };
+            (
+                format!("{workflow} ran for {display_name}"),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
     };
     Ok(Rendered {
         subject,
@@ -188,5 +218,24 @@ mod tests {
         assert!(r.html.contains("Ada &#60;script&#62;") || r.html.contains("Ada &lt;script&gt;"));
         assert!(!r.html.contains("<script>"));
         assert!(!format!("{r:?}").contains("delivered/abc"));
+    }
+
+    #[test]
+    fn a_workflow_notice_names_the_workflow_and_the_report_and_escapes_them_in_html() {
+        let mail = OpenedMail {
+            organization: "Contoso".into(),
+            content: MailContent::WorkflowNotice {
+                manager_display_name: "Morgan Manager".into(),
+                display_name: "Lee <b>Leaver</b>".into(),
+                user_principal_name: "leaver@contoso.test".into(),
+                workflow: "Offboarding".into(),
+            },
+        };
+        let r = render(&mail).unwrap();
+        assert_eq!(r.subject, "Offboarding ran for Lee <b>Leaver</b>");
+        assert!(r.text.contains("Hello Morgan Manager"));
+        assert!(r.text.contains("\"Offboarding\""));
+        assert!(r.text.contains("leaver@contoso.test"));
+        assert!(!r.html.contains("<b>Leaver"));
     }
 }

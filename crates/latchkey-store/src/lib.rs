@@ -10,6 +10,7 @@ mod managers;
 mod postgres;
 mod shared;
 mod sqlite;
+mod workflows;
 
 use std::path::Path;
 use std::sync::Arc;

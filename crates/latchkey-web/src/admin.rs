@@ -1181,6 +1181,7 @@ async fn mail_queue(State(state): State<WebState>, headers: HeaderMap) -> Respon
                 latchkey_core::mail::MailKind::OneTimeCode => "Verification code",
                 latchkey_core::mail::MailKind::PasswordChanged => "Password changed notice",
                 latchkey_core::mail::MailKind::Test => "Test message",
+                latchkey_core::mail::MailKind::WorkflowNotice => "Workflow notice",
             },
             to: m
                 .to

@@ -41,6 +41,64 @@ pub enum Command {
     /// Tenant-wide settings, directly in the store.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Lifecycle workflows (joiner/leaver automation), directly in the store.
+    #[command(subcommand)]
+    Workflows(WorkflowsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCommand {
+    /// Save a workflow from a JSON file: a new version of the workflow with its name, or its first.
+    Import(WorkflowsImportArgs),
+    /// List the workflows with their trigger, version and state.
+    List(TenantArgs),
+    /// Show a workflow's definition (JSON, as stored).
+    Show(WorkflowsNameArgs),
+    /// Which users the workflow would touch now and what each step would do; changes nothing.
+    DryRun(WorkflowsNameArgs),
+    /// Start a run of the workflow now for the given users; the server's worker performs it.
+    Run(WorkflowsRunArgs),
+    /// The run history, newest first, with each step's state.
+    Runs(WorkflowsRunsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsImportArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The workflow definition (JSON).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsNameArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The workflow's name (case-insensitive).
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsRunArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The workflow's name (case-insensitive).
+    pub name: String,
+    /// A user's UPN or object id (repeatable).
+    #[arg(long = "user", required = true)]
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsRunsArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Only this workflow's runs.
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// Most runs shown (1–500).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
 }
 
 #[derive(Debug, Subcommand)]

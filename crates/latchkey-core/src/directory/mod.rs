@@ -24,6 +24,7 @@ mod tap;
 mod tenants;
 mod update;
 mod users;
+mod workflows;
 
 use std::sync::Arc;
 
@@ -65,6 +66,9 @@ pub use tap::{IssuedPass, NewTemporaryAccessPass};
 pub use tenants::Bootstrapped;
 pub use update::{ProfileField, UserChanges};
 pub use users::{CreatedUser, NewUser};
+pub use workflows::{
+    ActionResult, MAX_STEP_ATTEMPTS, STEP_LEASE_SECONDS, Workflow, effect_is_from_step,
+};
 
 /// How a channel names a user: by object id or by UPN, as Graph's `/users/{id | upn}`.
 #[derive(Debug, Clone, PartialEq, Eq)]

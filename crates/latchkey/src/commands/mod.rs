@@ -9,6 +9,7 @@ mod mail;
 mod serve;
 mod tenant;
 mod users;
+mod workflows;
 
 use std::io::Read;
 use std::path::Path;
@@ -52,6 +53,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Tenant(cmd) => tenant::run(cmd).await,
         Command::Graph(args) => graph::run(args).await,
         Command::Mail(cmd) => mail::run(cmd).await,
+        Command::Workflows(cmd) => workflows::run(cmd).await,
     }
 }
 

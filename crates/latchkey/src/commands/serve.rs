@@ -151,6 +151,10 @@ pub async fn run(args: ServeArgs) -> CliResult {
             None
         }
     };
+    tokio::spawn(latchkey_automation::run_worker(
+        latchkey_automation::Engine::new(directory.clone()),
+        WORKFLOW_TICK,
+    ));
     tokio::spawn(purge_deleted_users(directory));
 
     // Scripts and tests read this line to learn the port.
@@ -184,6 +188,9 @@ pub async fn run(args: ServeArgs) -> CliResult {
 /// How often the delivery loop looks at the queue without being woken (retries, and mail
 /// queued by other nodes).
 const MAIL_TICK: Duration = Duration::from_secs(15);
+
+/// How often the workflow worker evaluates triggers and runs due steps.
+const WORKFLOW_TICK: Duration = Duration::from_secs(60);
 
 /// How long a stopping server waits for a delivery pass under way.
 const MAIL_GRACE: Duration = Duration::from_secs(20);

@@ -1,0 +1,302 @@
+//! Lifecycle workflows as directory operations: saving (validated, versioned), listing,
+//! starting runs (once per workflow, user and occurrence), leasing due steps, and deciding
+//! what a step's result means for its run (retry with backoff, advance, or stop). The engine
+//! that evaluates triggers and performs actions is `latchkey-automation`; it calls these.
+
+use chrono::{DateTime, Duration};
+
+use serde_json::json;
+
+use super::mail::user_addresses;
+use super::{Change, Directory};
+use crate::authz::{Action, Actor, authorize};
+use crate::error::DirectoryError;
+use crate::ids::{TenantId, UserId};
+use crate::mail::MailContent;
+use crate::user::User;
+use crate::workflow::{OnFailure, ValidWorkflow, WorkflowDefinition};
+use crate::workflow_store::{
+    ClaimedStep, NewRun, RunId, RunRecord, StepOutcome, WorkflowId, WorkflowWrite,
+};
+
+/// A transient failure is retried this many times in all before the step fails.
+pub const MAX_STEP_ATTEMPTS: i32 = 5;
+/// The first retry waits this long; each next one twice as long, up to an hour.
+const FIRST_RETRY_SECONDS: i64 = 30;
+const MAX_RETRY_SECONDS: i64 = 3600;
+/// How long a worker holds a step before another may take it over.
+pub const STEP_LEASE_SECONDS: i64 = 300;
+/// Most runs a history listing returns.
+pub const MAX_RUNS_LISTED: u32 = 500;
+
+/// A saved workflow at its latest version, with its definition validated again.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    pub id: WorkflowId,
+    pub version: i64,
+    pub workflow: ValidWorkflow,
+}
+
+/// How an action ended, as the engine reports it.
+#[derive(Debug)]
+pub enum ActionResult {
+    Done { output: String },
+    Failed(DirectoryError),
+}
+
+impl Directory {
+    /// Validates a workflow definition (JSON) and saves it as a new version of the
+    /// workflow with its name. Nothing is written if any field is invalid.
+    pub async fn save_workflow(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        raw: &str,
+    ) -> Result<Workflow, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let workflow = WorkflowDefinition::parse_json(raw)?;
+        let (id, version) = self
+            .store
+            .save_workflow(&WorkflowWrite {
+                tenant_id: tenant,
+                name: workflow.definition.name.clone(),
+                enabled: workflow.definition.enabled,
+                definition: workflow.definition.to_stored_json()?,
+                at: self.clock.now(),
+            })
+            .await?;
+        Ok(Workflow {
+            id,
+            version,
+            workflow,
+        })
+    }
+
+    pub async fn list_workflows(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Vec<Workflow>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        self.store
+            .list_workflows(tenant)
+            .await?
+            .into_iter()
+            .map(|w| {
+                Ok(Workflow {
+                    id: w.id,
+                    version: w.version,
+                    workflow: WorkflowDefinition::from_stored_json(&w.definition)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn get_workflow(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Workflow, DirectoryError> {
+        self.list_workflows(actor, tenant)
+            .await?
+            .into_iter()
+            .find(|w| w.workflow.definition.name.eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| DirectoryError::not_found(format!("Workflow '{}'", name.trim())))
+    }
+
+    /// Starts a run of `workflow` (at its current version) for `user`, unless one exists for
+    /// the same occurrence. Returns whether a run was started.
+    pub async fn start_workflow_run(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        workflow: &Workflow,
+        user: UserId,
+        occurrence: &str,
+    ) -> Result<bool, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        Ok(self
+            .store
+            .create_workflow_run(&NewRun {
+                id: RunId::new(),
+                tenant_id: tenant,
+                workflow_id: workflow.id,
+                workflow_version: workflow.version,
+                user_id: user,
+                occurrence: occurrence.to_owned(),
+                steps: workflow.workflow.definition.steps.clone(),
+                at: self.clock.now(),
+            })
+            .await?)
+    }
+
+    /// Leases up to `limit` due steps of any tenant's runs for this worker.
+    pub async fn claim_workflow_steps(
+        &self,
+        actor: &Actor,
+        limit: u32,
+    ) -> Result<Vec<ClaimedStep>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .claim_workflow_steps(
+                now,
+                now + Duration::seconds(STEP_LEASE_SECONDS),
+                limit.min(100),
+            )
+            .await?)
+    }
+
+    /// Records what an action did: success advances the run; a transient failure is retried
+    /// with exponential backoff until [`MAX_STEP_ATTEMPTS`]; a permanent one fails the step,
+    /// and the step's on-failure policy says whether the run goes on. Returns `false` when the
+    /// lease had passed to another worker (nothing recorded).
+    pub async fn finish_workflow_step(
+        &self,
+        step: &ClaimedStep,
+        result: ActionResult,
+    ) -> Result<bool, DirectoryError> {
+        let now = self.clock.now();
+        let outcome = match result {
+            ActionResult::Done { output } => StepOutcome::Succeeded { output },
+            ActionResult::Failed(e) if is_transient(&e) && step.attempts < MAX_STEP_ATTEMPTS => {
+                StepOutcome::Retry {
+                    error: public_error(&e),
+                    retry_at: now + retry_delay(step.attempts),
+                }
+            }
+            ActionResult::Failed(e) => StepOutcome::Failed {
+                error: public_error(&e),
+                continue_run: step.step.on_failure == OnFailure::Continue,
+            },
+        };
+        Ok(self.store.finish_workflow_step(step, &outcome, now).await?)
+    }
+
+    /// Queues an e-mail to `manager` saying that `workflow` ran for `user`, with an audit
+    /// event, in one transaction. Fails (naming why) when the manager has no address or this
+    /// directory cannot seal mail.
+    pub async fn notify_manager_of_workflow(
+        &self,
+        tenant: TenantId,
+        user: &User,
+        manager: &User,
+        workflow: &str,
+    ) -> Result<(), DirectoryError> {
+        let actor = Actor::Operator {
+            channel: crate::authz::Channel::Workflow,
+        };
+        let to = user_addresses(manager);
+        if to.is_empty() {
+            return Err(DirectoryError::invalid(
+                "manager.mail",
+                format!(
+                    "the manager {} has no e-mail address",
+                    manager.user_principal_name
+                ),
+            ));
+        }
+        let tenant_record = self.tenant(tenant).await?;
+        let mail = self.seal_mail(
+            &tenant_record,
+            to,
+            &MailContent::WorkflowNotice {
+                manager_display_name: manager.display_name.to_string(),
+                display_name: user.display_name.to_string(),
+                user_principal_name: user.user_principal_name.to_string(),
+                workflow: workflow.to_owned(),
+            },
+        )?;
+        let mut events = self.events(Change {
+            actor: &actor,
+            tenant,
+            category: "UserManagement",
+            activity: "Notify manager",
+            operation_type: "Other",
+            target: Some(user),
+            other_target: None,
+            details: vec![
+                ("workflow".into(), workflow.to_owned()),
+                ("manager".into(), manager.id.to_string()),
+            ],
+            outbox_kind: "user.managerNotified",
+            payload: json!({ "workflow": workflow, "managerId": manager.id }),
+        });
+        events.mail.push(mail);
+        self.store.record_workflow_events(&events).await?;
+        self.mail_queued(&events);
+        Ok(())
+    }
+
+    /// The newest runs of the tenant (of one workflow, if named), with their steps.
+    pub async fn list_workflow_runs(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        workflow: Option<WorkflowId>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        Ok(self
+            .store
+            .list_workflow_runs(tenant, workflow, limit.clamp(1, MAX_RUNS_LISTED))
+            .await?)
+    }
+}
+
+/// Failures that may pass on their own: a busy hashing pool, a racing writer, the database.
+fn is_transient(e: &DirectoryError) -> bool {
+    matches!(
+        e,
+        DirectoryError::Busy | DirectoryError::Stale | DirectoryError::Internal(_)
+    )
+}
+
+/// What the run history may show: internal errors stay in the logs.
+fn public_error(e: &DirectoryError) -> String {
+    match e {
+        DirectoryError::Internal(_) => "internal error (see the server log)".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// 30 s after the first attempt, doubling, at most an hour.
+fn retry_delay(attempts: i32) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    Duration::seconds((FIRST_RETRY_SECONDS << exp).min(MAX_RETRY_SECONDS))
+}
+
+/// Whether an effect made at `effect_at` is this step's own, made by an earlier attempt that
+/// crashed before recording it: only a step taken over (a later attempt) can have one, and
+/// then an effect no older than the step's first claim is its own. On the first attempt the
+/// action always runs (an effect in the same clock tick is someone else's).
+pub fn effect_is_from_step(effect_at: Option<DateTime<chrono::Utc>>, step: &ClaimedStep) -> bool {
+    step.attempts > 1 && effect_at.is_some_and(|t| t >= step.first_started_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_thirty_seconds_doubling_to_an_hour() {
+        assert_eq!(retry_delay(1), Duration::seconds(30));
+        assert_eq!(retry_delay(2), Duration::seconds(60));
+        assert_eq!(retry_delay(3), Duration::seconds(120));
+        assert_eq!(retry_delay(12), Duration::seconds(3600));
+    }
+
+    #[test]
+    fn only_busy_stale_and_internal_failures_are_retried() {
+        assert!(is_transient(&DirectoryError::Busy));
+        assert!(is_transient(&DirectoryError::Stale));
+        assert!(!is_transient(&DirectoryError::invalid("x", "y")));
+        assert!(!is_transient(&DirectoryError::not_found("user")));
+        assert_eq!(
+            public_error(&DirectoryError::Internal("db password=…".into())),
+            "internal error (see the server log)"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Durable workflow storage: saved workflows (every save a new version) and runs, one per
+//! (workflow, user, occurrence), whose steps are claimed with leases so that two workers
+//! never run one step. What happens next after a step (retry, advance, stop) is decided in
+//! core (`directory::workflows`); the store writes it in one transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::Events;
+pub use crate::ids::{RunId, WorkflowId};
+use crate::ids::{TenantId, UserId};
+use crate::store::StoreResult;
+use crate::workflow::Step;
+
+/// A workflow to save: a new version of the workflow with this name, or its first.
+#[derive(Debug, Clone)]
+pub struct WorkflowWrite {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub enabled: bool,
+    /// The validated definition in its stored form (JSON with a schema version).
+    pub definition: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A saved workflow at its latest version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWorkflow {
+    pub id: WorkflowId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub enabled: bool,
+    pub version: i64,
+    pub definition: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A run to start, with its steps copied from the workflow version it starts with.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: RunId,
+    pub tenant_id: TenantId,
+    pub workflow_id: WorkflowId,
+    pub workflow_version: i64,
+    pub user_id: UserId,
+    /// Unique per workflow and user: the trigger's occurrence, or a manual run's id.
+    pub occurrence: String,
+    pub steps: Vec<Step>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Running, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Skipped,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// A step a worker holds the lease of.
+#[derive(Debug, Clone)]
+pub struct ClaimedStep {
+    pub run_id: RunId,
+    pub position: i32,
+    pub tenant_id: TenantId,
+    pub workflow_name: String,
+    pub user_id: UserId,
+    pub step: Step,
+    /// Attempts including this one.
+    pub attempts: i32,
+    /// When the step was first claimed: an action that finds its effect already made after
+    /// this instant (a crash after the effect, before the record) does not repeat it.
+    pub first_started_at: DateTime<Utc>,
+    pub lease: Uuid,
+}
+
+/// What became of a claimed step, as decided by core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    Succeeded {
+        output: String,
+    },
+    /// A transient failure: the step is pending again from `retry_at`.
+    Retry {
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    /// A permanent failure (or retries exhausted). With `continue_run` the run goes on to the
+    /// next step; without, the run fails and its remaining steps are skipped.
+    Failed {
+        error: String,
+        continue_run: bool,
+    },
+}
+
+/// A step as the run history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub position: i32,
+    pub step: Step,
+    pub status: StepStatus,
+    pub attempts: i32,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A run with its steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub workflow_id: WorkflowId,
+    pub workflow_name: String,
+    pub workflow_version: i64,
+    pub user_id: UserId,
+    pub occurrence: String,
+    pub status: RunStatus,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub steps: Vec<StepRecord>,
+}
+
+#[async_trait]
+pub trait WorkflowStore {
+    /// Saves a new version of the workflow named `write.name` (the first, if none), keeping
+    /// every earlier version for the runs that started with it. Returns the workflow's id and
+    /// the new version.
+    async fn save_workflow(&self, write: &WorkflowWrite) -> StoreResult<(WorkflowId, i64)>;
+    async fn list_workflows(&self, tenant: TenantId) -> StoreResult<Vec<StoredWorkflow>>;
+    /// Starts a run unless one exists for the same (workflow, user, occurrence); `false` then.
+    async fn create_workflow_run(&self, run: &NewRun) -> StoreResult<bool>;
+    /// Leases up to `limit` steps that are due: the current step of a running run, pending
+    /// with its retry time reached, or running with an expired lease (its worker died).
+    async fn claim_workflow_steps(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedStep>>;
+    /// Records a step's outcome and moves its run on, in one transaction, if the lease is
+    /// still the caller's; `false` when it is not (another worker took over).
+    async fn finish_workflow_step(
+        &self,
+        step: &ClaimedStep,
+        outcome: &StepOutcome,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Writes a workflow action's events (audit, outbox, queued mail) in one transaction,
+    /// for actions that change nothing else (a notice).
+    async fn record_workflow_events(&self, events: &Events) -> StoreResult<()>;
+    /// The newest runs first, with their steps (two queries, whatever the count).
+    async fn list_workflow_runs(
+        &self,
+        tenant: TenantId,
+        workflow: Option<WorkflowId>,
+        limit: u32,
+    ) -> StoreResult<Vec<RunRecord>>;
+}

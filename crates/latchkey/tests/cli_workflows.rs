@@ -1,0 +1,70 @@
+//! `latchkey workflows …`, run as an operator runs them: the real binary on a fresh data
+//! directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Command;
+
+use support::{BIN, cli};
+
+const MANUAL: &str = r#"{
+    "name": "Lock out",
+    "trigger": {"kind": "manual"},
+    "scope": "accountEnabled eq true",
+    "steps": [{"action": "revokeSessions"}, {"action": "disableAccount"}]
+}"#;
+
+#[test]
+fn an_operator_imports_previews_and_starts_a_workflow_and_a_bad_scope_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["init", "--domain", "contoso.test"]);
+    let file = dir.path().join("lock-out.json");
+    std::fs::write(&file, MANUAL).unwrap();
+    let saved = cli(&data, &["workflows", "import", file.to_str().unwrap()]);
+    assert_eq!(saved["version"], 1);
+
+    let preview = cli(&data, &["workflows", "dry-run", "lock out"]);
+    let users = preview["value"].as_array().unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["userPrincipalName"], "admin@contoso.test");
+    assert_eq!(users[0]["steps"].as_array().unwrap().len(), 2);
+
+    let started = cli(
+        &data,
+        &[
+            "workflows",
+            "run",
+            "Lock out",
+            "--user",
+            "admin@contoso.test",
+        ],
+    );
+    assert_eq!(started["started"], 1);
+    let runs = cli(&data, &["workflows", "runs"]);
+    let runs = runs["value"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "running");
+    assert_eq!(runs[0]["steps"][0]["status"], "pending");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, MANUAL.replace("accountEnabled", "shoeSize")).unwrap();
+    let out = Command::new(BIN)
+        .args(["workflows", "import", bad.to_str().unwrap()])
+        .env("LATCHKEY_DATA_DIR", &data)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let says = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        says.contains("scope") && says.contains("shoeSize"),
+        "{says}"
+    );
+    let listed = cli(&data, &["workflows", "list"]);
+    assert_eq!(
+        listed["value"][0]["version"], 1,
+        "the bad import saved nothing"
+    );
+}
