@@ -22,6 +22,12 @@ impl Page {
         self.headers[header::LOCATION].to_str().unwrap()
     }
 
+    /// The query parameters of the redirect's `Location`.
+    pub fn query(&self) -> HashMap<String, String> {
+        let q = self.location().split_once('?').unwrap().1;
+        serde_urlencoded::from_str(q).unwrap()
+    }
+
     /// The value of the first form field `name` on the page (HTML-unescaped).
     pub fn hidden(&self, name: &str) -> String {
         self.field(name)
