@@ -3,59 +3,21 @@
 //! switch.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use axum::Router;
 use axum::http::StatusCode;
-use chrono::Duration;
-use latchkey_core::crypto::MasterKey;
-use latchkey_core::directory::{NewApp, NewUser, PasswordChoice};
+use latchkey_core::directory::{NewUser, PasswordChoice};
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::sspr::SelfServiceResetScope;
 use latchkey_core::user::UserProfile;
-use latchkey_identity::http::{IdentityState, router};
-use latchkey_identity::{KeyRing, TokenService};
+use latchkey_testkit::Harness;
 use latchkey_testkit::browser::{Browser, Page};
-use latchkey_testkit::{Backend, Harness};
 use secrecy::SecretString;
+use support::{PW, REDIRECT, World};
 
-const PUBLIC: &str = "https://login.contoso.test";
-const REDIRECT: &str = "http://127.0.0.1:5000/callback";
-const PW: &str = "Blue-Harbour-Lantern-7";
-
-struct World {
-    h: Harness,
-    app: Router,
-    client_id: String,
-    tid: String,
-}
+mod support;
 
 async fn world() -> World {
-    let h = Harness::new(Backend::Sqlite).await;
-    let keys = KeyRing::new(
-        h.store.clone(),
-        MasterKey::generate(),
-        h.clock.clone(),
-        Duration::hours(1),
-    );
-    let state = IdentityState {
-        directory: h.directory.clone(),
-        tokens: TokenService::new(keys, h.clock.clone(), Duration::hours(1)),
-        public_url: PUBLIC.into(),
-    };
-    let created = h
-        .directory
-        .create_app(
-            &Harness::operator(),
-            h.tenant(),
-            NewApp {
-                display_name: "Contoso Web".into(),
-                redirect_uris: vec![REDIRECT.into()],
-                delegated_permissions: vec!["User.Read".into()],
-                grant_admin_consent: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let w = support::world(&["User.Read"], true).await;
+    let h = &w.h;
     h.directory
         .create_user(
             &Harness::operator(),
@@ -77,12 +39,7 @@ async fn world() -> World {
         )
         .await
         .unwrap();
-    World {
-        tid: h.tenant().to_string(),
-        app: router(state),
-        client_id: created.app.app_id.to_string(),
-        h,
-    }
+    w
 }
 
 fn authorize_uri(w: &World) -> String {

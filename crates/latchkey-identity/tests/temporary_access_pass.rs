@@ -6,33 +6,23 @@
 //! the new password reaches a log line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::Router;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
-use latchkey_core::crypto::MasterKey;
 use latchkey_core::directory::{
-    ClientRef, NewApp, NewTemporaryAccessPass, NewUser, PasswordChoice, UserChanges, UserRef,
+    ClientRef, NewTemporaryAccessPass, NewUser, PasswordChoice, UserChanges, UserRef,
 };
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::user::User;
-use latchkey_identity::http::{IdentityState, router};
-use latchkey_identity::{KeyRing, TokenService};
+use latchkey_testkit::Harness;
 use latchkey_testkit::browser::{Browser, Page};
-use latchkey_testkit::{Backend, Harness};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use support::{NEW_PW, PW, REDIRECT, SignInForms, VERIFIER, World, claims};
 
-const PUBLIC: &str = "https://login.contoso.test";
-const REDIRECT: &str = "http://127.0.0.1:5000/callback";
-const PW: &str = "Blue-Harbour-Lantern-7";
-const NEW_PW: &str = "Green-Meadow-Compass-42";
-const VERIFIER: &str = "a-long-enough-code-verifier-for-pkce-0123456789";
+mod support;
+
 const INCORRECT: &str = "Your account or password is incorrect";
 
 /// Every log line any test of this process writes, at every level.
@@ -63,50 +53,9 @@ impl std::io::Write for LogWriter {
     }
 }
 
-struct World {
-    h: Harness,
-    app: Router,
-    client_id: String,
-    secret: String,
-    tid: String,
-}
-
 async fn world() -> World {
     logs();
-    let h = Harness::new(Backend::Sqlite).await;
-    let keys = KeyRing::new(
-        h.store.clone(),
-        MasterKey::generate(),
-        h.clock.clone(),
-        Duration::hours(1),
-    );
-    let state = IdentityState {
-        directory: h.directory.clone(),
-        tokens: TokenService::new(keys, h.clock.clone(), Duration::hours(1)),
-        public_url: PUBLIC.into(),
-    };
-    let created = h
-        .directory
-        .create_app(
-            &Harness::operator(),
-            h.tenant(),
-            NewApp {
-                display_name: "Contoso Web".into(),
-                redirect_uris: vec![REDIRECT.into()],
-                delegated_permissions: vec!["User.Read".into()],
-                grant_admin_consent: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    World {
-        tid: h.tenant().to_string(),
-        app: router(state),
-        client_id: created.app.app_id.to_string(),
-        secret: created.secret.unwrap().expose_secret().to_owned(),
-        h,
-    }
+    support::world(&["User.Read"], true).await
 }
 
 /// A user (a new hire when `force_change`) and a pass for them; returns the user and the pass.
@@ -148,22 +97,7 @@ async fn user_with_pass(w: &World, upn: &str, force_change: bool, once: bool) ->
 }
 
 fn authorize_uri(w: &World) -> String {
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let params = [
-        ("client_id", w.client_id.as_str()),
-        ("response_type", "code"),
-        ("redirect_uri", REDIRECT),
-        ("scope", "openid profile offline_access User.Read"),
-        ("state", "st-123"),
-        ("nonce", "nonce-456"),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
-    format!(
-        "/{}/oauth2/v2.0/authorize?{}",
-        w.tid,
-        serde_urlencoded::to_string(params).unwrap()
-    )
+    support::authorize_uri(w, &[])
 }
 
 /// Posts the form on `page` to `/login{step}` with its CSRF token and request plus `fields`.
@@ -174,12 +108,7 @@ async fn submit(
     step: &str,
     fields: &[(&str, &str)],
 ) -> Page {
-    let csrf = page.hidden("csrf");
-    let request = page.hidden("request");
-    let mut form = vec![("csrf", csrf.as_str()), ("request", request.as_str())];
-    form.extend_from_slice(fields);
-    b.post(&w.app, &format!("/{}/login{step}", w.tid), &form)
-        .await
+    b.submit(w, page, step, fields).await
 }
 
 async fn sign_in(w: &World, b: &mut Browser, upn: &str, typed: &str) -> Page {
@@ -206,9 +135,7 @@ async fn create(w: &World, b: &mut Browser, page: &Page, new: &str, confirm: &st
 
 fn code_of(p: &Page) -> String {
     assert_eq!(p.status, StatusCode::FOUND, "{}", p.body);
-    let q = p.location().split_once('?').unwrap().1;
-    let q: HashMap<String, String> = serde_urlencoded::from_str(q).unwrap();
-    q["code"].clone()
+    p.query()["code"].clone()
 }
 
 async fn redeem(w: &World, code: &str) -> Value {
@@ -229,15 +156,6 @@ async fn redeem(w: &World, code: &str) -> Value {
         .await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     serde_json::from_str(&p.body).unwrap()
-}
-
-fn claims(jwt: &str) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 async fn fresh(w: &World, u: &User) -> User {

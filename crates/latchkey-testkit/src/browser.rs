@@ -14,12 +14,20 @@ use tower::ServiceExt;
 pub struct Page {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// Every `Set-Cookie` header of the response, as sent.
+    pub set_cookies: Vec<String>,
     pub body: String,
 }
 
 impl Page {
     pub fn location(&self) -> &str {
         self.headers[header::LOCATION].to_str().unwrap()
+    }
+
+    /// The query parameters of the redirect's `Location`.
+    pub fn query(&self) -> HashMap<String, String> {
+        let q = self.location().split_once('?').unwrap().1;
+        serde_urlencoded::from_str(q).unwrap()
     }
 
     /// The value of the first form field `name` on the page (HTML-unescaped).
@@ -33,6 +41,30 @@ impl Page {
         let start = self.body.find(&marker)? + marker.len();
         let end = start + self.body[start..].find('"')?;
         Some(unescape(&self.body[start..end]))
+    }
+
+    /// The value of the input with this id (HTML-unescaped).
+    pub fn input(&self, id: &str) -> String {
+        let at = self
+            .body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} in {}", self.body));
+        let rest = &self.body[at..];
+        let start = rest.find("value=\"").unwrap() + 7;
+        let end = start + rest[start..].find('"').unwrap();
+        unescape(&rest[start..end])
+    }
+
+    /// The text inside the element with this id, up to its first tag (HTML-unescaped).
+    pub fn text(&self, id: &str) -> String {
+        let at = self
+            .body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} in {}", self.body));
+        let rest = &self.body[at..];
+        let start = rest.find('>').unwrap() + 1;
+        let end = start + rest[start..].find('<').unwrap();
+        unescape(&rest[start..end])
     }
 
     /// The value of the first `href` that follows `id="{id}"`... or precedes it, in the
@@ -63,9 +95,20 @@ pub fn unescape(s: &str) -> String {
 #[derive(Debug, Default, Clone)]
 pub struct Browser {
     pub cookies: HashMap<String, String>,
+    /// The server's public address, if it has one: a `get` of an address under it goes to
+    /// the path (the router sees no host).
+    pub origin: Option<String>,
 }
 
 impl Browser {
+    /// A browser for a server whose public address is `origin`.
+    pub fn at(origin: &str) -> Self {
+        Self {
+            origin: Some(origin.to_owned()),
+            ..Self::default()
+        }
+    }
+
     pub async fn send(&mut self, app: &Router, req: Request<Body>) -> Page {
         let mut req = req;
         if !self.cookies.is_empty() {
@@ -78,8 +121,10 @@ impl Browser {
                 .insert(header::COOKIE, c.join("; ").parse().unwrap());
         }
         let r = app.clone().oneshot(req).await.unwrap();
+        let mut set_cookies = vec![];
         for c in r.headers().get_all(header::SET_COOKIE) {
             let c = c.to_str().unwrap();
+            set_cookies.push(c.to_owned());
             let (pair, _) = c.split_once(';').unwrap_or((c, ""));
             let (k, v) = pair.split_once('=').unwrap();
             if v.is_empty() || c.contains("Max-Age=0") {
@@ -94,11 +139,16 @@ impl Browser {
         Page {
             status,
             headers,
+            set_cookies,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
     }
 
     pub async fn get(&mut self, app: &Router, uri: &str) -> Page {
+        let uri = match &self.origin {
+            Some(origin) => uri.strip_prefix(origin.as_str()).unwrap_or(uri),
+            None => uri,
+        };
         self.send(app, Request::get(uri).body(Body::empty()).unwrap())
             .await
     }

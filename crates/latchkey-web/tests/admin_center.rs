@@ -5,60 +5,20 @@
 //! forms, mismatched or weak passwords, markup in names).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use chrono::Duration;
-use latchkey_core::crypto::MasterKey;
 use latchkey_core::delivery::DeliverySettings;
 use latchkey_core::directory::{ClientRef, NewUser, PasswordChoice, SignInError};
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::role::DirectoryRole;
-use latchkey_identity::http::IdentityState;
-use latchkey_identity::{KeyRing, TokenService};
+use latchkey_testkit::browser::{Browser, Page, unescape};
 use latchkey_testkit::{Backend, Harness};
-use latchkey_web::WebState;
 use secrecy::SecretString;
-use tower::ServiceExt;
+use support::{PW, World, contains, logs, stored_bytes, user};
+
+mod support;
 
 const PUBLIC: &str = "https://admin.contoso.test";
-const PW: &str = "Blue-Harbour-Lantern-7";
-
-struct World {
-    h: Harness,
-    app: Router,
-}
-
-/// Every log line any test of this process writes, at every level.
-fn logs() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
-        std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || LogWriter(sink.clone()))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buffer
-    })
-}
-
-struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn world(backend: Backend) -> World {
     world_with(backend, DeliverySettings::default()).await
@@ -80,46 +40,8 @@ async fn world_with(backend: Backend, delivery: DeliverySettings) -> World {
     logs();
     let mut h = Harness::new(backend).await;
     h.directory = h.directory.clone().with_delivery_settings(delivery);
-    let keys = KeyRing::new(
-        h.store.clone(),
-        MasterKey::generate(),
-        h.clock.clone(),
-        Duration::hours(1),
-    );
-    let identity = IdentityState {
-        directory: h.directory.clone(),
-        tokens: TokenService::new(keys, h.clock.clone(), Duration::hours(1)),
-        public_url: PUBLIC.into(),
-    };
-    let web = WebState {
-        directory: h.directory.clone(),
-        public_url: PUBLIC.into(),
-    };
-    let app = latchkey_identity::http::router(identity).merge(latchkey_web::router(web));
+    let app = support::app(&h, PUBLIC);
     World { h, app }
-}
-
-async fn user(w: &World, upn: &str, name: &str, roles: Vec<DirectoryRole>) -> String {
-    let created =
-        w.h.directory
-            .create_user(
-                &Harness::operator(),
-                w.h.tenant(),
-                NewUser {
-                    user_principal_name: Upn::parse(upn).unwrap(),
-                    display_name: DisplayName::parse(name).unwrap(),
-                    mail_nickname: None,
-                    account_enabled: true,
-                    profile: Default::default(),
-                    password_policies: Default::default(),
-                    password: PasswordChoice::Provided(SecretString::from(PW.to_owned())),
-                    force_change_next_sign_in: false,
-                    roles,
-                },
-            )
-            .await
-            .unwrap();
-    created.user.id.to_string()
 }
 
 async fn sign_in_result(w: &World, upn: &str, password: &str) -> Result<(), SignInError> {
@@ -132,158 +54,6 @@ async fn sign_in_result(w: &World, upn: &str, password: &str) -> Result<(), Sign
         )
         .await
         .map(|_| ())
-}
-
-/// Everything the store holds, as bytes: the SQLite files, or PostgreSQL's rows as JSON.
-async fn stored_bytes(w: &World) -> Vec<u8> {
-    match &w.h.database_url {
-        None => {
-            let mut all = Vec::new();
-            collect_files(w.h.data_dir(), &mut all);
-            all
-        }
-        Some(url) => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            let mut all = String::new();
-            for table in tables {
-                let rows: Vec<String> =
-                    sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM \"{table}\" t"))
-                        .fetch_all(&mut conn)
-                        .await
-                        .unwrap();
-                all.push_str(&rows.join("\n"));
-            }
-            all.into_bytes()
-        }
-    }
-}
-
-fn collect_files(dir: &std::path::Path, into: &mut Vec<u8>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect_files(&path, into);
-        } else {
-            into.extend(std::fs::read(&path).unwrap());
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers[header::LOCATION].to_str().unwrap()
-    }
-
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
-            + marker.len();
-        let end = start + self.body[start..].find('"').unwrap();
-        unescape(&self.body[start..end])
-    }
-
-    /// The value of the input with this id.
-    fn input(&self, id: &str) -> String {
-        let at = self
-            .body
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no #{id} in {}", self.body));
-        let rest = &self.body[at..];
-        let start = rest.find("value=\"").unwrap() + 7;
-        let end = start + rest[start..].find('"').unwrap();
-        unescape(&rest[start..end])
-    }
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&#38;", "&")
-        .replace("&amp;", "&")
-        .replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
-/// A browser: it keeps cookies and sends them back.
-#[derive(Default)]
-struct Browser {
-    cookies: HashMap<String, String>,
-}
-
-impl Browser {
-    async fn send(&mut self, app: &Router, mut req: Request<Body>) -> Page {
-        if !self.cookies.is_empty() {
-            let c: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            req.headers_mut()
-                .insert(header::COOKIE, c.join("; ").parse().unwrap());
-        }
-        let r = app.clone().oneshot(req).await.unwrap();
-        let mut set_cookies = vec![];
-        for c in r.headers().get_all(header::SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            set_cookies.push(c.to_owned());
-            let (pair, _) = c.split_once(';').unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let status = r.status();
-        let headers = r.headers().clone();
-        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        Page {
-            status,
-            headers,
-            set_cookies,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
-    }
-
-    async fn get(&mut self, app: &Router, uri: &str) -> Page {
-        let uri = uri.strip_prefix(PUBLIC).unwrap_or(uri);
-        self.send(app, Request::get(uri).body(Body::empty()).unwrap())
-            .await
-    }
-
-    async fn post(&mut self, app: &Router, uri: &str, form: &[(&str, &str)]) -> Page {
-        let body = serde_urlencoded::to_string(form).unwrap();
-        let req = Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
-        self.send(app, req).await
-    }
 }
 
 /// Goes to `/admin` and signs in on the identity platform's page; returns what the admin
@@ -346,7 +116,7 @@ async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_d
         vec![DirectoryRole::GlobalAdministrator],
     )
     .await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let start = b.get(&w.app, "/admin").await;
     let flow = start
         .set_cookies
@@ -355,7 +125,7 @@ async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_d
         .unwrap();
     assert!(flow.contains("HttpOnly") && flow.contains("Path=/admin"));
 
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let home = sign_in(&w, &mut b, "ada@contoso.test").await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(
@@ -374,7 +144,7 @@ async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_d
     assert!(session.len() >= 40);
 
     // The session cookie is HttpOnly, SameSite=Lax, Secure on https, for /admin only.
-    let mut again = Browser::default();
+    let mut again = Browser::at(PUBLIC);
     let start = again.get(&w.app, "/admin").await;
     let page = again.get(&w.app, start.location()).await;
     let done = again
@@ -426,7 +196,7 @@ async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_
         vec![DirectoryRole::GlobalAdministrator],
     )
     .await;
-    let mut victim = Browser::default();
+    let mut victim = Browser::at(PUBLIC);
     let start = victim.get(&w.app, "/admin").await;
     let page = victim.get(&w.app, start.location()).await;
     let done = victim
@@ -442,7 +212,7 @@ async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_
         )
         .await;
     // Another browser (its own flow cookie) presenting the victim's callback gets nothing.
-    let mut attacker = Browser::default();
+    let mut attacker = Browser::at(PUBLIC);
     attacker.get(&w.app, "/admin").await;
     let stolen = attacker.get(&w.app, done.location()).await;
     assert_eq!(stolen.status, StatusCode::BAD_REQUEST);
@@ -452,6 +222,7 @@ async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_
     // does not make a second session.
     let mut replay = Browser {
         cookies: victim.cookies.clone(),
+        ..Browser::at(PUBLIC)
     };
     let ok = victim.get(&w.app, done.location()).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
@@ -462,7 +233,7 @@ async fn a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_
     assert!(!replay.cookies.contains_key("lk_admin"));
 
     // A browser that keeps no cookies gets a page saying so, not a redirect loop.
-    let mut cookieless = Browser::default();
+    let mut cookieless = Browser::at(PUBLIC);
     let lost = cookieless.get(&w.app, done.location()).await;
     assert_eq!(lost.status, StatusCode::BAD_REQUEST);
     assert!(lost.body.contains("does not keep cookies"));
@@ -473,7 +244,7 @@ async fn a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_
 ) {
     let w = world(backend).await;
     user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let page = sign_in(&w, &mut b, "pat@contoso.test").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(page.body.contains("You need an administrator role"));
@@ -486,7 +257,7 @@ async fn a_user_without_an_administrator_role_is_told_they_need_one_and_gets_no_
 
 async fn active_users_are_listed_searched_with_a_plain_get_and_paged(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     for i in 0..27 {
         user(
@@ -540,7 +311,7 @@ async fn the_details_pane_shows_the_user_beside_the_list_with_reset_for_a_global
     backend: Backend,
 ) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
     let list = b.get(&w.app, "/admin/users?q=pat").await;
@@ -592,7 +363,7 @@ async fn a_helpdesk_administrator_neither_sees_nor_can_use_reset_on_a_global_adm
     )
     .await;
     let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let home = sign_in(&w, &mut b, "hal@contoso.test").await;
     assert_eq!(home.status, StatusCode::OK);
 
@@ -664,7 +435,7 @@ async fn post_reset(
 
 async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
 
@@ -766,7 +537,7 @@ async fn a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_n
     backend: Backend,
 ) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
     let form = reset_form(&w, &mut b, &id).await;
@@ -850,7 +621,7 @@ async fn a_typed_password_must_match_and_pass_the_policy_and_a_refusal_applies_n
 
 async fn a_reset_without_the_csrf_token_or_from_another_session_changes_nothing(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
     let form = reset_form(&w, &mut b, &id).await;
@@ -888,7 +659,7 @@ async fn a_reset_without_the_csrf_token_or_from_another_session_changes_nothing(
 
 async fn markup_in_a_display_name_renders_as_text(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = user(
         &w,
@@ -917,7 +688,7 @@ async fn markup_in_a_display_name_renders_as_text(backend: Backend) {
 
 async fn signing_out_ends_the_admin_session_and_the_sign_in_session(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let stolen = b.cookies.get("lk_admin").unwrap().clone();
     let home = b.get(&w.app, "/admin").await;
@@ -931,7 +702,7 @@ async fn signing_out_ends_the_admin_session_and_the_sign_in_session(backend: Bac
     assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
 
     // The old cookie is dead on the server, not just forgotten by the browser.
-    let mut replay = Browser::default();
+    let mut replay = Browser::at(PUBLIC);
     replay.cookies.insert("lk_admin".into(), stolen);
     let r = replay.get(&w.app, "/admin").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -944,7 +715,7 @@ async fn signing_out_ends_the_admin_session_and_the_sign_in_session(backend: Bac
 
 async fn the_admin_session_dies_when_the_administrators_sessions_are_revoked(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     w.h.clock.advance(Duration::seconds(5));
     w.h.directory
@@ -964,7 +735,7 @@ async fn an_administrator_whose_roles_are_removed_is_shut_out_on_the_next_reques
     backend: Backend,
 ) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     w.h.directory
         .set_user_roles(
@@ -990,7 +761,7 @@ async fn the_details_pane_shows_licences_and_manager_and_the_licences_page_count
     backend: Backend,
 ) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let op = Harness::operator();
     let tenant = w.h.tenant();
@@ -1076,7 +847,7 @@ async fn the_details_pane_shows_licences_and_manager_and_the_licences_page_count
     assert!(page.body.contains("TEAMS1"));
 
     // Without an admin session the page is the sign-in, never the list.
-    let stranger = Browser::default().get(&w.app, "/admin/licenses").await;
+    let stranger = Browser::at(PUBLIC).get(&w.app, "/admin/licenses").await;
     assert_eq!(stranger.status, StatusCode::SEE_OTHER);
 }
 
@@ -1180,7 +951,7 @@ fn pending_mail() -> latchkey_core::mail::MailQuery {
 
 async fn an_administrator_sends_a_view_once_link_that_reveals_the_password_once(backend: Backend) {
     let w = world_sending_mail(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
 
@@ -1223,7 +994,7 @@ async fn an_administrator_sends_a_view_once_link_that_reveals_the_password_once(
 
     // The person opens the link: an interstitial, which a mail scanner may load freely.
     let path = queued_link(&w).await;
-    let mut person = Browser::default();
+    let mut person = Browser::at(PUBLIC);
     for _ in 0..2 {
         let page = person.get(&w.app, &path).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -1251,7 +1022,7 @@ async fn an_administrator_sends_a_view_once_link_that_reveals_the_password_once(
     let forged = person.post(&w.app, &path, &[("csrf", "forged")]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(forged.body.contains("Open the link from your e-mail again"));
-    let stranger = Browser::default()
+    let stranger = Browser::at(PUBLIC)
         .post(&w.app, &path, &[("csrf", &interstitial.hidden("csrf"))])
         .await;
     assert_eq!(
@@ -1308,7 +1079,7 @@ async fn an_administrator_sends_a_view_once_link_that_reveals_the_password_once(
 
 async fn delivery_by_email_is_offered_only_when_the_server_sends_mail(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
     let form = reset_form(&w, &mut b, &id).await;
@@ -1318,7 +1089,7 @@ async fn delivery_by_email_is_offered_only_when_the_server_sends_mail(backend: B
 
 async fn a_recipient_that_is_not_the_users_own_is_refused_and_nothing_changes(backend: Backend) {
     let w = world_sending_mail(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
     let form = reset_form(&w, &mut b, &id).await;
@@ -1393,7 +1164,7 @@ async fn a_helpdesk_administrator_cannot_deliver_a_global_administrators_passwor
     )
     .await;
     let pat = mailable_user(&w, "pat@contoso.test", vec![]).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     sign_in(&w, &mut b, "hal@contoso.test").await;
     let ordinary = reset_form(&w, &mut b, &pat).await;
     let target =
@@ -1435,7 +1206,7 @@ async fn a_helpdesk_administrator_cannot_deliver_a_global_administrators_passwor
 
 async fn an_unknown_or_expired_link_shows_the_same_page_and_no_details(backend: Backend) {
     let w = world_sending_mail(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = mailable_user(&w, "pat@contoso.test", vec![]).await;
     let form = reset_form(&w, &mut b, &id).await;
@@ -1448,7 +1219,7 @@ async fn an_unknown_or_expired_link_shows_the_same_page_and_no_details(backend: 
     )
     .await;
     let path = queued_link(&w).await;
-    let mut person = Browser::default();
+    let mut person = Browser::at(PUBLIC);
     let unknown = person
         .get(
             &w.app,
@@ -1483,7 +1254,7 @@ async fn a_link_the_mail_server_refused_is_shown_pending_with_its_error_in_the_m
     backend: Backend,
 ) {
     let w = world_sending_mail(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let empty = b.get(&w.app, "/admin/mail").await;
     assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
@@ -1544,7 +1315,7 @@ async fn an_administrator_creates_a_temporary_access_pass_shown_once_and_deletes
     backend: Backend,
 ) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
     let pane = b
@@ -1658,7 +1429,7 @@ async fn a_helpdesk_administrator_cannot_issue_a_pass_even_to_a_global_administr
     )
     .await;
     let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     assert_eq!(
         sign_in(&w, &mut b, "hal@contoso.test").await.status,
         StatusCode::OK
@@ -1691,7 +1462,7 @@ async fn a_helpdesk_administrator_cannot_issue_a_pass_even_to_a_global_administr
 
 async fn a_pass_is_not_created_without_the_csrf_token(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     admin(&w, &mut b).await;
     let id = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
     for csrf in [None, Some("forged-token")] {

@@ -6,269 +6,22 @@
 //! secret nowhere in the database in plaintext).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use chrono::Duration;
-use latchkey_core::crypto::MasterKey;
-use latchkey_core::directory::{NewUser, PasswordChoice};
-use latchkey_core::names::{DisplayName, Upn};
-use latchkey_core::role::DirectoryRole;
-use latchkey_identity::http::IdentityState;
-use latchkey_identity::{KeyRing, TokenService};
+use latchkey_testkit::browser::{Browser, Page};
 use latchkey_testkit::{Backend, Harness};
-use latchkey_web::WebState;
 use secrecy::SecretString;
-use tower::ServiceExt;
+use support::{PW, World, contains, logs, stored_bytes, user};
+
+mod support;
 
 const PUBLIC: &str = "https://id.contoso.test";
-const PW: &str = "Blue-Harbour-Lantern-7";
-
-struct World {
-    h: Harness,
-    app: Router,
-}
-
-/// Every log line any test of this process writes, at every level.
-fn logs() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
-        std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || LogWriter(sink.clone()))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buffer
-    })
-}
-
-struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn world(backend: Backend) -> World {
     logs();
     let h = Harness::new(backend).await;
-    let keys = KeyRing::new(
-        h.store.clone(),
-        MasterKey::generate(),
-        h.clock.clone(),
-        Duration::hours(1),
-    );
-    let identity = IdentityState {
-        directory: h.directory.clone(),
-        tokens: TokenService::new(keys, h.clock.clone(), Duration::hours(1)),
-        public_url: PUBLIC.into(),
-    };
-    let web = WebState {
-        directory: h.directory.clone(),
-        public_url: PUBLIC.into(),
-    };
-    let app = latchkey_identity::http::router(identity).merge(latchkey_web::router(web));
+    let app = support::app(&h, PUBLIC);
     World { h, app }
-}
-
-async fn user(w: &World, upn: &str, name: &str, roles: Vec<DirectoryRole>) -> String {
-    let created =
-        w.h.directory
-            .create_user(
-                &Harness::operator(),
-                w.h.tenant(),
-                NewUser {
-                    user_principal_name: Upn::parse(upn).unwrap(),
-                    display_name: DisplayName::parse(name).unwrap(),
-                    mail_nickname: None,
-                    account_enabled: true,
-                    profile: Default::default(),
-                    password_policies: Default::default(),
-                    password: PasswordChoice::Provided(SecretString::from(PW.to_owned())),
-                    force_change_next_sign_in: false,
-                    roles,
-                },
-            )
-            .await
-            .unwrap();
-    created.user.id.to_string()
-}
-
-/// Everything the store holds, as bytes: the SQLite files, or PostgreSQL's rows as JSON.
-async fn stored_bytes(w: &World) -> Vec<u8> {
-    match &w.h.database_url {
-        None => {
-            let mut all = Vec::new();
-            collect_files(w.h.data_dir(), &mut all);
-            all
-        }
-        Some(url) => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            let mut all = String::new();
-            for table in tables {
-                let rows: Vec<String> =
-                    sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM \"{table}\" t"))
-                        .fetch_all(&mut conn)
-                        .await
-                        .unwrap();
-                all.push_str(&rows.join("\n"));
-            }
-            all.into_bytes()
-        }
-    }
-}
-
-fn collect_files(dir: &std::path::Path, into: &mut Vec<u8>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect_files(&path, into);
-        } else {
-            into.extend(std::fs::read(&path).unwrap());
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers[header::LOCATION].to_str().unwrap()
-    }
-
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
-            + marker.len();
-        let end = start + self.body[start..].find('"').unwrap();
-        unescape(&self.body[start..end])
-    }
-
-    /// The value of the input with this id.
-    fn input(&self, id: &str) -> String {
-        let at = self
-            .body
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no #{id} in {}", self.body));
-        let rest = &self.body[at..];
-        let start = rest.find("value=\"").unwrap() + 7;
-        let end = start + rest[start..].find('"').unwrap();
-        unescape(&rest[start..end])
-    }
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&#38;", "&")
-        .replace("&amp;", "&")
-        .replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
-/// A browser: it keeps cookies and sends them back.
-#[derive(Default)]
-struct Browser {
-    cookies: HashMap<String, String>,
-}
-
-impl Browser {
-    async fn send(&mut self, app: &Router, mut req: Request<Body>) -> Page {
-        if !self.cookies.is_empty() {
-            let c: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            req.headers_mut()
-                .insert(header::COOKIE, c.join("; ").parse().unwrap());
-        }
-        let r = app.clone().oneshot(req).await.unwrap();
-        let mut set_cookies = vec![];
-        for c in r.headers().get_all(header::SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            set_cookies.push(c.to_owned());
-            let (pair, _) = c.split_once(';').unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let status = r.status();
-        let headers = r.headers().clone();
-        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        Page {
-            status,
-            headers,
-            set_cookies,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
-    }
-
-    async fn get(&mut self, app: &Router, uri: &str) -> Page {
-        let uri = uri.strip_prefix(PUBLIC).unwrap_or(uri);
-        self.send(app, Request::get(uri).body(Body::empty()).unwrap())
-            .await
-    }
-
-    async fn post(&mut self, app: &Router, uri: &str, form: &[(&str, &str)]) -> Page {
-        let body = serde_urlencoded::to_string(form).unwrap();
-        let req = Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
-        self.send(app, req).await
-    }
-}
-
-impl Page {
-    /// The text inside the element with this id (up to its first closing tag).
-    fn text(&self, id: &str) -> String {
-        let at = self
-            .body
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no #{id} in {}", self.body));
-        let rest = &self.body[at..];
-        let start = rest.find('>').unwrap() + 1;
-        let end = start + rest[start..].find('<').unwrap();
-        unescape(&rest[start..end])
-    }
 }
 
 /// Goes to `/account` and signs in on the identity platform's page; returns My account's
@@ -323,7 +76,7 @@ fn code_now(w: &World, secret: &str, steps: i64) -> String {
 
 async fn any_member_signs_in_and_sees_their_profile_read_only(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let (_, home) = member(&w, &mut b, "morgan@contoso.test").await;
     assert_eq!(home.text("display-name"), "Morgan Member");
     assert_eq!(home.text("upn"), "morgan@contoso.test");
@@ -344,7 +97,7 @@ async fn any_member_signs_in_and_sees_their_profile_read_only(backend: Backend) 
     let session = home_cookie(&b);
     assert!(session.len() >= 40);
     // The session cookie is for My account's paths only.
-    let mut fresh = Browser::default();
+    let mut fresh = Browser::at(PUBLIC);
     let start = fresh.get(&w.app, "/account").await;
     let flow = start
         .set_cookies
@@ -360,7 +113,7 @@ fn home_cookie(b: &Browser) -> String {
 
 async fn an_authenticator_is_registered_with_a_qr_code_and_a_current_code(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let (_, home) = member(&w, &mut b, "morgan@contoso.test").await;
     let csrf = home.hidden("csrf");
     let security = b.get(&w.app, "/account/security").await;
@@ -432,7 +185,7 @@ async fn an_authenticator_is_registered_with_a_qr_code_and_a_current_code(backen
 
 async fn a_post_without_the_csrf_token_changes_nothing(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let (id, _) = member(&w, &mut b, "morgan@contoso.test").await;
     for (path, form) in [
         ("/account/security/authenticator", vec![]),
@@ -472,7 +225,7 @@ async fn a_post_without_the_csrf_token_changes_nothing(backend: Backend) {
 
 async fn another_users_method_cannot_be_removed(backend: Backend) {
     let w = world(backend).await;
-    let mut ann = Browser::default();
+    let mut ann = Browser::at(PUBLIC);
     let (_, home) = member(&w, &mut ann, "ann@contoso.test").await;
     let added = ann
         .post(
@@ -487,7 +240,7 @@ async fn another_users_method_cannot_be_removed(backend: Backend) {
     assert_eq!(added.status, StatusCode::OK, "{}", added.body);
     let method = added.hidden("method");
 
-    let mut bob = Browser::default();
+    let mut bob = Browser::at(PUBLIC);
     let (_, bob_home) = member(&w, &mut bob, "bob@contoso.test").await;
     let refused = bob
         .post(
@@ -507,7 +260,7 @@ async fn another_users_method_cannot_be_removed(backend: Backend) {
 
 async fn a_recovery_email_is_checked_and_named_when_wrong(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let (_, home) = member(&w, &mut b, "morgan@contoso.test").await;
     let csrf = home.hidden("csrf");
     let bad = b
@@ -548,7 +301,7 @@ async fn a_recovery_email_is_checked_and_named_when_wrong(backend: Backend) {
 
 async fn recovery_codes_are_shown_once_and_stored_only_as_digests(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let (_, home) = member(&w, &mut b, "morgan@contoso.test").await;
     let shown = b
         .post(
@@ -586,7 +339,7 @@ async fn recovery_codes_are_shown_once_and_stored_only_as_digests(backend: Backe
 
 async fn changing_the_password_names_each_problem_and_then_signs_out_everywhere(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let (_, home) = member(&w, &mut b, "morgan@contoso.test").await;
     let csrf = home.hidden("csrf");
     let post = |cur: &'static str, new: &'static str, conf: &'static str| {
@@ -631,7 +384,7 @@ async fn changing_the_password_names_each_problem_and_then_signs_out_everywhere(
     let audits = w.h.store.list_audit_events(w.h.tenant(), 5).await.unwrap();
     assert_eq!(audits[0].activity, "Change user password");
     assert_eq!(audits[0].channel.as_str(), "selfService");
-    let mut again = Browser::default();
+    let mut again = Browser::at(PUBLIC);
     let home = sign_in(
         &w,
         &mut again,
@@ -644,9 +397,9 @@ async fn changing_the_password_names_each_problem_and_then_signs_out_everywhere(
 
 async fn signing_out_everywhere_revokes_every_session(backend: Backend) {
     let w = world(backend).await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let (_, home) = member(&w, &mut b, "morgan@contoso.test").await;
-    let mut other = Browser::default();
+    let mut other = Browser::at(PUBLIC);
     sign_in(&w, &mut other, "morgan@contoso.test", PW).await;
     w.h.clock.advance(Duration::seconds(1));
     let done = b
@@ -680,7 +433,7 @@ async fn sign_in_activity_shows_only_the_users_own_sign_ins(backend: Backend) {
                 &Default::default(),
             )
             .await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     member(&w, &mut b, "morgan@contoso.test").await;
     let page = b.get(&w.app, "/account/activity").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -700,7 +453,7 @@ async fn markup_in_a_display_name_renders_as_text(backend: Backend) {
         vec![],
     )
     .await;
-    let mut b = Browser::default();
+    let mut b = Browser::at(PUBLIC);
     let home = sign_in(&w, &mut b, "mallory@contoso.test", PW).await;
     assert!(!home.body.contains("<script"), "{}", home.body);
     assert!(
