@@ -345,12 +345,15 @@ fn refusal(r: Refusal, brand: &str) -> Response {
 // ---------------------------------------------------------------------------------------
 // Cookies and CSRF.
 
-fn is_https(state: &IdentityState) -> bool {
+pub(crate) fn is_https(state: &IdentityState) -> bool {
     state.public_url.starts_with("https://")
 }
 
 /// The flow cookie, creating one (and the header that sets it) when the browser has none.
-fn flow_cookie(state: &IdentityState, headers: &HeaderMap) -> (SecretString, Option<HeaderValue>) {
+pub(crate) fn flow_cookie(
+    state: &IdentityState,
+    headers: &HeaderMap,
+) -> (SecretString, Option<HeaderValue>) {
     match cookie(headers, FLOW_COOKIE) {
         Some(v) => (v, None),
         None => {

@@ -19,7 +19,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use latchkey_core::directory::{ResetError, ResetStep};
-use latchkey_core::interactive::random_token;
 use latchkey_core::sspr::{FLOW_LIFETIME, VerificationMethod};
 use latchkey_core::tenant::Tenant;
 use secrecy::{ExposeSecret, SecretString};
@@ -29,8 +28,8 @@ use subtle::ConstantTimeEq;
 use crate::browser::{cookie, csrf_for, csrf_matches, set_cookie};
 use crate::http::{Form, IdentityState};
 use crate::pages::{
-    FLOW_COOKIE, RULES, body_or_page, html, message, policy_lines, tenant_or_page, transient,
-    with_cookies,
+    FLOW_COOKIE, RULES, body_or_page, flow_cookie, html, is_https, message, policy_lines,
+    tenant_or_page, transient, with_cookies,
 };
 
 const SSPR_COOKIE: &str = "lk_sspr";
@@ -199,14 +198,7 @@ async fn start_page(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let (flow, set) = match cookie(&headers, FLOW_COOKIE) {
-        Some(v) => (v, None),
-        None => {
-            let v = random_token();
-            let set = set_cookie(FLOW_COOKIE, v.expose_secret(), is_https(&state), None);
-            (v, set)
-        }
-    };
+    let (flow, set) = flow_cookie(&state, &headers);
     let ctx = Ctx {
         state: &state,
         tenant,
@@ -217,10 +209,6 @@ async fn start_page(
     };
     let username = q.username.unwrap_or_default();
     ctx.page(StatusCode::OK, Stage::Start, vec![], &username)
-}
-
-fn is_https(state: &IdentityState) -> bool {
-    state.public_url.starts_with("https://")
 }
 
 /// The tenant, the form and the context of a post; the CSRF token checked against `cookie_name`.
