@@ -5,6 +5,7 @@ azure-identity send them unmodified: the app's certificate is registered with
 import datetime
 
 import msal
+import requests
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CertificateCredential
@@ -82,3 +83,36 @@ def test_an_assertion_signed_by_an_unregistered_key_is_refused(latchkey, certifi
                                        disable_instance_discovery=True)
     with pytest.raises(ClientAuthenticationError):
         credential.get_token(GRAPH)
+
+
+class RecordingSession(requests.Session):
+    """A requests session that remembers the client assertions MSAL posts."""
+
+    def __init__(self):
+        super().__init__()
+        self.assertions = []
+
+    def post(self, url, data=None, **kwargs):
+        if isinstance(data, dict) and "client_assertion" in data:
+            self.assertions.append(data["client_assertion"])
+        return super().post(url, data=data, **kwargs)
+
+
+def test_msal_may_present_the_same_assertion_again_within_its_lifetime(latchkey, certificate_app):
+    # MSAL caches the assertion it signs (AutoRefresher, about nine minutes) and sends it again
+    # with every token request meanwhile. Entra accepts that, so Latchkey keeps no jti replay
+    # cache: one would break MSAL's second request.
+    session = RecordingSession()
+    app = msal.ConfidentialClientApplication(
+        certificate_app["appId"],
+        client_credential={"private_key": certificate_app["key"], "thumbprint": certificate_app["thumbprint"]},
+        authority=f"{latchkey.base}/{latchkey.tenant}", instance_discovery=False, http_client=session)
+    first = app.acquire_token_for_client(scopes=[GRAPH])
+    assert "access_token" in first, first.get("error_description")
+    # Forget the cached token so that MSAL asks the token endpoint again.
+    for token in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+        app.token_cache.remove_at(token)
+    second = app.acquire_token_for_client(scopes=[GRAPH])
+    assert "access_token" in second, second.get("error_description")
+    assert len(session.assertions) == 2 and session.assertions[0] == session.assertions[1]
+    assert verified_claims(latchkey, second["access_token"])["appid"] == certificate_app["appId"]
