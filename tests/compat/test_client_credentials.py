@@ -126,3 +126,28 @@ def test_azure_identity_async_credential_posts_to_the_fixed_token_path(latchkey,
 
     token = asyncio.run(go())
     assert verified_claims(latchkey, token.token)["tid"] == latchkey.tenant
+
+
+def test_msal_validates_the_authority_through_latchkeys_instance_discovery(latchkey, consented_app):
+    # instance_discovery=<url>: MSAL asks that endpoint first and uses the discovery document
+    # it names (the parameter it sends drops the port; the answer must not).
+    app = msal.ConfidentialClientApplication(
+        consented_app["appId"], client_credential=consented_app["clientSecret"],
+        authority=f"{latchkey.base}/{latchkey.tenant}",
+        instance_discovery=f"{latchkey.base}/common/discovery/instance")
+    result = app.acquire_token_for_client(scopes=[GRAPH])
+    assert "access_token" in result, result.get("error_description")
+    assert verified_claims(latchkey, result["access_token"])["tid"] == latchkey.tenant
+
+
+def test_instance_discovery_refuses_an_authority_on_another_host(latchkey):
+    response = requests.get(f"{latchkey.base}/common/discovery/instance", params={
+        "authorization_endpoint": "https://login.example.invalid/contoso.test/oauth2/v2.0/authorize",
+        "api-version": "1.0"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_instance"
+    with pytest.raises(ValueError, match="invalid_instance"):
+        msal.ConfidentialClientApplication(
+            "00000000-0000-0000-0000-000000000001", client_credential="x",
+            authority="https://login.example.invalid/contoso.test",
+            instance_discovery=f"{latchkey.base}/common/discovery/instance")

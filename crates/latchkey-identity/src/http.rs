@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -58,6 +58,7 @@ pub fn router(state: IdentityState) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode))
         .route("/common/userrealm/{upn}", get(user_realm))
+        .route("/common/discovery/instance", get(instance_discovery))
         .merge(crate::pages::routes())
         .merge(crate::sspr::routes())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
@@ -180,6 +181,69 @@ async fn user_realm(State(state): State<IdentityState>, Path(upn): Path<String>)
         "cloud_audience_urn": "urn:federation:MicrosoftOnline",
     }))
     .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct InstanceQuery {
+    authorization_endpoint: Option<String>,
+}
+
+/// Entra's instance discovery, which MSAL asks when given `instance_discovery=<url>`: it
+/// validates the authority's host and names the tenant's discovery document. MSAL builds
+/// `authorization_endpoint` from the authority with its port dropped, so the host is compared
+/// without a port and the answer is built from our public URL, never from the parameter.
+async fn instance_discovery(
+    State(state): State<IdentityState>,
+    Query(query): Query<InstanceQuery>,
+) -> Response {
+    let base = state.public_url.trim_end_matches('/');
+    let Some(tenant) = query
+        .authorization_endpoint
+        .as_deref()
+        .and_then(|endpoint| authority_tenant(base, endpoint))
+    else {
+        return OAuthError::new(
+            "invalid_instance",
+            50049,
+            "Unknown or invalid instance: the authorization endpoint must be this server's https://<host>/<tenant>/oauth2/v2.0/authorize.",
+        )
+        .into_response();
+    };
+    let host = base.split_once("://").map_or(base, |(_, h)| h);
+    Json(json!({
+        "tenant_discovery_endpoint": format!("{base}/{tenant}/v2.0/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    }))
+    .into_response()
+}
+
+/// The tenant segment of an authorization endpoint on our own host (any port), or `None`.
+fn authority_tenant<'a>(public_url: &str, endpoint: &'a str) -> Option<&'a str> {
+    let without_port = |authority: &str| -> String {
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => authority,
+        };
+        host.to_ascii_lowercase()
+    };
+    let ours = public_url.strip_prefix("https://")?;
+    let ours = ours.split('/').next()?;
+    const SCHEME: &str = "https://";
+    if !endpoint.get(..SCHEME.len())?.eq_ignore_ascii_case(SCHEME) {
+        return None;
+    }
+    let (authority, path) = endpoint[SCHEME.len()..].split_once('/')?;
+    if without_port(authority) != without_port(ours) {
+        return None;
+    }
+    let (tenant, tail) = path.split_once('/')?;
+    let valid = !tenant.is_empty()
+        && tenant.len() <= 256
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    (valid && tail.trim_end_matches('/') == "oauth2/v2.0/authorize").then_some(tenant)
 }
 
 /// The form's parameters; a parameter given twice is refused (RFC 6749 §3.2).
@@ -577,4 +641,42 @@ async fn client_credentials(
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authority_tenant;
+
+    const OURS: &str = "https://login.contoso.test:8443";
+
+    #[test]
+    fn an_authorize_url_on_our_host_names_its_tenant_whatever_the_port() {
+        for endpoint in [
+            "https://login.contoso.test/contoso.test/oauth2/v2.0/authorize",
+            "https://LOGIN.contoso.test:8443/contoso.test/oauth2/v2.0/authorize",
+            "HTTPS://login.contoso.test:443/contoso.test/oauth2/v2.0/authorize/",
+        ] {
+            assert_eq!(
+                authority_tenant(OURS, endpoint),
+                Some("contoso.test"),
+                "{endpoint}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_host_another_path_or_plain_http_is_not_our_instance() {
+        for endpoint in [
+            "https://login.microsoftonline.com/contoso.test/oauth2/v2.0/authorize",
+            "https://login.contoso.test.evil.example/contoso.test/oauth2/v2.0/authorize",
+            "http://login.contoso.test/contoso.test/oauth2/v2.0/authorize",
+            "https://login.contoso.test/contoso.test/oauth2/v2.0/token",
+            "https://login.contoso.test//oauth2/v2.0/authorize",
+            "https://login.contoso.test/a%2Fb/oauth2/v2.0/authorize",
+            "https://login.contoso.test",
+            "",
+        ] {
+            assert_eq!(authority_tenant(OURS, endpoint), None, "{endpoint}");
+        }
+    }
 }
