@@ -89,6 +89,16 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
                 .await?;
             Ok(format!("removed {count} licence(s)"))
         }
+        Action::RequirePasswordChange => {
+            if directory
+                .require_password_change(&actor, tenant, &target)
+                .await?
+            {
+                Ok("a password change is required at next sign-in".into())
+            } else {
+                Ok("a password change was already required: nothing to do".into())
+            }
+        }
         Action::NotifyManager => {
             let Some(manager) = directory.get_manager(&actor, tenant, &target).await? else {
                 return Ok("the user has no manager: nobody to notify".into());

@@ -564,7 +564,9 @@ async fn two_workers_over_many_leavers_process_every_user_exactly_once(backend: 
             .await,
         );
     }
+    // Twelve of the tenant's thirteen users at once: confirmed in the definition.
     let workflow = r#"{"name": "Lock out", "trigger": {"kind": "leaveDate", "offsetDays": 1},
+        "confirmShare": true,
         "steps": [{"action": "resetPasswordUnknown"}, {"action": "disableAccount"}]}"#;
     h.directory
         .save_workflow(&Harness::operator(), h.tenant(), workflow)

@@ -33,6 +33,7 @@ pub struct StoredWorkflow {
     pub enabled: bool,
     pub version: i64,
     pub definition: String,
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -140,6 +141,29 @@ pub enum StepOutcome {
         error: String,
         continue_run: bool,
     },
+    /// The step's condition did not hold for the run's user: skipped, and the run goes on.
+    Skipped {
+        output: String,
+    },
+}
+
+/// A tenant's workflow settings (migration 0018); [`Default`] until one is saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkflowSettings {
+    /// Where anniversaries and schedules fall due (IANA name).
+    pub time_zone: chrono_tz::Tz,
+    /// A run start touching more than this share of the tenant's users at once needs an
+    /// explicit confirmation.
+    pub max_run_share_percent: u8,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        Self {
+            time_zone: chrono_tz::Tz::UTC,
+            max_run_share_percent: 50,
+        }
+    }
 }
 
 /// A step as the run history shows it.
@@ -204,4 +228,37 @@ pub trait WorkflowStore {
         workflow: Option<WorkflowId>,
         limit: u32,
     ) -> StoreResult<Vec<RunRecord>>;
+    /// Which of `users` already have a run of `workflow`, with the run's occurrence (one
+    /// query for the lot).
+    async fn workflow_run_occurrences(
+        &self,
+        workflow: WorkflowId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, String)>>;
+    /// The last successful sign-in of each of `users` that has one (one query).
+    async fn last_sign_ins(
+        &self,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, DateTime<Utc>)>>;
+    /// The tenant's users that are not deleted.
+    async fn count_active_users(&self, tenant: TenantId) -> StoreResult<u64>;
+    /// The tenant's saved settings, as (IANA time zone, share percent).
+    async fn workflow_settings(&self, tenant: TenantId) -> StoreResult<Option<(String, i32)>>;
+    async fn save_workflow_settings(
+        &self,
+        tenant: TenantId,
+        time_zone: &str,
+        max_run_share_percent: i32,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// Sets "change password at next sign-in" on the user if its version is still
+    /// `expected_version` (`Stale` otherwise), with its events, in one transaction.
+    async fn require_password_change(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        expected_version: i64,
+        events: &Events,
+    ) -> StoreResult<()>;
 }

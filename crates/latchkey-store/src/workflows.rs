@@ -40,6 +40,7 @@ macro_rules! impl_workflow_store {
                     enabled: row.try_get("enabled").map_err(map_err)?,
                     version: row.try_get("version").map_err(map_err)?,
                     definition: row.try_get("definition").map_err(map_err)?,
+                    created_at: row.try_get("created_at").map_err(map_err)?,
                     updated_at: row.try_get("updated_at").map_err(map_err)?,
                 })
             }
@@ -149,7 +150,7 @@ macro_rules! impl_workflow_store {
                     tenant: TenantId,
                 ) -> StoreResult<Vec<StoredWorkflow>> {
                     let rows = sqlx::query(
-                        "SELECT id, tenant_id, name, enabled, version, definition, updated_at \
+                        "SELECT id, tenant_id, name, enabled, version, definition, created_at, updated_at \
                          FROM workflows WHERE tenant_id = $1 ORDER BY name",
                     )
                     .bind(tenant.as_uuid())
@@ -280,6 +281,9 @@ macro_rules! impl_workflow_store {
                             StepOutcome::Failed { error, .. } => {
                                 ("failed", None, Some(clip(error)), None)
                             }
+                            StepOutcome::Skipped { output } => {
+                                ("skipped", Some(clip(output)), None, None)
+                            }
                         };
                     let done = sqlx::query(
                         "UPDATE workflow_steps SET status = $1, output = $2, error = $3, \
@@ -306,6 +310,7 @@ macro_rules! impl_workflow_store {
                     match outcome {
                         StepOutcome::Retry { .. } => {}
                         StepOutcome::Succeeded { .. }
+                        | StepOutcome::Skipped { .. }
                         | StepOutcome::Failed {
                             continue_run: true,
                             ..
@@ -424,6 +429,142 @@ macro_rules! impl_workflow_store {
                         run.steps = by_run.remove(&run.id.as_uuid()).unwrap_or_default();
                     }
                     Ok(runs)
+                }
+
+                async fn workflow_run_occurrences(
+                    &self,
+                    workflow: WorkflowId,
+                    users: &[UserId],
+                ) -> StoreResult<Vec<(UserId, String)>> {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT user_id, occurrence FROM workflow_runs WHERE workflow_id = ",
+                    );
+                    q.push_bind(workflow.as_uuid()).push(" AND user_id IN (");
+                    let mut ids = q.separated(", ");
+                    for user in users {
+                        ids.push_bind(user.as_uuid());
+                    }
+                    q.push(")");
+                    let rows = q.build().fetch_all(&self.read).await.map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok((
+                                UserId::from_uuid(r.try_get("user_id").map_err(map_err)?),
+                                r.try_get("occurrence").map_err(map_err)?,
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn last_sign_ins(
+                    &self,
+                    tenant: TenantId,
+                    users: &[UserId],
+                ) -> StoreResult<Vec<(UserId, DateTime<Utc>)>> {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT user_id, last_success FROM sign_in_state WHERE tenant_id = ",
+                    );
+                    q.push_bind(tenant.as_uuid())
+                        .push(" AND last_success IS NOT NULL AND user_id IN (");
+                    let mut ids = q.separated(", ");
+                    for user in users {
+                        ids.push_bind(user.as_uuid());
+                    }
+                    q.push(")");
+                    let rows = q.build().fetch_all(&self.read).await.map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok((
+                                UserId::from_uuid(r.try_get("user_id").map_err(map_err)?),
+                                r.try_get("last_success").map_err(map_err)?,
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn count_active_users(&self, tenant: TenantId) -> StoreResult<u64> {
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND deleted_at IS NULL",
+                    )
+                    .bind(tenant.as_uuid())
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
+                async fn workflow_settings(
+                    &self,
+                    tenant: TenantId,
+                ) -> StoreResult<Option<(String, i32)>> {
+                    let row = sqlx::query(
+                        "SELECT time_zone, max_run_share_percent FROM tenant_workflow_settings \
+                         WHERE tenant_id = $1",
+                    )
+                    .bind(tenant.as_uuid())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    row.map(|r| {
+                        Ok((
+                            r.try_get("time_zone").map_err(map_err)?,
+                            r.try_get::<i32, _>("max_run_share_percent").map_err(map_err)?,
+                        ))
+                    })
+                    .transpose()
+                }
+
+                async fn save_workflow_settings(
+                    &self,
+                    tenant: TenantId,
+                    time_zone: &str,
+                    max_run_share_percent: i32,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO tenant_workflow_settings (tenant_id, time_zone, \
+                         max_run_share_percent) VALUES ($1, $2, $3) ON CONFLICT (tenant_id) \
+                         DO UPDATE SET time_zone = excluded.time_zone, \
+                         max_run_share_percent = excluded.max_run_share_percent",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(time_zone)
+                    .bind(max_run_share_percent)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn require_password_change(
+                    &self,
+                    tenant: TenantId,
+                    user: UserId,
+                    expected_version: i64,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let done = sqlx::query(
+                        "UPDATE users SET force_change_password = $1, version = version + 1 \
+                         WHERE tenant_id = $2 AND id = $3 AND version = $4 \
+                         AND deleted_at IS NULL",
+                    )
+                    .bind(true)
+                    .bind(tenant.as_uuid())
+                    .bind(user.as_uuid())
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Stale);
+                    }
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
                 }
             }
         }

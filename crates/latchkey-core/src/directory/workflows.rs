@@ -3,7 +3,9 @@
 //! what a step's result means for its run (retry with backoff, advance, or stop). The engine
 //! that evaluates triggers and performs actions is `latchkey-automation`; it calls these.
 
-use chrono::{DateTime, Duration};
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
 
 use serde_json::json;
 
@@ -14,9 +16,9 @@ use crate::error::DirectoryError;
 use crate::ids::{TenantId, UserId};
 use crate::mail::MailContent;
 use crate::user::User;
-use crate::workflow::{OnFailure, ValidWorkflow, WorkflowDefinition};
+use crate::workflow::{OnFailure, ValidWorkflow, WorkflowDefinition, parse_time_zone};
 use crate::workflow_store::{
-    ClaimedStep, NewRun, RunId, RunRecord, StepOutcome, WorkflowId, WorkflowWrite,
+    ClaimedStep, NewRun, RunId, RunRecord, StepOutcome, WorkflowId, WorkflowSettings, WorkflowWrite,
 };
 
 /// A transient failure is retried this many times in all before the step fails.
@@ -28,6 +30,9 @@ const MAX_RETRY_SECONDS: i64 = 3600;
 pub const STEP_LEASE_SECONDS: i64 = 300;
 /// Most runs a history listing returns.
 pub const MAX_RUNS_LISTED: u32 = 500;
+/// A run start of at most this many users never needs the share confirmation (a leaver in
+/// a five-person tenant is not a mass change).
+pub const SHARE_CHECK_FLOOR: usize = 10;
 
 /// A saved workflow at its latest version, with its definition validated again.
 #[derive(Debug, Clone)]
@@ -35,13 +40,21 @@ pub struct Workflow {
     pub id: WorkflowId,
     pub version: i64,
     pub workflow: ValidWorkflow,
+    /// When its first version was saved: recurring triggers fire from then on.
+    pub created_at: DateTime<Utc>,
 }
 
 /// How an action ended, as the engine reports it.
 #[derive(Debug)]
 pub enum ActionResult {
-    Done { output: String },
+    Done {
+        output: String,
+    },
     Failed(DirectoryError),
+    /// The step's condition did not hold for the user.
+    Skipped {
+        reason: String,
+    },
 }
 
 impl Directory {
@@ -69,6 +82,7 @@ impl Directory {
             id,
             version,
             workflow,
+            created_at: self.clock.now(),
         })
     }
 
@@ -87,6 +101,7 @@ impl Directory {
                     id: w.id,
                     version: w.version,
                     workflow: WorkflowDefinition::from_stored_json(&w.definition)?,
+                    created_at: w.created_at,
                 })
             })
             .collect()
@@ -161,6 +176,7 @@ impl Directory {
         let now = self.clock.now();
         let outcome = match result {
             ActionResult::Done { output } => StepOutcome::Succeeded { output },
+            ActionResult::Skipped { reason } => StepOutcome::Skipped { output: reason },
             ActionResult::Failed(e) if is_transient(&e) && step.attempts < MAX_STEP_ATTEMPTS => {
                 StepOutcome::Retry {
                     error: public_error(&e),
@@ -246,6 +262,200 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// The tenant's workflow settings (time zone, share limit), defaults if none was saved.
+    pub async fn workflow_settings(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<WorkflowSettings, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let Some((zone, share)) = self.store.workflow_settings(tenant).await? else {
+            return Ok(WorkflowSettings::default());
+        };
+        Ok(WorkflowSettings {
+            time_zone: parse_time_zone(&zone)
+                .map_err(|_| DirectoryError::Internal(format!("stored time zone '{zone}'")))?,
+            max_run_share_percent: u8::try_from(share)
+                .map_err(|_| DirectoryError::Internal(format!("stored share {share}")))?,
+        })
+    }
+
+    /// Changes the tenant's time zone (an IANA name) and/or share limit (1–100 %), audited.
+    /// Nothing is written if either is invalid.
+    pub async fn set_workflow_settings(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        time_zone: Option<&str>,
+        max_run_share_percent: Option<u32>,
+    ) -> Result<WorkflowSettings, DirectoryError> {
+        let mut settings = self.workflow_settings(actor, tenant).await?;
+        if let Some(zone) = time_zone {
+            settings.time_zone = parse_time_zone(zone)?;
+        }
+        if let Some(share) = max_run_share_percent {
+            settings.max_run_share_percent = u8::try_from(share)
+                .ok()
+                .filter(|s| (1..=100).contains(s))
+                .ok_or_else(|| {
+                    DirectoryError::invalid("maxRunSharePercent", "must be between 1 and 100")
+                })?;
+        }
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "Policy",
+            activity: "Update workflow settings",
+            operation_type: "Update",
+            target: None,
+            other_target: None,
+            details: vec![
+                ("timeZone".into(), settings.time_zone.name().to_owned()),
+                (
+                    "maxRunSharePercent".into(),
+                    settings.max_run_share_percent.to_string(),
+                ),
+            ],
+            outbox_kind: "tenant.workflowSettingsChanged",
+            payload: json!({
+                "timeZone": settings.time_zone.name(),
+                "maxRunSharePercent": settings.max_run_share_percent,
+            }),
+        });
+        self.store
+            .save_workflow_settings(
+                tenant,
+                settings.time_zone.name(),
+                i32::from(settings.max_run_share_percent),
+                &events,
+            )
+            .await?;
+        Ok(settings)
+    }
+
+    /// The occurrences `workflow` already has a run for, among `users` (one query).
+    pub async fn workflow_run_occurrences(
+        &self,
+        actor: &Actor,
+        workflow: WorkflowId,
+        users: &[UserId],
+    ) -> Result<HashSet<(UserId, String)>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        if users.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(self
+            .store
+            .workflow_run_occurrences(workflow, users)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// The last successful sign-in of each of `users` that has one (one query).
+    pub async fn last_sign_ins(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, DateTime<Utc>>, DirectoryError> {
+        authorize(actor, Action::ReadUsers, &[])?;
+        if users.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .store
+            .last_sign_ins(tenant, users)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Starts the runs of `workflow` for these (user, occurrence) pairs, each unless it
+    /// exists. A start that would touch more than the tenant's share of its users at once
+    /// (and more than [`SHARE_CHECK_FLOOR`] users) is refused, starting nothing, unless
+    /// `confirmed` (or the workflow says `confirmShare`). Returns how many were started.
+    pub async fn start_workflow_runs(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        workflow: &Workflow,
+        runs: &[(UserId, String)],
+        confirmed: bool,
+    ) -> Result<usize, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        if runs.len() > SHARE_CHECK_FLOOR
+            && !confirmed
+            && !workflow.workflow.definition.confirm_share
+        {
+            let settings = self.workflow_settings(actor, tenant).await?;
+            let total = self.store.count_active_users(tenant).await?;
+            let n = runs.len() as u64;
+            let limit = u64::from(settings.max_run_share_percent);
+            if n * 100 > limit * total {
+                return Err(DirectoryError::invalid(
+                    "confirmShare",
+                    format!(
+                        "starting '{}' now would touch {n} of the tenant's {total} users \
+                         ({} %), more than the {limit} % allowed at once without confirmation; \
+                         confirm with `latchkey workflows run --confirm-share`, or save the \
+                         workflow with \"confirmShare\": true for its triggers",
+                        workflow.workflow.definition.name,
+                        n * 100 / total.max(1),
+                    ),
+                ));
+            }
+        }
+        let mut started = 0;
+        for (user, occurrence) in runs {
+            if self
+                .start_workflow_run(actor, tenant, workflow, *user, occurrence)
+                .await?
+            {
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    /// Requires `target` to change their password at the next sign-in, without changing
+    /// it; authorized like a password reset. Idempotent: `false` (and nothing written) when
+    /// a change is already required.
+    pub async fn require_password_change(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        target: &crate::directory::UserRef,
+    ) -> Result<bool, DirectoryError> {
+        let user = self.active_user(tenant, target).await?;
+        let roles = self.store.list_user_roles(tenant, user.id).await?;
+        authorize(actor, Action::ResetPassword, &roles)?;
+        if user.force_change_password_next_sign_in {
+            return Ok(false);
+        }
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "UserManagement",
+            activity: "Update user",
+            operation_type: "Update",
+            target: Some(&user),
+            other_target: None,
+            details: vec![(
+                "modifiedProperties".into(),
+                "passwordProfile.forceChangePasswordNextSignIn".into(),
+            )],
+            outbox_kind: "user.updated",
+            payload: json!({ "modifiedProperties": ["passwordProfile"] }),
+        });
+        self.store
+            .require_password_change(tenant, user.id, user.version, &events)
+            .await?;
+        Ok(true)
+    }
+}
+
 /// Failures that may pass on their own: a busy hashing pool, a racing writer, the database.
 fn is_transient(e: &DirectoryError) -> bool {
     matches!(
@@ -272,7 +482,7 @@ fn retry_delay(attempts: i32) -> Duration {
 /// crashed before recording it: only a step taken over (a later attempt) can have one, and
 /// then an effect no older than the step's first claim is its own. On the first attempt the
 /// action always runs (an effect in the same clock tick is someone else's).
-pub fn effect_is_from_step(effect_at: Option<DateTime<chrono::Utc>>, step: &ClaimedStep) -> bool {
+pub fn effect_is_from_step(effect_at: Option<DateTime<Utc>>, step: &ClaimedStep) -> bool {
     step.attempts > 1 && effect_at.is_some_and(|t| t >= step.first_started_at)
 }
 

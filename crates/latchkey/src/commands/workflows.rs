@@ -3,7 +3,7 @@
 //! performed by a running server's worker (it holds the master key the manager's notice is
 //! sealed with).
 
-use latchkey_automation::Engine;
+use latchkey_automation::{Engine, templates};
 use latchkey_core::directory::UserRef;
 use latchkey_core::workflow::Trigger;
 use serde_json::json;
@@ -20,14 +20,38 @@ fn trigger_text(t: &Trigger) -> String {
             format!("employeeLeaveDateTime {offset_days:+} days")
         }
         Trigger::Manual => "manual".into(),
+        Trigger::Anniversary {
+            attribute,
+            offset_days,
+        } => format!("yearly on {} {offset_days:+} days", attribute.name()),
+        Trigger::Inactivity { days } => format!("no sign-in for {days} days"),
+        Trigger::Schedule { schedule } => format!("schedule {schedule}"),
     }
 }
 
 pub async fn run(cmd: WorkflowsCommand) -> CliResult {
     match cmd {
         WorkflowsCommand::Import(a) => {
-            let raw = std::fs::read_to_string(&a.file)
-                .map_err(|e| CliError(format!("cannot read {}: {e}", a.file.display())))?;
+            let mut raw = match (&a.file, &a.template) {
+                (_, Some(name)) => templates::find(name)
+                    .ok_or_else(|| {
+                        CliError(format!(
+                            "--template '{name}': no such template (see `latchkey workflows templates`)"
+                        ))
+                    })?
+                    .definition
+                    .to_owned(),
+                (Some(file), None) => std::fs::read_to_string(file)
+                    .map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))?,
+                (None, None) => return Err(CliError("give a FILE or --template NAME".into())),
+            };
+            if a.confirm_share {
+                // A definition that is not a JSON object is left for the parser to refuse.
+                if let Ok(serde_json::Value::Object(mut object)) = serde_json::from_str(&raw) {
+                    object.insert("confirmShare".into(), serde_json::Value::Bool(true));
+                    raw = serde_json::Value::Object(object).to_string();
+                }
+            }
             let (directory, tenant) = open(&a.tenant).await?;
             let saved = directory.save_workflow(&OPERATOR, tenant, &raw).await?;
             let name = saved.workflow.definition.name.clone();
@@ -114,7 +138,7 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 .collect::<CliResult<Vec<_>>>()?;
             let (directory, tenant) = open(&a.tenant).await?;
             let started = Engine::new(directory)
-                .run_manually(tenant, &a.name, &users)
+                .run_manually(tenant, &a.name, &users, a.confirm_share)
                 .await?;
             if a.tenant.json {
                 output::json(&json!({ "started": started }));
@@ -122,6 +146,51 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 println!(
                     "Started {started} run(s); the server's worker performs them (see `latchkey workflows runs`)."
                 );
+            }
+        }
+        WorkflowsCommand::Templates(a) => {
+            if a.json {
+                output::json(&json!({
+                    "value": templates::TEMPLATES.iter().map(|t| json!({
+                        "name": t.name,
+                        "description": t.description,
+                    })).collect::<Vec<_>>(),
+                }));
+            } else {
+                let rows: Vec<Vec<String>> = templates::TEMPLATES
+                    .iter()
+                    .map(|t| vec![t.name.to_owned(), t.description.to_owned()])
+                    .collect();
+                output::table(&["TEMPLATE", "WHAT IT DOES"], &rows);
+            }
+        }
+        WorkflowsCommand::Settings(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let settings = if a.time_zone.is_some() || a.max_run_share.is_some() {
+                directory
+                    .set_workflow_settings(
+                        &OPERATOR,
+                        tenant,
+                        a.time_zone.as_deref(),
+                        a.max_run_share,
+                    )
+                    .await?
+            } else {
+                directory.workflow_settings(&OPERATOR, tenant).await?
+            };
+            if a.tenant.json {
+                output::json(&json!({
+                    "timeZone": settings.time_zone.name(),
+                    "maxRunSharePercent": settings.max_run_share_percent,
+                }));
+            } else {
+                output::fields(&[
+                    ("Time zone", settings.time_zone.name().to_owned()),
+                    (
+                        "Max run share",
+                        format!("{} %", settings.max_run_share_percent),
+                    ),
+                ]);
             }
         }
         WorkflowsCommand::Runs(a) => {

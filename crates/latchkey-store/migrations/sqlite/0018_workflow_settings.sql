@@ -1,0 +1,12 @@
+-- A tenant's workflow settings: the IANA time zone anniversaries and schedules fall due in,
+-- and the share of its users a run start may touch at once without confirmation. No row
+-- means the defaults (UTC, 50 %).
+
+CREATE TABLE tenant_workflow_settings (
+    tenant_id             BLOB PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+    time_zone             TEXT NOT NULL,
+    max_run_share_percent INTEGER NOT NULL CHECK (max_run_share_percent BETWEEN 1 AND 100)
+);
+
+-- Finding which users already have a run of a workflow (the tick's one query per page).
+CREATE INDEX workflow_runs_user ON workflow_runs(workflow_id, user_id);
