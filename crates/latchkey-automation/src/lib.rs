@@ -9,6 +9,7 @@
 
 pub mod local;
 pub mod templates;
+pub mod webhook;
 
 use chrono::{DateTime, Duration, Utc};
 use latchkey_core::Directory;
@@ -19,7 +20,7 @@ use latchkey_core::ids::TenantId;
 use latchkey_core::query::{Comparison, Filter, Literal, UserProperty};
 use latchkey_core::store::UserQuery;
 use latchkey_core::user::User;
-use latchkey_core::workflow::{Occurrence, Trigger, TriggerContext};
+use latchkey_core::workflow::{Action, Occurrence, Trigger, TriggerContext};
 use latchkey_core::workflow_store::{ClaimedStep, WorkflowSettings};
 
 /// Users read per page while evaluating a trigger.
@@ -49,11 +50,15 @@ pub struct DryRunUser {
 #[derive(Debug, Clone)]
 pub struct Engine {
     directory: Directory,
+    http: reqwest::Client,
 }
 
 impl Engine {
     pub fn new(directory: Directory) -> Self {
-        Self { directory }
+        Self {
+            directory,
+            http: webhook::client(),
+        }
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -239,6 +244,13 @@ impl Engine {
     }
 
     async fn perform(&self, step: &ClaimedStep) -> ActionResult {
+        if let Action::SendWebhook { url, format } = &step.step.action {
+            let result = webhook::send(&self.directory, &self.http, step, url, *format).await;
+            if let ActionResult::Remote { error, .. } = &result {
+                tracing::warn!(workflow = %step.workflow_name, %error, "workflow webhook failed");
+            }
+            return result;
+        }
         match local::perform(&self.directory, step).await {
             Ok(output) => ActionResult::Done { output },
             Err(e) => {

@@ -260,7 +260,40 @@ pub enum Action {
     NotifyManager,
     /// Requires a password change at the next sign-in (a no-op when already required).
     RequirePasswordChange,
+    /// POSTs a JSON notice about the run's user to `url`, signed with the workflow's webhook
+    /// secret (HMAC-SHA-256 of the body); `format: "slack"` sends Slack's `{"text": …}`.
+    /// Delivered at least once (retries carry the same `X-Latchkey-Delivery` id).
+    #[serde(rename_all = "camelCase")]
+    SendWebhook {
+        url: String,
+        #[serde(default)]
+        format: WebhookFormat,
+    },
 }
+
+/// The body a webhook step sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WebhookFormat {
+    /// `{"workflow", "runId", "step", "user": {…}}`.
+    #[default]
+    Json,
+    /// Slack's incoming-webhook shape: `{"text": "…"}`.
+    Slack,
+}
+
+/// A URL's scheme and host (and port), without its path and query: what the run history
+/// and the logs may show of a webhook URL, whose path can be a credential (Slack's are).
+pub fn url_origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    &url[..end]
+}
+
+/// Longest webhook URL.
+pub const MAX_URL_LEN: usize = 2000;
 
 impl Action {
     pub const fn name(&self) -> &'static str {
@@ -271,6 +304,7 @@ impl Action {
             Self::RemoveAllLicenses => "removeAllLicenses",
             Self::NotifyManager => "notifyManager",
             Self::RequirePasswordChange => "requirePasswordChange",
+            Self::SendWebhook { .. } => "sendWebhook",
         }
     }
 
@@ -293,6 +327,9 @@ impl Action {
             }
             Self::RequirePasswordChange => {
                 format!("require {upn} to change their password at next sign-in")
+            }
+            Self::SendWebhook { url, .. } => {
+                format!("POST a signed notice about {upn} to {}", url_origin(url))
             }
         }
     }
@@ -440,6 +477,20 @@ impl WorkflowDefinition {
         let scope = compile_filter(self.scope.as_deref(), "scope")?;
         for (i, step) in self.steps.iter().enumerate() {
             compile_filter(step.condition.as_deref(), &format!("steps[{i}].condition"))?;
+            if let Action::SendWebhook { url, .. } = &step.action {
+                let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                    && url.len() <= MAX_URL_LEN
+                    && url.len() > "https://".len()
+                    && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(DirectoryError::invalid(
+                        format!("steps[{i}].url"),
+                        format!(
+                            "must be an http:// or https:// URL of at most {MAX_URL_LEN} characters"
+                        ),
+                    ));
+                }
+            }
         }
         let definition = Self {
             name: name.to_owned(),

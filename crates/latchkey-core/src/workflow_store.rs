@@ -252,6 +252,16 @@ pub trait WorkflowStore {
         max_run_share_percent: i32,
         events: &Events,
     ) -> StoreResult<()>;
+    /// Replaces the workflow's webhook secret (sealed), with its events, in one transaction.
+    async fn save_workflow_secret(
+        &self,
+        workflow: WorkflowId,
+        sealed: &[u8],
+        at: DateTime<Utc>,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// The workflow's sealed webhook secret, if one was set.
+    async fn workflow_secret(&self, workflow: WorkflowId) -> StoreResult<Option<Vec<u8>>>;
     /// Sets "change password at next sign-in" on the user if its version is still
     /// `expected_version` (`Stale` otherwise), with its events, in one transaction.
     async fn require_password_change(

@@ -539,6 +539,41 @@ macro_rules! impl_workflow_store {
                     Ok(())
                 }
 
+                async fn save_workflow_secret(
+                    &self,
+                    workflow: WorkflowId,
+                    sealed: &[u8],
+                    at: DateTime<Utc>,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO workflow_secrets (workflow_id, sealed, updated_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT (workflow_id) \
+                         DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+                    )
+                    .bind(workflow.as_uuid())
+                    .bind(sealed)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn workflow_secret(
+                    &self,
+                    workflow: WorkflowId,
+                ) -> StoreResult<Option<Vec<u8>>> {
+                    sqlx::query_scalar("SELECT sealed FROM workflow_secrets WHERE workflow_id = $1")
+                        .bind(workflow.as_uuid())
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(map_err)
+                }
+
                 async fn require_password_change(
                     &self,
                     tenant: TenantId,

@@ -64,6 +64,9 @@ pub enum WorkflowsCommand {
     Templates(WorkflowsTemplatesArgs),
     /// Show or change the tenant's workflow settings: time zone, share of users a run may touch.
     Settings(WorkflowsSettingsArgs),
+    /// Generate a new secret for the workflow's webhook steps (printed once; stored sealed
+    /// under <data-dir>/master.key, which `latchkey serve` creates).
+    WebhookSecret(WorkflowsNameArgs),
 }
 
 #[derive(Debug, Args)]

@@ -143,4 +143,28 @@ fn an_operator_lists_and_installs_a_template_and_sets_the_tenant_time_zone() {
         "Europe/Paris",
         "the bad zone changed nothing"
     );
+
+    // A webhook secret is printed once and stored sealed under the data directory's key.
+    std::fs::write(
+        data.join("master.key"),
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    )
+    .unwrap();
+    let secret = cli(
+        &data,
+        &["workflows", "webhook-secret", "yearly credential review"],
+    );
+    let secret = secret["secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43, "{secret}");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the secret is in {}",
+                path.display()
+            );
+        }
+    }
 }

@@ -30,6 +30,8 @@ const MAX_RETRY_SECONDS: i64 = 3600;
 pub const STEP_LEASE_SECONDS: i64 = 300;
 /// Most runs a history listing returns.
 pub const MAX_RUNS_LISTED: u32 = 500;
+/// The sealing purpose of workflow webhook secrets.
+const WEBHOOK_SECRET_PURPOSE: &str = "workflow-webhook-secret";
 /// A run start of at most this many users never needs the share confirmation (a leaver in
 /// a five-person tenant is not a mass change).
 pub const SHARE_CHECK_FLOOR: usize = 10;
@@ -54,6 +56,13 @@ pub enum ActionResult {
     /// The step's condition did not hold for the user.
     Skipped {
         reason: String,
+    },
+    /// A remote target's failure: `transient` ones (429, 5xx, network) are retried with
+    /// backoff (no sooner than `retry_after`), others fail the step. `error` is recorded.
+    Remote {
+        error: String,
+        transient: bool,
+        retry_after: Option<Duration>,
     },
 }
 
@@ -185,6 +194,18 @@ impl Directory {
             }
             ActionResult::Failed(e) => StepOutcome::Failed {
                 error: public_error(&e),
+                continue_run: step.step.on_failure == OnFailure::Continue,
+            },
+            ActionResult::Remote {
+                error,
+                transient: true,
+                retry_after,
+            } if step.attempts < MAX_STEP_ATTEMPTS => StepOutcome::Retry {
+                error,
+                retry_at: now + retry_delay(step.attempts).max(retry_after.unwrap_or_default()),
+            },
+            ActionResult::Remote { error, .. } => StepOutcome::Failed {
+                error,
                 continue_run: step.step.on_failure == OnFailure::Continue,
             },
         };
@@ -417,6 +438,61 @@ impl Directory {
             }
         }
         Ok(started)
+    }
+
+    /// Generates a new webhook secret for the named workflow, stores it sealed under the
+    /// master key (audited, the secret in no event) and returns it, the one time it is shown.
+    pub async fn new_workflow_webhook_secret(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<secrecy::SecretString, DirectoryError> {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let workflow = self.get_workflow(actor, tenant, name).await?;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let sealed = self
+            .master_key()?
+            .seal(WEBHOOK_SECRET_PURPOSE, secret.as_bytes())
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "Policy",
+            activity: "Update workflow webhook secret",
+            operation_type: "Update",
+            target: None,
+            other_target: None,
+            details: vec![("workflow".into(), workflow.workflow.definition.name.clone())],
+            outbox_kind: "workflow.secretChanged",
+            payload: json!({ "workflowId": workflow.id }),
+        });
+        self.store
+            .save_workflow_secret(workflow.id, &sealed, self.clock.now(), &events)
+            .await?;
+        Ok(secrecy::SecretString::from(secret))
+    }
+
+    /// The workflow's webhook secret, opened, for signing; `None` if none was set.
+    pub async fn workflow_webhook_secret(
+        &self,
+        actor: &Actor,
+        workflow: WorkflowId,
+    ) -> Result<Option<secrecy::SecretString>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let Some(sealed) = self.store.workflow_secret(workflow).await? else {
+            return Ok(None);
+        };
+        let plain = self
+            .master_key()?
+            .open(WEBHOOK_SECRET_PURPOSE, &sealed)
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        let text = String::from_utf8(plain)
+            .map_err(|_| DirectoryError::Internal("webhook secret is not UTF-8".into()))?;
+        Ok(Some(secrecy::SecretString::from(text)))
     }
 
     /// Requires `target` to change their password at the next sign-in, without changing

@@ -1,6 +1,6 @@
 -- A tenant's workflow settings: the IANA time zone anniversaries and schedules fall due in,
 -- and the share of its users a run start may touch at once without confirmation. No row
--- means the defaults (UTC, 50 %).
+-- means the defaults (UTC, 50 %). Also each workflow's sealed webhook secret.
 
 CREATE TABLE tenant_workflow_settings (
     tenant_id             BLOB PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
@@ -10,3 +10,10 @@ CREATE TABLE tenant_workflow_settings (
 
 -- Finding which users already have a run of a workflow (the tick's one query per page).
 CREATE INDEX workflow_runs_user ON workflow_runs(workflow_id, user_id);
+
+-- A workflow's webhook secret (HMAC key of its webhook steps), sealed under the master key.
+CREATE TABLE workflow_secrets (
+    workflow_id BLOB PRIMARY KEY REFERENCES workflows(id) ON DELETE CASCADE,
+    sealed      BLOB NOT NULL,
+    updated_at  TEXT NOT NULL
+);

@@ -193,6 +193,38 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 ]);
             }
         }
+        WorkflowsCommand::WebhookSecret(a) => {
+            let path = a.tenant.store.data_dir.join("master.key");
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                CliError(format!(
+                    "cannot read the master key {} ({e}): start `latchkey serve` once first",
+                    path.display()
+                ))
+            })?;
+            let bytes = {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| CliError(format!("{} is not base64", path.display())))?
+            };
+            let key = latchkey_core::crypto::MasterKey::from_bytes(&bytes)
+                .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let directory = directory.with_master_key(key);
+            let secret = directory
+                .new_workflow_webhook_secret(&OPERATOR, tenant, &a.name)
+                .await?;
+            use secrecy::ExposeSecret as _;
+            if a.tenant.json {
+                output::json(&json!({ "secret": secret.expose_secret() }));
+            } else {
+                println!("{}", secret.expose_secret());
+                println!(
+                    "This secret is shown only once. Receivers check X-Latchkey-Signature: \
+                     sha256=<hex HMAC-SHA-256 of the body>."
+                );
+            }
+        }
         WorkflowsCommand::Runs(a) => {
             let (directory, tenant) = open(&a.tenant).await?;
             let workflow = match &a.workflow {
