@@ -453,12 +453,20 @@ impl WorkflowDefinition {
                 ));
             }
             Trigger::Schedule { schedule } => {
-                parse_cron(schedule).map_err(|m| {
+                let cron = parse_cron(schedule).map_err(|m| {
                     DirectoryError::invalid(
                         "trigger.schedule",
                         format!("'{}' is not a valid cron schedule: {m}", schedule.trim()),
                     )
                 })?;
+                // A pattern such as 30 February parses but never falls due.
+                let epoch = DateTime::<Utc>::UNIX_EPOCH + Duration::days(365 * 30);
+                if cron.find_next_occurrence(&epoch, false).is_err() {
+                    return Err(DirectoryError::invalid(
+                        "trigger.schedule",
+                        format!("'{}' never falls due", schedule.trim()),
+                    ));
+                }
             }
             _ => {}
         }
@@ -672,6 +680,11 @@ mod tests {
             ))
             .is_ok()
         );
+        let e = WorkflowDefinition::parse_json(&raw(
+            r#"{"kind": "schedule", "schedule": "0 0 30 2 *"}"#,
+        ))
+        .unwrap_err();
+        assert!(invalid_property(e).1.contains("never falls due"));
         let e = WorkflowDefinition::parse_json(&raw(r#"{"kind": "inactivity", "days": 0}"#))
             .unwrap_err();
         assert_eq!(invalid_property(e).0, "trigger.days");
