@@ -190,6 +190,8 @@ pub struct RunRecord {
     pub status: RunStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Set when an operator cancelled the run (its status is then `Failed`).
+    pub cancelled_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepRecord>,
 }
 
@@ -226,8 +228,19 @@ pub trait WorkflowStore {
         &self,
         tenant: TenantId,
         workflow: Option<WorkflowId>,
+        run: Option<RunId>,
         limit: u32,
     ) -> StoreResult<Vec<RunRecord>>;
+    /// Cancels a running run: status failed, `cancelled_at` set, unfinished steps skipped
+    /// (a worker's later report of a step it held is refused), with its events, in one
+    /// transaction. `false` when the run is not running (any more).
+    async fn cancel_workflow_run(
+        &self,
+        tenant: TenantId,
+        run: RunId,
+        at: DateTime<Utc>,
+        events: &Events,
+    ) -> StoreResult<bool>;
     /// Which of `users` already have a run of `workflow`, with the run's occurrence (one
     /// query for the lot).
     async fn workflow_run_occurrences(

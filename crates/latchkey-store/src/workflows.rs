@@ -357,17 +357,22 @@ macro_rules! impl_workflow_store {
                     &self,
                     tenant: TenantId,
                     workflow: Option<WorkflowId>,
+                    run: Option<RunId>,
                     limit: u32,
                 ) -> StoreResult<Vec<RunRecord>> {
                     let mut q = QueryBuilder::<$db>::new(
                         "SELECT r.id, r.workflow_id, r.workflow_version, r.user_id, \
-                         r.occurrence, r.status, r.created_at, r.finished_at, w.name \
+                         r.occurrence, r.status, r.created_at, r.finished_at, r.cancelled_at, \
+                         w.name \
                          FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id \
                          WHERE r.tenant_id = ",
                     );
                     q.push_bind(tenant.as_uuid());
                     if let Some(w) = workflow {
                         q.push(" AND r.workflow_id = ").push_bind(w.as_uuid());
+                    }
+                    if let Some(run) = run {
+                        q.push(" AND r.id = ").push_bind(run.as_uuid());
                     }
                     q.push(" ORDER BY r.created_at DESC, r.id LIMIT ")
                         .push_bind(i64::from(limit));
@@ -389,6 +394,7 @@ macro_rules! impl_workflow_store {
                                     .ok_or_else(|| corrupt("run status", &status))?,
                                 created_at: r.try_get("created_at").map_err(map_err)?,
                                 finished_at: r.try_get("finished_at").map_err(map_err)?,
+                                cancelled_at: r.try_get("cancelled_at").map_err(map_err)?,
                                 steps: Vec::new(),
                             })
                         })
@@ -429,6 +435,42 @@ macro_rules! impl_workflow_store {
                         run.steps = by_run.remove(&run.id.as_uuid()).unwrap_or_default();
                     }
                     Ok(runs)
+                }
+
+                async fn cancel_workflow_run(
+                    &self,
+                    tenant: TenantId,
+                    run: RunId,
+                    at: DateTime<Utc>,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let done = sqlx::query(
+                        "UPDATE workflow_runs SET status = 'failed', finished_at = $1, \
+                         cancelled_at = $1 WHERE id = $2 AND tenant_id = $3 AND status = 'running'",
+                    )
+                    .bind(at)
+                    .bind(run.as_uuid())
+                    .bind(tenant.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE workflow_steps SET status = 'skipped', error = 'cancelled', \
+                         lease_id = NULL, leased_until = NULL, finished_at = $1 \
+                         WHERE run_id = $2 AND status IN ('pending', 'running')",
+                    )
+                    .bind(at)
+                    .bind(run.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(true)
                 }
 
                 async fn workflow_run_occurrences(

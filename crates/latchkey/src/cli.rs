@@ -67,6 +67,18 @@ pub enum WorkflowsCommand {
     /// Generate a new secret for the workflow's webhook steps (printed once; stored sealed
     /// under <data-dir>/master.key, which `latchkey serve` creates).
     WebhookSecret(WorkflowsNameArgs),
+    /// Cancel a running run: none of its remaining steps will run.
+    Cancel(WorkflowsRunIdArgs),
+    /// Start a finished run's workflow again for the same user (a new run).
+    Rerun(WorkflowsRunIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsRunIdArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The run's id (see `latchkey workflows runs`).
+    pub run: String,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,22 @@ fn an_operator_imports_previews_and_starts_a_workflow_and_a_bad_scope_is_refused
     assert_eq!(runs[0]["status"], "running");
     assert_eq!(runs[0]["steps"][0]["status"], "pending");
 
+    // The operator cancels it, then starts it over.
+    let id = runs[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(cli(&data, &["workflows", "cancel", &id])["cancelled"], true);
+    let runs = cli(&data, &["workflows", "runs"]);
+    assert_eq!(runs["value"][0]["cancelled"], true);
+    assert_eq!(runs["value"][0]["steps"][0]["status"], "skipped");
+    let rerun = cli(&data, &["workflows", "rerun", &id]);
+    assert_ne!(rerun["id"].as_str().unwrap(), id);
+    assert_eq!(
+        cli(&data, &["workflows", "runs"])["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, MANUAL.replace("accountEnabled", "shoeSize")).unwrap();
     let out = Command::new(BIN)

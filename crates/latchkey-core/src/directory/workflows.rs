@@ -18,7 +18,8 @@ use crate::mail::MailContent;
 use crate::user::User;
 use crate::workflow::{OnFailure, ValidWorkflow, WorkflowDefinition, parse_time_zone};
 use crate::workflow_store::{
-    ClaimedStep, NewRun, RunId, RunRecord, StepOutcome, WorkflowId, WorkflowSettings, WorkflowWrite,
+    ClaimedStep, NewRun, RunId, RunRecord, RunStatus, StepOutcome, WorkflowId, WorkflowSettings,
+    WorkflowWrite,
 };
 
 /// A transient failure is retried this many times in all before the step fails.
@@ -278,8 +279,118 @@ impl Directory {
         authorize(actor, Action::ManageTenant, &[])?;
         Ok(self
             .store
-            .list_workflow_runs(tenant, workflow, limit.clamp(1, MAX_RUNS_LISTED))
+            .list_workflow_runs(tenant, workflow, None, limit.clamp(1, MAX_RUNS_LISTED))
             .await?)
+    }
+
+    /// One run of the tenant, with its steps.
+    pub async fn get_workflow_run(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        run: RunId,
+    ) -> Result<RunRecord, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        self.store
+            .list_workflow_runs(tenant, None, Some(run), 1)
+            .await?
+            .pop()
+            .ok_or_else(|| DirectoryError::not_found(format!("Workflow run '{run}'")))
+    }
+
+    /// Cancels a running run (audited): no further step of it runs. A step a worker is
+    /// performing at that moment may still take effect; its report is refused.
+    pub async fn cancel_workflow_run(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        run: RunId,
+    ) -> Result<RunRecord, DirectoryError> {
+        let record = self.get_workflow_run(actor, tenant, run).await?;
+        if record.status != RunStatus::Running {
+            return Err(DirectoryError::invalid(
+                "run",
+                format!("has already finished ({})", record.status.as_str()),
+            ));
+        }
+        let events = self.run_event(actor, tenant, &record, "Cancel workflow run");
+        if !self
+            .store
+            .cancel_workflow_run(tenant, run, self.clock.now(), &events)
+            .await?
+        {
+            return Err(DirectoryError::invalid("run", "finished meanwhile"));
+        }
+        self.get_workflow_run(actor, tenant, run).await
+    }
+
+    /// Starts the finished run's workflow again (its current version) for the same user, as a
+    /// new occurrence. A run still running is refused: cancel it first.
+    pub async fn rerun_workflow_run(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        run: RunId,
+    ) -> Result<RunId, DirectoryError> {
+        let record = self.get_workflow_run(actor, tenant, run).await?;
+        if record.status == RunStatus::Running {
+            return Err(DirectoryError::invalid(
+                "run",
+                "is still running: cancel it first",
+            ));
+        }
+        let workflow = self
+            .list_workflows(actor, tenant)
+            .await?
+            .into_iter()
+            .find(|w| w.id == record.workflow_id)
+            .ok_or_else(|| DirectoryError::not_found("the run's workflow"))?;
+        let now = self.clock.now();
+        let id = RunId::new();
+        let created = self
+            .store
+            .create_workflow_run(&NewRun {
+                id,
+                tenant_id: tenant,
+                workflow_id: workflow.id,
+                workflow_version: workflow.version,
+                user_id: record.user_id,
+                occurrence: format!("rerun:{run}:{}", now.to_rfc3339()),
+                steps: workflow.workflow.definition.steps.clone(),
+                at: now,
+            })
+            .await?;
+        if !created {
+            return Err(DirectoryError::invalid("run", "was re-run a moment ago"));
+        }
+        let events = self.run_event(actor, tenant, &record, "Re-run workflow run");
+        self.store.record_workflow_events(&events).await?;
+        Ok(id)
+    }
+
+    fn run_event(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        record: &RunRecord,
+        activity: &'static str,
+    ) -> crate::audit::Events {
+        self.events(Change {
+            actor,
+            tenant,
+            category: "Other",
+            activity,
+            operation_type: "Update",
+            target: None,
+            other_target: None,
+            details: vec![
+                ("workflow".into(), record.workflow_name.clone()),
+                ("run".into(), record.id.to_string()),
+                ("user".into(), record.user_id.to_string()),
+            ],
+            outbox_kind: "workflow.runChanged",
+            payload: json!({ "runId": record.id, "activity": activity }),
+        })
     }
 }
 

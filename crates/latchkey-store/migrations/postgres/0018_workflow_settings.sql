@@ -17,3 +17,6 @@ CREATE TABLE workflow_secrets (
     sealed      BYTEA NOT NULL,
     updated_at  TIMESTAMPTZ NOT NULL
 );
+
+-- A run an operator cancelled: its status is 'failed', its unfinished steps 'skipped'.
+ALTER TABLE workflow_runs ADD COLUMN cancelled_at TIMESTAMPTZ;

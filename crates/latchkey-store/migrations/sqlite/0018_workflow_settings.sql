@@ -17,3 +17,6 @@ CREATE TABLE workflow_secrets (
     sealed      BLOB NOT NULL,
     updated_at  TEXT NOT NULL
 );
+
+-- A run an operator cancelled: its status is 'failed', its unfinished steps 'skipped'.
+ALTER TABLE workflow_runs ADD COLUMN cancelled_at TEXT;

@@ -29,6 +29,14 @@ fn trigger_text(t: &Trigger) -> String {
     }
 }
 
+fn parse_run(raw: &str) -> CliResult<latchkey_core::workflow_store::RunId> {
+    raw.trim().parse().map_err(|_| {
+        CliError(format!(
+            "'{raw}' is not a run id (see `latchkey workflows runs`)"
+        ))
+    })
+}
+
 pub async fn run(cmd: WorkflowsCommand) -> CliResult {
     match cmd {
         WorkflowsCommand::Import(a) => {
@@ -225,6 +233,28 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 );
             }
         }
+        WorkflowsCommand::Cancel(a) => {
+            let run = parse_run(&a.run)?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let record = directory
+                .cancel_workflow_run(&OPERATOR, tenant, run)
+                .await?;
+            if a.tenant.json {
+                output::json(&json!({ "id": record.id.to_string(), "cancelled": true }));
+            } else {
+                println!("Cancelled run {}.", record.id);
+            }
+        }
+        WorkflowsCommand::Rerun(a) => {
+            let run = parse_run(&a.run)?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let new = directory.rerun_workflow_run(&OPERATOR, tenant, run).await?;
+            if a.tenant.json {
+                output::json(&json!({ "id": new.to_string() }));
+            } else {
+                println!("Started run {new}; the server's worker performs it.");
+            }
+        }
         WorkflowsCommand::Runs(a) => {
             let (directory, tenant) = open(&a.tenant).await?;
             let workflow = match &a.workflow {
@@ -242,6 +272,7 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                         "workflowVersion": r.workflow_version,
                         "userId": r.user_id.to_string(),
                         "status": r.status.as_str(),
+                        "cancelled": r.cancelled_at.is_some(),
                         "createdDateTime": r.created_at.to_rfc3339(),
                         "steps": r.steps.iter().map(|s| json!({
                             "action": s.step.action.name(),
@@ -260,7 +291,11 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                             r.id.to_string(),
                             r.workflow_name.clone(),
                             r.user_id.to_string(),
-                            r.status.as_str().into(),
+                            if r.cancelled_at.is_some() {
+                                "cancelled".into()
+                            } else {
+                                r.status.as_str().into()
+                            },
                             format!("{}. {}", s.position + 1, s.step.action.name()),
                             s.status.as_str().into(),
                             s.attempts.to_string(),
