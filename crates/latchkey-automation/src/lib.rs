@@ -25,6 +25,8 @@ use latchkey_core::workflow_store::{ClaimedStep, WorkflowSettings};
 
 /// Users read per page while evaluating a trigger.
 const PAGE: u32 = 500;
+/// Change events a mover workflow reads per tick.
+const CHANGES_PER_TICK: u32 = 1000;
 /// Steps leased per pass of the worker.
 const STEPS_PER_PASS: u32 = 20;
 
@@ -82,17 +84,26 @@ impl Engine {
             if !workflow.workflow.definition.enabled {
                 continue;
             }
-            let due = self.due_runs(tenant, &workflow, &settings, now).await?;
-            if due.is_empty() {
-                continue;
-            }
+            let (due, cursor) = self.due_runs(tenant, &workflow, &settings, now).await?;
             let runs: Vec<_> = due.iter().map(|(u, o)| (u.id, o.key.clone())).collect();
-            match self
-                .directory
-                .start_workflow_runs(&actor, tenant, &workflow, &runs, false)
-                .await
-            {
-                Ok(n) => started += n,
+            let result = if runs.is_empty() {
+                Ok(0)
+            } else {
+                self.directory
+                    .start_workflow_runs(&actor, tenant, &workflow, &runs, false)
+                    .await
+            };
+            match result {
+                Ok(n) => {
+                    started += n;
+                    // Only once its runs exist: a crash before re-reads the same changes,
+                    // and their runs are refused as duplicates.
+                    if let Some(seq) = cursor {
+                        self.directory
+                            .advance_workflow_cursor(&actor, workflow.id, seq)
+                            .await?;
+                    }
+                }
                 Err(DirectoryError::Invalid { property, message })
                     if property == "confirmShare" =>
                 {
@@ -117,9 +128,12 @@ impl Engine {
         workflow: &Workflow,
         settings: &WorkflowSettings,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(User, Occurrence)>, DirectoryError> {
+    ) -> Result<(Vec<(User, Occurrence)>, Option<i64>), DirectoryError> {
         let actor = workflow_actor();
         let trigger = &workflow.workflow.definition.trigger;
+        if matches!(trigger, Trigger::AttributeChanged { .. }) {
+            return self.changed_users(tenant, workflow).await;
+        }
         let ctx = TriggerContext {
             now,
             time_zone: settings.time_zone,
@@ -127,9 +141,9 @@ impl Engine {
             scheduled: trigger.latest_scheduled(now, settings.time_zone),
         };
         let filter = match trigger {
-            Trigger::Manual => return Ok(Vec::new()),
+            Trigger::Manual => return Ok((Vec::new(), None)),
             Trigger::Schedule { .. } if ctx.scheduled.is_none_or(|at| at < ctx.not_before) => {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), None));
             }
             _ => candidates(trigger, workflow.workflow.scope.clone(), now),
         };
@@ -163,7 +177,65 @@ impl Engine {
                 None => break,
             }
         }
-        Ok(out)
+        Ok((out, None))
+    }
+
+    /// A mover workflow's due runs: the watched changes it has not read yet, of users in its
+    /// scope, one run per change; and the outbox position to record once they are started.
+    async fn changed_users(
+        &self,
+        tenant: TenantId,
+        workflow: &Workflow,
+    ) -> Result<(Vec<(User, Occurrence)>, Option<i64>), DirectoryError> {
+        let actor = workflow_actor();
+        let trigger = &workflow.workflow.definition.trigger;
+        let events = self
+            .directory
+            .workflow_user_changes(&actor, tenant, workflow, CHANGES_PER_TICK)
+            .await?;
+        let cursor = events.last().map(|(seq, _)| *seq);
+        let changes: Vec<_> = events
+            .iter()
+            .filter(|(_, e)| trigger.watches(&e.kind, &e.payload))
+            .filter_map(|(_, e)| {
+                Some((
+                    e.subject?,
+                    Occurrence {
+                        due: e.occurred_at,
+                        key: format!("changed:{}", e.id),
+                    },
+                ))
+            })
+            .collect();
+        let mut ids: Vec<_> = changes.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut in_scope = std::collections::HashMap::new();
+        for chunk in ids.chunks(PAGE as usize) {
+            let these = Filter::In {
+                property: UserProperty::Id,
+                values: chunk.iter().map(|id| Literal::Id(*id)).collect(),
+            };
+            let filter = match workflow.workflow.scope.clone() {
+                Some(scope) => Filter::And(Box::new(scope), Box::new(these)),
+                None => these,
+            };
+            let page = self
+                .directory
+                .list_users(&actor, tenant, &users_matching_opt(Some(filter), None))
+                .await?;
+            in_scope.extend(page.items.into_iter().map(|u| (u.id, u)));
+        }
+        let existing = self
+            .directory
+            .workflow_run_occurrences(&actor, workflow.id, &ids)
+            .await?;
+        let runs = changes
+            .into_iter()
+            .filter(|(id, o)| !existing.contains(&(*id, o.key.clone())))
+            .filter_map(|(id, o)| Some((in_scope.get(&id)?.clone(), o)))
+            .collect();
+        Ok((runs, cursor))
     }
 
     /// Starts a run of the named workflow for each of `users` now, whatever its trigger.
@@ -304,6 +376,7 @@ impl Engine {
             return Ok(self
                 .due_runs(tenant, &workflow, &settings, now)
                 .await?
+                .0
                 .into_iter()
                 .map(|(user, occurrence)| DryRunUser {
                     user_principal_name: user.user_principal_name.to_string(),
@@ -359,7 +432,9 @@ fn candidates(trigger: &Trigger, scope: Option<Filter>, now: DateTime<Utc>) -> O
         Trigger::Inactivity { days } => {
             (UserProperty::CreatedDateTime, now - Duration::days(*days))
         }
-        Trigger::Manual | Trigger::Schedule { .. } => return scope,
+        Trigger::Manual | Trigger::Schedule { .. } | Trigger::AttributeChanged { .. } => {
+            return scope;
+        }
     };
     let due = Filter::Compare {
         property,

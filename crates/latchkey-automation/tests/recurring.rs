@@ -7,7 +7,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use latchkey_automation::Engine;
 use latchkey_core::clock::Clock;
-use latchkey_core::directory::{ClientRef, NewUser, PasswordChoice, SignInError, UserRef};
+use latchkey_core::directory::{
+    ClientRef, NewUser, PasswordChoice, ProfileField, SignInError, UserChanges, UserRef,
+};
 use latchkey_core::error::DirectoryError;
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::user::{User, UserProfile};
@@ -606,6 +608,90 @@ async fn a_run_start_touching_more_than_the_tenant_share_is_refused_until_confir
     assert_eq!(engine.tick(h.tenant()).await.unwrap(), 12);
 }
 
+async fn set_text(h: &Harness, user: &User, field: ProfileField, value: &str) {
+    h.directory
+        .update_user(
+            &Harness::operator(),
+            h.tenant(),
+            &UserRef::Id(user.id),
+            UserChanges {
+                text: vec![(field, Some(value.into()))],
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn a_mover_fires_once_per_watched_change_of_a_user_in_scope(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let mover = add_user(&h, "mover", in_department("Sales")).await;
+    let boss = add_user(&h, "boss", in_department("Sales")).await;
+    let outside = add_user(&h, "outside", in_department("Legal")).await;
+    // A change before the workflow exists does not fire.
+    set_text(&h, &mover, ProfileField::Department, "Marketing").await;
+    h.clock.advance(Duration::minutes(1));
+    let bad = h
+        .directory
+        .save_workflow(
+            &op,
+            h.tenant(),
+            r#"{"name": "Mover", "trigger": {"kind": "attributeChanged", "attributes": []},
+                "steps": [{"action": "revokeSessions"}]}"#,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(invalid(bad).0, "trigger.attributes");
+    save(
+        &h,
+        r#"{"name": "Mover", "trigger": {"kind": "attributeChanged",
+              "attributes": ["department", "manager"]},
+            "scope": "department ne 'Legal'", "steps": [{"action": "revokeSessions"}]}"#,
+    )
+    .await;
+    let engine = Engine::new(h.directory.clone());
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 0);
+
+    // A change that is not watched, and one of a user outside the scope: nothing.
+    set_text(&h, &mover, ProfileField::JobTitle, "Lead").await;
+    set_text(&h, &outside, ProfileField::OfficeLocation, "Lyon").await;
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 0);
+
+    // The department moves: one run, and only one however often it ticks.
+    set_text(&h, &mover, ProfileField::Department, "Support").await;
+    assert_eq!(
+        engine.tick(h.tenant()).await.unwrap(),
+        0,
+        "a change settles before it is read"
+    );
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 0);
+    // A new manager is another change.
+    h.directory
+        .set_manager(&op, h.tenant(), &UserRef::Id(mover.id), boss.id)
+        .await
+        .unwrap();
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    engine.run_until_idle().await.unwrap();
+    let mine = runs_of(&h, &mover).await;
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|r| r.status == RunStatus::Succeeded));
+    assert_eq!(runs(&h).await.len(), 2);
+    assert!(
+        engine
+            .dry_run(h.tenant(), "mover")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to do"
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -626,4 +712,5 @@ both_backends!(
     a_schedule_fires_once_per_instant_for_everyone_in_scope_and_once_after_downtime,
     a_step_whose_condition_does_not_hold_for_the_user_is_skipped_and_the_run_goes_on,
     a_run_start_touching_more_than_the_tenant_share_is_refused_until_confirmed,
+    a_mover_fires_once_per_watched_change_of_a_user_in_scope,
 );

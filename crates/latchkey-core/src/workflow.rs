@@ -55,6 +55,57 @@ pub enum Trigger {
     /// user in scope.
     #[serde(rename_all = "camelCase")]
     Schedule { schedule: String },
+    /// One of `attributes` of a user changed (mover): once per change, from the workflow's
+    /// creation on.
+    #[serde(rename_all = "camelCase")]
+    AttributeChanged { attributes: Vec<WatchedAttribute> },
+}
+
+/// What a mover trigger can watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WatchedAttribute {
+    Department,
+    JobTitle,
+    Manager,
+    CompanyName,
+    OfficeLocation,
+    EmployeeType,
+}
+
+impl WatchedAttribute {
+    /// The Graph property name, as a change's `modifiedProperties` lists it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Department => "department",
+            Self::JobTitle => "jobTitle",
+            Self::Manager => "manager",
+            Self::CompanyName => "companyName",
+            Self::OfficeLocation => "officeLocation",
+            Self::EmployeeType => "employeeType",
+        }
+    }
+}
+
+impl Trigger {
+    /// Whether a directory change event (`user.updated`, `user.managerChanged`) is one this
+    /// mover trigger watches.
+    pub fn watches(&self, kind: &str, payload: &serde_json::Value) -> bool {
+        let Self::AttributeChanged { attributes } = self else {
+            return false;
+        };
+        match kind {
+            "user.managerChanged" => attributes.contains(&WatchedAttribute::Manager),
+            "user.updated" => payload["modifiedProperties"]
+                .as_array()
+                .is_some_and(|changed| {
+                    changed
+                        .iter()
+                        .any(|p| attributes.iter().any(|a| p.as_str() == Some(a.name())))
+                }),
+            _ => false,
+        }
+    }
 }
 
 /// The date attributes an anniversary can follow.
@@ -108,6 +159,7 @@ impl Trigger {
                 "leave",
             ),
             Self::Manual
+            | Self::AttributeChanged { .. }
             | Self::Anniversary { .. }
             | Self::Inactivity { .. }
             | Self::Schedule { .. } => return None,
@@ -132,7 +184,8 @@ impl Trigger {
     ) -> Option<Occurrence> {
         let due = match self {
             Self::HireDate { .. } | Self::LeaveDate { .. } => self.occurrence(user)?,
-            Self::Manual => return None,
+            // Changes come from the directory's events, not from the user's state.
+            Self::Manual | Self::AttributeChanged { .. } => return None,
             Self::Anniversary {
                 attribute,
                 offset_days,
@@ -444,6 +497,12 @@ impl WorkflowDefinition {
                 return Err(DirectoryError::invalid(
                     "trigger.offsetDays",
                     format!("must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}"),
+                ));
+            }
+            Trigger::AttributeChanged { attributes } if attributes.is_empty() => {
+                return Err(DirectoryError::invalid(
+                    "trigger.attributes",
+                    "must name at least one attribute",
                 ));
             }
             Trigger::Inactivity { days } if !(1..=MAX_INACTIVITY_DAYS).contains(days) => {

@@ -275,6 +275,20 @@ pub trait WorkflowStore {
     ) -> StoreResult<()>;
     /// The workflow's sealed webhook secret, if one was set.
     async fn workflow_secret(&self, workflow: WorkflowId) -> StoreResult<Option<Vec<u8>>>;
+    /// The tenant's user-change events (`user.updated`, `user.managerChanged`) after outbox
+    /// position `after_seq`, from `since` and up to `until`, in order, with their positions.
+    async fn user_changes_after(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, crate::audit::OutboxEvent)>>;
+    /// How far the workflow has read the outbox.
+    async fn workflow_cursor(&self, workflow: WorkflowId) -> StoreResult<Option<i64>>;
+    /// Moves the workflow's outbox position forward to `seq` (never back).
+    async fn set_workflow_cursor(&self, workflow: WorkflowId, seq: i64) -> StoreResult<()>;
     /// Sets "change password at next sign-in" on the user if its version is still
     /// `expected_version` (`Stale` otherwise), with its events, in one transaction.
     async fn require_password_change(

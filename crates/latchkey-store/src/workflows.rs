@@ -437,6 +437,84 @@ macro_rules! impl_workflow_store {
                     Ok(runs)
                 }
 
+                async fn user_changes_after(
+                    &self,
+                    tenant: TenantId,
+                    after_seq: i64,
+                    since: DateTime<Utc>,
+                    until: DateTime<Utc>,
+                    limit: u32,
+                ) -> StoreResult<Vec<(i64, latchkey_core::audit::OutboxEvent)>> {
+                    let rows = sqlx::query(
+                        "SELECT seq, id, tenant_id, occurred_at, kind, subject, payload \
+                         FROM outbox_events WHERE tenant_id = $1 AND seq > $2 \
+                         AND occurred_at >= $3 AND occurred_at <= $4 \
+                         AND kind IN ('user.updated', 'user.managerChanged') \
+                         ORDER BY seq LIMIT $5",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(after_seq)
+                    .bind(since)
+                    .bind(until)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter()
+                        .map(|row| {
+                            let payload: String = row.try_get("payload").map_err(map_err)?;
+                            Ok((
+                                row.try_get::<i64, _>("seq").map_err(map_err)?,
+                                latchkey_core::audit::OutboxEvent {
+                                    id: latchkey_core::ids::EventId::from_uuid(
+                                        row.try_get("id").map_err(map_err)?,
+                                    ),
+                                    tenant_id: TenantId::from_uuid(
+                                        row.try_get("tenant_id").map_err(map_err)?,
+                                    ),
+                                    occurred_at: row.try_get("occurred_at").map_err(map_err)?,
+                                    kind: row.try_get("kind").map_err(map_err)?,
+                                    subject: row
+                                        .try_get::<Option<Uuid>, _>("subject")
+                                        .map_err(map_err)?
+                                        .map(UserId::from_uuid),
+                                    payload: serde_json::from_str(&payload)
+                                        .map_err(|e| corrupt("outbox payload", e))?,
+                                },
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn workflow_cursor(&self, workflow: WorkflowId) -> StoreResult<Option<i64>> {
+                    sqlx::query_scalar(
+                        "SELECT outbox_seq FROM workflow_cursors WHERE workflow_id = $1",
+                    )
+                    .bind(workflow.as_uuid())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)
+                }
+
+                async fn set_workflow_cursor(
+                    &self,
+                    workflow: WorkflowId,
+                    seq: i64,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO workflow_cursors (workflow_id, outbox_seq) VALUES ($1, $2) \
+                         ON CONFLICT (workflow_id) DO UPDATE SET outbox_seq = CASE \
+                         WHEN excluded.outbox_seq > workflow_cursors.outbox_seq \
+                         THEN excluded.outbox_seq ELSE workflow_cursors.outbox_seq END",
+                    )
+                    .bind(workflow.as_uuid())
+                    .bind(seq)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
                 async fn cancel_workflow_run(
                     &self,
                     tenant: TenantId,

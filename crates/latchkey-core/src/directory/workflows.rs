@@ -31,6 +31,9 @@ const MAX_RETRY_SECONDS: i64 = 3600;
 pub const STEP_LEASE_SECONDS: i64 = 300;
 /// Most runs a history listing returns.
 pub const MAX_RUNS_LISTED: u32 = 500;
+/// A mover workflow reads a change only once it is this old, so that a transaction that
+/// took its outbox position earlier but committed later is not passed over.
+pub const CHANGE_SETTLE_SECONDS: i64 = 30;
 /// The sealing purpose of workflow webhook secrets.
 const WEBHOOK_SECRET_PURPOSE: &str = "workflow-webhook-secret";
 /// A run start of at most this many users never needs the share confirmation (a leaver in
@@ -483,6 +486,41 @@ impl Directory {
             .await?
             .into_iter()
             .collect())
+    }
+
+    /// The user-change events a mover workflow has not read yet (from its creation on, at
+    /// most `limit`, each at least [`CHANGE_SETTLE_SECONDS`] old), with their positions.
+    pub async fn workflow_user_changes(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        workflow: &Workflow,
+        limit: u32,
+    ) -> Result<Vec<(i64, crate::audit::OutboxEvent)>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let after = self.store.workflow_cursor(workflow.id).await?.unwrap_or(0);
+        let until = self.clock.now() - Duration::seconds(CHANGE_SETTLE_SECONDS);
+        Ok(self
+            .store
+            .user_changes_after(
+                tenant,
+                after,
+                workflow.created_at,
+                until,
+                limit.clamp(1, 1000),
+            )
+            .await?)
+    }
+
+    /// Records that a mover workflow has read the outbox up to `seq`.
+    pub async fn advance_workflow_cursor(
+        &self,
+        actor: &Actor,
+        workflow: WorkflowId,
+        seq: i64,
+    ) -> Result<(), DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        Ok(self.store.set_workflow_cursor(workflow, seq).await?)
     }
 
     /// The last successful sign-in of each of `users` that has one (one query).

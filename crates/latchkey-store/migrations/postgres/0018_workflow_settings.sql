@@ -20,3 +20,9 @@ CREATE TABLE workflow_secrets (
 
 -- A run an operator cancelled: its status is 'failed', its unfinished steps 'skipped'.
 ALTER TABLE workflow_runs ADD COLUMN cancelled_at TIMESTAMPTZ;
+
+-- How far an attribute-change (mover) workflow has read the outbox (its last seq).
+CREATE TABLE workflow_cursors (
+    workflow_id UUID PRIMARY KEY REFERENCES workflows(id) ON DELETE CASCADE,
+    outbox_seq  BIGINT NOT NULL
+);

@@ -26,6 +26,14 @@ fn trigger_text(t: &Trigger) -> String {
         } => format!("yearly on {} {offset_days:+} days", attribute.name()),
         Trigger::Inactivity { days } => format!("no sign-in for {days} days"),
         Trigger::Schedule { schedule } => format!("schedule {schedule}"),
+        Trigger::AttributeChanged { attributes } => format!(
+            "{} changed",
+            attributes
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
     }
 }
 
