@@ -316,6 +316,12 @@ impl Engine {
     }
 
     async fn perform(&self, step: &ClaimedStep) -> ActionResult {
+        if step.step.action.wait_duration().is_some() {
+            // Core decides whether the wait is over.
+            return ActionResult::Done {
+                output: String::new(),
+            };
+        }
         if let Action::SendWebhook { url, format } = &step.step.action {
             let result = webhook::send(&self.directory, &self.http, step, url, *format).await;
             if let ActionResult::Remote { error, .. } = &result {

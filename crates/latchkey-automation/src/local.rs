@@ -99,8 +99,8 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
                 Ok("a password change was already required: nothing to do".into())
             }
         }
-        Action::SendWebhook { .. } => Err(DirectoryError::Internal(
-            "a webhook is not a local directory action".into(),
+        Action::SendWebhook { .. } | Action::Wait { .. } => Err(DirectoryError::Internal(
+            "not a local directory action".into(),
         )),
         Action::NotifyManager => {
             let Some(manager) = directory.get_manager(&actor, tenant, &target).await? else {

@@ -692,6 +692,66 @@ async fn a_mover_fires_once_per_watched_change_of_a_user_in_scope(backend: Backe
     );
 }
 
+async fn a_wait_step_holds_the_run_until_its_time_and_costs_no_attempt(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let bad = h
+        .directory
+        .save_workflow(
+            &op,
+            h.tenant(),
+            r#"{"name": "Later", "trigger": {"kind": "manual"},
+                "steps": [{"action": "wait", "days": -1}]}"#,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(invalid(bad).0, "steps[0].days");
+    let user = add_user(&h, "later", in_department("Sales")).await;
+    save(
+        &h,
+        r#"{"name": "Later", "trigger": {"kind": "manual"}, "steps": [
+            {"action": "revokeSessions"},
+            {"action": "wait", "days": 2},
+            {"action": "disableAccount"}]}"#,
+    )
+    .await;
+    let engine = Engine::new(h.directory.clone());
+    engine
+        .run_manually(h.tenant(), "later", &[UserRef::Id(user.id)], false)
+        .await
+        .unwrap();
+    let started = h.clock.now();
+    engine.run_until_idle().await.unwrap();
+    let run = &runs_of(&h, &user).await[0];
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(run.steps[1].status, StepStatus::Pending);
+    assert!(
+        run.steps[1]
+            .output
+            .as_deref()
+            .unwrap()
+            .starts_with("waiting until"),
+        "{:?}",
+        run.steps[1]
+    );
+    set_clock(&h, started + Duration::days(2) - Duration::minutes(1));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 0);
+    let get = || async {
+        h.directory
+            .get_user(&op, h.tenant(), &UserRef::Id(user.id))
+            .await
+            .unwrap()
+    };
+    assert!(get().await.account_enabled, "not before the wait is over");
+    set_clock(&h, started + Duration::days(2));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 2);
+    assert!(!get().await.account_enabled);
+    let run = &runs_of(&h, &user).await[0];
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.steps[1].status, StepStatus::Succeeded);
+    assert_eq!(run.steps[1].attempts, 1, "waiting is not an attempt");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -713,4 +773,5 @@ both_backends!(
     a_step_whose_condition_does_not_hold_for_the_user_is_skipped_and_the_run_goes_on,
     a_run_start_touching_more_than_the_tenant_share_is_refused_until_confirmed,
     a_mover_fires_once_per_watched_change_of_a_user_in_scope,
+    a_wait_step_holds_the_run_until_its_time_and_costs_no_attempt,
 );

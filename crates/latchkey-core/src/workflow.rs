@@ -316,6 +316,14 @@ pub enum Action {
     /// POSTs a JSON notice about the run's user to `url`, signed with the workflow's webhook
     /// secret (HMAC-SHA-256 of the body); `format: "slack"` sends Slack's `{"text": …}`.
     /// Delivered at least once (retries carry the same `X-Latchkey-Delivery` id).
+    /// Waits `days` (and `hours`) from when the step first came up before the run goes on.
+    #[serde(rename_all = "camelCase")]
+    Wait {
+        #[serde(default)]
+        days: i64,
+        #[serde(default)]
+        hours: i64,
+    },
     #[serde(rename_all = "camelCase")]
     SendWebhook {
         url: String,
@@ -349,6 +357,14 @@ pub fn url_origin(url: &str) -> &str {
 pub const MAX_URL_LEN: usize = 2000;
 
 impl Action {
+    /// How long a `wait` step waits.
+    pub fn wait_duration(&self) -> Option<Duration> {
+        match self {
+            Self::Wait { days, hours } => Some(Duration::days(*days) + Duration::hours(*hours)),
+            _ => None,
+        }
+    }
+
     pub const fn name(&self) -> &'static str {
         match self {
             Self::DisableAccount => "disableAccount",
@@ -358,6 +374,7 @@ impl Action {
             Self::NotifyManager => "notifyManager",
             Self::RequirePasswordChange => "requirePasswordChange",
             Self::SendWebhook { .. } => "sendWebhook",
+            Self::Wait { .. } => "wait",
         }
     }
 
@@ -384,6 +401,7 @@ impl Action {
             Self::SendWebhook { url, .. } => {
                 format!("POST a signed notice about {upn} to {}", url_origin(url))
             }
+            Self::Wait { days, hours } => format!("wait {days} day(s) {hours} hour(s)"),
         }
     }
 }
@@ -544,6 +562,18 @@ impl WorkflowDefinition {
         let scope = compile_filter(self.scope.as_deref(), "scope")?;
         for (i, step) in self.steps.iter().enumerate() {
             compile_filter(step.condition.as_deref(), &format!("steps[{i}].condition"))?;
+            if let Action::Wait { days, hours } = &step.action
+                && (*days < 0
+                    || *hours < 0
+                    || *days > MAX_OFFSET_DAYS
+                    || *hours > 24 * MAX_OFFSET_DAYS
+                    || *days == 0 && *hours == 0)
+            {
+                return Err(DirectoryError::invalid(
+                    format!("steps[{i}].days"),
+                    format!("a wait must be positive and at most {MAX_OFFSET_DAYS} days"),
+                ));
+            }
             if let Action::SendWebhook { url, .. } = &step.action {
                 let ok = (url.starts_with("https://") || url.starts_with("http://"))
                     && url.len() <= MAX_URL_LEN

@@ -145,6 +145,12 @@ pub enum StepOutcome {
     Skipped {
         output: String,
     },
+    /// A wait step not over yet: pending again from `until`, the claim not counted as an
+    /// attempt.
+    Waiting {
+        output: String,
+        until: DateTime<Utc>,
+    },
 }
 
 /// A tenant's workflow settings (migration 0018); [`Default`] until one is saved.

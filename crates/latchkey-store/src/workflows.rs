@@ -284,12 +284,17 @@ macro_rules! impl_workflow_store {
                             StepOutcome::Skipped { output } => {
                                 ("skipped", Some(clip(output)), None, None)
                             }
+                            StepOutcome::Waiting { output, until } => {
+                                ("pending", Some(clip(output)), None, Some(*until))
+                            }
                         };
+                    // A wait's claim is not an attempt.
+                    let refund = i32::from(matches!(outcome, StepOutcome::Waiting { .. }));
                     let done = sqlx::query(
                         "UPDATE workflow_steps SET status = $1, output = $2, error = $3, \
                          next_attempt_at = COALESCE($4, next_attempt_at), \
                          finished_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $5 END, \
-                         lease_id = NULL, leased_until = NULL \
+                         lease_id = NULL, leased_until = NULL, attempts = attempts - $9 \
                          WHERE run_id = $6 AND position = $7 AND lease_id = $8 \
                          AND status = 'running'",
                     )
@@ -301,6 +306,7 @@ macro_rules! impl_workflow_store {
                     .bind(run)
                     .bind(step.position)
                     .bind(step.lease)
+                    .bind(refund)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
@@ -308,7 +314,7 @@ macro_rules! impl_workflow_store {
                         return Ok(false);
                     }
                     match outcome {
-                        StepOutcome::Retry { .. } => {}
+                        StepOutcome::Retry { .. } | StepOutcome::Waiting { .. } => {}
                         StepOutcome::Succeeded { .. }
                         | StepOutcome::Skipped { .. }
                         | StepOutcome::Failed {

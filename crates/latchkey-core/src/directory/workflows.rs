@@ -187,6 +187,21 @@ impl Directory {
         result: ActionResult,
     ) -> Result<bool, DirectoryError> {
         let now = self.clock.now();
+        if let (Some(wait), ActionResult::Done { .. }) = (step.step.action.wait_duration(), &result)
+        {
+            let until = step.first_started_at + wait;
+            let outcome = if now >= until {
+                StepOutcome::Succeeded {
+                    output: format!("waited until {}", until.to_rfc3339()),
+                }
+            } else {
+                StepOutcome::Waiting {
+                    output: format!("waiting until {}", until.to_rfc3339()),
+                    until,
+                }
+            };
+            return Ok(self.store.finish_workflow_step(step, &outcome, now).await?);
+        }
         let outcome = match result {
             ActionResult::Done { output } => StepOutcome::Succeeded { output },
             ActionResult::Skipped { reason } => StepOutcome::Skipped { output: reason },
