@@ -16,7 +16,7 @@ pub const TEMPLATES: &[Template] = &[
     Template {
         name: "offboarding",
         description: "On the leave date: reset the password to an unknown value, revoke sessions, \
-                      disable the account, remove licences, notify the manager",
+                      disable the account, remove licences, notify the manager; delete the user 30 days later",
         definition: r#"{
     "name": "Offboarding at leave date",
     "trigger": {"kind": "leaveDate", "offsetDays": 0},
@@ -25,7 +25,9 @@ pub const TEMPLATES: &[Template] = &[
         {"action": "revokeSessions"},
         {"action": "disableAccount"},
         {"action": "removeAllLicenses", "onFailure": "continue"},
-        {"action": "notifyManager", "onFailure": "continue"}
+        {"action": "notifyManager", "onFailure": "continue"},
+        {"action": "wait", "days": 30},
+        {"action": "deleteUser"}
     ]
 }"#,
     },

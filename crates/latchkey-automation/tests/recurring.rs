@@ -752,6 +752,62 @@ async fn a_wait_step_holds_the_run_until_its_time_and_costs_no_attempt(backend: 
     assert_eq!(run.steps[1].attempts, 1, "waiting is not an attempt");
 }
 
+async fn the_offboarding_template_locks_a_leaver_out_and_deletes_them_thirty_days_later(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let leaver = add_user(
+        &h,
+        "leaver",
+        UserProfile {
+            employee_leave_date_time: Some(h.clock.now() - Duration::hours(1)),
+            ..UserProfile::default()
+        },
+    )
+    .await;
+    let template = latchkey_automation::templates::find("offboarding").unwrap();
+    save(&h, template.definition).await;
+    let engine = Engine::new(h.directory.clone());
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    engine.run_until_idle().await.unwrap();
+    let user = h
+        .directory
+        .get_user(&op, h.tenant(), &UserRef::Id(leaver.id))
+        .await
+        .unwrap();
+    assert!(!user.account_enabled);
+    let started = runs_of(&h, &leaver).await[0].created_at;
+    set_clock(&h, started + Duration::days(30) - Duration::minutes(1));
+    engine.run_until_idle().await.unwrap();
+    assert!(
+        h.directory
+            .get_user(&op, h.tenant(), &UserRef::Id(leaver.id))
+            .await
+            .is_ok(),
+        "still there a minute before"
+    );
+    set_clock(&h, started + Duration::days(30));
+    engine.run_until_idle().await.unwrap();
+    let gone = h
+        .directory
+        .get_user(&op, h.tenant(), &UserRef::Id(leaver.id))
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, DirectoryError::NotFound { .. }), "{gone:?}");
+    let run = &runs_of(&h, &leaver).await[0];
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_eq!(run.steps.len(), 7);
+    // The leaver had no manager: the notice step says so and the run went on.
+    assert!(
+        run.steps[4]
+            .output
+            .as_deref()
+            .unwrap()
+            .contains("no manager")
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -774,4 +830,5 @@ both_backends!(
     a_run_start_touching_more_than_the_tenant_share_is_refused_until_confirmed,
     a_mover_fires_once_per_watched_change_of_a_user_in_scope,
     a_wait_step_holds_the_run_until_its_time_and_costs_no_attempt,
+    the_offboarding_template_locks_a_leaver_out_and_deletes_them_thirty_days_later,
 );

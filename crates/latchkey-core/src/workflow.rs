@@ -316,6 +316,8 @@ pub enum Action {
     /// POSTs a JSON notice about the run's user to `url`, signed with the workflow's webhook
     /// secret (HMAC-SHA-256 of the body); `format: "slack"` sends Slack's `{"text": …}`.
     /// Delivered at least once (retries carry the same `X-Latchkey-Delivery` id).
+    /// Moves the user to the recycle bin (restorable for 30 days); done if already gone.
+    DeleteUser,
     /// Waits `days` (and `hours`) from when the step first came up before the run goes on.
     #[serde(rename_all = "camelCase")]
     Wait {
@@ -375,6 +377,7 @@ impl Action {
             Self::RequirePasswordChange => "requirePasswordChange",
             Self::SendWebhook { .. } => "sendWebhook",
             Self::Wait { .. } => "wait",
+            Self::DeleteUser => "deleteUser",
         }
     }
 
@@ -402,6 +405,7 @@ impl Action {
                 format!("POST a signed notice about {upn} to {}", url_origin(url))
             }
             Self::Wait { days, hours } => format!("wait {days} day(s) {hours} hour(s)"),
+            Self::DeleteUser => format!("delete {upn} (restorable for 30 days)"),
         }
     }
 }
