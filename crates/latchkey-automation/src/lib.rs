@@ -8,6 +8,8 @@
 //! so authorization, validation, audit and outbox events are the directory's.
 
 pub mod local;
+pub mod templates;
+pub mod webhook;
 
 use chrono::{DateTime, Duration, Utc};
 use latchkey_core::Directory;
@@ -18,10 +20,13 @@ use latchkey_core::ids::TenantId;
 use latchkey_core::query::{Comparison, Filter, Literal, UserProperty};
 use latchkey_core::store::UserQuery;
 use latchkey_core::user::User;
-use latchkey_core::workflow::Trigger;
+use latchkey_core::workflow::{Action, Occurrence, Trigger, TriggerContext};
+use latchkey_core::workflow_store::{ClaimedStep, WorkflowSettings};
 
 /// Users read per page while evaluating a trigger.
 const PAGE: u32 = 500;
+/// Change events a mover workflow reads per tick.
+const CHANGES_PER_TICK: u32 = 1000;
 /// Steps leased per pass of the worker.
 const STEPS_PER_PASS: u32 = 20;
 
@@ -47,86 +52,219 @@ pub struct DryRunUser {
 #[derive(Debug, Clone)]
 pub struct Engine {
     directory: Directory,
+    http: reqwest::Client,
 }
 
 impl Engine {
     pub fn new(directory: Directory) -> Self {
-        Self { directory }
+        Self {
+            directory,
+            http: webhook::client(),
+        }
     }
 
     fn now(&self) -> DateTime<Utc> {
         self.directory.clock().now()
     }
 
-    /// Starts a run for every (enabled workflow, user in scope) whose time trigger is due at
-    /// the directory's clock and has no run yet. A trigger that came due while nothing ticked
-    /// (the server was down) is due all the same, so it fires on the next tick, once: the store
-    /// refuses a second run for the same occurrence. Returns how many runs were started.
+    /// Starts a run for every (enabled workflow, user in scope) whose trigger is due at the
+    /// directory's clock and has no run yet. A trigger that came due while nothing ticked
+    /// (the server was down) is due all the same, so it fires on the next tick, once: the
+    /// store refuses a second run for the same occurrence, and a recurring trigger's
+    /// occurrence is its latest due one (missed earlier ones do not pile up). A workflow whose
+    /// due runs would touch more than the tenant's share of users at once is held (logged,
+    /// nothing started) unless it was saved with `confirmShare`; the others still tick.
+    /// Returns how many runs were started.
     pub async fn tick(&self, tenant: TenantId) -> Result<usize, DirectoryError> {
         let actor = workflow_actor();
         let now = self.now();
+        let settings = self.directory.workflow_settings(&actor, tenant).await?;
         let mut started = 0;
         for workflow in self.directory.list_workflows(&actor, tenant).await? {
             if !workflow.workflow.definition.enabled {
                 continue;
             }
-            let trigger = &workflow.workflow.definition.trigger;
-            let Some(filter) = due_filter(trigger, workflow.workflow.scope.clone(), now) else {
-                continue;
+            let (due, cursor) = self.due_runs(tenant, &workflow, &settings, now).await?;
+            let runs: Vec<_> = due.iter().map(|(u, o)| (u.id, o.key.clone())).collect();
+            let result = if runs.is_empty() {
+                Ok(0)
+            } else {
+                self.directory
+                    .start_workflow_runs(&actor, tenant, &workflow, &runs, false)
+                    .await
             };
-            let mut after = None;
-            loop {
-                let page = self
-                    .directory
-                    .list_users(&actor, tenant, &users_matching(filter.clone(), after))
-                    .await?;
-                for user in &page.items {
-                    if let Some(occurrence) = trigger.occurrence(user)
-                        && occurrence.due <= now
-                        && self
-                            .directory
-                            .start_workflow_run(&actor, tenant, &workflow, user.id, &occurrence.key)
-                            .await?
-                    {
-                        started += 1;
+            match result {
+                Ok(n) => {
+                    started += n;
+                    // Only once its runs exist: a crash before re-reads the same changes,
+                    // and their runs are refused as duplicates.
+                    if let Some(seq) = cursor {
+                        self.directory
+                            .advance_workflow_cursor(&actor, workflow.id, seq)
+                            .await?;
                     }
                 }
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
+                Err(DirectoryError::Invalid { property, message })
+                    if property == "confirmShare" =>
+                {
+                    tracing::warn!(
+                        tenant = %tenant,
+                        workflow = %workflow.workflow.definition.name,
+                        "workflow held: {message}"
+                    );
                 }
+                Err(e) => return Err(e),
             }
         }
         Ok(started)
     }
 
+    /// The users of the workflow's scope whose trigger is due now and who have no run for
+    /// that occurrence yet, with the occurrence. Reads users a page at a time, with one query
+    /// per page for existing runs (and one for last sign-ins, for inactivity).
+    async fn due_runs(
+        &self,
+        tenant: TenantId,
+        workflow: &Workflow,
+        settings: &WorkflowSettings,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<(User, Occurrence)>, Option<i64>), DirectoryError> {
+        let actor = workflow_actor();
+        let trigger = &workflow.workflow.definition.trigger;
+        if matches!(trigger, Trigger::AttributeChanged { .. }) {
+            return self.changed_users(tenant, workflow).await;
+        }
+        let ctx = TriggerContext {
+            now,
+            time_zone: settings.time_zone,
+            not_before: workflow.created_at,
+            scheduled: trigger.latest_scheduled(now, settings.time_zone),
+        };
+        let filter = match trigger {
+            Trigger::Manual => return Ok((Vec::new(), None)),
+            Trigger::Schedule { .. } if ctx.scheduled.is_none_or(|at| at < ctx.not_before) => {
+                return Ok((Vec::new(), None));
+            }
+            _ => candidates(trigger, workflow.workflow.scope.clone(), now),
+        };
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .directory
+                .list_users(&actor, tenant, &users_matching_opt(filter.clone(), after))
+                .await?;
+            let ids: Vec<_> = page.items.iter().map(|u| u.id).collect();
+            let sign_ins = if matches!(trigger, Trigger::Inactivity { .. }) {
+                self.directory.last_sign_ins(&actor, tenant, &ids).await?
+            } else {
+                Default::default()
+            };
+            let existing = self
+                .directory
+                .workflow_run_occurrences(&actor, workflow.id, &ids)
+                .await?;
+            for user in page.items {
+                if let Some(occurrence) =
+                    trigger.due_occurrence(&user, sign_ins.get(&user.id).copied(), &ctx)
+                    && !existing.contains(&(user.id, occurrence.key.clone()))
+                {
+                    out.push((user, occurrence));
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// A mover workflow's due runs: the watched changes it has not read yet, of users in its
+    /// scope, one run per change; and the outbox position to record once they are started.
+    async fn changed_users(
+        &self,
+        tenant: TenantId,
+        workflow: &Workflow,
+    ) -> Result<(Vec<(User, Occurrence)>, Option<i64>), DirectoryError> {
+        let actor = workflow_actor();
+        let trigger = &workflow.workflow.definition.trigger;
+        let events = self
+            .directory
+            .workflow_user_changes(&actor, tenant, workflow, CHANGES_PER_TICK)
+            .await?;
+        let cursor = events.last().map(|(seq, _)| *seq);
+        let changes: Vec<_> = events
+            .iter()
+            .filter(|(_, e)| trigger.watches(&e.kind, &e.payload))
+            .filter_map(|(_, e)| {
+                Some((
+                    e.subject?,
+                    Occurrence {
+                        due: e.occurred_at,
+                        key: format!("changed:{}", e.id),
+                    },
+                ))
+            })
+            .collect();
+        let mut ids: Vec<_> = changes.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut in_scope = std::collections::HashMap::new();
+        for chunk in ids.chunks(PAGE as usize) {
+            let these = Filter::In {
+                property: UserProperty::Id,
+                values: chunk.iter().map(|id| Literal::Id(*id)).collect(),
+            };
+            let filter = match workflow.workflow.scope.clone() {
+                Some(scope) => Filter::And(Box::new(scope), Box::new(these)),
+                None => these,
+            };
+            let page = self
+                .directory
+                .list_users(&actor, tenant, &users_matching_opt(Some(filter), None))
+                .await?;
+            in_scope.extend(page.items.into_iter().map(|u| (u.id, u)));
+        }
+        let existing = self
+            .directory
+            .workflow_run_occurrences(&actor, workflow.id, &ids)
+            .await?;
+        let runs = changes
+            .into_iter()
+            .filter(|(id, o)| !existing.contains(&(*id, o.key.clone())))
+            .filter_map(|(id, o)| Some((in_scope.get(&id)?.clone(), o)))
+            .collect();
+        Ok((runs, cursor))
+    }
+
     /// Starts a run of the named workflow for each of `users` now, whatever its trigger.
-    /// Each call is its own occurrence. Returns how many runs were started.
+    /// Each call is its own occurrence. More than the tenant's share of its users at once
+    /// needs `confirm_share`. Returns how many runs were started.
     pub async fn run_manually(
         &self,
         tenant: TenantId,
         name: &str,
         users: &[UserRef],
+        confirm_share: bool,
     ) -> Result<usize, DirectoryError> {
         let actor = workflow_actor();
         let workflow = self.directory.get_workflow(&actor, tenant, name).await?;
         // Every user is resolved first, so that an unknown one starts nothing.
         let mut resolved = Vec::with_capacity(users.len());
         for user in users {
-            resolved.push(self.directory.get_user(&actor, tenant, user).await?);
+            resolved.push(self.directory.get_user(&actor, tenant, user).await?.id);
         }
+        resolved.sort_unstable();
+        resolved.dedup();
         let occurrence = format!("manual:{}", self.now().to_rfc3339());
-        let mut started = 0;
-        for user in resolved {
-            if self
-                .directory
-                .start_workflow_run(&actor, tenant, &workflow, user.id, &occurrence)
-                .await?
-            {
-                started += 1;
-            }
-        }
-        Ok(started)
+        let runs: Vec<_> = resolved
+            .into_iter()
+            .map(|id| (id, occurrence.clone()))
+            .collect();
+        self.directory
+            .start_workflow_runs(&actor, tenant, &workflow, &runs, confirm_share)
+            .await
     }
 
     /// One pass of the worker: leases due steps, performs each through the local connector
@@ -138,23 +276,71 @@ impl Engine {
             .await?;
         let mut done = 0;
         for step in &claimed {
-            let result = match local::perform(&self.directory, step).await {
-                Ok(output) => ActionResult::Done { output },
-                Err(e) => {
-                    tracing::warn!(
-                        workflow = %step.workflow_name,
-                        action = step.step.action.name(),
-                        error = %e,
-                        "workflow step failed"
-                    );
-                    ActionResult::Failed(e)
-                }
+            let result = match self.condition_holds(step).await {
+                Ok(false) => ActionResult::Skipped {
+                    reason: format!(
+                        "skipped: the user does not match the condition {}",
+                        step.step.condition.as_deref().unwrap_or_default()
+                    ),
+                },
+                Ok(true) => self.perform(step).await,
+                Err(e) => ActionResult::Failed(e),
             };
             if self.directory.finish_workflow_step(step, result).await? {
                 done += 1;
             }
         }
         Ok(done)
+    }
+
+    /// Whether the step's condition holds for its run's user now (no condition: it does).
+    async fn condition_holds(&self, step: &ClaimedStep) -> Result<bool, DirectoryError> {
+        let Some(condition) = step.step.compiled_condition()? else {
+            return Ok(true);
+        };
+        let only_this_user = Filter::Compare {
+            property: UserProperty::Id,
+            op: Comparison::Eq,
+            value: Literal::Id(step.user_id),
+        };
+        let query = UserQuery {
+            filter: Some(Filter::And(Box::new(condition), Box::new(only_this_user))),
+            limit: 1,
+            ..UserQuery::default()
+        };
+        let page = self
+            .directory
+            .list_users(&workflow_actor(), step.tenant_id, &query)
+            .await?;
+        Ok(!page.items.is_empty())
+    }
+
+    async fn perform(&self, step: &ClaimedStep) -> ActionResult {
+        if step.step.action.wait_duration().is_some() {
+            // Core decides whether the wait is over.
+            return ActionResult::Done {
+                output: String::new(),
+            };
+        }
+        if let Action::SendWebhook { url, format } = &step.step.action {
+            let result = webhook::send(&self.directory, &self.http, step, url, *format).await;
+            if let ActionResult::Remote { error, .. } = &result {
+                tracing::warn!(workflow = %step.workflow_name, %error, "workflow webhook failed");
+            }
+            return result;
+        }
+        match local::perform(&self.directory, step).await {
+            Ok(output) => ActionResult::Done { output },
+            Err(e) => {
+                tracing::warn!(
+                    workflow = %step.workflow_name,
+                    action = step.step.action.name(),
+                    error = %e,
+                    "workflow step failed"
+                );
+                ActionResult::Failed(e)
+            }
+        }
     }
 
     /// Runs passes until no step is due; for the CLI and tests. Bounded, so that a step that
@@ -171,8 +357,8 @@ impl Engine {
         Ok(total)
     }
 
-    /// Which users the named workflow would touch now and what each step would do, without
-    /// doing anything. A manual workflow lists every user in its scope.
+    /// Which users the named workflow would start a run for now and what each step would
+    /// do, without doing anything. A manual workflow lists every user in its scope.
     pub async fn dry_run(
         &self,
         tenant: TenantId,
@@ -181,22 +367,47 @@ impl Engine {
         let actor = workflow_actor();
         let workflow = self.directory.get_workflow(&actor, tenant, name).await?;
         let now = self.now();
-        let trigger = &workflow.workflow.definition.trigger;
-        let filter = match trigger {
-            Trigger::Manual => workflow.workflow.scope.clone(),
-            _ => due_filter(trigger, workflow.workflow.scope.clone(), now),
+        let steps = &workflow.workflow.definition.steps;
+        let describe = |user: &User| -> Vec<String> {
+            steps
+                .iter()
+                .map(|s| match &s.condition {
+                    Some(c) => format!("{} (only if {c})", s.action.describe(user)),
+                    None => s.action.describe(user),
+                })
+                .collect()
         };
+        if !matches!(workflow.workflow.definition.trigger, Trigger::Manual) {
+            let settings = self.directory.workflow_settings(&actor, tenant).await?;
+            return Ok(self
+                .due_runs(tenant, &workflow, &settings, now)
+                .await?
+                .0
+                .into_iter()
+                .map(|(user, occurrence)| DryRunUser {
+                    user_principal_name: user.user_principal_name.to_string(),
+                    due: Some(occurrence.due),
+                    steps: describe(&user),
+                })
+                .collect());
+        }
         let mut out = Vec::new();
         let mut after = None;
         loop {
             let page = self
                 .directory
-                .list_users(&actor, tenant, &users_matching_opt(filter.clone(), after))
+                .list_users(
+                    &actor,
+                    tenant,
+                    &users_matching_opt(workflow.workflow.scope.clone(), after),
+                )
                 .await?;
             for user in &page.items {
-                if let Some(entry) = dry_run_user(&workflow, user, now) {
-                    out.push(entry);
-                }
+                out.push(DryRunUser {
+                    user_principal_name: user.user_principal_name.to_string(),
+                    due: None,
+                    steps: describe(user),
+                });
             }
             match page.next {
                 Some(next) => after = Some(next),
@@ -207,43 +418,39 @@ impl Engine {
     }
 }
 
-fn dry_run_user(workflow: &Workflow, user: &User, now: DateTime<Utc>) -> Option<DryRunUser> {
-    let def = &workflow.workflow.definition;
-    let due = match def.trigger {
-        Trigger::Manual => None,
-        _ => Some(def.trigger.occurrence(user)?.due).filter(|d| *d <= now),
-    };
-    if !matches!(def.trigger, Trigger::Manual) && due.is_none() {
-        return None;
-    }
-    Some(DryRunUser {
-        user_principal_name: user.user_principal_name.to_string(),
-        due,
-        steps: def.steps.iter().map(|s| s.action.describe(user)).collect(),
-    })
-}
-
-/// The scope narrowed to users whose trigger date plus offset is not after `now`; `None` for
-/// triggers that are not time-based.
-fn due_filter(trigger: &Trigger, scope: Option<Filter>, now: DateTime<Utc>) -> Option<Filter> {
-    let (property, offset) = match trigger {
-        Trigger::HireDate { offset_days } => (UserProperty::EmployeeHireDate, *offset_days),
-        Trigger::LeaveDate { offset_days } => (UserProperty::EmployeeLeaveDateTime, *offset_days),
-        Trigger::Manual => return None,
+/// The scope narrowed, where SQL can, to users whose trigger may be due at `now` (the exact
+/// test is `Trigger::due_occurrence`); `None` means every user.
+fn candidates(trigger: &Trigger, scope: Option<Filter>, now: DateTime<Utc>) -> Option<Filter> {
+    let (property, bound) = match trigger {
+        Trigger::HireDate { offset_days } => (
+            UserProperty::EmployeeHireDate,
+            now - Duration::days(*offset_days),
+        ),
+        Trigger::LeaveDate { offset_days } => (
+            UserProperty::EmployeeLeaveDateTime,
+            now - Duration::days(*offset_days),
+        ),
+        // Any hire date not in the future (with the offset's room) may have an anniversary.
+        Trigger::Anniversary { offset_days, .. } => (
+            UserProperty::EmployeeHireDate,
+            now + Duration::days(offset_days.abs()),
+        ),
+        Trigger::Inactivity { days } => {
+            (UserProperty::CreatedDateTime, now - Duration::days(*days))
+        }
+        Trigger::Manual | Trigger::Schedule { .. } | Trigger::AttributeChanged { .. } => {
+            return scope;
+        }
     };
     let due = Filter::Compare {
         property,
         op: Comparison::Le,
-        value: Literal::DateTime(now - Duration::days(offset)),
+        value: Literal::DateTime(bound),
     };
     Some(match scope {
         Some(scope) => Filter::And(Box::new(scope), Box::new(due)),
         None => due,
     })
-}
-
-fn users_matching(filter: Filter, after: Option<String>) -> UserQuery {
-    users_matching_opt(Some(filter), after)
 }
 
 fn users_matching_opt(filter: Option<Filter>, after: Option<String>) -> UserQuery {

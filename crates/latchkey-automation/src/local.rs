@@ -20,7 +20,13 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
     let actor = workflow_actor();
     let tenant = step.tenant_id;
     let target = UserRef::Id(step.user_id);
-    let user = directory.get_user(&actor, tenant, &target).await?;
+    let user = match directory.get_user(&actor, tenant, &target).await {
+        // Deleting a user already deleted (a step taken over after a crash) is done.
+        Err(DirectoryError::NotFound { .. }) if step.step.action == Action::DeleteUser => {
+            return Ok("the user was already deleted".into());
+        }
+        other => other?,
+    };
     match step.step.action {
         Action::DisableAccount => {
             if !user.account_enabled {
@@ -89,6 +95,23 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
                 .await?;
             Ok(format!("removed {count} licence(s)"))
         }
+        Action::RequirePasswordChange => {
+            if directory
+                .require_password_change(&actor, tenant, &target)
+                .await?
+            {
+                Ok("a password change is required at next sign-in".into())
+            } else {
+                Ok("a password change was already required: nothing to do".into())
+            }
+        }
+        Action::DeleteUser => {
+            directory.delete_user(&actor, tenant, &target).await?;
+            Ok("moved the user to the recycle bin".into())
+        }
+        Action::SendWebhook { .. } | Action::Wait { .. } => Err(DirectoryError::Internal(
+            "not a local directory action".into(),
+        )),
         Action::NotifyManager => {
             let Some(manager) = directory.get_manager(&actor, tenant, &target).await? else {
                 return Ok("the user has no manager: nobody to notify".into());

@@ -564,7 +564,9 @@ async fn two_workers_over_many_leavers_process_every_user_exactly_once(backend: 
             .await,
         );
     }
+    // Twelve of the tenant's thirteen users at once: confirmed in the definition.
     let workflow = r#"{"name": "Lock out", "trigger": {"kind": "leaveDate", "offsetDays": 1},
+        "confirmShare": true,
         "steps": [{"action": "resetPasswordUnknown"}, {"action": "disableAccount"}]}"#;
     h.directory
         .save_workflow(&Harness::operator(), h.tenant(), workflow)
@@ -636,6 +638,97 @@ async fn a_joiner_trigger_fires_its_offset_in_days_before_the_hire_date(backend:
     assert_eq!(runs[0].status, RunStatus::Succeeded);
 }
 
+async fn a_cancelled_run_does_no_further_step_and_a_rerun_starts_it_over_once(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let (_, leaver) = leaver(&h, 1).await;
+    h.directory
+        .save_workflow(&op, h.tenant(), OFFBOARDING)
+        .await
+        .unwrap();
+    let engine = Engine::new(h.directory.clone());
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    // The password is reset; then an operator cancels the run.
+    assert_eq!(engine.run_due_steps().await.unwrap(), 1);
+    let run = h
+        .directory
+        .list_workflow_runs(&op, h.tenant(), None, 10)
+        .await
+        .unwrap()[0]
+        .id;
+    let rerun_running = h
+        .directory
+        .rerun_workflow_run(&op, h.tenant(), run)
+        .await
+        .unwrap_err();
+    assert!(
+        rerun_running.to_string().contains("cancel it first"),
+        "{rerun_running}"
+    );
+    let cancelled = h
+        .directory
+        .cancel_workflow_run(&op, h.tenant(), run)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, RunStatus::Failed);
+    assert!(cancelled.cancelled_at.is_some());
+    assert_eq!(cancelled.steps[0].status, StepStatus::Succeeded);
+    assert!(
+        cancelled.steps[1..]
+            .iter()
+            .all(|s| s.status == StepStatus::Skipped)
+    );
+    assert_eq!(
+        engine.run_until_idle().await.unwrap(),
+        0,
+        "no further step runs"
+    );
+    let user = h
+        .directory
+        .get_user(&op, h.tenant(), &UserRef::Id(leaver.id))
+        .await
+        .unwrap();
+    assert!(user.account_enabled, "the disable step never ran");
+    let again = h
+        .directory
+        .cancel_workflow_run(&op, h.tenant(), run)
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("already finished"), "{again}");
+    // The trigger does not fire again for the same occurrence…
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 0);
+
+    // …but a re-run starts the workflow over for the user, once.
+    h.clock.advance(Duration::minutes(1));
+    let rerun = h
+        .directory
+        .rerun_workflow_run(&op, h.tenant(), run)
+        .await
+        .unwrap();
+    assert_eq!(engine.run_until_idle().await.unwrap(), 5);
+    let record = h
+        .directory
+        .get_workflow_run(&op, h.tenant(), rerun)
+        .await
+        .unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert_eq!(record.user_id, leaver.id);
+    let user = h
+        .directory
+        .get_user(&op, h.tenant(), &UserRef::Id(leaver.id))
+        .await
+        .unwrap();
+    assert!(!user.account_enabled);
+    let audit = h.store.list_audit_events(h.tenant(), 200).await.unwrap();
+    for activity in ["Cancel workflow run", "Re-run workflow run"] {
+        assert_eq!(
+            audit.iter().filter(|a| a.activity == activity).count(),
+            1,
+            "{activity}"
+        );
+    }
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -659,4 +752,5 @@ both_backends!(
     a_permanent_failure_stops_the_run_and_skips_the_rest_unless_told_to_continue,
     two_workers_over_many_leavers_process_every_user_exactly_once,
     a_joiner_trigger_fires_its_offset_in_days_before_the_hire_date,
+    a_cancelled_run_does_no_further_step_and_a_rerun_starts_it_over_once,
 );

@@ -8,7 +8,10 @@
 //! ever stored or run. The definition is stored as JSON with a schema version
 //! ([`DEFINITION_SCHEMA`]); a run keeps the workflow version it started with.
 
-use chrono::{DateTime, Duration, Utc};
+use std::str::FromStr as _;
+
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, TimeZone as _, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DirectoryError;
@@ -37,7 +40,109 @@ pub enum Trigger {
     LeaveDate { offset_days: i64 },
     /// Only run on demand, for a chosen set of users.
     Manual,
+    /// Every year on the anniversary of a date attribute (+ `offsetDays`), at midnight in
+    /// the tenant's time zone. A 29 February date falls due on 28 February in other years.
+    #[serde(rename_all = "camelCase")]
+    Anniversary {
+        attribute: DateAttribute,
+        #[serde(default)]
+        offset_days: i64,
+    },
+    /// No sign-in (and created) more than `days` days ago; once per inactivity spell.
+    #[serde(rename_all = "camelCase")]
+    Inactivity { days: i64 },
+    /// At each instant of a cron schedule (five fields, the tenant's time zone), for every
+    /// user in scope.
+    #[serde(rename_all = "camelCase")]
+    Schedule { schedule: String },
+    /// One of `attributes` of a user changed (mover): once per change, from the workflow's
+    /// creation on.
+    #[serde(rename_all = "camelCase")]
+    AttributeChanged { attributes: Vec<WatchedAttribute> },
 }
+
+/// What a mover trigger can watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WatchedAttribute {
+    Department,
+    JobTitle,
+    Manager,
+    CompanyName,
+    OfficeLocation,
+    EmployeeType,
+}
+
+impl WatchedAttribute {
+    /// The Graph property name, as a change's `modifiedProperties` lists it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Department => "department",
+            Self::JobTitle => "jobTitle",
+            Self::Manager => "manager",
+            Self::CompanyName => "companyName",
+            Self::OfficeLocation => "officeLocation",
+            Self::EmployeeType => "employeeType",
+        }
+    }
+}
+
+impl Trigger {
+    /// Whether a directory change event (`user.updated`, `user.managerChanged`) is one this
+    /// mover trigger watches.
+    pub fn watches(&self, kind: &str, payload: &serde_json::Value) -> bool {
+        let Self::AttributeChanged { attributes } = self else {
+            return false;
+        };
+        match kind {
+            "user.managerChanged" => attributes.contains(&WatchedAttribute::Manager),
+            "user.updated" => payload["modifiedProperties"]
+                .as_array()
+                .is_some_and(|changed| {
+                    changed
+                        .iter()
+                        .any(|p| attributes.iter().any(|a| p.as_str() == Some(a.name())))
+                }),
+            _ => false,
+        }
+    }
+}
+
+/// The date attributes an anniversary can follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DateAttribute {
+    #[serde(rename = "employeeHireDate")]
+    EmployeeHireDate,
+}
+
+impl DateAttribute {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::EmployeeHireDate => "employeeHireDate",
+        }
+    }
+
+    pub fn of(self, user: &User) -> Option<DateTime<Utc>> {
+        match self {
+            Self::EmployeeHireDate => user.profile.employee_hire_date,
+        }
+    }
+}
+
+/// What a time trigger needs besides the user to find its due occurrence.
+#[derive(Debug, Clone, Copy)]
+pub struct TriggerContext {
+    pub now: DateTime<Utc>,
+    pub time_zone: Tz,
+    /// Recurring occurrences (anniversaries, schedules) due before this instant (the
+    /// workflow's creation) do not fire: saving a workflow does not replay the past year.
+    pub not_before: DateTime<Utc>,
+    /// The schedule's latest instant at or before `now`, computed once per tick.
+    pub scheduled: Option<DateTime<Utc>>,
+}
+
+/// Most inactivity days.
+pub const MAX_INACTIVITY_DAYS: i64 = 3650;
 
 impl Trigger {
     /// The occurrence of this trigger for `user`, if the user has one: the instant it is due
@@ -53,13 +158,136 @@ impl Trigger {
                 *offset_days,
                 "leave",
             ),
-            Self::Manual => return None,
+            Self::Manual
+            | Self::AttributeChanged { .. }
+            | Self::Anniversary { .. }
+            | Self::Inactivity { .. }
+            | Self::Schedule { .. } => return None,
         };
         Some(Occurrence {
             due: date + Duration::days(offset),
             key: format!("{label}:{}:{offset}", date.to_rfc3339()),
         })
     }
+}
+
+impl Trigger {
+    /// The occurrence of the trigger for `user` that is due at `ctx.now`, if any: for
+    /// recurring triggers the latest one (a tick after downtime fires that one, once; the
+    /// missed earlier ones do not fire). `last_sign_in` is the user's last successful
+    /// sign-in (inactivity only).
+    pub fn due_occurrence(
+        &self,
+        user: &User,
+        last_sign_in: Option<DateTime<Utc>>,
+        ctx: &TriggerContext,
+    ) -> Option<Occurrence> {
+        let due = match self {
+            Self::HireDate { .. } | Self::LeaveDate { .. } => self.occurrence(user)?,
+            // Changes come from the directory's events, not from the user's state.
+            Self::Manual | Self::AttributeChanged { .. } => return None,
+            Self::Anniversary {
+                attribute,
+                offset_days,
+            } => {
+                let date = attribute.of(user)?;
+                let (year, due) = latest_anniversary(date, *offset_days, ctx.time_zone, ctx.now)?;
+                if due < ctx.not_before {
+                    return None;
+                }
+                Occurrence {
+                    due,
+                    key: format!("anniversary:{}:{offset_days}:{year}", attribute.name()),
+                }
+            }
+            Self::Inactivity { days } => {
+                // The spell starts at the last sign-in, or at creation for someone who never
+                // signed in; a later sign-in starts a new spell (a new key).
+                let since = last_sign_in.map_or(user.created, |t| t.max(user.created));
+                Occurrence {
+                    due: since + Duration::days(*days),
+                    key: format!("inactive:{days}:{}", since.to_rfc3339()),
+                }
+            }
+            Self::Schedule { .. } => {
+                let at = ctx.scheduled.filter(|at| *at >= ctx.not_before)?;
+                Occurrence {
+                    due: at,
+                    key: format!("schedule:{}", at.to_rfc3339()),
+                }
+            }
+        };
+        (due.due <= ctx.now).then_some(due)
+    }
+
+    /// A schedule trigger's latest instant at or before `now` in `time_zone`.
+    pub fn latest_scheduled(&self, now: DateTime<Utc>, time_zone: Tz) -> Option<DateTime<Utc>> {
+        let Self::Schedule { schedule } = self else {
+            return None;
+        };
+        let cron = parse_cron(schedule).ok()?;
+        cron.find_previous_occurrence(&now.with_timezone(&time_zone), true)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+fn parse_cron(raw: &str) -> Result<croner::Cron, String> {
+    croner::Cron::from_str(raw.trim()).map_err(|e| e.to_string())
+}
+
+/// The anniversary of `date` (its calendar date as stored, in UTC) in `year`, plus
+/// `offset_days`, at the first instant of that day in `tz`. 29 February becomes 28 February
+/// in years without it.
+pub fn anniversary_due(
+    date: DateTime<Utc>,
+    year: i32,
+    offset_days: i64,
+    tz: Tz,
+) -> Option<DateTime<Utc>> {
+    let d = date.date_naive();
+    let day = NaiveDate::from_ymd_opt(year, d.month(), d.day())
+        .or_else(|| NaiveDate::from_ymd_opt(year, d.month(), d.day() - 1))?;
+    let local = day.checked_add_signed(Duration::days(offset_days))?;
+    // Midnight may not exist (a DST change at 00:00): the day's first existing hour.
+    (0..4).find_map(|h| {
+        tz.from_local_datetime(&local.and_hms_opt(h, 0, 0)?)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
+/// The latest anniversary of `date` (after its own year) due at or before `now`: its year
+/// and due instant.
+pub fn latest_anniversary(
+    date: DateTime<Utc>,
+    offset_days: i64,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Option<(i32, DateTime<Utc>)> {
+    let this_year = now.with_timezone(&tz).year();
+    let spread = i32::try_from(offset_days.abs() / 365 + 2).ok()?;
+    let first = date.date_naive().year() + 1;
+    ((this_year - spread).max(first)..=this_year + spread)
+        .rev()
+        .find_map(|year| {
+            anniversary_due(date, year, offset_days, tz)
+                .filter(|due| *due <= now)
+                .map(|due| (year, due))
+        })
+}
+
+/// Parses an IANA time zone name (`Europe/Paris`, `UTC`).
+pub fn parse_time_zone(raw: &str) -> Result<Tz, DirectoryError> {
+    Tz::from_str(raw.trim()).map_err(|_| {
+        DirectoryError::invalid(
+            "timeZone",
+            format!(
+                "'{}' is not an IANA time zone name (such as Europe/Paris or UTC)",
+                raw.trim()
+            ),
+        )
+    })
 }
 
 /// One firing of a trigger for one user.
@@ -83,9 +311,62 @@ pub enum Action {
     RemoveAllLicenses,
     /// E-mails the user's manager that the workflow ran for the user.
     NotifyManager,
+    /// Requires a password change at the next sign-in (a no-op when already required).
+    RequirePasswordChange,
+    /// POSTs a JSON notice about the run's user to `url`, signed with the workflow's webhook
+    /// secret (HMAC-SHA-256 of the body); `format: "slack"` sends Slack's `{"text": …}`.
+    /// Delivered at least once (retries carry the same `X-Latchkey-Delivery` id).
+    /// Moves the user to the recycle bin (restorable for 30 days); done if already gone.
+    DeleteUser,
+    /// Waits `days` (and `hours`) from when the step first came up before the run goes on.
+    #[serde(rename_all = "camelCase")]
+    Wait {
+        #[serde(default)]
+        days: i64,
+        #[serde(default)]
+        hours: i64,
+    },
+    #[serde(rename_all = "camelCase")]
+    SendWebhook {
+        url: String,
+        #[serde(default)]
+        format: WebhookFormat,
+    },
 }
 
+/// The body a webhook step sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WebhookFormat {
+    /// `{"workflow", "runId", "step", "user": {…}}`.
+    #[default]
+    Json,
+    /// Slack's incoming-webhook shape: `{"text": "…"}`.
+    Slack,
+}
+
+/// A URL's scheme and host (and port), without its path and query: what the run history
+/// and the logs may show of a webhook URL, whose path can be a credential (Slack's are).
+pub fn url_origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    &url[..end]
+}
+
+/// Longest webhook URL.
+pub const MAX_URL_LEN: usize = 2000;
+
 impl Action {
+    /// How long a `wait` step waits.
+    pub fn wait_duration(&self) -> Option<Duration> {
+        match self {
+            Self::Wait { days, hours } => Some(Duration::days(*days) + Duration::hours(*hours)),
+            _ => None,
+        }
+    }
+
     pub const fn name(&self) -> &'static str {
         match self {
             Self::DisableAccount => "disableAccount",
@@ -93,6 +374,10 @@ impl Action {
             Self::ResetPasswordUnknown => "resetPasswordUnknown",
             Self::RemoveAllLicenses => "removeAllLicenses",
             Self::NotifyManager => "notifyManager",
+            Self::RequirePasswordChange => "requirePasswordChange",
+            Self::SendWebhook { .. } => "sendWebhook",
+            Self::Wait { .. } => "wait",
+            Self::DeleteUser => "deleteUser",
         }
     }
 
@@ -110,6 +395,17 @@ impl Action {
             ),
             Self::RemoveAllLicenses => format!("remove every licence {upn} holds"),
             Self::NotifyManager => format!("e-mail the manager of {upn}"),
+            Self::RequirePasswordChange if user.force_change_password_next_sign_in => {
+                format!("{upn} must already change their password: nothing to do")
+            }
+            Self::RequirePasswordChange => {
+                format!("require {upn} to change their password at next sign-in")
+            }
+            Self::SendWebhook { url, .. } => {
+                format!("POST a signed notice about {upn} to {}", url_origin(url))
+            }
+            Self::Wait { days, hours } => format!("wait {days} day(s) {hours} hour(s)"),
+            Self::DeleteUser => format!("delete {upn} (restorable for 30 days)"),
         }
     }
 }
@@ -134,6 +430,27 @@ pub struct Step {
     pub action: Action,
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// A `$filter` the run's user must match when the step comes up; otherwise the step is
+    /// skipped. Compiled (and so checked) when the workflow is saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
+impl Step {
+    /// The step's condition compiled to the filter AST (`None`: always runs).
+    pub fn compiled_condition(&self) -> Result<Option<Filter>, DirectoryError> {
+        compile_filter(self.condition.as_deref(), "condition")
+    }
+}
+
+fn compile_filter(raw: Option<&str>, field: &str) -> Result<Option<Filter>, DirectoryError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => parse_filter(raw).map(Some).map_err(|e| {
+            let (QueryError::Bad(m) | QueryError::Unsupported(m)) = e;
+            DirectoryError::invalid(field, m)
+        }),
+    }
 }
 
 /// A workflow as written by an administrator (JSON), before validation.
@@ -148,6 +465,10 @@ pub struct WorkflowDefinition {
     #[serde(default)]
     pub scope: Option<String>,
     pub steps: Vec<Step>,
+    /// The administrator confirmed that a run start of this workflow may touch more than the
+    /// tenant's share of users at once (see `maxRunSharePercent`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm_share: bool,
 }
 
 fn yes() -> bool {
@@ -193,6 +514,43 @@ impl WorkflowDefinition {
                 format!("must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}"),
             ));
         }
+        match &self.trigger {
+            Trigger::Anniversary { offset_days, .. } if offset_days.abs() > MAX_OFFSET_DAYS => {
+                return Err(DirectoryError::invalid(
+                    "trigger.offsetDays",
+                    format!("must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}"),
+                ));
+            }
+            Trigger::AttributeChanged { attributes } if attributes.is_empty() => {
+                return Err(DirectoryError::invalid(
+                    "trigger.attributes",
+                    "must name at least one attribute",
+                ));
+            }
+            Trigger::Inactivity { days } if !(1..=MAX_INACTIVITY_DAYS).contains(days) => {
+                return Err(DirectoryError::invalid(
+                    "trigger.days",
+                    format!("must be between 1 and {MAX_INACTIVITY_DAYS}"),
+                ));
+            }
+            Trigger::Schedule { schedule } => {
+                let cron = parse_cron(schedule).map_err(|m| {
+                    DirectoryError::invalid(
+                        "trigger.schedule",
+                        format!("'{}' is not a valid cron schedule: {m}", schedule.trim()),
+                    )
+                })?;
+                // A pattern such as 30 February parses but never falls due.
+                let epoch = DateTime::<Utc>::UNIX_EPOCH + Duration::days(365 * 30);
+                if cron.find_next_occurrence(&epoch, false).is_err() {
+                    return Err(DirectoryError::invalid(
+                        "trigger.schedule",
+                        format!("'{}' never falls due", schedule.trim()),
+                    ));
+                }
+            }
+            _ => {}
+        }
         if self.steps.is_empty() {
             return Err(DirectoryError::invalid(
                 "steps",
@@ -205,13 +563,36 @@ impl WorkflowDefinition {
                 format!("must have at most {MAX_STEPS} steps"),
             ));
         }
-        let scope = match self.scope.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => Some(parse_filter(raw).map_err(|e| {
-                let (QueryError::Bad(m) | QueryError::Unsupported(m)) = e;
-                DirectoryError::invalid("scope", m)
-            })?),
-        };
+        let scope = compile_filter(self.scope.as_deref(), "scope")?;
+        for (i, step) in self.steps.iter().enumerate() {
+            compile_filter(step.condition.as_deref(), &format!("steps[{i}].condition"))?;
+            if let Action::Wait { days, hours } = &step.action
+                && (*days < 0
+                    || *hours < 0
+                    || *days > MAX_OFFSET_DAYS
+                    || *hours > 24 * MAX_OFFSET_DAYS
+                    || *days == 0 && *hours == 0)
+            {
+                return Err(DirectoryError::invalid(
+                    format!("steps[{i}].days"),
+                    format!("a wait must be positive and at most {MAX_OFFSET_DAYS} days"),
+                ));
+            }
+            if let Action::SendWebhook { url, .. } = &step.action {
+                let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                    && url.len() <= MAX_URL_LEN
+                    && url.len() > "https://".len()
+                    && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(DirectoryError::invalid(
+                        format!("steps[{i}].url"),
+                        format!(
+                            "must be an http:// or https:// URL of at most {MAX_URL_LEN} characters"
+                        ),
+                    ));
+                }
+            }
+        }
         let definition = Self {
             name: name.to_owned(),
             ..self
@@ -325,6 +706,106 @@ mod tests {
             invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err()).0,
             "trigger.offsetDays"
         );
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_leap_day_anniversary_falls_on_the_28th_in_other_years_and_on_the_29th_in_leap_years() {
+        let hired = utc(2020, 2, 29, 0);
+        assert_eq!(
+            anniversary_due(hired, 2027, 0, Tz::UTC),
+            Some(utc(2027, 2, 28, 0))
+        );
+        assert_eq!(
+            anniversary_due(hired, 2028, 0, Tz::UTC),
+            Some(utc(2028, 2, 29, 0))
+        );
+    }
+
+    #[test]
+    fn an_anniversary_falls_due_at_midnight_in_the_tenant_time_zone_with_its_offset() {
+        let hired = utc(2019, 12, 10, 0);
+        // Paris is UTC+1 in December: local midnight is 23:00 UTC the day before.
+        assert_eq!(
+            anniversary_due(hired, 2026, 0, chrono_tz::Europe::Paris),
+            Some(utc(2026, 12, 9, 23))
+        );
+        assert_eq!(
+            anniversary_due(hired, 2026, -7, Tz::UTC),
+            Some(utc(2026, 12, 3, 0))
+        );
+        // The latest one due: last year's until this year's has come.
+        assert_eq!(
+            latest_anniversary(hired, 0, Tz::UTC, utc(2026, 12, 9, 23)),
+            Some((2025, utc(2025, 12, 10, 0)))
+        );
+        assert_eq!(
+            latest_anniversary(hired, 0, Tz::UTC, utc(2026, 12, 10, 0)),
+            Some((2026, utc(2026, 12, 10, 0)))
+        );
+        // The hire date itself is not an anniversary.
+        assert_eq!(
+            latest_anniversary(hired, 0, Tz::UTC, utc(2020, 6, 1, 0)),
+            None
+        );
+    }
+
+    #[test]
+    fn an_invalid_cron_or_inactivity_or_time_zone_is_refused_naming_the_field() {
+        let raw = |trigger: &str| {
+            format!(
+                r#"{{"name": "X", "trigger": {trigger}, "steps": [{{"action": "revokeSessions"}}]}}"#
+            )
+        };
+        let e = WorkflowDefinition::parse_json(&raw(
+            r#"{"kind": "schedule", "schedule": "61 * * * *"}"#,
+        ))
+        .unwrap_err();
+        let (property, message) = invalid_property(e);
+        assert_eq!(property, "trigger.schedule");
+        assert!(message.contains("61 * * * *"), "{message}");
+        assert!(
+            WorkflowDefinition::parse_json(&raw(
+                r#"{"kind": "schedule", "schedule": "0 9 * * MON"}"#
+            ))
+            .is_ok()
+        );
+        let e = WorkflowDefinition::parse_json(&raw(
+            r#"{"kind": "schedule", "schedule": "0 0 30 2 *"}"#,
+        ))
+        .unwrap_err();
+        assert!(invalid_property(e).1.contains("never falls due"));
+        let e = WorkflowDefinition::parse_json(&raw(r#"{"kind": "inactivity", "days": 0}"#))
+            .unwrap_err();
+        assert_eq!(invalid_property(e).0, "trigger.days");
+        let e = WorkflowDefinition::parse_json(&raw(
+            r#"{"kind": "anniversary", "attribute": "favouriteDate"}"#,
+        ))
+        .unwrap_err();
+        assert!(invalid_property(e).1.contains("favouriteDate"));
+        assert_eq!(
+            invalid_property(parse_time_zone("Mars/Olympus").unwrap_err()).0,
+            "timeZone"
+        );
+        assert_eq!(
+            parse_time_zone("Europe/Paris").unwrap(),
+            chrono_tz::Europe::Paris
+        );
+    }
+
+    #[test]
+    fn a_step_condition_naming_an_unknown_attribute_is_refused_naming_the_step() {
+        let raw = OFFBOARDING.replace(
+            r#"{"action": "revokeSessions"}"#,
+            r#"{"action": "revokeSessions", "condition": "shoeSize eq 44"}"#,
+        );
+        let (property, message) =
+            invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
+        assert_eq!(property, "steps[1].condition");
+        assert!(message.contains("shoeSize"), "{message}");
     }
 
     #[test]

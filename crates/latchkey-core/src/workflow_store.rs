@@ -33,6 +33,7 @@ pub struct StoredWorkflow {
     pub enabled: bool,
     pub version: i64,
     pub definition: String,
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -140,6 +141,35 @@ pub enum StepOutcome {
         error: String,
         continue_run: bool,
     },
+    /// The step's condition did not hold for the run's user: skipped, and the run goes on.
+    Skipped {
+        output: String,
+    },
+    /// A wait step not over yet: pending again from `until`, the claim not counted as an
+    /// attempt.
+    Waiting {
+        output: String,
+        until: DateTime<Utc>,
+    },
+}
+
+/// A tenant's workflow settings (migration 0018); [`Default`] until one is saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkflowSettings {
+    /// Where anniversaries and schedules fall due (IANA name).
+    pub time_zone: chrono_tz::Tz,
+    /// A run start touching more than this share of the tenant's users at once needs an
+    /// explicit confirmation.
+    pub max_run_share_percent: u8,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        Self {
+            time_zone: chrono_tz::Tz::UTC,
+            max_run_share_percent: 50,
+        }
+    }
 }
 
 /// A step as the run history shows it.
@@ -166,6 +196,8 @@ pub struct RunRecord {
     pub status: RunStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Set when an operator cancelled the run (its status is then `Failed`).
+    pub cancelled_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepRecord>,
 }
 
@@ -202,6 +234,74 @@ pub trait WorkflowStore {
         &self,
         tenant: TenantId,
         workflow: Option<WorkflowId>,
+        run: Option<RunId>,
         limit: u32,
     ) -> StoreResult<Vec<RunRecord>>;
+    /// Cancels a running run: status failed, `cancelled_at` set, unfinished steps skipped
+    /// (a worker's later report of a step it held is refused), with its events, in one
+    /// transaction. `false` when the run is not running (any more).
+    async fn cancel_workflow_run(
+        &self,
+        tenant: TenantId,
+        run: RunId,
+        at: DateTime<Utc>,
+        events: &Events,
+    ) -> StoreResult<bool>;
+    /// Which of `users` already have a run of `workflow`, with the run's occurrence (one
+    /// query for the lot).
+    async fn workflow_run_occurrences(
+        &self,
+        workflow: WorkflowId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, String)>>;
+    /// The last successful sign-in of each of `users` that has one (one query).
+    async fn last_sign_ins(
+        &self,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, DateTime<Utc>)>>;
+    /// The tenant's users that are not deleted.
+    async fn count_active_users(&self, tenant: TenantId) -> StoreResult<u64>;
+    /// The tenant's saved settings, as (IANA time zone, share percent).
+    async fn workflow_settings(&self, tenant: TenantId) -> StoreResult<Option<(String, i32)>>;
+    async fn save_workflow_settings(
+        &self,
+        tenant: TenantId,
+        time_zone: &str,
+        max_run_share_percent: i32,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// Replaces the workflow's webhook secret (sealed), with its events, in one transaction.
+    async fn save_workflow_secret(
+        &self,
+        workflow: WorkflowId,
+        sealed: &[u8],
+        at: DateTime<Utc>,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// The workflow's sealed webhook secret, if one was set.
+    async fn workflow_secret(&self, workflow: WorkflowId) -> StoreResult<Option<Vec<u8>>>;
+    /// The tenant's user-change events (`user.updated`, `user.managerChanged`) after outbox
+    /// position `after_seq`, from `since` and up to `until`, in order, with their positions.
+    async fn user_changes_after(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, crate::audit::OutboxEvent)>>;
+    /// How far the workflow has read the outbox.
+    async fn workflow_cursor(&self, workflow: WorkflowId) -> StoreResult<Option<i64>>;
+    /// Moves the workflow's outbox position forward to `seq` (never back).
+    async fn set_workflow_cursor(&self, workflow: WorkflowId, seq: i64) -> StoreResult<()>;
+    /// Sets "change password at next sign-in" on the user if its version is still
+    /// `expected_version` (`Stale` otherwise), with its events, in one transaction.
+    async fn require_password_change(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        expected_version: i64,
+        events: &Events,
+    ) -> StoreResult<()>;
 }

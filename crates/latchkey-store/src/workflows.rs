@@ -40,6 +40,7 @@ macro_rules! impl_workflow_store {
                     enabled: row.try_get("enabled").map_err(map_err)?,
                     version: row.try_get("version").map_err(map_err)?,
                     definition: row.try_get("definition").map_err(map_err)?,
+                    created_at: row.try_get("created_at").map_err(map_err)?,
                     updated_at: row.try_get("updated_at").map_err(map_err)?,
                 })
             }
@@ -149,7 +150,7 @@ macro_rules! impl_workflow_store {
                     tenant: TenantId,
                 ) -> StoreResult<Vec<StoredWorkflow>> {
                     let rows = sqlx::query(
-                        "SELECT id, tenant_id, name, enabled, version, definition, updated_at \
+                        "SELECT id, tenant_id, name, enabled, version, definition, created_at, updated_at \
                          FROM workflows WHERE tenant_id = $1 ORDER BY name",
                     )
                     .bind(tenant.as_uuid())
@@ -280,12 +281,20 @@ macro_rules! impl_workflow_store {
                             StepOutcome::Failed { error, .. } => {
                                 ("failed", None, Some(clip(error)), None)
                             }
+                            StepOutcome::Skipped { output } => {
+                                ("skipped", Some(clip(output)), None, None)
+                            }
+                            StepOutcome::Waiting { output, until } => {
+                                ("pending", Some(clip(output)), None, Some(*until))
+                            }
                         };
+                    // A wait's claim is not an attempt.
+                    let refund = i32::from(matches!(outcome, StepOutcome::Waiting { .. }));
                     let done = sqlx::query(
                         "UPDATE workflow_steps SET status = $1, output = $2, error = $3, \
                          next_attempt_at = COALESCE($4, next_attempt_at), \
                          finished_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $5 END, \
-                         lease_id = NULL, leased_until = NULL \
+                         lease_id = NULL, leased_until = NULL, attempts = attempts - $9 \
                          WHERE run_id = $6 AND position = $7 AND lease_id = $8 \
                          AND status = 'running'",
                     )
@@ -297,6 +306,7 @@ macro_rules! impl_workflow_store {
                     .bind(run)
                     .bind(step.position)
                     .bind(step.lease)
+                    .bind(refund)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
@@ -304,8 +314,9 @@ macro_rules! impl_workflow_store {
                         return Ok(false);
                     }
                     match outcome {
-                        StepOutcome::Retry { .. } => {}
+                        StepOutcome::Retry { .. } | StepOutcome::Waiting { .. } => {}
                         StepOutcome::Succeeded { .. }
+                        | StepOutcome::Skipped { .. }
                         | StepOutcome::Failed {
                             continue_run: true,
                             ..
@@ -352,17 +363,22 @@ macro_rules! impl_workflow_store {
                     &self,
                     tenant: TenantId,
                     workflow: Option<WorkflowId>,
+                    run: Option<RunId>,
                     limit: u32,
                 ) -> StoreResult<Vec<RunRecord>> {
                     let mut q = QueryBuilder::<$db>::new(
                         "SELECT r.id, r.workflow_id, r.workflow_version, r.user_id, \
-                         r.occurrence, r.status, r.created_at, r.finished_at, w.name \
+                         r.occurrence, r.status, r.created_at, r.finished_at, r.cancelled_at, \
+                         w.name \
                          FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id \
                          WHERE r.tenant_id = ",
                     );
                     q.push_bind(tenant.as_uuid());
                     if let Some(w) = workflow {
                         q.push(" AND r.workflow_id = ").push_bind(w.as_uuid());
+                    }
+                    if let Some(run) = run {
+                        q.push(" AND r.id = ").push_bind(run.as_uuid());
                     }
                     q.push(" ORDER BY r.created_at DESC, r.id LIMIT ")
                         .push_bind(i64::from(limit));
@@ -384,6 +400,7 @@ macro_rules! impl_workflow_store {
                                     .ok_or_else(|| corrupt("run status", &status))?,
                                 created_at: r.try_get("created_at").map_err(map_err)?,
                                 finished_at: r.try_get("finished_at").map_err(map_err)?,
+                                cancelled_at: r.try_get("cancelled_at").map_err(map_err)?,
                                 steps: Vec::new(),
                             })
                         })
@@ -424,6 +441,291 @@ macro_rules! impl_workflow_store {
                         run.steps = by_run.remove(&run.id.as_uuid()).unwrap_or_default();
                     }
                     Ok(runs)
+                }
+
+                async fn user_changes_after(
+                    &self,
+                    tenant: TenantId,
+                    after_seq: i64,
+                    since: DateTime<Utc>,
+                    until: DateTime<Utc>,
+                    limit: u32,
+                ) -> StoreResult<Vec<(i64, latchkey_core::audit::OutboxEvent)>> {
+                    let rows = sqlx::query(
+                        "SELECT seq, id, tenant_id, occurred_at, kind, subject, payload \
+                         FROM outbox_events WHERE tenant_id = $1 AND seq > $2 \
+                         AND occurred_at >= $3 AND occurred_at <= $4 \
+                         AND kind IN ('user.updated', 'user.managerChanged') \
+                         ORDER BY seq LIMIT $5",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(after_seq)
+                    .bind(since)
+                    .bind(until)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter()
+                        .map(|row| {
+                            let payload: String = row.try_get("payload").map_err(map_err)?;
+                            Ok((
+                                row.try_get::<i64, _>("seq").map_err(map_err)?,
+                                latchkey_core::audit::OutboxEvent {
+                                    id: latchkey_core::ids::EventId::from_uuid(
+                                        row.try_get("id").map_err(map_err)?,
+                                    ),
+                                    tenant_id: TenantId::from_uuid(
+                                        row.try_get("tenant_id").map_err(map_err)?,
+                                    ),
+                                    occurred_at: row.try_get("occurred_at").map_err(map_err)?,
+                                    kind: row.try_get("kind").map_err(map_err)?,
+                                    subject: row
+                                        .try_get::<Option<Uuid>, _>("subject")
+                                        .map_err(map_err)?
+                                        .map(UserId::from_uuid),
+                                    payload: serde_json::from_str(&payload)
+                                        .map_err(|e| corrupt("outbox payload", e))?,
+                                },
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn workflow_cursor(&self, workflow: WorkflowId) -> StoreResult<Option<i64>> {
+                    sqlx::query_scalar(
+                        "SELECT outbox_seq FROM workflow_cursors WHERE workflow_id = $1",
+                    )
+                    .bind(workflow.as_uuid())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)
+                }
+
+                async fn set_workflow_cursor(
+                    &self,
+                    workflow: WorkflowId,
+                    seq: i64,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO workflow_cursors (workflow_id, outbox_seq) VALUES ($1, $2) \
+                         ON CONFLICT (workflow_id) DO UPDATE SET outbox_seq = CASE \
+                         WHEN excluded.outbox_seq > workflow_cursors.outbox_seq \
+                         THEN excluded.outbox_seq ELSE workflow_cursors.outbox_seq END",
+                    )
+                    .bind(workflow.as_uuid())
+                    .bind(seq)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn cancel_workflow_run(
+                    &self,
+                    tenant: TenantId,
+                    run: RunId,
+                    at: DateTime<Utc>,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let done = sqlx::query(
+                        "UPDATE workflow_runs SET status = 'failed', finished_at = $1, \
+                         cancelled_at = $1 WHERE id = $2 AND tenant_id = $3 AND status = 'running'",
+                    )
+                    .bind(at)
+                    .bind(run.as_uuid())
+                    .bind(tenant.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE workflow_steps SET status = 'skipped', error = 'cancelled', \
+                         lease_id = NULL, leased_until = NULL, finished_at = $1 \
+                         WHERE run_id = $2 AND status IN ('pending', 'running')",
+                    )
+                    .bind(at)
+                    .bind(run.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(true)
+                }
+
+                async fn workflow_run_occurrences(
+                    &self,
+                    workflow: WorkflowId,
+                    users: &[UserId],
+                ) -> StoreResult<Vec<(UserId, String)>> {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT user_id, occurrence FROM workflow_runs WHERE workflow_id = ",
+                    );
+                    q.push_bind(workflow.as_uuid()).push(" AND user_id IN (");
+                    let mut ids = q.separated(", ");
+                    for user in users {
+                        ids.push_bind(user.as_uuid());
+                    }
+                    q.push(")");
+                    let rows = q.build().fetch_all(&self.read).await.map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok((
+                                UserId::from_uuid(r.try_get("user_id").map_err(map_err)?),
+                                r.try_get("occurrence").map_err(map_err)?,
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn last_sign_ins(
+                    &self,
+                    tenant: TenantId,
+                    users: &[UserId],
+                ) -> StoreResult<Vec<(UserId, DateTime<Utc>)>> {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT user_id, last_success FROM sign_in_state WHERE tenant_id = ",
+                    );
+                    q.push_bind(tenant.as_uuid())
+                        .push(" AND last_success IS NOT NULL AND user_id IN (");
+                    let mut ids = q.separated(", ");
+                    for user in users {
+                        ids.push_bind(user.as_uuid());
+                    }
+                    q.push(")");
+                    let rows = q.build().fetch_all(&self.read).await.map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok((
+                                UserId::from_uuid(r.try_get("user_id").map_err(map_err)?),
+                                r.try_get("last_success").map_err(map_err)?,
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn count_active_users(&self, tenant: TenantId) -> StoreResult<u64> {
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND deleted_at IS NULL",
+                    )
+                    .bind(tenant.as_uuid())
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
+                async fn workflow_settings(
+                    &self,
+                    tenant: TenantId,
+                ) -> StoreResult<Option<(String, i32)>> {
+                    let row = sqlx::query(
+                        "SELECT time_zone, max_run_share_percent FROM tenant_workflow_settings \
+                         WHERE tenant_id = $1",
+                    )
+                    .bind(tenant.as_uuid())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    row.map(|r| {
+                        Ok((
+                            r.try_get("time_zone").map_err(map_err)?,
+                            r.try_get::<i32, _>("max_run_share_percent").map_err(map_err)?,
+                        ))
+                    })
+                    .transpose()
+                }
+
+                async fn save_workflow_settings(
+                    &self,
+                    tenant: TenantId,
+                    time_zone: &str,
+                    max_run_share_percent: i32,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO tenant_workflow_settings (tenant_id, time_zone, \
+                         max_run_share_percent) VALUES ($1, $2, $3) ON CONFLICT (tenant_id) \
+                         DO UPDATE SET time_zone = excluded.time_zone, \
+                         max_run_share_percent = excluded.max_run_share_percent",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(time_zone)
+                    .bind(max_run_share_percent)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn save_workflow_secret(
+                    &self,
+                    workflow: WorkflowId,
+                    sealed: &[u8],
+                    at: DateTime<Utc>,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO workflow_secrets (workflow_id, sealed, updated_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT (workflow_id) \
+                         DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+                    )
+                    .bind(workflow.as_uuid())
+                    .bind(sealed)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn workflow_secret(
+                    &self,
+                    workflow: WorkflowId,
+                ) -> StoreResult<Option<Vec<u8>>> {
+                    sqlx::query_scalar("SELECT sealed FROM workflow_secrets WHERE workflow_id = $1")
+                        .bind(workflow.as_uuid())
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(map_err)
+                }
+
+                async fn require_password_change(
+                    &self,
+                    tenant: TenantId,
+                    user: UserId,
+                    expected_version: i64,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let done = sqlx::query(
+                        "UPDATE users SET force_change_password = $1, version = version + 1 \
+                         WHERE tenant_id = $2 AND id = $3 AND version = $4 \
+                         AND deleted_at IS NULL",
+                    )
+                    .bind(true)
+                    .bind(tenant.as_uuid())
+                    .bind(user.as_uuid())
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Stale);
+                    }
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
                 }
             }
         }

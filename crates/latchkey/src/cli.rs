@@ -60,6 +60,45 @@ pub enum WorkflowsCommand {
     Run(WorkflowsRunArgs),
     /// The run history, newest first, with each step's state.
     Runs(WorkflowsRunsArgs),
+    /// List the built-in templates (install one with `import --template NAME`).
+    Templates(WorkflowsTemplatesArgs),
+    /// Show or change the tenant's workflow settings: time zone, share of users a run may touch.
+    Settings(WorkflowsSettingsArgs),
+    /// Generate a new secret for the workflow's webhook steps (printed once; stored sealed
+    /// under <data-dir>/master.key, which `latchkey serve` creates).
+    WebhookSecret(WorkflowsNameArgs),
+    /// Cancel a running run: none of its remaining steps will run.
+    Cancel(WorkflowsRunIdArgs),
+    /// Start a finished run's workflow again for the same user (a new run).
+    Rerun(WorkflowsRunIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsRunIdArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The run's id (see `latchkey workflows runs`).
+    pub run: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsTemplatesArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsSettingsArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The IANA time zone anniversaries and schedules fall due in (e.g. Europe/Paris; default UTC).
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    /// A run start touching more than this share of the tenant's users (1–100 %, default 50)
+    /// needs a confirmation.
+    #[arg(long)]
+    pub max_run_share: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -67,7 +106,15 @@ pub struct WorkflowsImportArgs {
     #[command(flatten)]
     pub tenant: TenantArgs,
     /// The workflow definition (JSON).
-    pub file: PathBuf,
+    #[arg(required_unless_present = "template", conflicts_with = "template")]
+    pub file: Option<PathBuf>,
+    /// Install a built-in template instead (see `latchkey workflows templates`).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Save the workflow with "confirmShare": its triggers may start runs for more than the
+    /// tenant's share of users at once.
+    #[arg(long)]
+    pub confirm_share: bool,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +134,9 @@ pub struct WorkflowsRunArgs {
     /// A user's UPN or object id (repeatable).
     #[arg(long = "user", required = true)]
     pub users: Vec<String>,
+    /// Go ahead even if the run touches more than the tenant's share of its users at once.
+    #[arg(long)]
+    pub confirm_share: bool,
 }
 
 #[derive(Debug, Args)]

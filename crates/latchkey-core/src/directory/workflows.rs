@@ -3,7 +3,9 @@
 //! what a step's result means for its run (retry with backoff, advance, or stop). The engine
 //! that evaluates triggers and performs actions is `latchkey-automation`; it calls these.
 
-use chrono::{DateTime, Duration};
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
 
 use serde_json::json;
 
@@ -14,9 +16,10 @@ use crate::error::DirectoryError;
 use crate::ids::{TenantId, UserId};
 use crate::mail::MailContent;
 use crate::user::User;
-use crate::workflow::{OnFailure, ValidWorkflow, WorkflowDefinition};
+use crate::workflow::{OnFailure, ValidWorkflow, WorkflowDefinition, parse_time_zone};
 use crate::workflow_store::{
-    ClaimedStep, NewRun, RunId, RunRecord, StepOutcome, WorkflowId, WorkflowWrite,
+    ClaimedStep, NewRun, RunId, RunRecord, RunStatus, StepOutcome, WorkflowId, WorkflowSettings,
+    WorkflowWrite,
 };
 
 /// A transient failure is retried this many times in all before the step fails.
@@ -28,6 +31,14 @@ const MAX_RETRY_SECONDS: i64 = 3600;
 pub const STEP_LEASE_SECONDS: i64 = 300;
 /// Most runs a history listing returns.
 pub const MAX_RUNS_LISTED: u32 = 500;
+/// A mover workflow reads a change only once it is this old, so that a transaction that
+/// took its outbox position earlier but committed later is not passed over.
+pub const CHANGE_SETTLE_SECONDS: i64 = 30;
+/// The sealing purpose of workflow webhook secrets.
+const WEBHOOK_SECRET_PURPOSE: &str = "workflow-webhook-secret";
+/// A run start of at most this many users never needs the share confirmation (a leaver in
+/// a five-person tenant is not a mass change).
+pub const SHARE_CHECK_FLOOR: usize = 10;
 
 /// A saved workflow at its latest version, with its definition validated again.
 #[derive(Debug, Clone)]
@@ -35,13 +46,28 @@ pub struct Workflow {
     pub id: WorkflowId,
     pub version: i64,
     pub workflow: ValidWorkflow,
+    /// When its first version was saved: recurring triggers fire from then on.
+    pub created_at: DateTime<Utc>,
 }
 
 /// How an action ended, as the engine reports it.
 #[derive(Debug)]
 pub enum ActionResult {
-    Done { output: String },
+    Done {
+        output: String,
+    },
     Failed(DirectoryError),
+    /// The step's condition did not hold for the user.
+    Skipped {
+        reason: String,
+    },
+    /// A remote target's failure: `transient` ones (429, 5xx, network) are retried with
+    /// backoff (no sooner than `retry_after`), others fail the step. `error` is recorded.
+    Remote {
+        error: String,
+        transient: bool,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl Directory {
@@ -69,6 +95,7 @@ impl Directory {
             id,
             version,
             workflow,
+            created_at: self.clock.now(),
         })
     }
 
@@ -87,6 +114,7 @@ impl Directory {
                     id: w.id,
                     version: w.version,
                     workflow: WorkflowDefinition::from_stored_json(&w.definition)?,
+                    created_at: w.created_at,
                 })
             })
             .collect()
@@ -159,8 +187,24 @@ impl Directory {
         result: ActionResult,
     ) -> Result<bool, DirectoryError> {
         let now = self.clock.now();
+        if let (Some(wait), ActionResult::Done { .. }) = (step.step.action.wait_duration(), &result)
+        {
+            let until = step.first_started_at + wait;
+            let outcome = if now >= until {
+                StepOutcome::Succeeded {
+                    output: format!("waited until {}", until.to_rfc3339()),
+                }
+            } else {
+                StepOutcome::Waiting {
+                    output: format!("waiting until {}", until.to_rfc3339()),
+                    until,
+                }
+            };
+            return Ok(self.store.finish_workflow_step(step, &outcome, now).await?);
+        }
         let outcome = match result {
             ActionResult::Done { output } => StepOutcome::Succeeded { output },
+            ActionResult::Skipped { reason } => StepOutcome::Skipped { output: reason },
             ActionResult::Failed(e) if is_transient(&e) && step.attempts < MAX_STEP_ATTEMPTS => {
                 StepOutcome::Retry {
                     error: public_error(&e),
@@ -169,6 +213,18 @@ impl Directory {
             }
             ActionResult::Failed(e) => StepOutcome::Failed {
                 error: public_error(&e),
+                continue_run: step.step.on_failure == OnFailure::Continue,
+            },
+            ActionResult::Remote {
+                error,
+                transient: true,
+                retry_after,
+            } if step.attempts < MAX_STEP_ATTEMPTS => StepOutcome::Retry {
+                error,
+                retry_at: now + retry_delay(step.attempts).max(retry_after.unwrap_or_default()),
+            },
+            ActionResult::Remote { error, .. } => StepOutcome::Failed {
+                error,
                 continue_run: step.step.on_failure == OnFailure::Continue,
             },
         };
@@ -241,8 +297,402 @@ impl Directory {
         authorize(actor, Action::ManageTenant, &[])?;
         Ok(self
             .store
-            .list_workflow_runs(tenant, workflow, limit.clamp(1, MAX_RUNS_LISTED))
+            .list_workflow_runs(tenant, workflow, None, limit.clamp(1, MAX_RUNS_LISTED))
             .await?)
+    }
+
+    /// One run of the tenant, with its steps.
+    pub async fn get_workflow_run(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        run: RunId,
+    ) -> Result<RunRecord, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        self.store
+            .list_workflow_runs(tenant, None, Some(run), 1)
+            .await?
+            .pop()
+            .ok_or_else(|| DirectoryError::not_found(format!("Workflow run '{run}'")))
+    }
+
+    /// Cancels a running run (audited): no further step of it runs. A step a worker is
+    /// performing at that moment may still take effect; its report is refused.
+    pub async fn cancel_workflow_run(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        run: RunId,
+    ) -> Result<RunRecord, DirectoryError> {
+        let record = self.get_workflow_run(actor, tenant, run).await?;
+        if record.status != RunStatus::Running {
+            return Err(DirectoryError::invalid(
+                "run",
+                format!("has already finished ({})", record.status.as_str()),
+            ));
+        }
+        let events = self.run_event(actor, tenant, &record, "Cancel workflow run");
+        if !self
+            .store
+            .cancel_workflow_run(tenant, run, self.clock.now(), &events)
+            .await?
+        {
+            return Err(DirectoryError::invalid("run", "finished meanwhile"));
+        }
+        self.get_workflow_run(actor, tenant, run).await
+    }
+
+    /// Starts the finished run's workflow again (its current version) for the same user, as a
+    /// new occurrence. A run still running is refused: cancel it first.
+    pub async fn rerun_workflow_run(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        run: RunId,
+    ) -> Result<RunId, DirectoryError> {
+        let record = self.get_workflow_run(actor, tenant, run).await?;
+        if record.status == RunStatus::Running {
+            return Err(DirectoryError::invalid(
+                "run",
+                "is still running: cancel it first",
+            ));
+        }
+        let workflow = self
+            .list_workflows(actor, tenant)
+            .await?
+            .into_iter()
+            .find(|w| w.id == record.workflow_id)
+            .ok_or_else(|| DirectoryError::not_found("the run's workflow"))?;
+        let now = self.clock.now();
+        let id = RunId::new();
+        let created = self
+            .store
+            .create_workflow_run(&NewRun {
+                id,
+                tenant_id: tenant,
+                workflow_id: workflow.id,
+                workflow_version: workflow.version,
+                user_id: record.user_id,
+                occurrence: format!("rerun:{run}:{}", now.to_rfc3339()),
+                steps: workflow.workflow.definition.steps.clone(),
+                at: now,
+            })
+            .await?;
+        if !created {
+            return Err(DirectoryError::invalid("run", "was re-run a moment ago"));
+        }
+        let events = self.run_event(actor, tenant, &record, "Re-run workflow run");
+        self.store.record_workflow_events(&events).await?;
+        Ok(id)
+    }
+
+    fn run_event(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        record: &RunRecord,
+        activity: &'static str,
+    ) -> crate::audit::Events {
+        self.events(Change {
+            actor,
+            tenant,
+            category: "Other",
+            activity,
+            operation_type: "Update",
+            target: None,
+            other_target: None,
+            details: vec![
+                ("workflow".into(), record.workflow_name.clone()),
+                ("run".into(), record.id.to_string()),
+                ("user".into(), record.user_id.to_string()),
+            ],
+            outbox_kind: "workflow.runChanged",
+            payload: json!({ "runId": record.id, "activity": activity }),
+        })
+    }
+}
+
+impl Directory {
+    /// The tenant's workflow settings (time zone, share limit), defaults if none was saved.
+    pub async fn workflow_settings(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<WorkflowSettings, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let Some((zone, share)) = self.store.workflow_settings(tenant).await? else {
+            return Ok(WorkflowSettings::default());
+        };
+        Ok(WorkflowSettings {
+            time_zone: parse_time_zone(&zone)
+                .map_err(|_| DirectoryError::Internal(format!("stored time zone '{zone}'")))?,
+            max_run_share_percent: u8::try_from(share)
+                .map_err(|_| DirectoryError::Internal(format!("stored share {share}")))?,
+        })
+    }
+
+    /// Changes the tenant's time zone (an IANA name) and/or share limit (1–100 %), audited.
+    /// Nothing is written if either is invalid.
+    pub async fn set_workflow_settings(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        time_zone: Option<&str>,
+        max_run_share_percent: Option<u32>,
+    ) -> Result<WorkflowSettings, DirectoryError> {
+        let mut settings = self.workflow_settings(actor, tenant).await?;
+        if let Some(zone) = time_zone {
+            settings.time_zone = parse_time_zone(zone)?;
+        }
+        if let Some(share) = max_run_share_percent {
+            settings.max_run_share_percent = u8::try_from(share)
+                .ok()
+                .filter(|s| (1..=100).contains(s))
+                .ok_or_else(|| {
+                    DirectoryError::invalid("maxRunSharePercent", "must be between 1 and 100")
+                })?;
+        }
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "Policy",
+            activity: "Update workflow settings",
+            operation_type: "Update",
+            target: None,
+            other_target: None,
+            details: vec![
+                ("timeZone".into(), settings.time_zone.name().to_owned()),
+                (
+                    "maxRunSharePercent".into(),
+                    settings.max_run_share_percent.to_string(),
+                ),
+            ],
+            outbox_kind: "tenant.workflowSettingsChanged",
+            payload: json!({
+                "timeZone": settings.time_zone.name(),
+                "maxRunSharePercent": settings.max_run_share_percent,
+            }),
+        });
+        self.store
+            .save_workflow_settings(
+                tenant,
+                settings.time_zone.name(),
+                i32::from(settings.max_run_share_percent),
+                &events,
+            )
+            .await?;
+        Ok(settings)
+    }
+
+    /// The occurrences `workflow` already has a run for, among `users` (one query).
+    pub async fn workflow_run_occurrences(
+        &self,
+        actor: &Actor,
+        workflow: WorkflowId,
+        users: &[UserId],
+    ) -> Result<HashSet<(UserId, String)>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        if users.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(self
+            .store
+            .workflow_run_occurrences(workflow, users)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// The user-change events a mover workflow has not read yet (from its creation on, at
+    /// most `limit`, each at least [`CHANGE_SETTLE_SECONDS`] old), with their positions.
+    pub async fn workflow_user_changes(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        workflow: &Workflow,
+        limit: u32,
+    ) -> Result<Vec<(i64, crate::audit::OutboxEvent)>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let after = self.store.workflow_cursor(workflow.id).await?.unwrap_or(0);
+        let until = self.clock.now() - Duration::seconds(CHANGE_SETTLE_SECONDS);
+        Ok(self
+            .store
+            .user_changes_after(
+                tenant,
+                after,
+                workflow.created_at,
+                until,
+                limit.clamp(1, 1000),
+            )
+            .await?)
+    }
+
+    /// Records that a mover workflow has read the outbox up to `seq`.
+    pub async fn advance_workflow_cursor(
+        &self,
+        actor: &Actor,
+        workflow: WorkflowId,
+        seq: i64,
+    ) -> Result<(), DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        Ok(self.store.set_workflow_cursor(workflow, seq).await?)
+    }
+
+    /// The last successful sign-in of each of `users` that has one (one query).
+    pub async fn last_sign_ins(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, DateTime<Utc>>, DirectoryError> {
+        authorize(actor, Action::ReadUsers, &[])?;
+        if users.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .store
+            .last_sign_ins(tenant, users)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Starts the runs of `workflow` for these (user, occurrence) pairs, each unless it
+    /// exists. A start that would touch more than the tenant's share of its users at once
+    /// (and more than [`SHARE_CHECK_FLOOR`] users) is refused, starting nothing, unless
+    /// `confirmed` (or the workflow says `confirmShare`). Returns how many were started.
+    pub async fn start_workflow_runs(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        workflow: &Workflow,
+        runs: &[(UserId, String)],
+        confirmed: bool,
+    ) -> Result<usize, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        if runs.len() > SHARE_CHECK_FLOOR
+            && !confirmed
+            && !workflow.workflow.definition.confirm_share
+        {
+            let settings = self.workflow_settings(actor, tenant).await?;
+            let total = self.store.count_active_users(tenant).await?;
+            let n = runs.len() as u64;
+            let limit = u64::from(settings.max_run_share_percent);
+            if n * 100 > limit * total {
+                return Err(DirectoryError::invalid(
+                    "confirmShare",
+                    format!(
+                        "starting '{}' now would touch {n} of the tenant's {total} users \
+                         ({} %), more than the {limit} % allowed at once without confirmation; \
+                         confirm with `latchkey workflows run --confirm-share`, or save the \
+                         workflow with \"confirmShare\": true for its triggers",
+                        workflow.workflow.definition.name,
+                        n * 100 / total.max(1),
+                    ),
+                ));
+            }
+        }
+        let mut started = 0;
+        for (user, occurrence) in runs {
+            if self
+                .start_workflow_run(actor, tenant, workflow, *user, occurrence)
+                .await?
+            {
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    /// Generates a new webhook secret for the named workflow, stores it sealed under the
+    /// master key (audited, the secret in no event) and returns it, the one time it is shown.
+    pub async fn new_workflow_webhook_secret(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<secrecy::SecretString, DirectoryError> {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let workflow = self.get_workflow(actor, tenant, name).await?;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let sealed = self
+            .master_key()?
+            .seal(WEBHOOK_SECRET_PURPOSE, secret.as_bytes())
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "Policy",
+            activity: "Update workflow webhook secret",
+            operation_type: "Update",
+            target: None,
+            other_target: None,
+            details: vec![("workflow".into(), workflow.workflow.definition.name.clone())],
+            outbox_kind: "workflow.secretChanged",
+            payload: json!({ "workflowId": workflow.id }),
+        });
+        self.store
+            .save_workflow_secret(workflow.id, &sealed, self.clock.now(), &events)
+            .await?;
+        Ok(secrecy::SecretString::from(secret))
+    }
+
+    /// The workflow's webhook secret, opened, for signing; `None` if none was set.
+    pub async fn workflow_webhook_secret(
+        &self,
+        actor: &Actor,
+        workflow: WorkflowId,
+    ) -> Result<Option<secrecy::SecretString>, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let Some(sealed) = self.store.workflow_secret(workflow).await? else {
+            return Ok(None);
+        };
+        let plain = self
+            .master_key()?
+            .open(WEBHOOK_SECRET_PURPOSE, &sealed)
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        let text = String::from_utf8(plain)
+            .map_err(|_| DirectoryError::Internal("webhook secret is not UTF-8".into()))?;
+        Ok(Some(secrecy::SecretString::from(text)))
+    }
+
+    /// Requires `target` to change their password at the next sign-in, without changing
+    /// it; authorized like a password reset. Idempotent: `false` (and nothing written) when
+    /// a change is already required.
+    pub async fn require_password_change(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        target: &crate::directory::UserRef,
+    ) -> Result<bool, DirectoryError> {
+        let user = self.active_user(tenant, target).await?;
+        let roles = self.store.list_user_roles(tenant, user.id).await?;
+        authorize(actor, Action::ResetPassword, &roles)?;
+        if user.force_change_password_next_sign_in {
+            return Ok(false);
+        }
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "UserManagement",
+            activity: "Update user",
+            operation_type: "Update",
+            target: Some(&user),
+            other_target: None,
+            details: vec![(
+                "modifiedProperties".into(),
+                "passwordProfile.forceChangePasswordNextSignIn".into(),
+            )],
+            outbox_kind: "user.updated",
+            payload: json!({ "modifiedProperties": ["passwordProfile"] }),
+        });
+        self.store
+            .require_password_change(tenant, user.id, user.version, &events)
+            .await?;
+        Ok(true)
     }
 }
 
@@ -272,7 +722,7 @@ fn retry_delay(attempts: i32) -> Duration {
 /// crashed before recording it: only a step taken over (a later attempt) can have one, and
 /// then an effect no older than the step's first claim is its own. On the first attempt the
 /// action always runs (an effect in the same clock tick is someone else's).
-pub fn effect_is_from_step(effect_at: Option<DateTime<chrono::Utc>>, step: &ClaimedStep) -> bool {
+pub fn effect_is_from_step(effect_at: Option<DateTime<Utc>>, step: &ClaimedStep) -> bool {
     step.attempts > 1 && effect_at.is_some_and(|t| t >= step.first_started_at)
 }
 

@@ -3,7 +3,7 @@
 //! performed by a running server's worker (it holds the master key the manager's notice is
 //! sealed with).
 
-use latchkey_automation::Engine;
+use latchkey_automation::{Engine, templates};
 use latchkey_core::directory::UserRef;
 use latchkey_core::workflow::Trigger;
 use serde_json::json;
@@ -20,14 +20,54 @@ fn trigger_text(t: &Trigger) -> String {
             format!("employeeLeaveDateTime {offset_days:+} days")
         }
         Trigger::Manual => "manual".into(),
+        Trigger::Anniversary {
+            attribute,
+            offset_days,
+        } => format!("yearly on {} {offset_days:+} days", attribute.name()),
+        Trigger::Inactivity { days } => format!("no sign-in for {days} days"),
+        Trigger::Schedule { schedule } => format!("schedule {schedule}"),
+        Trigger::AttributeChanged { attributes } => format!(
+            "{} changed",
+            attributes
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
     }
+}
+
+fn parse_run(raw: &str) -> CliResult<latchkey_core::workflow_store::RunId> {
+    raw.trim().parse().map_err(|_| {
+        CliError(format!(
+            "'{raw}' is not a run id (see `latchkey workflows runs`)"
+        ))
+    })
 }
 
 pub async fn run(cmd: WorkflowsCommand) -> CliResult {
     match cmd {
         WorkflowsCommand::Import(a) => {
-            let raw = std::fs::read_to_string(&a.file)
-                .map_err(|e| CliError(format!("cannot read {}: {e}", a.file.display())))?;
+            let mut raw = match (&a.file, &a.template) {
+                (_, Some(name)) => templates::find(name)
+                    .ok_or_else(|| {
+                        CliError(format!(
+                            "--template '{name}': no such template (see `latchkey workflows templates`)"
+                        ))
+                    })?
+                    .definition
+                    .to_owned(),
+                (Some(file), None) => std::fs::read_to_string(file)
+                    .map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))?,
+                (None, None) => return Err(CliError("give a FILE or --template NAME".into())),
+            };
+            if a.confirm_share {
+                // A definition that is not a JSON object is left for the parser to refuse.
+                if let Ok(serde_json::Value::Object(mut object)) = serde_json::from_str(&raw) {
+                    object.insert("confirmShare".into(), serde_json::Value::Bool(true));
+                    raw = serde_json::Value::Object(object).to_string();
+                }
+            }
             let (directory, tenant) = open(&a.tenant).await?;
             let saved = directory.save_workflow(&OPERATOR, tenant, &raw).await?;
             let name = saved.workflow.definition.name.clone();
@@ -114,7 +154,7 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 .collect::<CliResult<Vec<_>>>()?;
             let (directory, tenant) = open(&a.tenant).await?;
             let started = Engine::new(directory)
-                .run_manually(tenant, &a.name, &users)
+                .run_manually(tenant, &a.name, &users, a.confirm_share)
                 .await?;
             if a.tenant.json {
                 output::json(&json!({ "started": started }));
@@ -122,6 +162,105 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 println!(
                     "Started {started} run(s); the server's worker performs them (see `latchkey workflows runs`)."
                 );
+            }
+        }
+        WorkflowsCommand::Templates(a) => {
+            if a.json {
+                output::json(&json!({
+                    "value": templates::TEMPLATES.iter().map(|t| json!({
+                        "name": t.name,
+                        "description": t.description,
+                    })).collect::<Vec<_>>(),
+                }));
+            } else {
+                let rows: Vec<Vec<String>> = templates::TEMPLATES
+                    .iter()
+                    .map(|t| vec![t.name.to_owned(), t.description.to_owned()])
+                    .collect();
+                output::table(&["TEMPLATE", "WHAT IT DOES"], &rows);
+            }
+        }
+        WorkflowsCommand::Settings(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let settings = if a.time_zone.is_some() || a.max_run_share.is_some() {
+                directory
+                    .set_workflow_settings(
+                        &OPERATOR,
+                        tenant,
+                        a.time_zone.as_deref(),
+                        a.max_run_share,
+                    )
+                    .await?
+            } else {
+                directory.workflow_settings(&OPERATOR, tenant).await?
+            };
+            if a.tenant.json {
+                output::json(&json!({
+                    "timeZone": settings.time_zone.name(),
+                    "maxRunSharePercent": settings.max_run_share_percent,
+                }));
+            } else {
+                output::fields(&[
+                    ("Time zone", settings.time_zone.name().to_owned()),
+                    (
+                        "Max run share",
+                        format!("{} %", settings.max_run_share_percent),
+                    ),
+                ]);
+            }
+        }
+        WorkflowsCommand::WebhookSecret(a) => {
+            let path = a.tenant.store.data_dir.join("master.key");
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                CliError(format!(
+                    "cannot read the master key {} ({e}): start `latchkey serve` once first",
+                    path.display()
+                ))
+            })?;
+            let bytes = {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| CliError(format!("{} is not base64", path.display())))?
+            };
+            let key = latchkey_core::crypto::MasterKey::from_bytes(&bytes)
+                .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let directory = directory.with_master_key(key);
+            let secret = directory
+                .new_workflow_webhook_secret(&OPERATOR, tenant, &a.name)
+                .await?;
+            use secrecy::ExposeSecret as _;
+            if a.tenant.json {
+                output::json(&json!({ "secret": secret.expose_secret() }));
+            } else {
+                println!("{}", secret.expose_secret());
+                println!(
+                    "This secret is shown only once. Receivers check X-Latchkey-Signature: \
+                     sha256=<hex HMAC-SHA-256 of the body>."
+                );
+            }
+        }
+        WorkflowsCommand::Cancel(a) => {
+            let run = parse_run(&a.run)?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let record = directory
+                .cancel_workflow_run(&OPERATOR, tenant, run)
+                .await?;
+            if a.tenant.json {
+                output::json(&json!({ "id": record.id.to_string(), "cancelled": true }));
+            } else {
+                println!("Cancelled run {}.", record.id);
+            }
+        }
+        WorkflowsCommand::Rerun(a) => {
+            let run = parse_run(&a.run)?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let new = directory.rerun_workflow_run(&OPERATOR, tenant, run).await?;
+            if a.tenant.json {
+                output::json(&json!({ "id": new.to_string() }));
+            } else {
+                println!("Started run {new}; the server's worker performs it.");
             }
         }
         WorkflowsCommand::Runs(a) => {
@@ -141,6 +280,7 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                         "workflowVersion": r.workflow_version,
                         "userId": r.user_id.to_string(),
                         "status": r.status.as_str(),
+                        "cancelled": r.cancelled_at.is_some(),
                         "createdDateTime": r.created_at.to_rfc3339(),
                         "steps": r.steps.iter().map(|s| json!({
                             "action": s.step.action.name(),
@@ -159,7 +299,11 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                             r.id.to_string(),
                             r.workflow_name.clone(),
                             r.user_id.to_string(),
-                            r.status.as_str().into(),
+                            if r.cancelled_at.is_some() {
+                                "cancelled".into()
+                            } else {
+                                r.status.as_str().into()
+                            },
                             format!("{}. {}", s.position + 1, s.step.action.name()),
                             s.status.as_str().into(),
                             s.attempts.to_string(),

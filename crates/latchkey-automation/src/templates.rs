@@ -1,0 +1,87 @@
+//! Built-in workflow templates: definitions an administrator installs as they are
+//! (`latchkey workflows import --template NAME`) or starts from. Each is validated by the
+//! same parser as any definition when it is saved.
+
+/// A built-in template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    /// What `--template` takes.
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The definition (JSON).
+    pub definition: &'static str,
+}
+
+pub const TEMPLATES: &[Template] = &[
+    Template {
+        name: "offboarding",
+        description: "On the leave date: reset the password to an unknown value, revoke sessions, \
+                      disable the account, remove licences, notify the manager; delete the user 30 days later",
+        definition: r#"{
+    "name": "Offboarding at leave date",
+    "trigger": {"kind": "leaveDate", "offsetDays": 0},
+    "steps": [
+        {"action": "resetPasswordUnknown"},
+        {"action": "revokeSessions"},
+        {"action": "disableAccount"},
+        {"action": "removeAllLicenses", "onFailure": "continue"},
+        {"action": "notifyManager", "onFailure": "continue"},
+        {"action": "wait", "days": 30},
+        {"action": "deleteUser"}
+    ]
+}"#,
+    },
+    Template {
+        name: "credential-review",
+        description: "Every year on the hire date's anniversary (tenant time zone): require a \
+                      password change at next sign-in",
+        definition: r#"{
+    "name": "Yearly credential review",
+    "trigger": {"kind": "anniversary", "attribute": "employeeHireDate", "offsetDays": 0},
+    "steps": [
+        {"action": "requirePasswordChange"}
+    ]
+}"#,
+    },
+    Template {
+        name: "inactivity",
+        description: "After 90 days without a sign-in: revoke sessions and disable the account",
+        definition: r#"{
+    "name": "Disable after 90 days inactive",
+    "trigger": {"kind": "inactivity", "days": 90},
+    "scope": "accountEnabled eq true",
+    "steps": [
+        {"action": "revokeSessions"},
+        {"action": "disableAccount"}
+    ]
+}"#,
+    },
+];
+
+/// The template named `name` (case-insensitive).
+pub fn find(name: &str) -> Option<&'static Template> {
+    TEMPLATES
+        .iter()
+        .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_core::workflow::WorkflowDefinition;
+
+    #[test]
+    fn every_template_is_a_valid_definition_with_a_unique_name() {
+        let mut names = std::collections::HashSet::new();
+        for t in TEMPLATES {
+            let w = WorkflowDefinition::parse_json(t.definition)
+                .unwrap_or_else(|e| panic!("template {}: {e}", t.name));
+            assert!(names.insert(w.definition.name.clone()), "{}", t.name);
+        }
+        assert_eq!(
+            find("Credential-Review").map(|t| t.name),
+            Some("credential-review")
+        );
+        assert!(find("nope").is_none());
+    }
+}
