@@ -1,5 +1,11 @@
 //! The admin center's routes and handlers: parse, call the directory, render.
 
+mod audit;
+mod bulk;
+mod csv_out;
+mod deleted;
+mod new_user;
+mod roles;
 mod tap;
 
 use std::sync::Arc;
@@ -81,6 +87,22 @@ pub fn router(state: WebState) -> Router {
             "/admin/users/{id}/temporary-access-pass/delete",
             post(tap::delete_pass),
         )
+        .route("/admin/users/deleted", get(deleted::list))
+        .route("/admin/users/deleted/{id}/restore", post(deleted::restore))
+        .route(
+            "/admin/users/new",
+            get(new_user::form).post(new_user::create),
+        )
+        .route("/admin/users/bulk", post(bulk::act))
+        .route("/admin/roles", get(roles::list))
+        .route("/admin/roles/{role}", get(roles::members))
+        .route("/admin/roles/{role}/members", post(roles::add_member))
+        .route(
+            "/admin/roles/{role}/members/{id}/remove",
+            post(roles::remove_member),
+        )
+        .route("/admin/audit", get(audit::page))
+        .route("/admin/audit/export.csv", get(audit::export))
         .route("/admin/mail", get(mail_queue))
         .route("/admin/licenses", get(licenses))
         .route("/admin/assets/admin.css", get(style))
@@ -98,6 +120,16 @@ struct Chrome {
     viewer: String,
     csrf: String,
     section: &'static str,
+    /// Which pages of the left rail this viewer's roles may use (the others are hidden; their
+    /// routes refuse them too, through core's `authz`).
+    nav: Nav,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Nav {
+    create_user: bool,
+    roles: bool,
+    audit: bool,
 }
 
 #[derive(Template)]
@@ -143,6 +175,10 @@ struct UsersPage {
     next: Option<String>,
     pane: Option<Pane>,
     rules: &'static str,
+    /// The command bar's actions this viewer may take (none: no checkboxes either).
+    bulk: bulk::BulkActions,
+    /// The list's position, for the bulk form's action.
+    suffix: String,
 }
 
 #[derive(Template)]
@@ -166,6 +202,7 @@ struct SkuRow {
 
 #[derive(Debug)]
 struct Row {
+    id: String,
     href: String,
     display_name: String,
     upn: String,
@@ -519,7 +556,17 @@ impl Viewer {
             viewer: self.user.user_principal_name.to_string(),
             csrf: self.csrf.clone(),
             section,
+            nav: Nav {
+                create_user: self.may(Action::CreateUser),
+                roles: self.may(Action::ReadRoles),
+                audit: self.may(Action::ReadAuditLogs),
+            },
         }
+    }
+
+    /// Whether the viewer's roles allow `action` on an ordinary user (one without roles).
+    fn may(&self, action: Action) -> bool {
+        authorize(&self.actor, action, &[]).is_ok()
     }
 
     fn roles(&self) -> Vec<&'static str> {
@@ -624,6 +671,14 @@ impl Form {
 
     pub(crate) fn parse_query(q: Option<&str>) -> Self {
         Self(serde_urlencoded::from_str(q.unwrap_or_default()).unwrap_or_default())
+    }
+
+    /// Every value given for `name`, in order (checkboxes).
+    pub(crate) fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
@@ -749,6 +804,7 @@ async fn users_page(
         .items
         .into_iter()
         .map(|u| Row {
+            id: u.id.to_string(),
             href: users_href(&pos.q, pos.after.as_deref(), Some(u.id)),
             selected: Some(u.id) == selected,
             display_name: u.display_name.to_string(),
@@ -766,6 +822,8 @@ async fn users_page(
             .map(|n| users_href(&pos.q, Some(n), None)),
         pane,
         rules: RULES,
+        bulk: bulk::BulkActions::of(v),
+        suffix: pos.suffix(),
     })
 }
 

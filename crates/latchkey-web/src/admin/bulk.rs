@@ -1,0 +1,384 @@
+//! Bulk actions on the users ticked in Active users: block or unblock sign-in, revoke
+//! sessions, delete (after a confirmation page), and reset passwords. Each user goes through
+//! the same directory operation one at a time, so one refusal (a role that may not act on
+//! that user, a user deleted meanwhile) stops nothing else; the answer lists each user's
+//! outcome. A bulk reset answers with a CSV file generated in this response: each user's new
+//! password once, sent `no-store`, kept nowhere.
+
+use askama::Template;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use latchkey_core::authz::Action;
+use latchkey_core::directory::{PasswordChoice, SetPassword, UserChanges, UserRef};
+use latchkey_core::ids::UserId;
+use latchkey_identity::browser::csrf_matches;
+use secrecy::ExposeSecret;
+
+use super::csv_out::{download, record};
+use super::{
+    Chrome, DirectoryError, Form, ListPosition, SESSION_COOKIE, Viewer, WebState, html, message,
+    parse_user_id, viewer,
+};
+
+/// Most users one bulk request acts on (a page of the list is 25).
+const MAX_SELECTED: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bulk {
+    Block,
+    Unblock,
+    Revoke,
+    Delete,
+    Reset,
+}
+
+impl Bulk {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "block" => Self::Block,
+            "unblock" => Self::Unblock,
+            "revoke" => Self::Revoke,
+            "delete" => Self::Delete,
+            "reset" => Self::Reset,
+            _ => return None,
+        })
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Block => "Block sign-in",
+            Self::Unblock => "Unblock sign-in",
+            Self::Revoke => "Revoke sessions",
+            Self::Delete => "Delete users",
+            Self::Reset => "Reset passwords",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Self::Block => "Sign-in blocked",
+            Self::Unblock => "Sign-in allowed",
+            Self::Revoke => "Sessions revoked",
+            Self::Delete => "Deleted (restorable for 30 days from Deleted users)",
+            Self::Reset => "Password reset",
+        }
+    }
+}
+
+/// Which bulk actions the viewer's roles allow on ordinary users (the command bar shows
+/// these; each user is still authorized by core with their own roles).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BulkActions {
+    pub(super) update: bool,
+    pub(super) revoke: bool,
+    pub(super) delete: bool,
+    pub(super) reset: bool,
+}
+
+impl BulkActions {
+    pub(super) fn of(v: &Viewer) -> Self {
+        Self {
+            update: v.may(Action::UpdateUser),
+            revoke: v.may(Action::RevokeSessions),
+            delete: v.may(Action::DeleteUser),
+            reset: v.may(Action::ResetPassword),
+        }
+    }
+
+    pub(super) fn any(self) -> bool {
+        self.update || self.revoke || self.delete || self.reset
+    }
+}
+
+#[derive(Template)]
+#[template(path = "bulk_result.html")]
+struct ResultPage {
+    chrome: Chrome,
+    title: &'static str,
+    rows: Vec<Outcome>,
+    done: usize,
+    refused: usize,
+    back: String,
+}
+
+#[derive(Template)]
+#[template(path = "bulk_confirm.html")]
+struct ConfirmPage {
+    chrome: Chrome,
+    rows: Vec<Outcome>,
+    ids: Vec<String>,
+    action: String,
+    back: String,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    user: String,
+    ok: bool,
+    text: String,
+}
+
+fn reason(e: &DirectoryError) -> String {
+    match e {
+        DirectoryError::Denied(d) => d.0.clone(),
+        DirectoryError::NotFound { .. } => {
+            "This user no longer exists (deleted meanwhile); nothing was done.".into()
+        }
+        DirectoryError::Stale => {
+            "This user was changed by someone else meanwhile; nothing was done. Try again.".into()
+        }
+        DirectoryError::Busy => "The password service is busy; nothing was done. Try again.".into(),
+        DirectoryError::Invalid { message, .. } | DirectoryError::Conflict(message) => {
+            message.clone()
+        }
+        DirectoryError::Policy(p) => p
+            .violations
+            .iter()
+            .map(|v| v.message())
+            .collect::<Vec<_>>()
+            .join(" "),
+        DirectoryError::Internal(_) => {
+            tracing::error!(error = %e, "a bulk action failed for one user");
+            "A transient error has occurred; nothing was done for this user.".into()
+        }
+    }
+}
+
+/// `POST /admin/users/bulk?q=&after=`: `action` and the ticked `ids`.
+pub(super) async fn act(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let pos = ListPosition::from_form(&Form::parse_query(query.as_deref()));
+    let back = format!("/admin/users{}", pos.suffix());
+    let form = Form::parse(&body);
+    if !csrf_matches(&headers, SESSION_COOKIE, form.get("csrf")) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Nothing was changed",
+            "This form has expired or did not come from the admin center. Go back to Active users, tick the users again and choose the action.",
+        );
+    }
+    let Some(action) = form.get("action").and_then(Bulk::parse) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed",
+            "Choose an action from the command bar above the list.",
+        );
+    };
+    let mut ids: Vec<UserId> = Vec::new();
+    for s in form.get_all("ids") {
+        match parse_user_id(s) {
+            Some(id) if !ids.contains(&id) => ids.push(id),
+            Some(_) => {}
+            None => {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "Nothing was changed",
+                    "The selection holds something that is not a user. Go back to Active users and tick the users again.",
+                );
+            }
+        }
+    }
+    if ids.is_empty() {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed",
+            "Tick at least one user in the list, then choose the action.",
+        );
+    }
+    if ids.len() > MAX_SELECTED {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed",
+            &format!("Choose at most {MAX_SELECTED} users at a time."),
+        );
+    }
+    // Each user's name for the outcome list (and the CSV); a user who is gone is an outcome.
+    let mut users = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let u = state
+            .directory
+            .get_user(&v.actor, v.tenant.id, &UserRef::Id(*id))
+            .await;
+        users.push((*id, u));
+    }
+    if action == Bulk::Delete && form.get("confirm") != Some("yes") {
+        let rows = users
+            .iter()
+            .map(|(id, u)| match u {
+                Ok(u) => Outcome {
+                    user: format!("{} ({})", u.display_name, u.user_principal_name),
+                    ok: true,
+                    text: String::new(),
+                },
+                Err(e) => Outcome {
+                    user: id.to_string(),
+                    ok: false,
+                    text: reason(e),
+                },
+            })
+            .collect();
+        return html(
+            StatusCode::OK,
+            ConfirmPage {
+                chrome: v.chrome("users"),
+                rows,
+                ids: ids.iter().map(ToString::to_string).collect(),
+                action: "delete".into(),
+                back: back.clone(),
+            }
+            .render(),
+        );
+    }
+    if action == Bulk::Reset {
+        return reset(&state, &v, users, form.get("require_change") == Some("on")).await;
+    }
+    let mut rows = Vec::with_capacity(users.len());
+    for (id, found) in users {
+        let (name, result) = match found {
+            Err(e) => (id.to_string(), Err(e)),
+            Ok(u) => {
+                let target = UserRef::Id(id);
+                let result = match action {
+                    Bulk::Block | Bulk::Unblock => {
+                        let changes = UserChanges {
+                            account_enabled: Some(action == Bulk::Unblock),
+                            ..UserChanges::default()
+                        };
+                        state
+                            .directory
+                            .update_user(&v.actor, v.tenant.id, &target, changes)
+                            .await
+                    }
+                    Bulk::Revoke => {
+                        state
+                            .directory
+                            .revoke_sign_in_sessions(&v.actor, v.tenant.id, &target)
+                            .await
+                    }
+                    Bulk::Delete => {
+                        state
+                            .directory
+                            .delete_user(&v.actor, v.tenant.id, &target)
+                            .await
+                    }
+                    Bulk::Reset => Ok(()),
+                };
+                (
+                    format!("{} ({})", u.display_name, u.user_principal_name),
+                    result,
+                )
+            }
+        };
+        rows.push(match result {
+            Ok(()) => Outcome {
+                user: name,
+                ok: true,
+                text: action.done().into(),
+            },
+            Err(e) => Outcome {
+                user: name,
+                ok: false,
+                text: reason(&e),
+            },
+        });
+    }
+    let done = rows.iter().filter(|r| r.ok).count();
+    html(
+        StatusCode::OK,
+        ResultPage {
+            chrome: v.chrome("users"),
+            title: action.title(),
+            refused: rows.len() - done,
+            done,
+            rows,
+            back,
+        }
+        .render(),
+    )
+}
+
+/// Resets each user's password to a generated one and answers with the CSV: user name,
+/// display name, the new password (exactly as generated, so it is not neutralised; it is
+/// ours, not typed by anyone) and the outcome.
+async fn reset(
+    state: &WebState,
+    v: &Viewer,
+    users: Vec<(UserId, Result<latchkey_core::user::User, DirectoryError>)>,
+    require_change: bool,
+) -> Response {
+    let mut out = Vec::new();
+    record(
+        &mut out,
+        &[
+            ("userPrincipalName", false),
+            ("displayName", false),
+            ("password", false),
+            ("result", false),
+        ],
+    );
+    for (id, found) in users {
+        let u = match found {
+            Ok(u) => u,
+            Err(e) => {
+                record(
+                    &mut out,
+                    &[
+                        (&id.to_string(), false),
+                        ("", false),
+                        ("", true),
+                        (&reason(&e), false),
+                    ],
+                );
+                continue;
+            }
+        };
+        let request = SetPassword {
+            choice: PasswordChoice::Generate,
+            force_change_next_sign_in: require_change,
+            force_change_with_mfa: false,
+            reason: Some("Bulk reset in the admin center".into()),
+        };
+        let upn = u.user_principal_name.to_string();
+        let name = u.display_name.to_string();
+        match state
+            .directory
+            .set_password(&v.actor, v.tenant.id, &UserRef::Id(id), request)
+            .await
+        {
+            Ok(set) => {
+                let pw = set.generated_password;
+                let pw = pw.as_ref().map(|p| p.expose_secret()).unwrap_or_default();
+                record(
+                    &mut out,
+                    &[
+                        (&upn, false),
+                        (&name, false),
+                        (pw, true),
+                        ("Password reset", false),
+                    ],
+                );
+            }
+            Err(e) => record(
+                &mut out,
+                &[
+                    (&upn, false),
+                    (&name, false),
+                    ("", true),
+                    (&reason(&e), false),
+                ],
+            ),
+        }
+    }
+    let stamp = state.directory.clock().now().format("%Y%m%d-%H%M%S");
+    download(Body::from(out), &format!("reset-passwords-{stamp}.csv"))
+}
