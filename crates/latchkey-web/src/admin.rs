@@ -5,6 +5,7 @@ mod bulk;
 mod csv_out;
 mod deleted;
 mod new_user;
+mod policy;
 mod roles;
 mod tap;
 
@@ -103,6 +104,10 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/admin/audit", get(audit::page))
         .route("/admin/audit/export.csv", get(audit::export))
+        .route(
+            "/admin/settings/password-policy",
+            get(policy::show).post(policy::save),
+        )
         .route("/admin/mail", get(mail_queue))
         .route("/admin/licenses", get(licenses))
         .route("/admin/assets/admin.css", get(style))
@@ -130,6 +135,7 @@ struct Nav {
     create_user: bool,
     roles: bool,
     audit: bool,
+    settings: bool,
 }
 
 #[derive(Template)]
@@ -560,6 +566,7 @@ impl Viewer {
                 create_user: self.may(Action::CreateUser),
                 roles: self.may(Action::ReadRoles),
                 audit: self.may(Action::ReadAuditLogs),
+                settings: self.may(Action::ManageTenant),
             },
         }
     }

@@ -664,6 +664,50 @@ async fn bulk_reset_downloads_each_new_password_once_as_csv_and_stores_none(back
     assert!(sign_in_result(&w, "gia@contoso.test", PW).await.is_ok());
 }
 
+async fn bulk_require_change_makes_each_user_change_at_next_sign_in_unless_refused(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let gia = user(
+        &w,
+        "gia@contoso.test",
+        "Gia Global",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    let home = admin_signed_in(
+        &w,
+        &mut b,
+        "hal@contoso.test",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let list = b.get(&w.app, "/admin/users").await;
+    assert!(list.body.contains("id=\"bulk-require\""));
+    let done = bulk(
+        &w,
+        &mut b,
+        &admin_csrf(&home),
+        "require_change",
+        &[&pat, &gia],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("1 done, 1 not done"));
+    assert!(
+        done.body
+            .contains("Must change their password at next sign-in")
+    );
+    // The password is unchanged; signing in with it now asks for a new one.
+    assert!(matches!(
+        sign_in_result(&w, "pat@contoso.test", PW).await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+    assert!(sign_in_result(&w, "gia@contoso.test", PW).await.is_ok());
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -687,4 +731,5 @@ both_backends!(
     bulk_block_reports_each_user_and_one_refusal_does_not_stop_the_others,
     bulk_delete_asks_first_then_deletes_into_deleted_users,
     bulk_reset_downloads_each_new_password_once_as_csv_and_stores_none,
+    bulk_require_change_makes_each_user_change_at_next_sign_in_unless_refused,
 );

@@ -1,5 +1,6 @@
 //! Bulk actions on the users ticked in Active users: block or unblock sign-in, revoke
-//! sessions, delete (after a confirmation page), and reset passwords. Each user goes through
+//! sessions, require a password change at next sign-in, delete (after a confirmation page),
+//! and reset passwords. Each user goes through
 //! the same directory operation one at a time, so one refusal (a role that may not act on
 //! that user, a user deleted meanwhile) stops nothing else; the answer lists each user's
 //! outcome. A bulk reset answers with a CSV file generated in this response: each user's new
@@ -32,6 +33,7 @@ enum Bulk {
     Revoke,
     Delete,
     Reset,
+    RequireChange,
 }
 
 impl Bulk {
@@ -42,6 +44,7 @@ impl Bulk {
             "revoke" => Self::Revoke,
             "delete" => Self::Delete,
             "reset" => Self::Reset,
+            "require_change" => Self::RequireChange,
             _ => return None,
         })
     }
@@ -53,6 +56,7 @@ impl Bulk {
             Self::Revoke => "Revoke sessions",
             Self::Delete => "Delete users",
             Self::Reset => "Reset passwords",
+            Self::RequireChange => "Require password change",
         }
     }
 
@@ -63,6 +67,7 @@ impl Bulk {
             Self::Revoke => "Sessions revoked",
             Self::Delete => "Deleted (restorable for 30 days from Deleted users)",
             Self::Reset => "Password reset",
+            Self::RequireChange => "Must change their password at next sign-in",
         }
     }
 }
@@ -269,6 +274,12 @@ pub(super) async fn act(
                         state
                             .directory
                             .delete_user(&v.actor, v.tenant.id, &target)
+                            .await
+                    }
+                    Bulk::RequireChange => {
+                        state
+                            .directory
+                            .require_password_change(&v.actor, v.tenant.id, &target)
                             .await
                     }
                     Bulk::Reset => Ok(()),
