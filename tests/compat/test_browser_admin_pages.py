@@ -2,7 +2,8 @@
 the wizard (a mismatched password first, refused inline with the fields kept), blocks two
 users at once from Active users and sees each outcome, deletes one after the confirmation,
 restores them from Deleted users, makes the new user a User Administrator on Roles, and reads
-the Audit log (filtered, the sign-ins tab, and the CSV export of the filtered view).
+the Audit log (filtered, the sign-ins tab, and the CSV export of the filtered view), and
+raises the minimum password length in Settings > Password policy.
 
 Each page is saved as target/screenshots/admin-pages-*.png for people to look at.
 """
@@ -169,3 +170,12 @@ def test_an_admin_adds_blocks_deletes_restores_assigns_a_role_and_reads_the_audi
     assert rows[0]["target"] == "skye@contoso.test"
     assert requests.get(export, timeout=10, allow_redirects=False).status_code == 303
     assert password not in got.text
+
+    # Settings > Password policy: a longer minimum, saved.
+    click_and_wait(browser, "nav-password-policy", "policy-form")
+    assert browser.find_element(By.ID, "min_length").get_attribute("value") == "8"
+    type_into(browser, "min_length", "10")
+    type_into(browser, "banned_terms", "contoso\nwidgets")
+    click_and_wait(browser, "save-policy", "notice")
+    assert browser.find_element(By.ID, "min_length").get_attribute("value") == "10"
+    shot(browser, "13-password-policy")

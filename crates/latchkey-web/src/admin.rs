@@ -185,6 +185,8 @@ struct UsersPage {
     bulk: bulk::BulkActions,
     /// The list's position, for the bulk form's action.
     suffix: String,
+    /// The SKUs "Assign license" offers (id, part number), when the viewer may assign.
+    skus: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -807,6 +809,19 @@ async fn users_page(
         .list_users(&v.actor, v.tenant.id, &query)
         .await
         .map_err(|e| denied_or_transient(&e))?;
+    let bulk = bulk::BulkActions::of(v);
+    let skus = if bulk.assign {
+        state
+            .directory
+            .list_skus(&v.actor, v.tenant.id)
+            .await
+            .map_err(|e| denied_or_transient(&e))?
+            .into_iter()
+            .map(|u| (u.sku.sku_id.to_string(), u.sku.sku_part_number))
+            .collect()
+    } else {
+        vec![]
+    };
     let rows = page
         .items
         .into_iter()
@@ -829,8 +844,9 @@ async fn users_page(
             .map(|n| users_href(&pos.q, Some(n), None)),
         pane,
         rules: RULES,
-        bulk: bulk::BulkActions::of(v),
+        bulk,
         suffix: pos.suffix(),
+        skus,
     })
 }
 

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::http::{StatusCode, header};
-use latchkey_core::directory::{ClientRef, SignInError, UserRef};
+use latchkey_core::directory::{ClientRef, ProfileField, SignInError, UserChanges, UserRef};
 use latchkey_core::license::NewSku;
 use latchkey_core::names::Upn;
 use latchkey_core::role::DirectoryRole;
@@ -708,6 +708,87 @@ async fn bulk_require_change_makes_each_user_change_at_next_sign_in_unless_refus
     assert!(sign_in_result(&w, "gia@contoso.test", PW).await.is_ok());
 }
 
+async fn a_license_administrator_assigns_a_licence_to_several_users_and_sees_who_lacks_a_usage_location(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let sku =
+        w.h.directory
+            .create_sku(
+                &Harness::operator(),
+                w.h.tenant(),
+                NewSku {
+                    sku_id: None,
+                    sku_part_number: "ENTERPRISEPACK".into(),
+                    seats: 5,
+                    service_plans: vec![],
+                },
+            )
+            .await
+            .unwrap();
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let sam = user(&w, "sam@contoso.test", "Sam Example", vec![]).await;
+    w.h.directory
+        .update_user(
+            &Harness::operator(),
+            w.h.tenant(),
+            &UserRef::Id(pat.parse().unwrap()),
+            UserChanges {
+                text: vec![(ProfileField::UsageLocation, Some("GB".into()))],
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    let home = admin_signed_in(
+        &w,
+        &mut b,
+        "lia@contoso.test",
+        vec![DirectoryRole::LicenseAdministrator],
+    )
+    .await;
+    let list = b.get(&w.app, "/admin/users").await;
+    assert!(list.body.contains("id=\"bulk-assign\""));
+    assert!(list.body.contains(">ENTERPRISEPACK</option>"));
+    for hidden in ["bulk-reset", "bulk-block", "bulk-delete", "bulk-revoke"] {
+        assert!(
+            !list.body.contains(hidden),
+            "{hidden} shown to a License Administrator"
+        );
+    }
+    let sku_id = sku.sku_id.to_string();
+    let done = b
+        .post(
+            &w.app,
+            "/admin/users/bulk",
+            &[
+                ("csrf", &admin_csrf(&home)),
+                ("action", "assign_license"),
+                ("sku", &sku_id),
+                ("ids", &pat),
+                ("ids", &sam),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("1 done, 1 not done"), "{}", done.body);
+    assert!(done.body.contains("License assigned"));
+    let of = |id: &str| {
+        let id = id.parse().unwrap();
+        let w = &w;
+        async move {
+            w.h.directory
+                .license_details(&Harness::operator(), w.h.tenant(), &UserRef::Id(id))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(of(&pat).await, 1);
+    assert_eq!(of(&sam).await, 0);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -732,4 +813,5 @@ both_backends!(
     bulk_delete_asks_first_then_deletes_into_deleted_users,
     bulk_reset_downloads_each_new_password_once_as_csv_and_stores_none,
     bulk_require_change_makes_each_user_change_at_next_sign_in_unless_refused,
+    a_license_administrator_assigns_a_licence_to_several_users_and_sees_who_lacks_a_usage_location,
 );

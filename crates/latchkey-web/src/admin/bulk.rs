@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use latchkey_core::authz::Action;
 use latchkey_core::directory::{PasswordChoice, SetPassword, UserChanges, UserRef};
-use latchkey_core::ids::UserId;
+use latchkey_core::ids::{SkuId, UserId};
+use latchkey_core::license::{AssignedLicense, LicenseChange};
 use latchkey_identity::browser::csrf_matches;
 use secrecy::ExposeSecret;
 
@@ -34,6 +35,7 @@ enum Bulk {
     Delete,
     Reset,
     RequireChange,
+    AssignLicense,
 }
 
 impl Bulk {
@@ -45,6 +47,7 @@ impl Bulk {
             "delete" => Self::Delete,
             "reset" => Self::Reset,
             "require_change" => Self::RequireChange,
+            "assign_license" => Self::AssignLicense,
             _ => return None,
         })
     }
@@ -57,6 +60,7 @@ impl Bulk {
             Self::Delete => "Delete users",
             Self::Reset => "Reset passwords",
             Self::RequireChange => "Require password change",
+            Self::AssignLicense => "Assign license",
         }
     }
 
@@ -68,6 +72,7 @@ impl Bulk {
             Self::Delete => "Deleted (restorable for 30 days from Deleted users)",
             Self::Reset => "Password reset",
             Self::RequireChange => "Must change their password at next sign-in",
+            Self::AssignLicense => "License assigned",
         }
     }
 }
@@ -80,6 +85,7 @@ pub(super) struct BulkActions {
     pub(super) revoke: bool,
     pub(super) delete: bool,
     pub(super) reset: bool,
+    pub(super) assign: bool,
 }
 
 impl BulkActions {
@@ -89,11 +95,12 @@ impl BulkActions {
             revoke: v.may(Action::RevokeSessions),
             delete: v.may(Action::DeleteUser),
             reset: v.may(Action::ResetPassword),
+            assign: v.may(Action::AssignLicenses),
         }
     }
 
     pub(super) fn any(self) -> bool {
-        self.update || self.revoke || self.delete || self.reset
+        self.update || self.revoke || self.delete || self.reset || self.assign
     }
 }
 
@@ -244,6 +251,17 @@ pub(super) async fn act(
             .render(),
         );
     }
+    let sku = match (action, form.get("sku").map(str::parse::<SkuId>)) {
+        (Bulk::AssignLicense, Some(Ok(s))) => Some(s),
+        (Bulk::AssignLicense, _) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "Nothing was changed",
+                "Choose the license to assign from the list beside Assign license.",
+            );
+        }
+        _ => None,
+    };
     if action == Bulk::Reset {
         return reset(&state, &v, users, form.get("require_change") == Some("on")).await;
     }
@@ -282,6 +300,23 @@ pub(super) async fn act(
                             .require_password_change(&v.actor, v.tenant.id, &target)
                             .await
                     }
+                    Bulk::AssignLicense => match sku {
+                        Some(sku_id) => {
+                            let change = LicenseChange {
+                                add: vec![AssignedLicense {
+                                    sku_id,
+                                    disabled_plans: vec![],
+                                }],
+                                remove: vec![],
+                            };
+                            state
+                                .directory
+                                .assign_licenses(&v.actor, v.tenant.id, &target, change)
+                                .await
+                                .map(|_| ())
+                        }
+                        None => Ok(()),
+                    },
                     Bulk::Reset => Ok(()),
                 };
                 (
