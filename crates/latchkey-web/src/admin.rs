@@ -234,6 +234,8 @@ struct Pane {
     /// The manager's display name and user name, or a dash.
     manager: String,
     may_reset: bool,
+    /// Block or unblock, revoke, require change, delete: as the viewer may on this user.
+    actions: bulk::PaneActions,
     details_href: String,
     reset_href: String,
     notice: Option<String>,
@@ -925,6 +927,7 @@ async fn pane_for(
             |m| format!("{} ({})", m.display_name, m.user_principal_name),
         ),
         may_reset,
+        actions: bulk::PaneActions::of(v, &user, &roles),
         details_href: details,
         reset_href: format!("/admin/users/{id}/reset-password{suffix}"),
         notice: None,

@@ -789,6 +789,51 @@ async fn a_license_administrator_assigns_a_licence_to_several_users_and_sees_who
     assert_eq!(of(&sam).await, 0);
 }
 
+async fn the_details_pane_offers_only_the_actions_the_viewers_role_allows_on_that_user(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let gia = user(
+        &w,
+        "gia@contoso.test",
+        "Gia Global",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    admin_signed_in(
+        &w,
+        &mut b,
+        "hal@contoso.test",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let on_pat = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(on_pat.body.contains("id=\"pane-revoke\""));
+    assert!(on_pat.body.contains("id=\"pane-require-change\""));
+    assert!(!on_pat.body.contains("id=\"pane-block\""));
+    assert!(!on_pat.body.contains("id=\"pane-delete\""));
+    let on_gia = b.get(&w.app, &format!("/admin/users?user={gia}")).await;
+    assert!(!on_gia.body.contains("id=\"pane-actions\""));
+
+    let mut u = Browser::at(ADMIN_PUBLIC);
+    let home = admin_signed_in(
+        &w,
+        &mut u,
+        "uma@contoso.test",
+        vec![DirectoryRole::UserAdministrator],
+    )
+    .await;
+    let pane = u.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(pane.body.contains("id=\"pane-block\""));
+    assert!(pane.body.contains("id=\"pane-delete\""));
+    let blocked = bulk(&w, &mut u, &admin_csrf(&home), "block", &[&pat]).await;
+    assert!(blocked.body.contains("1 done."));
+    let pane = u.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(pane.body.contains("id=\"pane-unblock\""));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -814,4 +859,5 @@ both_backends!(
     bulk_reset_downloads_each_new_password_once_as_csv_and_stores_none,
     bulk_require_change_makes_each_user_change_at_next_sign_in_unless_refused,
     a_license_administrator_assigns_a_licence_to_several_users_and_sees_who_lacks_a_usage_location,
+    the_details_pane_offers_only_the_actions_the_viewers_role_allows_on_that_user,
 );

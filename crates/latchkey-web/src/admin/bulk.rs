@@ -11,10 +11,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use latchkey_core::authz::Action;
+use latchkey_core::authz::{Action, authorize};
 use latchkey_core::directory::{PasswordChoice, SetPassword, UserChanges, UserRef};
 use latchkey_core::ids::{SkuId, UserId};
 use latchkey_core::license::{AssignedLicense, LicenseChange};
+use latchkey_core::role::DirectoryRole;
 use latchkey_identity::browser::csrf_matches;
 use secrecy::ExposeSecret;
 
@@ -101,6 +102,43 @@ impl BulkActions {
 
     pub(super) fn any(self) -> bool {
         self.update || self.revoke || self.delete || self.reset || self.assign
+    }
+}
+
+/// The single-user actions of the details pane (posted to the bulk route with one id), as
+/// the viewer's roles allow them on this user with this user's roles.
+#[derive(Debug)]
+pub(super) struct PaneActions {
+    pub(super) id: String,
+    /// "block" or "unblock", whichever applies, if the viewer may update the user.
+    pub(super) toggle: Option<(&'static str, &'static str)>,
+    pub(super) revoke: bool,
+    pub(super) require_change: bool,
+    pub(super) delete: bool,
+}
+
+impl PaneActions {
+    pub(super) fn of(
+        v: &Viewer,
+        user: &latchkey_core::user::User,
+        roles: &[DirectoryRole],
+    ) -> Self {
+        let may = |a| authorize(&v.actor, a, roles).is_ok();
+        Self {
+            id: user.id.to_string(),
+            toggle: may(Action::UpdateUser).then_some(if user.account_enabled {
+                ("block", "Block sign-in")
+            } else {
+                ("unblock", "Unblock sign-in")
+            }),
+            revoke: may(Action::RevokeSessions),
+            require_change: may(Action::ResetPassword),
+            delete: may(Action::DeleteUser),
+        }
+    }
+
+    pub(super) fn any(&self) -> bool {
+        self.toggle.is_some() || self.revoke || self.require_change || self.delete
     }
 }
 
