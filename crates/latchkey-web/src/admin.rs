@@ -1,5 +1,6 @@
 //! The admin center's routes and handlers: parse, call the directory, render.
 
+mod assign;
 mod audit;
 mod bulk;
 mod csv_out;
@@ -95,6 +96,8 @@ pub fn router(state: WebState) -> Router {
             get(new_user::form).post(new_user::create),
         )
         .route("/admin/users/bulk", post(bulk::act))
+        .route("/admin/users/{id}/licenses", post(assign::licenses))
+        .route("/admin/users/{id}/manager", post(assign::manager))
         .route("/admin/roles", get(roles::list))
         .route("/admin/roles/{role}", get(roles::members))
         .route("/admin/roles/{role}/members", post(roles::add_member))
@@ -236,6 +239,8 @@ struct Pane {
     may_reset: bool,
     /// Block or unblock, revoke, require change, delete: as the viewer may on this user.
     actions: bulk::PaneActions,
+    /// Assign or remove licences and the manager, as far as the viewer may.
+    assign: assign::AssignSection,
     details_href: String,
     reset_href: String,
     notice: Option<String>,
@@ -882,6 +887,7 @@ async fn pane_for(
         .get_manager(&v.actor, v.tenant.id, &UserRef::Id(id))
         .await
         .map_err(|e| denied_or_transient(&e))?;
+    let assign = assign::section(state, v, pos, id, &roles, &licenses, manager.is_some()).await?;
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "—".to_owned());
     let suffix = pos.suffix();
     let mut details = users_href(&pos.q, pos.after.as_deref(), Some(id));
@@ -928,6 +934,7 @@ async fn pane_for(
         ),
         may_reset,
         actions: bulk::PaneActions::of(v, &user, &roles),
+        assign,
         details_href: details,
         reset_href: format!("/admin/users/{id}/reset-password{suffix}"),
         notice: None,

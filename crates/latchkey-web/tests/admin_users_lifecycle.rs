@@ -834,6 +834,159 @@ async fn the_details_pane_offers_only_the_actions_the_viewers_role_allows_on_tha
     assert!(pane.body.contains("id=\"pane-unblock\""));
 }
 
+async fn licences_and_the_manager_are_assigned_from_the_details_pane_and_refusals_are_shown_there(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let sku =
+        w.h.directory
+            .create_sku(
+                &Harness::operator(),
+                w.h.tenant(),
+                NewSku {
+                    sku_id: None,
+                    sku_part_number: "ENTERPRISEPACK".into(),
+                    seats: 5,
+                    service_plans: vec![],
+                },
+            )
+            .await
+            .unwrap();
+    let sku_id = sku.sku_id.to_string();
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    user(&w, "sam@contoso.test", "Sam <b>Boss</b>", vec![]).await;
+    let (mut b, home) = global_admin(&w).await;
+    let csrf = admin_csrf(&home);
+    let pane = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(pane.body.contains("id=\"assign-license-form\""));
+    assert!(pane.body.contains("id=\"manager-form\""));
+    let licenses = format!("/admin/users/{pat}/licenses");
+    let manager = format!("/admin/users/{pat}/manager");
+
+    // Without a usage location core refuses the licence; the pane says so.
+    let refused = b
+        .post(
+            &w.app,
+            &licenses,
+            &[("csrf", &csrf), ("op", "add"), ("sku", &sku_id)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(refused.body.contains("id=\"assign-errors\""));
+    assert!(
+        refused.body.contains("usage location") || refused.body.contains("usageLocation"),
+        "{}",
+        refused.body
+    );
+    w.h.directory
+        .update_user(
+            &Harness::operator(),
+            w.h.tenant(),
+            &UserRef::Id(pat.parse().unwrap()),
+            UserChanges {
+                text: vec![(ProfileField::UsageLocation, Some("GB".into()))],
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    let forged = b
+        .post(&w.app, &licenses, &[("op", "add"), ("sku", &sku_id)])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let added = b
+        .post(
+            &w.app,
+            &licenses,
+            &[("csrf", &csrf), ("op", "add"), ("sku", &sku_id)],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert!(added.body.contains("The license is assigned."));
+    assert!(
+        added
+            .body
+            .contains("<dd id=\"pane-licenses\">ENTERPRISEPACK</dd>")
+    );
+
+    let set = b
+        .post(
+            &w.app,
+            &manager,
+            &[("csrf", &csrf), ("op", "set"), ("upn", "sam@contoso.test")],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert!(set.body.contains("Sam &#60;b&#62;Boss") || set.body.contains("Sam &lt;b&gt;Boss"));
+    assert!(!set.body.contains("<b>Boss"));
+    let nobody = b
+        .post(
+            &w.app,
+            &manager,
+            &[
+                ("csrf", &csrf),
+                ("op", "set"),
+                ("upn", "nobody@contoso.test"),
+            ],
+        )
+        .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    assert!(
+        nobody
+            .body
+            .contains("Manager: there is no active user named nobody@contoso.test")
+    );
+    assert!(nobody.body.contains("value=\"nobody@contoso.test\""));
+    let sam = find(&w, "sam@contoso.test").await.unwrap();
+    let looped = b
+        .post(
+            &w.app,
+            &format!("/admin/users/{}/manager", sam.id),
+            &[("csrf", &csrf), ("op", "set"), ("upn", "pat@contoso.test")],
+        )
+        .await;
+    assert_eq!(looped.status, StatusCode::BAD_REQUEST, "{}", looped.body);
+    assert!(looped.body.contains("Manager not changed"));
+
+    let removed = b
+        .post(&w.app, &manager, &[("csrf", &csrf), ("op", "remove")])
+        .await;
+    assert!(removed.body.contains("The manager is removed."));
+    assert!(removed.body.contains("<dd id=\"pane-manager\">—</dd>"));
+    let dropped = b
+        .post(
+            &w.app,
+            &licenses,
+            &[("csrf", &csrf), ("op", "remove"), ("sku", &sku_id)],
+        )
+        .await;
+    assert!(dropped.body.contains("The license is removed."));
+
+    // A helpdesk administrator gets neither form, and the server refuses the post.
+    let mut h = Browser::at(ADMIN_PUBLIC);
+    let hh = admin_signed_in(
+        &w,
+        &mut h,
+        "hal@contoso.test",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let pane = h.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(!pane.body.contains("id=\"assign\""));
+    let refused = h
+        .post(
+            &w.app,
+            &manager,
+            &[
+                ("csrf", &admin_csrf(&hh)),
+                ("op", "set"),
+                ("upn", "sam@contoso.test"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -860,4 +1013,5 @@ both_backends!(
     bulk_require_change_makes_each_user_change_at_next_sign_in_unless_refused,
     a_license_administrator_assigns_a_licence_to_several_users_and_sees_who_lacks_a_usage_location,
     the_details_pane_offers_only_the_actions_the_viewers_role_allows_on_that_user,
+    licences_and_the_manager_are_assigned_from_the_details_pane_and_refusals_are_shown_there,
 );
