@@ -5,6 +5,7 @@ mod audit;
 mod bulk;
 mod csv_out;
 mod deleted;
+mod methods;
 mod new_user;
 mod policy;
 mod roles;
@@ -98,6 +99,10 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/users/bulk", post(bulk::act))
         .route("/admin/users/{id}/licenses", post(assign::licenses))
         .route("/admin/users/{id}/manager", post(assign::manager))
+        .route(
+            "/admin/users/{id}/methods/{method}/remove",
+            post(methods::remove),
+        )
         .route("/admin/roles", get(roles::list))
         .route("/admin/roles/{role}", get(roles::members))
         .route("/admin/roles/{role}/members", post(roles::add_member))
@@ -241,6 +246,8 @@ struct Pane {
     actions: bulk::PaneActions,
     /// Assign or remove licences and the manager, as far as the viewer may.
     assign: assign::AssignSection,
+    /// The user's authentication methods, for viewers allowed to read them.
+    methods: Option<methods::MethodsSection>,
     details_href: String,
     reset_href: String,
     notice: Option<String>,
@@ -888,6 +895,7 @@ async fn pane_for(
         .await
         .map_err(|e| denied_or_transient(&e))?;
     let assign = assign::section(state, v, pos, id, &roles, &licenses, manager.is_some()).await?;
+    let methods = methods::section(state, v, pos, id, &roles).await?;
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "—".to_owned());
     let suffix = pos.suffix();
     let mut details = users_href(&pos.q, pos.after.as_deref(), Some(id));
@@ -935,6 +943,7 @@ async fn pane_for(
         may_reset,
         actions: bulk::PaneActions::of(v, &user, &roles),
         assign,
+        methods,
         details_href: details,
         reset_href: format!("/admin/users/{id}/reset-password{suffix}"),
         notice: None,

@@ -987,6 +987,67 @@ async fn licences_and_the_manager_are_assigned_from_the_details_pane_and_refusal
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
 }
 
+async fn authentication_methods_are_listed_in_the_pane_and_removed_by_an_authentication_administrator(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    w.h.directory
+        .add_email_method(
+            &Harness::operator(),
+            w.h.tenant(),
+            &UserRef::Id(pat.parse().unwrap()),
+            "pat.home@example.net",
+        )
+        .await
+        .unwrap();
+    let mut u = Browser::at(ADMIN_PUBLIC);
+    admin_signed_in(
+        &w,
+        &mut u,
+        "uma@contoso.test",
+        vec![DirectoryRole::UserAdministrator],
+    )
+    .await;
+    let hidden = u.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(
+        !hidden.body.contains("id=\"methods\""),
+        "a User Administrator does not see methods"
+    );
+
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    let home = admin_signed_in(
+        &w,
+        &mut b,
+        "pia@contoso.test",
+        vec![DirectoryRole::PrivilegedAuthenticationAdministrator],
+    )
+    .await;
+    let pane = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(pane.body.contains("id=\"methods\""));
+    assert!(pane.body.contains("pat.home@example.net"));
+    assert!(pane.body.contains("Recovery codes: none generated"));
+    let at = pane.body.find("/methods/").unwrap();
+    let start = pane.body[..at].rfind('"').unwrap() + 1;
+    let end = at + pane.body[at..].find('"').unwrap();
+    let remove = pane.body[start..end].to_owned();
+
+    let forged = b.post(&w.app, &remove, &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("pat.home@example.net"));
+    let done = b
+        .post(&w.app, &remove, &[("csrf", &admin_csrf(&home))])
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("The authentication method is removed."));
+    assert!(done.body.contains("id=\"no-methods\""));
+    let again = b
+        .post(&w.app, &remove, &[("csrf", &admin_csrf(&home))])
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert!(again.body.contains("not registered for this user any more"));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1014,4 +1075,5 @@ both_backends!(
     a_license_administrator_assigns_a_licence_to_several_users_and_sees_who_lacks_a_usage_location,
     the_details_pane_offers_only_the_actions_the_viewers_role_allows_on_that_user,
     licences_and_the_manager_are_assigned_from_the_details_pane_and_refusals_are_shown_there,
+    authentication_methods_are_listed_in_the_pane_and_removed_by_an_authentication_administrator,
 );
