@@ -193,8 +193,18 @@ struct UsersPage {
     bulk: bulk::BulkActions,
     /// The list's position, for the bulk form's action.
     suffix: String,
-    /// The SKUs "Assign license" offers (id, part number), when the viewer may assign.
+    /// The tenant's SKUs (id, part number), for the licence filter and "Assign license".
     skus: Vec<(String, String)>,
+    /// The filters and sort as chosen, shown again in the form.
+    status: String,
+    role: String,
+    license: String,
+    department: String,
+    sort: String,
+    sort_name_href: String,
+    sort_upn_href: String,
+    /// The roles the role filter offers (template id, name).
+    roles: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Template)]
@@ -728,36 +738,33 @@ fn search_filter(q: &str) -> Option<Filter> {
     ))
 }
 
-fn users_href(q: &str, after: Option<&str>, user: Option<UserId>) -> String {
-    let mut params: Vec<(&str, String)> = vec![];
-    if !q.is_empty() {
-        params.push(("q", q.to_owned()));
-    }
-    if let Some(a) = after {
-        params.push(("after", a.to_owned()));
-    }
-    if let Some(u) = user {
-        params.push(("user", u.to_string()));
-    }
-    if params.is_empty() {
-        "/admin/users".to_owned()
-    } else {
-        format!(
-            "/admin/users?{}",
-            serde_urlencoded::to_string(params).unwrap_or_default()
-        )
-    }
-}
-
-/// Where the list was, carried through the details pane and the reset form.
+/// Where the list was, carried through the details pane and the reset form: the search,
+/// the filters, the sort and the page.
 #[derive(Debug, Default)]
 struct ListPosition {
     q: String,
     after: Option<String>,
+    /// `enabled` or `disabled`; empty: both.
+    status: String,
+    /// A role's template id; empty: any.
+    role: String,
+    /// A SKU id; empty: any.
+    license: String,
+    department: String,
+    /// `name`, `-name`, `upn` (the default) or `-upn`.
+    sort: String,
 }
 
 impl ListPosition {
     fn from_form(f: &Form) -> Self {
+        let short = |n: &str| -> String {
+            f.get(n)
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(MAX_SEARCH)
+                .collect()
+        };
         Self {
             q: f.get("q")
                 .unwrap_or_default()
@@ -765,16 +772,35 @@ impl ListPosition {
                 .take(MAX_SEARCH)
                 .collect(),
             after: f.get("after").filter(|a| !a.is_empty()).map(str::to_owned),
+            status: short("status"),
+            role: short("role"),
+            license: short("license"),
+            department: short("department"),
+            sort: short("sort"),
         }
     }
 
-    fn suffix(&self) -> String {
+    /// The query parameters of this position, with the page `after` and the selected user.
+    fn params(&self, after: Option<&str>, user: Option<UserId>) -> String {
         let mut params: Vec<(&str, &str)> = vec![];
-        if !self.q.is_empty() {
-            params.push(("q", &self.q));
+        for (k, v) in [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("role", &self.role),
+            ("license", &self.license),
+            ("department", &self.department),
+            ("sort", &self.sort),
+        ] {
+            if !v.is_empty() {
+                params.push((k, v));
+            }
         }
-        if let Some(a) = &self.after {
+        if let Some(a) = after {
             params.push(("after", a));
+        }
+        let user = user.map(|u| u.to_string());
+        if let Some(u) = &user {
+            params.push(("user", u));
         }
         if params.is_empty() {
             String::new()
@@ -784,6 +810,79 @@ impl ListPosition {
                 serde_urlencoded::to_string(params).unwrap_or_default()
             )
         }
+    }
+
+    fn suffix(&self) -> String {
+        self.params(self.after.as_deref(), None)
+    }
+
+    /// Active users at this position (on page `after`), with `user`'s pane open.
+    fn href(&self, after: Option<&str>, user: Option<UserId>) -> String {
+        format!("/admin/users{}", self.params(after, user))
+    }
+
+    /// The list sorted by `column` (`name` or `upn`): ascending, or descending when it is
+    /// sorted so already. From the first page, as a cursor belongs to one order.
+    fn sorted_by(&self, column: &str) -> String {
+        let sort = if self.sort == column || (column == "upn" && self.sort.is_empty()) {
+            format!("-{column}")
+        } else {
+            column.to_owned()
+        };
+        let p = ListPosition {
+            sort,
+            q: self.q.clone(),
+            status: self.status.clone(),
+            role: self.role.clone(),
+            license: self.license.clone(),
+            department: self.department.clone(),
+            after: None,
+        };
+        p.href(None, None)
+    }
+
+    fn order(&self) -> latchkey_core::query::OrderBy {
+        let (property, descending) = match self.sort.as_str() {
+            "name" => (UserProperty::DisplayName, false),
+            "-name" => (UserProperty::DisplayName, true),
+            "-upn" => (UserProperty::UserPrincipalName, true),
+            _ => (UserProperty::UserPrincipalName, false),
+        };
+        latchkey_core::query::OrderBy {
+            property,
+            descending,
+        }
+    }
+
+    /// The search and the filters as one filter (and the role, which the query takes apart).
+    fn filter(&self) -> (Option<Filter>, Option<latchkey_core::role::DirectoryRole>) {
+        use latchkey_core::query::{Comparison, Literal};
+        let mut all: Vec<Filter> = search_filter(&self.q).into_iter().collect();
+        match self.status.as_str() {
+            "enabled" | "disabled" => all.push(Filter::Compare {
+                property: UserProperty::AccountEnabled,
+                op: Comparison::Eq,
+                value: Literal::Bool(self.status == "enabled"),
+            }),
+            _ => {}
+        }
+        if !self.department.is_empty() {
+            all.push(Filter::Compare {
+                property: UserProperty::Department,
+                op: Comparison::Eq,
+                value: Literal::Text(self.department.clone()),
+            });
+        }
+        if let Ok(sku) = self.license.parse::<latchkey_core::ids::SkuId>() {
+            all.push(Filter::HasLicense(sku));
+        }
+        let filter = all
+            .into_iter()
+            .reduce(|a, b| Filter::And(Box::new(a), Box::new(b)));
+        (
+            filter,
+            latchkey_core::role::DirectoryRole::parse(&self.role),
+        )
     }
 }
 
@@ -808,15 +907,16 @@ async fn users_page(
     selected: Option<UserId>,
     pane: Option<Pane>,
 ) -> Result<UsersPage, Response> {
+    let (filter, role) = pos.filter();
     let query = UserQuery {
         search: None,
-        filter: search_filter(&pos.q),
-        order: Default::default(),
+        filter,
+        order: pos.order(),
         deleted: false,
         deleted_after: None,
         after: pos.after.clone(),
         limit: PAGE_SIZE,
-        role: None,
+        role,
     };
     let page = state
         .directory
@@ -824,7 +924,7 @@ async fn users_page(
         .await
         .map_err(|e| denied_or_transient(&e))?;
     let bulk = bulk::BulkActions::of(v);
-    let skus = if bulk.assign {
+    let skus = if v.may(Action::ReadLicenses) {
         state
             .directory
             .list_skus(&v.actor, v.tenant.id)
@@ -841,7 +941,7 @@ async fn users_page(
         .into_iter()
         .map(|u| Row {
             id: u.id.to_string(),
-            href: users_href(&pos.q, pos.after.as_deref(), Some(u.id)),
+            href: pos.href(pos.after.as_deref(), Some(u.id)),
             selected: Some(u.id) == selected,
             display_name: u.display_name.to_string(),
             upn: u.user_principal_name.to_string(),
@@ -852,15 +952,23 @@ async fn users_page(
         chrome: v.chrome("users"),
         q: pos.q.clone(),
         rows,
-        next: page
-            .next
-            .as_deref()
-            .map(|n| users_href(&pos.q, Some(n), None)),
+        next: page.next.as_deref().map(|n| pos.href(Some(n), None)),
         pane,
         rules: RULES,
         bulk,
         suffix: pos.suffix(),
         skus,
+        status: pos.status.clone(),
+        role: pos.role.clone(),
+        license: pos.license.clone(),
+        department: pos.department.clone(),
+        sort: pos.sort.clone(),
+        sort_name_href: pos.sorted_by("name"),
+        sort_upn_href: pos.sorted_by("upn"),
+        roles: latchkey_core::role::DirectoryRole::ALL
+            .iter()
+            .map(|r| (r.template_id(), r.display_name()))
+            .collect(),
     })
 }
 
@@ -898,7 +1006,7 @@ async fn pane_for(
     let methods = methods::section(state, v, pos, id, &roles).await?;
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "—".to_owned());
     let suffix = pos.suffix();
-    let mut details = users_href(&pos.q, pos.after.as_deref(), Some(id));
+    let mut details = pos.href(pos.after.as_deref(), Some(id));
     if details.is_empty() {
         details = "/admin/users".into();
     }

@@ -1048,6 +1048,126 @@ async fn authentication_methods_are_listed_in_the_pane_and_removed_by_an_authent
     assert!(again.body.contains("not registered for this user any more"));
 }
 
+async fn active_users_filter_by_status_role_licence_and_department_and_sort_by_name(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let sku =
+        w.h.directory
+            .create_sku(
+                &Harness::operator(),
+                w.h.tenant(),
+                NewSku {
+                    sku_id: None,
+                    sku_part_number: "ENTERPRISEPACK".into(),
+                    seats: 5,
+                    service_plans: vec![],
+                },
+            )
+            .await
+            .unwrap();
+    let amy = user(&w, "amy@contoso.test", "Zed Amy", vec![]).await;
+    let bob = user(
+        &w,
+        "bob@contoso.test",
+        "Yan Bob",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let cat = user(&w, "cat@contoso.test", "Xia Cat", vec![]).await;
+    let op = Harness::operator();
+    w.h.directory
+        .update_user(
+            &op,
+            w.h.tenant(),
+            &UserRef::Id(amy.parse().unwrap()),
+            UserChanges {
+                text: vec![
+                    (ProfileField::Department, Some("Finance".into())),
+                    (ProfileField::UsageLocation, Some("GB".into())),
+                ],
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    w.h.directory
+        .update_user(
+            &op,
+            w.h.tenant(),
+            &UserRef::Id(cat.parse().unwrap()),
+            UserChanges {
+                account_enabled: Some(false),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    w.h.directory
+        .assign_licenses(
+            &op,
+            w.h.tenant(),
+            &UserRef::Id(amy.parse().unwrap()),
+            latchkey_core::license::LicenseChange {
+                add: vec![latchkey_core::license::AssignedLicense {
+                    sku_id: sku.sku_id,
+                    disabled_plans: vec![],
+                }],
+                remove: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let (mut b, _) = global_admin(&w).await;
+    let names = |p: &Page| -> Vec<String> {
+        p.body
+            .split("class=\"user-link\">")
+            .skip(1)
+            .map(|s| s[..s.find('<').unwrap()].to_owned())
+            .collect()
+    };
+    let blocked = b.get(&w.app, "/admin/users?status=disabled").await;
+    assert_eq!(names(&blocked), vec!["Xia Cat"]);
+    assert!(
+        blocked
+            .body
+            .contains("<option value=\"disabled\" selected>")
+    );
+    let finance = b.get(&w.app, "/admin/users?department=Finance").await;
+    assert_eq!(names(&finance), vec!["Zed Amy"]);
+    let helpdesk = b
+        .get(
+            &w.app,
+            &format!(
+                "/admin/users?role={}",
+                DirectoryRole::HelpdeskAdministrator.template_id()
+            ),
+        )
+        .await;
+    assert_eq!(names(&helpdesk), vec!["Yan Bob"]);
+    let licensed = b
+        .get(&w.app, &format!("/admin/users?license={}", sku.sku_id))
+        .await;
+    assert_eq!(names(&licensed), vec!["Zed Amy"]);
+    let by_name = b.get(&w.app, "/admin/users?q=&sort=name&status=").await;
+    let sorted = names(&by_name);
+    let mut expected = sorted.clone();
+    expected.sort();
+    assert_eq!(sorted, expected);
+    assert!(sorted.len() >= 5);
+    let descending = b.get(&w.app, "/admin/users?sort=-name").await;
+    let mut reversed = names(&descending);
+    reversed.reverse();
+    assert_eq!(reversed, sorted);
+    // The pane's link keeps the filters.
+    let link = finance.link("sort-name").unwrap();
+    assert!(
+        link.contains("department=Finance") && link.contains("sort=name"),
+        "{link}"
+    );
+    let _ = bob;
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1076,4 +1196,5 @@ both_backends!(
     the_details_pane_offers_only_the_actions_the_viewers_role_allows_on_that_user,
     licences_and_the_manager_are_assigned_from_the_details_pane_and_refusals_are_shown_there,
     authentication_methods_are_listed_in_the_pane_and_removed_by_an_authentication_administrator,
+    active_users_filter_by_status_role_licence_and_department_and_sort_by_name,
 );

@@ -45,6 +45,7 @@ fn href(q: &str, after: Option<&str>) -> String {
     let pos = ListPosition {
         q: q.to_owned(),
         after: after.map(str::to_owned),
+        ..ListPosition::default()
     };
     format!("/admin/users/deleted{}", pos.suffix())
 }
