@@ -1,5 +1,6 @@
 //! The admin center's routes and handlers: parse, call the directory, render.
 
+mod apps;
 mod assign;
 mod audit;
 mod bulk;
@@ -110,6 +111,9 @@ pub fn router(state: WebState) -> Router {
             "/admin/roles/{role}/members/{id}/remove",
             post(roles::remove_member),
         )
+        .route("/admin/apps", get(apps::index).post(apps::create))
+        .route("/admin/apps/{app}", get(apps::show))
+        .route("/admin/apps/{app}/{action}", post(apps::act))
         .route("/admin/audit", get(audit::page))
         .route("/admin/audit/export.csv", get(audit::export))
         .route(
@@ -144,6 +148,7 @@ struct Nav {
     roles: bool,
     audit: bool,
     settings: bool,
+    apps: bool,
 }
 
 #[derive(Template)]
@@ -593,6 +598,7 @@ impl Viewer {
                 roles: self.may(Action::ReadRoles),
                 audit: self.may(Action::ReadAuditLogs),
                 settings: self.may(Action::ManageTenant),
+                apps: self.may(Action::ManageApps),
             },
         }
     }
