@@ -3,7 +3,8 @@ the wizard (a mismatched password first, refused inline with the fields kept), b
 users at once from Active users and sees each outcome, deletes one after the confirmation,
 restores them from Deleted users, makes the new user a User Administrator on Roles, and reads
 the Audit log (filtered, the sign-ins tab, and the CSV export of the filtered view), and
-raises the minimum password length in Settings > Password policy.
+raises the minimum password length in Settings > Password policy, and registers an app
+(its secret shown once) and grants it admin consent.
 
 Each page is saved as target/screenshots/admin-pages-*.png for people to look at.
 """
@@ -179,3 +180,17 @@ def test_an_admin_adds_blocks_deletes_restores_assigns_a_role_and_reads_the_audi
     click_and_wait(browser, "save-policy", "notice")
     assert browser.find_element(By.ID, "min_length").get_attribute("value") == "10"
     shot(browser, "13-password-policy")
+
+    # Apps: register a confidential client; its secret is shown once, then consent.
+    click_and_wait(browser, "nav-apps", "new-app-form")
+    type_into(browser, "app-name", "Payroll Sync")
+    type_into(browser, "application", "User.Read.All")
+    click_and_wait(browser, "register-app", "new-secret")
+    secret = browser.find_element(By.ID, "new-secret").get_attribute("value")
+    assert len(secret) >= 32
+    assert browser.find_element(By.ID, "consent-state").text == "Not granted"
+    shot(browser, "14-app-registered")
+    click_and_wait(browser, "grant-consent", "notice")
+    assert browser.find_element(By.ID, "consent-state").text == "Granted"
+    assert secret not in browser.page_source
+    shot(browser, "15-app-consented")
