@@ -78,6 +78,7 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/", get(home))
         .route("/admin/callback", get(callback))
         .route("/admin/signout", post(sign_out))
+        .route("/admin/tenant", post(switch_tenant))
         .route("/admin/users", get(users))
         .route(
             "/admin/users/{id}/reset-password",
@@ -411,6 +412,24 @@ pub(crate) async fn home_tenant(state: &WebState) -> Result<Tenant, Response> {
     }
 }
 
+/// Remembers which organization this browser administers, when the server holds several
+/// (the tenant switcher). Not a credential: the admin session is bound to its tenant, so a
+/// switched cookie only leads to that tenant's sign-in.
+const TENANT_COOKIE: &str = "lk_admin_tenant";
+
+/// The tenant this browser administers: the one the switcher chose (by id), else the home
+/// tenant.
+async fn current_tenant(state: &WebState, headers: &HeaderMap) -> Result<Tenant, Response> {
+    if let Some(chosen) = cookie(headers, TENANT_COOKIE) {
+        match state.directory.find_tenant(chosen.expose_secret()).await {
+            Ok(Some(t)) => return Ok(t),
+            Ok(None) => {}
+            Err(e) => return Err(transient(&e)),
+        }
+    }
+    home_tenant(state).await
+}
+
 fn state_for(flow: &SecretString) -> String {
     derive("latchkey/admin/state/v1", flow)
 }
@@ -464,7 +483,7 @@ async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let tenant = match home_tenant(&state).await {
+    let tenant = match current_tenant(&state, &headers).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -619,7 +638,7 @@ impl Viewer {
 /// The administrator whose admin session this browser holds; otherwise the response to
 /// send: the sign-in, or the page for users without an administrator role.
 async fn viewer(state: &WebState, headers: &HeaderMap) -> Result<Viewer, Response> {
-    let tenant = home_tenant(state).await?;
+    let tenant = current_tenant(state, headers).await?;
     let Some(c) = cookie(headers, SESSION_COOKIE) else {
         return Err(start_sign_in(state, &tenant).await);
     };
@@ -682,7 +701,7 @@ async fn sign_out(State(state): State<WebState>, headers: HeaderMap, body: Bytes
             "This sign-out request did not come from the admin center's own page. Go to the admin center and use Sign out there.",
         );
     }
-    let tenant = match home_tenant(&state).await {
+    let tenant = match current_tenant(&state, &headers).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -695,6 +714,41 @@ async fn sign_out(State(state): State<WebState>, headers: HeaderMap, body: Bytes
         redirect(&format!("/{}/oauth2/v2.0/logout", tenant.id)),
         set_cookie_at(SESSION_COOKIE, "", COOKIE_PATH, state.secure(), Some(0)),
     )
+}
+
+/// `POST /admin/tenant`: the tenant switcher. `organization` is a tenant's id or one of its
+/// domains; the browser is sent to that tenant's sign-in (its admin session is that
+/// tenant's only). Unknown names get the same answer whatever exists, so the form does not
+/// list or confirm other organizations.
+async fn switch_tenant(State(state): State<WebState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if !csrf_matches(&headers, SESSION_COOKIE, form.get("csrf")) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Organization not switched",
+            "This request did not come from the admin center's own page. Go to the admin center and use Switch organization there.",
+        );
+    }
+    let name = form.get("organization").unwrap_or_default().trim();
+    let tenant = match state.directory.find_tenant(name).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                "Organization not found",
+                "No organization here has that domain or id. Check the spelling and try again.",
+            );
+        }
+        Err(e) => return transient(&e),
+    };
+    let remember = set_cookie_at(
+        TENANT_COOKIE,
+        &tenant.id.to_string(),
+        COOKIE_PATH,
+        state.secure(),
+        None,
+    );
+    with_cookie(start_sign_in(&state, &tenant).await, remember)
 }
 
 // ---------------------------------------------------------------------------------------

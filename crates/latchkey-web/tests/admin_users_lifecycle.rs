@@ -1168,6 +1168,107 @@ async fn active_users_filter_by_status_role_licence_and_department_and_sort_by_n
     let _ = bob;
 }
 
+async fn the_tenant_switcher_signs_in_to_another_organization_and_shows_only_its_users(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    // Created after Contoso, so that Contoso stays the home tenant (the first created).
+    w.h.clock.advance(chrono::Duration::seconds(1));
+    let fabrikam =
+        w.h.directory
+            .bootstrap_tenant(
+                &latchkey_core::names::DomainName::parse("fabrikam.test").unwrap(),
+                "Fabrikam",
+                Some(SecretString::from(PW.to_owned())),
+            )
+            .await
+            .unwrap();
+    let fab = fabrikam.tenant.id.to_string();
+    let (mut b, home) = global_admin(&w).await;
+    assert!(home.body.contains("id=\"switch-tenant\""));
+    let csrf = admin_csrf(&home);
+
+    let forged = b
+        .post(
+            &w.app,
+            "/admin/tenant",
+            &[("organization", "fabrikam.test")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let unknown = b
+        .post(
+            &w.app,
+            "/admin/tenant",
+            &[("csrf", &csrf), ("organization", "nowhere.test")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let go = b
+        .post(
+            &w.app,
+            "/admin/tenant",
+            &[("csrf", &csrf), ("organization", "fabrikam.test")],
+        )
+        .await;
+    assert_eq!(go.status, StatusCode::SEE_OTHER, "{}", go.body);
+    assert!(
+        go.location()
+            .starts_with(&format!("/{fab}/oauth2/v2.0/authorize?"))
+    );
+    let page = b.get(&w.app, go.location()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let done = b
+        .post(
+            &w.app,
+            &format!("/{fab}/login"),
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("request", &page.hidden("request")),
+                ("username", "admin@fabrikam.test"),
+                ("password", PW),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    let back = b.get(&w.app, done.location()).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let there = b.get(&w.app, "/admin/users").await;
+    assert_eq!(there.status, StatusCode::OK, "{}", there.body);
+    assert!(there.body.contains("Fabrikam · Admin center"));
+    assert!(there.body.contains("admin@fabrikam.test"));
+    assert!(!there.body.contains("ada@contoso.test"));
+
+    // Contoso's administrator, switched to Fabrikam, is not signed in there.
+    let mut other = Browser::at(ADMIN_PUBLIC);
+    let home = admin_signed_in(
+        &w,
+        &mut other,
+        "cy@contoso.test",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let go = other
+        .post(
+            &w.app,
+            "/admin/tenant",
+            &[("csrf", &admin_csrf(&home)), ("organization", &fab)],
+        )
+        .await;
+    assert_eq!(go.status, StatusCode::SEE_OTHER);
+    let list = other.get(&w.app, "/admin/users").await;
+    assert_eq!(
+        list.status,
+        StatusCode::SEE_OTHER,
+        "the Contoso session does not open Fabrikam"
+    );
+    assert!(
+        list.location()
+            .starts_with(&format!("/{fab}/oauth2/v2.0/authorize?"))
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1197,4 +1298,5 @@ both_backends!(
     licences_and_the_manager_are_assigned_from_the_details_pane_and_refusals_are_shown_there,
     authentication_methods_are_listed_in_the_pane_and_removed_by_an_authentication_administrator,
     active_users_filter_by_status_role_licence_and_department_and_sort_by_name,
+    the_tenant_switcher_signs_in_to_another_organization_and_shows_only_its_users,
 );
