@@ -397,8 +397,8 @@ async fn style() -> Response {
 // ---------------------------------------------------------------------------------------
 // Sign-in: the authorization code flow with PKCE against our own identity platform.
 
-/// The tenant the admin center administers. A tenant switcher is not built yet: this is the
-/// first tenant the directory lists (the one `latchkey init` made).
+/// The home tenant: the first the directory lists (the one `latchkey init` made). The admin
+/// center administers it unless the tenant switcher chose another (`current_tenant`).
 pub(crate) async fn home_tenant(state: &WebState) -> Result<Tenant, Response> {
     match state.directory.list_tenants().await {
         Ok(ts) => ts.into_iter().next().ok_or_else(|| {
