@@ -6,6 +6,7 @@ mod audit;
 mod bulk;
 mod csv_out;
 mod deleted;
+mod edit;
 mod methods;
 mod new_user;
 mod policy;
@@ -99,6 +100,7 @@ pub fn router(state: WebState) -> Router {
             get(new_user::form).post(new_user::create),
         )
         .route("/admin/users/bulk", post(bulk::act))
+        .route("/admin/users/{id}/edit", get(edit::form).post(edit::save))
         .route("/admin/users/{id}/licenses", post(assign::licenses))
         .route("/admin/users/{id}/manager", post(assign::manager))
         .route(
@@ -278,6 +280,7 @@ enum PaneBody {
     Reset(ResetForm),
     Done(Done),
     TapIssued(tap::TapIssued),
+    Edit(edit::EditForm),
 }
 
 #[derive(Debug)]

@@ -1269,6 +1269,122 @@ async fn the_tenant_switcher_signs_in_to_another_organization_and_shows_only_its
     );
 }
 
+async fn an_administrator_edits_a_user_in_the_pane_and_a_stale_or_bad_form_changes_nothing(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let (mut b, _) = global_admin(&w).await;
+    let pane = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    let edit = pane.link("edit-user").unwrap();
+    let form = b.get(&w.app, &edit).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert_eq!(form.input("edit-display"), "Pat Example");
+    let action = format!("/admin/users/{pat}/edit");
+    let post = |fields: Vec<(&'static str, String)>| {
+        let mut all = vec![
+            ("csrf", form.hidden("csrf")),
+            ("version", form.hidden("version")),
+        ];
+        all.extend(fields);
+        all
+    };
+    let bad = post(vec![
+        ("display", "Pat Example".into()),
+        ("usage_location", "G1".into()),
+    ]);
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = b.post(&w.app, &action, &bad).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("Usage location: must be a two-letter country code")
+    );
+    assert!(refused.body.contains("value=\"G1\""));
+
+    let forged = b
+        .post(
+            &w.app,
+            &action,
+            &[("version", &form.hidden("version")), ("display", "Forged")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let good = post(vec![
+        ("display", "Pat <i>Renamed</i>".into()),
+        ("department", "Finance".into()),
+        ("usage_location", "gb".into()),
+    ]);
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = b.post(&w.app, &action, &good).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(
+        saved.body.contains("The user&#39;s details are saved")
+            || saved.body.contains("The user&#x27;s details are saved"),
+        "{}",
+        saved.body
+    );
+    assert!(!saved.body.contains("<i>Renamed"));
+    let now = find(&w, "pat@contoso.test").await.unwrap();
+    assert_eq!(now.display_name.as_str(), "Pat <i>Renamed</i>");
+    assert_eq!(now.profile.department.as_deref(), Some("Finance"));
+    assert_eq!(now.profile.usage_location.as_deref(), Some("GB"));
+
+    // The same form again is older than the user now.
+    let again = post(vec![("display", "Someone Else".into())]);
+    let again: Vec<(&str, &str)> = again.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stale = b.post(&w.app, &action, &again).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(stale.body.contains("changed since this form was opened"));
+    assert_eq!(
+        find(&w, "pat@contoso.test")
+            .await
+            .unwrap()
+            .display_name
+            .as_str(),
+        "Pat <i>Renamed</i>"
+    );
+
+    let mut h = Browser::at(ADMIN_PUBLIC);
+    let hh = admin_signed_in(
+        &w,
+        &mut h,
+        "hal@contoso.test",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let pane = h.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(!pane.body.contains("id=\"edit-user\""));
+    assert_eq!(h.get(&w.app, &action).await.status, StatusCode::FORBIDDEN);
+    let version = find(&w, "pat@contoso.test")
+        .await
+        .unwrap()
+        .version
+        .to_string();
+    let refused = h
+        .post(
+            &w.app,
+            &action,
+            &[
+                ("csrf", &admin_csrf(&hh)),
+                ("version", &version),
+                ("display", "Helpdesk Was Here"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(
+        find(&w, "pat@contoso.test")
+            .await
+            .unwrap()
+            .display_name
+            .as_str(),
+        "Pat <i>Renamed</i>"
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1299,4 +1415,5 @@ both_backends!(
     authentication_methods_are_listed_in_the_pane_and_removed_by_an_authentication_administrator,
     active_users_filter_by_status_role_licence_and_department_and_sort_by_name,
     the_tenant_switcher_signs_in_to_another_organization_and_shows_only_its_users,
+    an_administrator_edits_a_user_in_the_pane_and_a_stale_or_bad_form_changes_nothing,
 );

@@ -115,6 +115,8 @@ pub(super) struct PaneActions {
     pub(super) revoke: bool,
     pub(super) require_change: bool,
     pub(super) delete: bool,
+    /// The user's Edit form, when the viewer may update the user.
+    pub(super) edit_href: Option<String>,
 }
 
 impl PaneActions {
@@ -134,6 +136,7 @@ impl PaneActions {
             revoke: may(Action::RevokeSessions),
             require_change: may(Action::ResetPassword),
             delete: may(Action::DeleteUser),
+            edit_href: may(Action::UpdateUser).then(|| format!("/admin/users/{}/edit", user.id)),
         }
     }
 
