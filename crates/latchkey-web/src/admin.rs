@@ -266,6 +266,8 @@ struct Pane {
     assign: assign::AssignSection,
     /// The user's authentication methods, for viewers allowed to read them.
     methods: Option<methods::MethodsSection>,
+    /// The user's latest sign-ins (time, app, outcome), for viewers allowed to read the log.
+    sign_ins: Option<Vec<(String, String, String)>>,
     details_href: String,
     reset_href: String,
     notice: Option<String>,
@@ -1067,6 +1069,39 @@ async fn pane_for(
         .map_err(|e| denied_or_transient(&e))?;
     let assign = assign::section(state, v, pos, id, &roles, &licenses, manager.is_some()).await?;
     let methods = methods::section(state, v, pos, id, &roles).await?;
+    let sign_ins = if v.may(Action::ReadAuditLogs) {
+        let q = latchkey_core::store::SignInQuery {
+            user_id: Some(id),
+            limit: 5,
+            ..Default::default()
+        };
+        let page = state
+            .directory
+            .sign_in_log(&v.actor, v.tenant.id, &q)
+            .await
+            .map_err(|e| denied_or_transient(&e))?;
+        Some(
+            page.items
+                .iter()
+                .map(|e| {
+                    (
+                        e.created.format("%Y-%m-%d %H:%M UTC").to_string(),
+                        e.app_display_name
+                            .clone()
+                            .or_else(|| e.app_id.clone())
+                            .unwrap_or_else(|| "—".into()),
+                        if e.error_code == 0 {
+                            "Success".to_owned()
+                        } else {
+                            format!("Failure {}", e.error_code)
+                        },
+                    )
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "—".to_owned());
     let suffix = pos.suffix();
     let mut details = pos.href(pos.after.as_deref(), Some(id));
@@ -1115,6 +1150,7 @@ async fn pane_for(
         actions: bulk::PaneActions::of(v, &user, &roles),
         assign,
         methods,
+        sign_ins,
         details_href: details,
         reset_href: format!("/admin/users/{id}/reset-password{suffix}"),
         notice: None,

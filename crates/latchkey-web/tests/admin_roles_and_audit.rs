@@ -336,6 +336,21 @@ async fn the_sign_ins_tab_shows_failures_and_filters_by_user_and_result(backend:
     let failures = b.get(&w.app, "/admin/audit?tab=signins&result=50126").await;
     assert!(failures.body.contains("pat@contoso.test"));
     assert!(!failures.body.contains("<td>ada@contoso.test</td>"));
+    // The user's pane shows their recent sign-ins to a Global Administrator.
+    let pat =
+        w.h.store
+            .find_user_by_upn(
+                w.h.tenant(),
+                &latchkey_core::names::Upn::parse("pat@contoso.test").unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    let pane = b
+        .get(&w.app, &format!("/admin/users?user={}", pat.id))
+        .await;
+    assert!(pane.body.contains("id=\"sign-in-activity\""));
+    assert!(pane.body.contains("Failure 50126"));
     let ok = b
         .get(
             &w.app,
@@ -420,6 +435,13 @@ async fn administrators_who_may_not_read_the_audit_log_get_neither_page_nor_expo
     .await;
     let page = b.get(&w.app, "/admin/audit").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let own = w.h.boot.admin.id;
+    let pane = b.get(&w.app, &format!("/admin/users?user={own}")).await;
+    assert_eq!(pane.status, StatusCode::OK);
+    assert!(
+        !pane.body.contains("id=\"sign-in-activity\""),
+        "nor sign-ins in the pane"
+    );
     let export = b.get(&w.app, "/admin/audit/export.csv").await;
     assert_eq!(export.status, StatusCode::FORBIDDEN);
     assert!(!export.body.contains("activityDateTime"));
