@@ -392,6 +392,30 @@ async fn bad_input_in_add_user_names_the_field_keeps_what_was_typed_but_never_th
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(forged.body.contains("Nobody was created"));
     assert!(find(&w, "kim@contoso.test").await.is_none());
+
+    // Typed twice and good: created, the password nowhere on the page, and it signs in.
+    let done = b
+        .post(
+            &w.app,
+            "/admin/users/new",
+            &[
+                ("csrf", &csrf),
+                ("display", "Kim Lee"),
+                ("local", "kim"),
+                ("domain", "contoso.test"),
+                ("mode", "typed"),
+                ("password", typed),
+                ("confirm", typed),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body
+            .contains("The user signs in with the password you typed.")
+    );
+    assert!(!done.body.contains(typed));
+    assert!(sign_in_result(&w, "kim@contoso.test", typed).await.is_ok());
 }
 
 async fn a_new_user_gets_the_chosen_role_and_licence_and_a_licence_needs_a_usage_location(
