@@ -273,6 +273,15 @@ pub trait Store: MailStore + DeliveryStore + WorkflowStore + Send + Sync + Debug
         at: DateTime<Utc>,
         events: &Events,
     ) -> StoreResult<()>;
+    /// Sets the user's "change password at next sign-in" flag, keeping the password; `Stale`
+    /// when the user changed since `expected_version` (or is deleted).
+    async fn require_password_change(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        expected_version: i64,
+        events: &Events,
+    ) -> StoreResult<()>;
     /// `Conflict` when an active user has taken the UPN meanwhile.
     async fn restore_user(
         &self,

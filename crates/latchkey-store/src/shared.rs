@@ -1195,6 +1195,30 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn require_password_change(
+                &self,
+                tenant: TenantId,
+                id: UserId,
+                expected_version: i64,
+                events: &Events,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET force_change_password = $1, version = version + 1 \
+                     WHERE tenant_id = $2 AND id = $3 AND version = $4 AND deleted_at IS NULL",
+                )
+                .bind(true)
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                check_one(done.rows_affected())?;
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
             async fn restore_user(
                 &self,
                 tenant: TenantId,

@@ -1,5 +1,16 @@
 //! The admin center's routes and handlers: parse, call the directory, render.
 
+mod apps;
+mod assign;
+mod audit;
+mod bulk;
+mod csv_out;
+mod deleted;
+mod edit;
+mod methods;
+mod new_user;
+mod policy;
+mod roles;
 mod tap;
 
 use std::sync::Arc;
@@ -68,6 +79,7 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/", get(home))
         .route("/admin/callback", get(callback))
         .route("/admin/signout", post(sign_out))
+        .route("/admin/tenant", post(switch_tenant))
         .route("/admin/users", get(users))
         .route(
             "/admin/users/{id}/reset-password",
@@ -80,6 +92,36 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/admin/users/{id}/temporary-access-pass/delete",
             post(tap::delete_pass),
+        )
+        .route("/admin/users/deleted", get(deleted::list))
+        .route("/admin/users/deleted/{id}/restore", post(deleted::restore))
+        .route(
+            "/admin/users/new",
+            get(new_user::form).post(new_user::create),
+        )
+        .route("/admin/users/bulk", post(bulk::act))
+        .route("/admin/users/{id}/edit", get(edit::form).post(edit::save))
+        .route("/admin/users/{id}/licenses", post(assign::licenses))
+        .route("/admin/users/{id}/manager", post(assign::manager))
+        .route(
+            "/admin/users/{id}/methods/{method}/remove",
+            post(methods::remove),
+        )
+        .route("/admin/roles", get(roles::list))
+        .route("/admin/roles/{role}", get(roles::members))
+        .route("/admin/roles/{role}/members", post(roles::add_member))
+        .route(
+            "/admin/roles/{role}/members/{id}/remove",
+            post(roles::remove_member),
+        )
+        .route("/admin/apps", get(apps::index).post(apps::create))
+        .route("/admin/apps/{app}", get(apps::show))
+        .route("/admin/apps/{app}/{action}", post(apps::act))
+        .route("/admin/audit", get(audit::page))
+        .route("/admin/audit/export.csv", get(audit::export))
+        .route(
+            "/admin/settings/password-policy",
+            get(policy::show).post(policy::save),
         )
         .route("/admin/mail", get(mail_queue))
         .route("/admin/licenses", get(licenses))
@@ -98,6 +140,18 @@ struct Chrome {
     viewer: String,
     csrf: String,
     section: &'static str,
+    /// Which pages of the left rail this viewer's roles may use (the others are hidden; their
+    /// routes refuse them too, through core's `authz`).
+    nav: Nav,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Nav {
+    create_user: bool,
+    roles: bool,
+    audit: bool,
+    settings: bool,
+    apps: bool,
 }
 
 #[derive(Template)]
@@ -143,6 +197,22 @@ struct UsersPage {
     next: Option<String>,
     pane: Option<Pane>,
     rules: &'static str,
+    /// The command bar's actions this viewer may take (none: no checkboxes either).
+    bulk: bulk::BulkActions,
+    /// The list's position, for the bulk form's action.
+    suffix: String,
+    /// The tenant's SKUs (id, part number), for the licence filter and "Assign license".
+    skus: Vec<(String, String)>,
+    /// The filters and sort as chosen, shown again in the form.
+    status: String,
+    role: String,
+    license: String,
+    department: String,
+    sort: String,
+    sort_name_href: String,
+    sort_upn_href: String,
+    /// The roles the role filter offers (template id, name).
+    roles: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Template)]
@@ -166,6 +236,7 @@ struct SkuRow {
 
 #[derive(Debug)]
 struct Row {
+    id: String,
     href: String,
     display_name: String,
     upn: String,
@@ -189,6 +260,14 @@ struct Pane {
     /// The manager's display name and user name, or a dash.
     manager: String,
     may_reset: bool,
+    /// Block or unblock, revoke, require change, delete: as the viewer may on this user.
+    actions: bulk::PaneActions,
+    /// Assign or remove licences and the manager, as far as the viewer may.
+    assign: assign::AssignSection,
+    /// The user's authentication methods, for viewers allowed to read them.
+    methods: Option<methods::MethodsSection>,
+    /// The user's latest sign-ins (time, app, outcome), for viewers allowed to read the log.
+    sign_ins: Option<Vec<(String, String, String)>>,
     details_href: String,
     reset_href: String,
     notice: Option<String>,
@@ -203,6 +282,7 @@ enum PaneBody {
     Reset(ResetForm),
     Done(Done),
     TapIssued(tap::TapIssued),
+    Edit(edit::EditForm),
 }
 
 #[derive(Debug)]
@@ -322,8 +402,8 @@ async fn style() -> Response {
 // ---------------------------------------------------------------------------------------
 // Sign-in: the authorization code flow with PKCE against our own identity platform.
 
-/// The tenant the admin center administers. A tenant switcher is not built yet: this is the
-/// first tenant the directory lists (the one `latchkey init` made).
+/// The home tenant: the first the directory lists (the one `latchkey init` made). The admin
+/// center administers it unless the tenant switcher chose another (`current_tenant`).
 pub(crate) async fn home_tenant(state: &WebState) -> Result<Tenant, Response> {
     match state.directory.list_tenants().await {
         Ok(ts) => ts.into_iter().next().ok_or_else(|| {
@@ -335,6 +415,24 @@ pub(crate) async fn home_tenant(state: &WebState) -> Result<Tenant, Response> {
         }),
         Err(e) => Err(transient(&e)),
     }
+}
+
+/// Remembers which organization this browser administers, when the server holds several
+/// (the tenant switcher). Not a credential: the admin session is bound to its tenant, so a
+/// switched cookie only leads to that tenant's sign-in.
+const TENANT_COOKIE: &str = "lk_admin_tenant";
+
+/// The tenant this browser administers: the one the switcher chose (by id), else the home
+/// tenant.
+async fn current_tenant(state: &WebState, headers: &HeaderMap) -> Result<Tenant, Response> {
+    if let Some(chosen) = cookie(headers, TENANT_COOKIE) {
+        match state.directory.find_tenant(chosen.expose_secret()).await {
+            Ok(Some(t)) => return Ok(t),
+            Ok(None) => {}
+            Err(e) => return Err(transient(&e)),
+        }
+    }
+    home_tenant(state).await
 }
 
 fn state_for(flow: &SecretString) -> String {
@@ -390,7 +488,7 @@ async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let tenant = match home_tenant(&state).await {
+    let tenant = match current_tenant(&state, &headers).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -519,7 +617,19 @@ impl Viewer {
             viewer: self.user.user_principal_name.to_string(),
             csrf: self.csrf.clone(),
             section,
+            nav: Nav {
+                create_user: self.may(Action::CreateUser),
+                roles: self.may(Action::ReadRoles),
+                audit: self.may(Action::ReadAuditLogs),
+                settings: self.may(Action::ManageTenant),
+                apps: self.may(Action::ManageApps),
+            },
         }
+    }
+
+    /// Whether the viewer's roles allow `action` on an ordinary user (one without roles).
+    fn may(&self, action: Action) -> bool {
+        authorize(&self.actor, action, &[]).is_ok()
     }
 
     fn roles(&self) -> Vec<&'static str> {
@@ -533,7 +643,7 @@ impl Viewer {
 /// The administrator whose admin session this browser holds; otherwise the response to
 /// send: the sign-in, or the page for users without an administrator role.
 async fn viewer(state: &WebState, headers: &HeaderMap) -> Result<Viewer, Response> {
-    let tenant = home_tenant(state).await?;
+    let tenant = current_tenant(state, headers).await?;
     let Some(c) = cookie(headers, SESSION_COOKIE) else {
         return Err(start_sign_in(state, &tenant).await);
     };
@@ -596,7 +706,7 @@ async fn sign_out(State(state): State<WebState>, headers: HeaderMap, body: Bytes
             "This sign-out request did not come from the admin center's own page. Go to the admin center and use Sign out there.",
         );
     }
-    let tenant = match home_tenant(&state).await {
+    let tenant = match current_tenant(&state, &headers).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -609,6 +719,41 @@ async fn sign_out(State(state): State<WebState>, headers: HeaderMap, body: Bytes
         redirect(&format!("/{}/oauth2/v2.0/logout", tenant.id)),
         set_cookie_at(SESSION_COOKIE, "", COOKIE_PATH, state.secure(), Some(0)),
     )
+}
+
+/// `POST /admin/tenant`: the tenant switcher. `organization` is a tenant's id or one of its
+/// domains; the browser is sent to that tenant's sign-in (its admin session is that
+/// tenant's only). Unknown names get the same answer whatever exists, so the form does not
+/// list or confirm other organizations.
+async fn switch_tenant(State(state): State<WebState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if !csrf_matches(&headers, SESSION_COOKIE, form.get("csrf")) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Organization not switched",
+            "This request did not come from the admin center's own page. Go to the admin center and use Switch organization there.",
+        );
+    }
+    let name = form.get("organization").unwrap_or_default().trim();
+    let tenant = match state.directory.find_tenant(name).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                "Organization not found",
+                "No organization here has that domain or id. Check the spelling and try again.",
+            );
+        }
+        Err(e) => return transient(&e),
+    };
+    let remember = set_cookie_at(
+        TENANT_COOKIE,
+        &tenant.id.to_string(),
+        COOKIE_PATH,
+        state.secure(),
+        None,
+    );
+    with_cookie(start_sign_in(&state, &tenant).await, remember)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -624,6 +769,14 @@ impl Form {
 
     pub(crate) fn parse_query(q: Option<&str>) -> Self {
         Self(serde_urlencoded::from_str(q.unwrap_or_default()).unwrap_or_default())
+    }
+
+    /// Every value given for `name`, in order (checkboxes).
+    pub(crate) fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
@@ -650,36 +803,33 @@ fn search_filter(q: &str) -> Option<Filter> {
     ))
 }
 
-fn users_href(q: &str, after: Option<&str>, user: Option<UserId>) -> String {
-    let mut params: Vec<(&str, String)> = vec![];
-    if !q.is_empty() {
-        params.push(("q", q.to_owned()));
-    }
-    if let Some(a) = after {
-        params.push(("after", a.to_owned()));
-    }
-    if let Some(u) = user {
-        params.push(("user", u.to_string()));
-    }
-    if params.is_empty() {
-        "/admin/users".to_owned()
-    } else {
-        format!(
-            "/admin/users?{}",
-            serde_urlencoded::to_string(params).unwrap_or_default()
-        )
-    }
-}
-
-/// Where the list was, carried through the details pane and the reset form.
+/// Where the list was, carried through the details pane and the reset form: the search,
+/// the filters, the sort and the page.
 #[derive(Debug, Default)]
 struct ListPosition {
     q: String,
     after: Option<String>,
+    /// `enabled` or `disabled`; empty: both.
+    status: String,
+    /// A role's template id; empty: any.
+    role: String,
+    /// A SKU id; empty: any.
+    license: String,
+    department: String,
+    /// `name`, `-name`, `upn` (the default) or `-upn`.
+    sort: String,
 }
 
 impl ListPosition {
     fn from_form(f: &Form) -> Self {
+        let short = |n: &str| -> String {
+            f.get(n)
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(MAX_SEARCH)
+                .collect()
+        };
         Self {
             q: f.get("q")
                 .unwrap_or_default()
@@ -687,16 +837,35 @@ impl ListPosition {
                 .take(MAX_SEARCH)
                 .collect(),
             after: f.get("after").filter(|a| !a.is_empty()).map(str::to_owned),
+            status: short("status"),
+            role: short("role"),
+            license: short("license"),
+            department: short("department"),
+            sort: short("sort"),
         }
     }
 
-    fn suffix(&self) -> String {
+    /// The query parameters of this position, with the page `after` and the selected user.
+    fn params(&self, after: Option<&str>, user: Option<UserId>) -> String {
         let mut params: Vec<(&str, &str)> = vec![];
-        if !self.q.is_empty() {
-            params.push(("q", &self.q));
+        for (k, v) in [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("role", &self.role),
+            ("license", &self.license),
+            ("department", &self.department),
+            ("sort", &self.sort),
+        ] {
+            if !v.is_empty() {
+                params.push((k, v));
+            }
         }
-        if let Some(a) = &self.after {
+        if let Some(a) = after {
             params.push(("after", a));
+        }
+        let user = user.map(|u| u.to_string());
+        if let Some(u) = &user {
+            params.push(("user", u));
         }
         if params.is_empty() {
             String::new()
@@ -706,6 +875,79 @@ impl ListPosition {
                 serde_urlencoded::to_string(params).unwrap_or_default()
             )
         }
+    }
+
+    fn suffix(&self) -> String {
+        self.params(self.after.as_deref(), None)
+    }
+
+    /// Active users at this position (on page `after`), with `user`'s pane open.
+    fn href(&self, after: Option<&str>, user: Option<UserId>) -> String {
+        format!("/admin/users{}", self.params(after, user))
+    }
+
+    /// The list sorted by `column` (`name` or `upn`): ascending, or descending when it is
+    /// sorted so already. From the first page, as a cursor belongs to one order.
+    fn sorted_by(&self, column: &str) -> String {
+        let sort = if self.sort == column || (column == "upn" && self.sort.is_empty()) {
+            format!("-{column}")
+        } else {
+            column.to_owned()
+        };
+        let p = ListPosition {
+            sort,
+            q: self.q.clone(),
+            status: self.status.clone(),
+            role: self.role.clone(),
+            license: self.license.clone(),
+            department: self.department.clone(),
+            after: None,
+        };
+        p.href(None, None)
+    }
+
+    fn order(&self) -> latchkey_core::query::OrderBy {
+        let (property, descending) = match self.sort.as_str() {
+            "name" => (UserProperty::DisplayName, false),
+            "-name" => (UserProperty::DisplayName, true),
+            "-upn" => (UserProperty::UserPrincipalName, true),
+            _ => (UserProperty::UserPrincipalName, false),
+        };
+        latchkey_core::query::OrderBy {
+            property,
+            descending,
+        }
+    }
+
+    /// The search and the filters as one filter (and the role, which the query takes apart).
+    fn filter(&self) -> (Option<Filter>, Option<latchkey_core::role::DirectoryRole>) {
+        use latchkey_core::query::{Comparison, Literal};
+        let mut all: Vec<Filter> = search_filter(&self.q).into_iter().collect();
+        match self.status.as_str() {
+            "enabled" | "disabled" => all.push(Filter::Compare {
+                property: UserProperty::AccountEnabled,
+                op: Comparison::Eq,
+                value: Literal::Bool(self.status == "enabled"),
+            }),
+            _ => {}
+        }
+        if !self.department.is_empty() {
+            all.push(Filter::Compare {
+                property: UserProperty::Department,
+                op: Comparison::Eq,
+                value: Literal::Text(self.department.clone()),
+            });
+        }
+        if let Ok(sku) = self.license.parse::<latchkey_core::ids::SkuId>() {
+            all.push(Filter::HasLicense(sku));
+        }
+        let filter = all
+            .into_iter()
+            .reduce(|a, b| Filter::And(Box::new(a), Box::new(b)));
+        (
+            filter,
+            latchkey_core::role::DirectoryRole::parse(&self.role),
+        )
     }
 }
 
@@ -730,26 +972,41 @@ async fn users_page(
     selected: Option<UserId>,
     pane: Option<Pane>,
 ) -> Result<UsersPage, Response> {
+    let (filter, role) = pos.filter();
     let query = UserQuery {
         search: None,
-        filter: search_filter(&pos.q),
-        order: Default::default(),
+        filter,
+        order: pos.order(),
         deleted: false,
         deleted_after: None,
         after: pos.after.clone(),
         limit: PAGE_SIZE,
-        role: None,
+        role,
     };
     let page = state
         .directory
         .list_users(&v.actor, v.tenant.id, &query)
         .await
         .map_err(|e| denied_or_transient(&e))?;
+    let bulk = bulk::BulkActions::of(v);
+    let skus = if v.may(Action::ReadLicenses) {
+        state
+            .directory
+            .list_skus(&v.actor, v.tenant.id)
+            .await
+            .map_err(|e| denied_or_transient(&e))?
+            .into_iter()
+            .map(|u| (u.sku.sku_id.to_string(), u.sku.sku_part_number))
+            .collect()
+    } else {
+        vec![]
+    };
     let rows = page
         .items
         .into_iter()
         .map(|u| Row {
-            href: users_href(&pos.q, pos.after.as_deref(), Some(u.id)),
+            id: u.id.to_string(),
+            href: pos.href(pos.after.as_deref(), Some(u.id)),
             selected: Some(u.id) == selected,
             display_name: u.display_name.to_string(),
             upn: u.user_principal_name.to_string(),
@@ -760,12 +1017,23 @@ async fn users_page(
         chrome: v.chrome("users"),
         q: pos.q.clone(),
         rows,
-        next: page
-            .next
-            .as_deref()
-            .map(|n| users_href(&pos.q, Some(n), None)),
+        next: page.next.as_deref().map(|n| pos.href(Some(n), None)),
         pane,
         rules: RULES,
+        bulk,
+        suffix: pos.suffix(),
+        skus,
+        status: pos.status.clone(),
+        role: pos.role.clone(),
+        license: pos.license.clone(),
+        department: pos.department.clone(),
+        sort: pos.sort.clone(),
+        sort_name_href: pos.sorted_by("name"),
+        sort_upn_href: pos.sorted_by("upn"),
+        roles: latchkey_core::role::DirectoryRole::ALL
+            .iter()
+            .map(|r| (r.template_id(), r.display_name()))
+            .collect(),
     })
 }
 
@@ -799,9 +1067,44 @@ async fn pane_for(
         .get_manager(&v.actor, v.tenant.id, &UserRef::Id(id))
         .await
         .map_err(|e| denied_or_transient(&e))?;
+    let assign = assign::section(state, v, pos, id, &roles, &licenses, manager.is_some()).await?;
+    let methods = methods::section(state, v, pos, id, &roles).await?;
+    let sign_ins = if v.may(Action::ReadAuditLogs) {
+        let q = latchkey_core::store::SignInQuery {
+            user_id: Some(id),
+            limit: 5,
+            ..Default::default()
+        };
+        let page = state
+            .directory
+            .sign_in_log(&v.actor, v.tenant.id, &q)
+            .await
+            .map_err(|e| denied_or_transient(&e))?;
+        Some(
+            page.items
+                .iter()
+                .map(|e| {
+                    (
+                        e.created.format("%Y-%m-%d %H:%M UTC").to_string(),
+                        e.app_display_name
+                            .clone()
+                            .or_else(|| e.app_id.clone())
+                            .unwrap_or_else(|| "—".into()),
+                        if e.error_code == 0 {
+                            "Success".to_owned()
+                        } else {
+                            format!("Failure {}", e.error_code)
+                        },
+                    )
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "—".to_owned());
     let suffix = pos.suffix();
-    let mut details = users_href(&pos.q, pos.after.as_deref(), Some(id));
+    let mut details = pos.href(pos.after.as_deref(), Some(id));
     if details.is_empty() {
         details = "/admin/users".into();
     }
@@ -844,6 +1147,10 @@ async fn pane_for(
             |m| format!("{} ({})", m.display_name, m.user_principal_name),
         ),
         may_reset,
+        actions: bulk::PaneActions::of(v, &user, &roles),
+        assign,
+        methods,
+        sign_ins,
         details_href: details,
         reset_href: format!("/admin/users/{id}/reset-password{suffix}"),
         notice: None,

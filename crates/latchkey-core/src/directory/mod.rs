@@ -16,6 +16,7 @@ mod mail;
 mod manager;
 mod my_account;
 mod password;
+mod require_change;
 mod reset;
 mod roles;
 mod sign_in;

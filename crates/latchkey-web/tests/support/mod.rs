@@ -140,3 +140,57 @@ pub fn contains(haystack: &[u8], needle: &str) -> bool {
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
 }
+
+// ---------------------------------------------------------------------------------------
+// The admin center's pages (deleted users, roles, audit log, add user, bulk actions).
+
+/// Where the admin center tests' browser reaches the server.
+pub const ADMIN_PUBLIC: &str = "https://admin.contoso.test";
+
+/// A world whose pages are served at [`ADMIN_PUBLIC`].
+pub async fn admin_world(backend: latchkey_testkit::Backend) -> World {
+    logs();
+    let h = Harness::new(backend).await;
+    let app = app(&h, ADMIN_PUBLIC);
+    World { h, app }
+}
+
+/// Creates `upn` with `roles` and signs them in to the admin center in `b`; returns the
+/// home page.
+pub async fn admin_signed_in(
+    w: &World,
+    b: &mut latchkey_testkit::browser::Browser,
+    upn: &str,
+    roles: Vec<DirectoryRole>,
+) -> latchkey_testkit::browser::Page {
+    use axum::http::StatusCode;
+    user(w, upn, "Signed-in Admin", roles).await;
+    let start = b.get(&w.app, "/admin").await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let page = b.get(&w.app, start.location()).await;
+    let csrf = page.hidden("csrf");
+    let request = page.hidden("request");
+    let done = b
+        .post(
+            &w.app,
+            &format!("/{}/login", w.h.tenant()),
+            &[
+                ("csrf", csrf.as_str()),
+                ("request", request.as_str()),
+                ("username", upn),
+                ("password", PW),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    let back = b.get(&w.app, done.location()).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let home = b.get(&w.app, "/admin").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    home
+}
+
+/// The CSRF token of the signed-in admin center (from any of its pages).
+pub fn admin_csrf(page: &latchkey_testkit::browser::Page) -> String {
+    page.hidden("csrf")
+}
