@@ -295,13 +295,4 @@ pub trait WorkflowStore {
     async fn workflow_cursor(&self, workflow: WorkflowId) -> StoreResult<Option<i64>>;
     /// Moves the workflow's outbox position forward to `seq` (never back).
     async fn set_workflow_cursor(&self, workflow: WorkflowId, seq: i64) -> StoreResult<()>;
-    /// Sets "change password at next sign-in" on the user if its version is still
-    /// `expected_version` (`Stale` otherwise), with its events, in one transaction.
-    async fn require_password_change(
-        &self,
-        tenant: TenantId,
-        user: UserId,
-        expected_version: i64,
-        events: &Events,
-    ) -> StoreResult<()>;
 }

@@ -699,34 +699,6 @@ macro_rules! impl_workflow_store {
                         .await
                         .map_err(map_err)
                 }
-
-                async fn require_password_change(
-                    &self,
-                    tenant: TenantId,
-                    user: UserId,
-                    expected_version: i64,
-                    events: &latchkey_core::audit::Events,
-                ) -> StoreResult<()> {
-                    let mut tx = self.write.begin().await.map_err(map_err)?;
-                    let done = sqlx::query(
-                        "UPDATE users SET force_change_password = $1, version = version + 1 \
-                         WHERE tenant_id = $2 AND id = $3 AND version = $4 \
-                         AND deleted_at IS NULL",
-                    )
-                    .bind(true)
-                    .bind(tenant.as_uuid())
-                    .bind(user.as_uuid())
-                    .bind(expected_version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    if done.rows_affected() != 1 {
-                        return Err(StoreError::Stale);
-                    }
-                    insert_events(&mut tx, events).await?;
-                    tx.commit().await.map_err(map_err)?;
-                    Ok(())
-                }
             }
         }
     };

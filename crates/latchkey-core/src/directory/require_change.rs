@@ -13,15 +13,20 @@ use crate::ids::TenantId;
 impl Directory {
     /// Sets the user's force-change flag. Authorized as a password reset with the target's
     /// roles (whoever may not reset a user's password may not force them to change it).
+    /// Idempotent (the admin center's bulk action and the workflows' `requirePasswordChange`
+    /// step): `false`, and nothing written or audited, when a change is already required.
     pub async fn require_password_change(
         &self,
         actor: &Actor,
         tenant: TenantId,
         target: &UserRef,
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<bool, DirectoryError> {
         let user = self.active_user(tenant, target).await?;
         let roles = self.store.list_user_roles(tenant, user.id).await?;
         authorize(actor, Action::ResetPassword, &roles)?;
+        if user.force_change_password_next_sign_in {
+            return Ok(false);
+        }
         let events = self.events(Change {
             actor,
             tenant,
@@ -40,6 +45,6 @@ impl Directory {
         self.store
             .require_password_change(tenant, user.id, user.version, &events)
             .await?;
-        Ok(())
+        Ok(true)
     }
 }

@@ -658,42 +658,6 @@ impl Directory {
             .map_err(|_| DirectoryError::Internal("webhook secret is not UTF-8".into()))?;
         Ok(Some(secrecy::SecretString::from(text)))
     }
-
-    /// Requires `target` to change their password at the next sign-in, without changing
-    /// it; authorized like a password reset. Idempotent: `false` (and nothing written) when
-    /// a change is already required.
-    pub async fn require_password_change(
-        &self,
-        actor: &Actor,
-        tenant: TenantId,
-        target: &crate::directory::UserRef,
-    ) -> Result<bool, DirectoryError> {
-        let user = self.active_user(tenant, target).await?;
-        let roles = self.store.list_user_roles(tenant, user.id).await?;
-        authorize(actor, Action::ResetPassword, &roles)?;
-        if user.force_change_password_next_sign_in {
-            return Ok(false);
-        }
-        let events = self.events(Change {
-            actor,
-            tenant,
-            category: "UserManagement",
-            activity: "Update user",
-            operation_type: "Update",
-            target: Some(&user),
-            other_target: None,
-            details: vec![(
-                "modifiedProperties".into(),
-                "passwordProfile.forceChangePasswordNextSignIn".into(),
-            )],
-            outbox_kind: "user.updated",
-            payload: json!({ "modifiedProperties": ["passwordProfile"] }),
-        });
-        self.store
-            .require_password_change(tenant, user.id, user.version, &events)
-            .await?;
-        Ok(true)
-    }
 }
 
 /// Failures that may pass on their own: a busy hashing pool, a racing writer, the database.

@@ -340,6 +340,7 @@ pub(super) async fn act(
                             .directory
                             .require_password_change(&v.actor, v.tenant.id, &target)
                             .await
+                            .map(|_| ())
                     }
                     Bulk::AssignLicense => match sku {
                         Some(sku_id) => {
