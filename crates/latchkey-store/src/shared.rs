@@ -1306,6 +1306,19 @@ macro_rules! impl_store {
                 self.managers_write(write, events).await
             }
 
+            // Change tracking for users/delta: the SQL is in changes.rs.
+            async fn latest_user_change(&self, tenant: TenantId) -> StoreResult<i64> {
+                self.changes_latest(tenant).await
+            }
+
+            async fn list_user_changes(
+                &self,
+                tenant: TenantId,
+                query: &latchkey_core::store::UserChangeQuery,
+            ) -> StoreResult<(Vec<latchkey_core::store::UserChange>, bool)> {
+                self.changes_list(tenant, query).await
+            }
+
             async fn insert_app(&self, app: &App, events: &Events) -> StoreResult<()> {
                 let mut tx = self.write.begin().await.map_err(map_err)?;
                 sqlx::query(&format!(
