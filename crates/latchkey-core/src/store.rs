@@ -317,11 +317,14 @@ pub trait Store: MailStore + DeliveryStore + WorkflowStore + Send + Sync + Debug
         tenant: TenantId,
         deleted_before: DateTime<Utc>,
     ) -> StoreResult<u64>;
+    /// Replaces an active user's roles if the user is still at `expected_version` (`Stale`
+    /// otherwise, so two racing role changes cannot lose one another's role).
     async fn set_user_roles(
         &self,
         tenant: TenantId,
         id: UserId,
         roles: &[DirectoryRole],
+        expected_version: i64,
         events: &Events,
     ) -> StoreResult<()>;
 

@@ -1235,20 +1235,21 @@ macro_rules! impl_store {
                 tenant: TenantId,
                 id: UserId,
                 roles: &[DirectoryRole],
+                expected_version: i64,
                 events: &Events,
             ) -> StoreResult<()> {
                 let mut tx = self.write.begin().await.map_err(map_err)?;
                 let done = sqlx::query(
-                    "UPDATE users SET version = version + 1 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                    "UPDATE users SET version = version + 1 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $3 AND deleted_at IS NULL",
                 )
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
+                .bind(expected_version)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::NotFound);
-                }
+                check_one(done.rows_affected())?;
                 sqlx::query("DELETE FROM user_roles WHERE tenant_id = $1 AND user_id = $2")
                     .bind(tenant.as_uuid())
                     .bind(id.as_uuid())
