@@ -100,6 +100,7 @@ pub fn router_and_paths(state: GraphState) -> (Router, Vec<&'static str>) {
         .route("/users/{id}/licenseDetails", get(licenses::license_details))
         .route("/subscribedSkus", get(licenses::list_subscribed_skus))
         .route("/users/{id}/manager", get(manager::get_manager))
+        .route("/me/manager", get(manager::get_my_manager))
         .route(
             "/users/{id}/manager/$ref",
             put(manager::set_manager).delete(manager::remove_manager),
