@@ -297,6 +297,43 @@ async fn racing_writers_never_make_a_reader_skip_a_change(h: Harness) {
     }
 }
 
+/// PostgreSQL only (SQLite has one writer, so its commits cannot overtake each other): a
+/// transaction that wrote a user first but commits last must still reach a reader whose
+/// round ran in between. Were numbers taken when the row is written, the slow writer's
+/// number would be below the token the reader already holds, and its change lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_writer_that_commits_after_a_later_one_is_not_skipped() {
+    let h = Harness::new(Backend::Postgres).await;
+    let slow = add_user(&h, "slow@contoso.test").await;
+    let fast = add_user(&h, "fast@contoso.test").await;
+    let (_, token) = round(&h, DeltaStart::Initial, 10).await;
+
+    let pool = sqlx::PgPool::connect(h.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let mut open = pool.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE users SET display_name = 'Slow Writer', version = version + 1 WHERE id = $1",
+    )
+    .bind(slow.id.as_uuid())
+    .execute(&mut *open)
+    .await
+    .unwrap();
+    rename(&h, fast.id, "Fast Writer").await;
+    let (changes, token) = round(&h, DeltaStart::Round(&token), 10).await;
+    assert_eq!(
+        changes,
+        vec![(fast.id, Seen::Present("Fast Writer".into()))]
+    );
+    open.commit().await.unwrap();
+
+    let (changes, _) = round(&h, DeltaStart::Round(&token), 10).await;
+    assert_eq!(
+        changes,
+        vec![(slow.id, Seen::Present("Slow Writer".into()))]
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
