@@ -1,7 +1,8 @@
 """msgraph-sdk, unmodified, following users/delta in Latchkey as a sync tool does: the first
 round through `users.delta.get()` with $select, its pages by `odata_next_link`, the next round
 by `odata_delta_link` with `with_url`, which brings only what changed: a changed user with the
-first round's selection, a new user, and a deleted one as `@removed`."""
+first round's selection, a new user, and a deleted one as `@removed` ("changed" in the
+recycle bin, "deleted" once purged)."""
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.models.user import User
@@ -51,7 +52,13 @@ def test_a_sync_tool_follows_next_and_delta_links_to_changes_and_removals(latchk
         assert changes[ids[1]].additional_data.get("@removed") == {"reason": "changed"}
         assert changes[newcomer].display_name == "Delta Newcomer"
 
-        quiet, _, _ = await follow(graph, await graph.users.delta.with_url(delta).get())
+        quiet, delta, _ = await follow(graph, await graph.users.delta.with_url(delta).get())
         assert quiet == {}
+
+        # Purged from the recycle bin: gone for good.
+        await graph.directory.deleted_items.by_directory_object_id(ids[1]).delete()
+        gone, _, _ = await follow(graph, await graph.users.delta.with_url(delta).get())
+        assert set(gone) == {ids[1]}
+        assert gone[ids[1]].additional_data.get("@removed") == {"reason": "deleted"}
 
     run(latchkey, consented_app, flow)
