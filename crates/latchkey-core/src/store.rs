@@ -127,6 +127,8 @@ pub struct UserChangeQuery {
     pub upto: i64,
     /// The `(seq, id)` of the previous page's last change.
     pub after: Option<(i64, UserId)>,
+    /// Only these users (Graph's `$filter=id eq …`); empty: every user.
+    pub ids: Vec<UserId>,
     /// Page size, 1–999.
     pub limit: u32,
 }

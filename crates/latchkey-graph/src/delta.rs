@@ -1,7 +1,8 @@
 //! `GET /v1.0/users/delta`: Graph's change tracking for users. A round pages with
 //! `@odata.nextLink` (`$skiptoken`) and ends with `@odata.deltaLink` (`$deltatoken`); both
 //! tokens are core's sealed round state, which also remembers `$select` and the page size,
-//! so the links carry nothing else. Removed users are `{"id", "@removed": {"reason"}}`:
+//! so the links carry nothing else; `$filter=id eq '…' or …` tracks only those users (at most
+//! 50), remembered the same way. Removed users are `{"id", "@removed": {"reason"}}`:
 //! `changed` while in the recycle bin, `deleted` once gone for good.
 
 use axum::extract::{RawQuery, State};
@@ -9,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use latchkey_core::directory::{DeltaError, DeltaNext, DeltaRequest, DeltaStart};
 use latchkey_core::ids::UserId;
+use latchkey_core::query::{Comparison, Filter, Literal, UserProperty};
 use latchkey_core::store::UserChangeKind;
 use serde_json::{Map, Value, json};
 
@@ -37,6 +39,34 @@ fn once<'a>(slot: &mut Option<&'a str>, name: &str, value: &'a str) -> Result<()
     Ok(())
 }
 
+/// `$filter` on delta: only `id eq '…'` joined by `or`, as Graph allows.
+fn tracked_ids(raw: &str) -> Result<Vec<UserId>, GraphError> {
+    fn walk(f: &Filter, out: &mut Vec<UserId>) -> bool {
+        match f {
+            Filter::Compare {
+                property: UserProperty::Id,
+                op: Comparison::Eq,
+                value: Literal::Id(id),
+            } => {
+                out.push(*id);
+                true
+            }
+            Filter::Or(a, b) => walk(a, out) && walk(b, out),
+            _ => false,
+        }
+    }
+    let filter = odata::parse_filter(raw)?;
+    let mut ids = Vec::new();
+    if !walk(&filter, &mut ids) {
+        return Err(GraphError::unsupported(
+            "users/delta supports only $filter=id eq '{id}', several joined by 'or'.",
+        ));
+    }
+    ids.sort_by_key(UserId::as_uuid);
+    ids.dedup();
+    Ok(ids)
+}
+
 pub(crate) async fn users_delta(
     caller: Caller,
     State(state): State<GraphState>,
@@ -44,16 +74,17 @@ pub(crate) async fn users_delta(
 ) -> Result<Response, GraphError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|_| GraphError::bad_request("The query string is not valid."))?;
-    let (mut select, mut top, mut skip, mut delta) = (None, None, None, None);
+    let (mut select, mut top, mut skip, mut delta, mut filter) = (None, None, None, None, None);
     for (key, value) in &pairs {
         match key.to_ascii_lowercase().as_str() {
             "$select" => once(&mut select, "$select", value)?,
             "$top" => once(&mut top, "$top", value)?,
             "$skiptoken" => once(&mut skip, "$skiptoken", value)?,
             "$deltatoken" => once(&mut delta, "$deltatoken", value)?,
+            "$filter" => once(&mut filter, "$filter", value)?,
             n if n.starts_with('$') => {
                 return Err(GraphError::unsupported(format!(
-                    "Query option '{}' is not supported on users/delta: use $select (and $top) on the first request.",
+                    "Query option '{}' is not supported on users/delta: use $select, $filter on id (and $top) on the first request.",
                     clip(key)
                 )));
             }
@@ -77,6 +108,7 @@ pub(crate) async fn users_delta(
         .transpose()?
         .map(|s| s.into_iter().map(str::to_owned).collect());
     let limit = top.map(odata::parse_top).transpose()?;
+    let ids = filter.map(tracked_ids).transpose()?;
     let page = state
         .directory
         .user_delta(
@@ -86,6 +118,7 @@ pub(crate) async fn users_delta(
                 start,
                 select,
                 limit,
+                ids,
             },
         )
         .await?;

@@ -1,7 +1,7 @@
 //! `GET /v1.0/users/delta` over Graph's router, in process, with real tokens and a real
 //! store: a first round paged by `@odata.nextLink`, then `@odata.deltaLink` rounds with only
-//! what changed and removals as `@removed`; `$select` remembered by the links; Graph's
-//! errors for bad and expired tokens and unsupported options.
+//! what changed and removals as `@removed`; `$select` and `$filter` on ids remembered by the
+//! links; Graph's errors for bad and expired tokens and unsupported options.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -297,7 +297,7 @@ async fn bad_tokens_unsupported_options_and_missing_permissions_get_graphs_error
     let (s, b) = api
         .send(
             "GET",
-            "/v1.0/users/delta?$filter=id%20eq%20'x'",
+            "/v1.0/users/delta?$filter=startswith(displayName,'a')",
             &token,
             None,
         )
@@ -314,6 +314,17 @@ async fn bad_tokens_unsupported_options_and_missing_permissions_get_graphs_error
         "{b}"
     );
 
+    let (s, b) = api
+        .send(
+            "GET",
+            "/v1.0/users/delta?$orderby=displayName",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b["error"]["code"], "Request_UnsupportedQuery", "{b}");
+
     let nobody = api.app_token(&[]).await;
     let (s, b) = api.send("GET", "/v1.0/users/delta", &nobody, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
@@ -328,4 +339,40 @@ async fn bad_tokens_unsupported_options_and_missing_permissions_get_graphs_error
     assert_eq!(b["error"]["code"], "syncStateNotFound");
     let (s, _) = api.send("GET", "/v1.0/users/delta", &fresh, None).await;
     assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_filter_on_ids_tracks_only_those_users_through_later_rounds() {
+    let api = api().await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let ada = api.user("ada@contoso.test").await;
+    let ben = api.user("ben@contoso.test").await;
+    let cy = api.user("cy@contoso.test").await;
+    let filter = format!("id%20eq%20'{}'%20or%20id%20eq%20'{}'", ada.id, ben.id);
+    let (first, delta) = api
+        .round(
+            &format!("/v1.0/users/delta?$filter={filter}&$top=1"),
+            &token,
+        )
+        .await;
+    let mut ids: Vec<&str> = first.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    let mut want = vec![ada.id.to_string(), ben.id.to_string()];
+    want.sort();
+    assert_eq!(ids, want);
+
+    for u in [&ben, &cy] {
+        let (s, _) = api
+            .send(
+                "PATCH",
+                &format!("/v1.0/users/{}", u.id),
+                &token,
+                Some(r#"{"jobTitle":"Changed"}"#),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+    }
+    let (changes, _) = api.round(&delta, &token).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["id"], ben.id.to_string());
 }

@@ -31,6 +31,19 @@ macro_rules! impl_change_store {
                 }
             }
 
+            /// `AND col IN (...)` when the round tracks only some users.
+            fn push_ids(qb: &mut QueryBuilder<'_, $db>, col: &str, ids: &[UserId]) {
+                if ids.is_empty() {
+                    return;
+                }
+                qb.push(format!(" AND {col} IN ("));
+                let mut list = qb.separated(", ");
+                for id in ids {
+                    list.push_bind(id.as_uuid());
+                }
+                qb.push(")");
+            }
+
             impl $store {
                 pub(crate) async fn changes_latest(&self, tenant: TenantId) -> StoreResult<i64> {
                     let seq: Option<i64> = sqlx::query_scalar(
@@ -66,6 +79,7 @@ macro_rules! impl_change_store {
                         }
                     }
                     push_after(&mut qb, "change_seq", "id", q.after);
+                    push_ids(&mut qb, "id", &q.ids);
                     qb.push(" ORDER BY change_seq, id LIMIT ");
                     qb.push_bind(limit + 1);
                     let rows = qb.build().fetch_all(&self.read).await.map_err(map_err)?;
@@ -92,6 +106,7 @@ macro_rules! impl_change_store {
                         qb.push(" AND seq <= ");
                         qb.push_bind(q.upto);
                         push_after(&mut qb, "seq", "user_id", q.after);
+                        push_ids(&mut qb, "user_id", &q.ids);
                         qb.push(" ORDER BY seq, user_id LIMIT ");
                         qb.push_bind(limit + 1);
                         let rows = qb.build().fetch_all(&self.read).await.map_err(map_err)?;

@@ -75,6 +75,7 @@ async fn round(h: &Harness, start: DeltaStart<'_>, limit: u32) -> (Vec<(UserId, 
                 start,
                 select: None,
                 limit: Some(limit),
+                ids: None,
             },
         )
         .await
@@ -104,6 +105,7 @@ async fn round(h: &Harness, start: DeltaStart<'_>, limit: u32) -> (Vec<(UserId, 
                     start: DeltaStart::Page(&skip),
                     select: None,
                     limit: None,
+                    ids: None,
                 },
             )
             .await
@@ -187,6 +189,7 @@ async fn tokens_are_sealed_bound_to_their_kind_and_expire_after_seven_days(h: Ha
         start,
         select: None,
         limit: Some(1),
+        ids: None,
     };
     let page = h
         .directory
@@ -241,6 +244,7 @@ async fn a_token_of_another_tenant_is_refused(h: Harness) {
                 start: DeltaStart::Round(&token),
                 select: None,
                 limit: None,
+                ids: None,
             },
         )
         .await;
@@ -295,6 +299,52 @@ async fn racing_writers_never_make_a_reader_skip_a_change(h: Harness) {
     for u in &users {
         assert_eq!(last.get(&u.id).map(String::as_str), Some("Racer 14"));
     }
+}
+
+async fn a_round_tracking_some_ids_sees_only_their_changes_and_removals(h: Harness) {
+    let kept = add_user(&h, "kept@contoso.test").await;
+    let other = add_user(&h, "other@contoso.test").await;
+    let op = Harness::operator();
+    let ask = |start| DeltaRequest {
+        start,
+        select: None,
+        limit: None,
+        ids: Some(vec![kept.id]),
+    };
+    let first = h
+        .directory
+        .user_delta(&op, h.tenant(), ask(DeltaStart::Initial))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.changes.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![kept.id]
+    );
+    let DeltaNext::Round(token) = first.next else {
+        panic!("one page")
+    };
+    for u in [&kept, &other] {
+        h.directory
+            .delete_user(&op, h.tenant(), &UserRef::Id(u.id))
+            .await
+            .unwrap();
+        h.directory
+            .delete_user_permanently(&op, h.tenant(), u.id)
+            .await
+            .unwrap();
+    }
+    // The token remembers the ids.
+    let (changes, _) = round(&h, DeltaStart::Round(&token), 10).await;
+    assert_eq!(changes, vec![(kept.id, Seen::Deleted)]);
+    // Too many ids for one delta query.
+    let many = DeltaRequest {
+        ids: Some((0..51).map(|_| UserId::new()).collect()),
+        ..ask(DeltaStart::Initial)
+    };
+    assert!(matches!(
+        h.directory.user_delta(&op, h.tenant(), many).await,
+        Err(DeltaError::Directory(DirectoryError::Invalid { .. }))
+    ));
 }
 
 /// PostgreSQL only (SQLite has one writer, so its commits cannot overtake each other): a
@@ -353,4 +403,5 @@ both_backends!(
     tokens_are_sealed_bound_to_their_kind_and_expire_after_seven_days,
     a_token_of_another_tenant_is_refused,
     racing_writers_never_make_a_reader_skip_a_change,
+    a_round_tracking_some_ids_sees_only_their_changes_and_removals,
 );

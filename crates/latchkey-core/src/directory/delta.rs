@@ -45,7 +45,13 @@ pub struct DeltaRequest<'a> {
     /// The channel's own view of the items (Graph: `$select`), carried in the tokens as is.
     pub select: Option<Vec<String>>,
     pub limit: Option<u32>,
+    /// Track only these users (Graph's `$filter=id eq …`, at most
+    /// [`MAX_DELTA_IDS`]); remembered by the round's tokens like `select`.
+    pub ids: Option<Vec<UserId>>,
 }
+
+/// Graph tracks at most 50 objects by id in one delta query.
+pub const MAX_DELTA_IDS: usize = 50;
 
 /// What follows a delta page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +91,8 @@ struct TokenState {
     after: Option<(i64, Uuid)>,
     limit: u32,
     select: Option<Vec<String>>,
+    #[serde(default)]
+    ids: Vec<Uuid>,
     /// Unix seconds when the token's round started (page tokens) or ended (delta tokens).
     at: i64,
 }
@@ -114,6 +122,7 @@ impl Directory {
                     after: None,
                     limit: DEFAULT_PAGE,
                     select: None,
+                    ids: Vec::new(),
                     at: now,
                 },
                 matches!(request.start, DeltaStart::Latest),
@@ -126,6 +135,16 @@ impl Directory {
         }
         if let Some(l) = request.limit {
             state.limit = l;
+        }
+        if let Some(ids) = request.ids {
+            if ids.is_empty() || ids.len() > MAX_DELTA_IDS {
+                return Err(DirectoryError::invalid(
+                    "$filter",
+                    format!("track 1 to {MAX_DELTA_IDS} users by id in one $filter"),
+                )
+                .into());
+            }
+            state.ids = ids.iter().map(UserId::as_uuid).collect();
         }
         // A round reads up to the latest change committed when it starts; later changes
         // belong to the next round.
@@ -148,6 +167,7 @@ impl Directory {
                         since: state.since,
                         upto: state.upto,
                         after: state.after.map(|(s, id)| (s, UserId::from_uuid(id))),
+                        ids: state.ids.iter().copied().map(UserId::from_uuid).collect(),
                         limit: state.limit,
                     },
                 )
@@ -166,6 +186,7 @@ impl Directory {
                 after: None,
                 limit: state.limit,
                 select: state.select.clone(),
+                ids: state.ids.clone(),
                 at: now,
             };
             DeltaNext::Round(self.seal_delta_token(&done)?)
