@@ -119,6 +119,38 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// Which user changes a delta page reads: those numbered in `(since, upto]`, after `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserChangeQuery {
+    /// `None` for a first round, which reads the users present now (no removals).
+    pub since: Option<i64>,
+    pub upto: i64,
+    /// The `(seq, id)` of the previous page's last change.
+    pub after: Option<(i64, UserId)>,
+    /// Only these users (Graph's `$filter=id eq …`); empty: every user.
+    pub ids: Vec<UserId>,
+    /// Page size, 1–999.
+    pub limit: u32,
+}
+
+/// One user change: the user as it is now, or its removal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserChange {
+    pub seq: i64,
+    pub id: UserId,
+    pub kind: UserChangeKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserChangeKind {
+    /// Created or changed; the user as stored now.
+    Present(Box<User>),
+    /// In the recycle bin (restorable): Graph's `"reason": "changed"`.
+    SoftDeleted,
+    /// Gone for good (hard delete or purge): Graph's `"reason": "deleted"`.
+    Deleted,
+}
+
 /// A new user with everything written at creation.
 #[derive(Debug, Clone)]
 pub struct NewUserRecord {
@@ -296,11 +328,14 @@ pub trait Store: MailStore + DeliveryStore + WorkflowStore + Send + Sync + Debug
         tenant: TenantId,
         deleted_before: DateTime<Utc>,
     ) -> StoreResult<u64>;
+    /// Replaces an active user's roles if the user is still at `expected_version` (`Stale`
+    /// otherwise, so two racing role changes cannot lose one another's role).
     async fn set_user_roles(
         &self,
         tenant: TenantId,
         id: UserId,
         roles: &[DirectoryRole],
+        expected_version: i64,
         events: &Events,
     ) -> StoreResult<()>;
 
@@ -332,6 +367,18 @@ pub trait Store: MailStore + DeliveryStore + WorkflowStore + Send + Sync + Debug
     /// Sets or removes a user's manager with its events, in one transaction. `Conflict` when
     /// the new manager reports to the user, directly or not (a cycle).
     async fn write_manager(&self, write: &ManagerWrite, events: &Events) -> StoreResult<()>;
+
+    // Change tracking (Graph's users/delta).
+    /// The tenant's latest user change number: every change numbered at or below it is
+    /// committed and visible (0 before any change).
+    async fn latest_user_change(&self, tenant: TenantId) -> StoreResult<i64>;
+    /// One page of the tenant's user changes in `(seq, id)` order, in at most two queries
+    /// (users, tombstones), with whether more follow.
+    async fn list_user_changes(
+        &self,
+        tenant: TenantId,
+        query: &UserChangeQuery,
+    ) -> StoreResult<(Vec<UserChange>, bool)>;
 
     // App registrations, each write one transaction with its events.
     async fn insert_app(&self, app: &App, events: &Events) -> StoreResult<()>;

@@ -165,6 +165,10 @@ impl GraphClient {
         })
     }
 
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
     /// A valid access token, from the cache or freshly requested.
     pub async fn token(&self) -> Result<SecretString> {
         let mut cached = self.inner.token.lock().await;
@@ -221,7 +225,7 @@ impl GraphClient {
     }
 
     /// The URL of a Graph path such as `users` or `users/{id}/revokeSignInSessions`.
-    fn url(&self, segments: &[&str]) -> Url {
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.graph_base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
@@ -314,7 +318,7 @@ impl GraphClient {
         }
     }
 
-    async fn send_json(
+    pub(crate) async fn send_json(
         &self,
         method: Method,
         url: Url,
@@ -452,7 +456,7 @@ fn page(mut body: Value) -> Page {
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get("retry-after")?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));

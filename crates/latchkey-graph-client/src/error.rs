@@ -16,6 +16,10 @@ pub enum GraphClientError {
     /// A link or URL that would take the bearer token off the Graph host.
     #[error("refusing to send the token to {0}: it is not on the Graph host")]
     ForeignUrl(String),
+    /// A JSON batch Graph would refuse: too many requests, a repeated id, a `dependsOn`
+    /// naming no request of the batch.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
     /// The connection failed or the answer was not what Graph sends.
     #[error("{0}")]
     Transport(String),

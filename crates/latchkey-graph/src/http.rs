@@ -41,10 +41,19 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The Graph v1.0 surface, to be merged into the server's router.
 pub fn router(state: GraphState) -> Router {
+    router_and_paths(state).0
+}
+
+/// The router and every path it registers under `/v1.0` (for the OpenAPI drift check).
+pub fn router_and_paths(state: GraphState) -> (Router, Vec<&'static str>) {
     let public_url = state.public_url.clone();
-    let v1 = Router::new()
+    let (v1, mut paths) = crate::openapi::Routes::new()
+        .route("/$openapi", get(crate::openapi::document))
         .route("/users", get(list_users).post(create_user))
         .route("/users/$count", get(count_users))
+        // msgraph-sdk calls the function with parentheses; links are written without.
+        .route("/users/delta", get(crate::delta::users_delta))
+        .route("/users/delta()", get(crate::delta::users_delta))
         .route(
             "/users/{id}",
             get(get_user).patch(update_user).delete(delete_user),
@@ -91,6 +100,7 @@ pub fn router(state: GraphState) -> Router {
         .route("/users/{id}/licenseDetails", get(licenses::license_details))
         .route("/subscribedSkus", get(licenses::list_subscribed_skus))
         .route("/users/{id}/manager", get(manager::get_manager))
+        .route("/me/manager", get(manager::get_my_manager))
         .route(
             "/users/{id}/manager/$ref",
             put(manager::set_manager).delete(manager::remove_manager),
@@ -132,6 +142,8 @@ pub fn router(state: GraphState) -> Router {
             post(restore_deleted_user),
         )
         .route("/directory/deletedItems/{id}", delete(purge_deleted_user))
+        .finish();
+    let v1 = v1
         .fallback(unknown_segment)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(envelope))
@@ -148,7 +160,8 @@ pub fn router(state: GraphState) -> Router {
             routes: routes.clone(),
             public_url,
         });
-    routes.merge(batch)
+    paths.push("/$batch");
+    (routes.merge(batch), paths)
 }
 
 async fn unknown_segment(uri: axum::http::Uri) -> GraphError {

@@ -1,6 +1,6 @@
 //! The manager relationship in Graph's shapes: `PUT/DELETE /users/{id}/manager/$ref`,
-//! `GET /users/{id}/manager`, `GET /users/{id}/directReports`, and `$expand=manager` on a
-//! single user.
+//! `GET /users/{id}/manager`, `GET /me/manager`, `GET /users/{id}/directReports`, and
+//! `$expand=manager` on a single user.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -103,13 +103,30 @@ pub(crate) async fn get_manager(
     let manager = state
         .directory
         .get_manager(&caller.actor, caller.tenant, &user_ref(&id)?)
-        .await?
-        .ok_or_else(|| GraphError::not_found("manager"))?;
+        .await?;
+    manager_response(&state, manager)
+}
+
+/// `GET /me/manager`: the signed-in user's manager (delegated tokens only).
+pub(crate) async fn get_my_manager(
+    caller: Caller,
+    State(state): State<GraphState>,
+) -> Result<Response, GraphError> {
+    caller.user_id()?;
+    let manager = state
+        .directory
+        .get_own_manager(&caller.actor, caller.tenant)
+        .await?;
+    manager_response(&state, manager)
+}
+
+fn manager_response(state: &GraphState, manager: Option<User>) -> Result<Response, GraphError> {
+    let manager = manager.ok_or_else(|| GraphError::not_found("manager"))?;
     let mut body = directory_object(&manager);
     if let Value::Object(map) = &mut body {
         map.insert(
             "@odata.context".into(),
-            json!(context(&state, "directoryObjects/$entity")),
+            json!(context(state, "directoryObjects/$entity")),
         );
     }
     Ok(json_response(StatusCode::OK, &body))

@@ -1,6 +1,7 @@
 //! Licences and the manager relationship over Graph's router, in process, with real tokens
 //! and a real store: `subscribedSkus`, `assignLicense`, `licenseDetails`, `assignedLicenses`
-//! in `$select` and `$filter`, `manager/$ref`, `manager`, `directReports`, `$expand=manager`.
+//! in `$select` and `$filter`, `manager/$ref`, `manager`, `/me/manager`, `directReports`,
+//! `$expand=manager`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -786,4 +787,47 @@ async fn a_reporting_loop_and_bad_references_are_refused() {
         .get(&format!("/v1.0/users/{}/manager", amy.id), &reader)
         .await;
     assert_eq!(r.status, StatusCode::OK, "reading needs only User.Read.All");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_user_reads_their_own_manager_at_me_manager() {
+    let api = api().await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let boss = api.user("chief@contoso.test", None, vec![]).await;
+    let kim = api.user("kimberly@contoso.test", None, vec![]).await;
+    let r = api
+        .send(
+            "PUT",
+            &format!("/v1.0/users/{}/manager/$ref", kim.id),
+            &token,
+            Some(&reference(&boss)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+
+    let own = api.user_token(&kim, "User.Read").await;
+    let r = api.get("/v1.0/me/manager", &own).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["id"], boss.id.to_string());
+    assert_eq!(r.body["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(r.body["userPrincipalName"], "chief@contoso.test");
+
+    // The boss has no manager: Graph's 404.
+    let boss_token = api.user_token(&boss, "User.Read").await;
+    api.get("/v1.0/me/manager", &boss_token).await.assert_error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        "manager",
+    );
+    // An app has no "me".
+    api.get("/v1.0/me/manager", &token).await.assert_error(
+        StatusCode::BAD_REQUEST,
+        "Request_BadRequest",
+        "delegated",
+    );
+    // A token that may not even read its own user reads no manager either.
+    let mail_only = api.user_token(&kim, "Mail.Read").await;
+    let r = api.get("/v1.0/me/manager", &mail_only).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
 }

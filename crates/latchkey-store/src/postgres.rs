@@ -41,4 +41,5 @@ impl_store!(PgStore, sqlx::Postgres, false);
 impl_mail_store!(PgStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
 crate::licenses::impl_license_store!(PgStore, sqlx::Postgres);
 crate::managers::impl_manager_store!(PgStore, sqlx::Postgres);
+crate::changes::impl_change_store!(PgStore, sqlx::Postgres);
 crate::workflows::impl_workflow_store!(PgStore, sqlx::Postgres, "FOR UPDATE OF s SKIP LOCKED");

@@ -1259,20 +1259,21 @@ macro_rules! impl_store {
                 tenant: TenantId,
                 id: UserId,
                 roles: &[DirectoryRole],
+                expected_version: i64,
                 events: &Events,
             ) -> StoreResult<()> {
                 let mut tx = self.write.begin().await.map_err(map_err)?;
                 let done = sqlx::query(
-                    "UPDATE users SET version = version + 1 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+                    "UPDATE users SET version = version + 1 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $3 AND deleted_at IS NULL",
                 )
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
+                .bind(expected_version)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::NotFound);
-                }
+                check_one(done.rows_affected())?;
                 sqlx::query("DELETE FROM user_roles WHERE tenant_id = $1 AND user_id = $2")
                     .bind(tenant.as_uuid())
                     .bind(id.as_uuid())
@@ -1328,6 +1329,19 @@ macro_rules! impl_store {
 
             async fn write_manager(&self, write: &latchkey_core::store::ManagerWrite, events: &Events) -> StoreResult<()> {
                 self.managers_write(write, events).await
+            }
+
+            // Change tracking for users/delta: the SQL is in changes.rs.
+            async fn latest_user_change(&self, tenant: TenantId) -> StoreResult<i64> {
+                self.changes_latest(tenant).await
+            }
+
+            async fn list_user_changes(
+                &self,
+                tenant: TenantId,
+                query: &latchkey_core::store::UserChangeQuery,
+            ) -> StoreResult<(Vec<latchkey_core::store::UserChange>, bool)> {
+                self.changes_list(tenant, query).await
             }
 
             async fn insert_app(&self, app: &App, events: &Events) -> StoreResult<()> {

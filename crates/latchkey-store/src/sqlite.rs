@@ -62,4 +62,5 @@ impl_store!(SqliteStore, sqlx::Sqlite, true);
 impl_mail_store!(SqliteStore, sqlx::Sqlite, "");
 crate::licenses::impl_license_store!(SqliteStore, sqlx::Sqlite);
 crate::managers::impl_manager_store!(SqliteStore, sqlx::Sqlite);
+crate::changes::impl_change_store!(SqliteStore, sqlx::Sqlite);
 crate::workflows::impl_workflow_store!(SqliteStore, sqlx::Sqlite, "");

@@ -34,6 +34,25 @@ impl Directory {
             .filter(|m| !m.is_deleted()))
     }
 
+    /// The signed-in user's own manager (Graph's `/me/manager`): whoever may read themselves
+    /// may read who they report to. `None` when they have none (or it is in the recycle bin).
+    pub async fn get_own_manager(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Option<User>, DirectoryError> {
+        let id = crate::authz::may_read_self(actor)?;
+        let user = self.active_user(tenant, &UserRef::Id(id)).await?;
+        let Some(manager) = self.store.find_manager(tenant, user.id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .find_user(tenant, manager)
+            .await?
+            .filter(|m| !m.is_deleted()))
+    }
+
     /// The managers of a page of users, in one store call (Graph's `$expand=manager` on a
     /// listing). Users without an active manager are absent from the map.
     pub async fn managers_of(

@@ -9,6 +9,7 @@ mod audit_logs;
 mod auth_methods;
 mod callers;
 mod delivery;
+mod delta;
 mod device;
 mod interactive;
 mod licenses;
@@ -51,6 +52,9 @@ pub use auth_methods::{
 };
 pub use callers::CallerRefused;
 pub use delivery::{DeliveredPassword, RevealedPassword, ViewOnceGone, ViewOnceLink};
+pub use delta::{
+    DELTA_TOKEN_LIFETIME_DAYS, DeltaError, DeltaNext, DeltaPage, DeltaRequest, DeltaStart,
+};
 pub use device::DeviceCodeError;
 pub use interactive::{
     CodeError, NewAuthorizationCode, OIDC_SCOPES, PasswordChangeError, USER_CONSENTABLE,

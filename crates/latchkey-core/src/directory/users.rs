@@ -328,7 +328,7 @@ impl Directory {
             payload: json!({ "roles": roles.iter().map(|r| r.template_id()).collect::<Vec<_>>() }),
         });
         self.store
-            .set_user_roles(tenant, user.id, &roles, &events)
+            .set_user_roles(tenant, user.id, &roles, user.version, &events)
             .await?;
         Ok(())
     }
