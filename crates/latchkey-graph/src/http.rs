@@ -115,6 +115,11 @@ pub fn router(state: GraphState) -> Router {
             "/directoryRoles/{id}/members/{member}/$ref",
             delete(roles::remove_member),
         )
+        .route("/latchkey/saas/apps", get(crate::saas::list_apps))
+        .route(
+            "/latchkey/saas/apps/{id}",
+            get(crate::saas::get_app).patch(crate::saas::update_app),
+        )
         .route("/me", get(get_me))
         .route("/me/changePassword", post(change_password))
         .route("/me/licenseDetails", get(licenses::my_license_details))

@@ -17,6 +17,7 @@ pub mod list;
 pub mod manager;
 pub mod odata;
 pub mod roles;
+mod saas;
 mod tap;
 pub mod throttle;
 pub mod user;

@@ -63,3 +63,4 @@ impl_mail_store!(SqliteStore, sqlx::Sqlite, "");
 crate::licenses::impl_license_store!(SqliteStore, sqlx::Sqlite);
 crate::managers::impl_manager_store!(SqliteStore, sqlx::Sqlite);
 crate::workflows::impl_workflow_store!(SqliteStore, sqlx::Sqlite, "");
+crate::saas::impl_saas_store!(SqliteStore, sqlx::Sqlite, "");
