@@ -44,6 +44,54 @@ pub enum Command {
     /// Lifecycle workflows (joiner/leaver automation), directly in the store.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
+    /// The SaaS inventory (apps the organisation uses, shadow IT), directly in the store.
+    #[command(subcommand)]
+    AppsInventory(AppsInventoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsInventoryCommand {
+    /// List the inventory by name, with state, category and users.
+    List(AppsInventoryListArgs),
+    /// Show one app with its users and newest evidence.
+    Show(AppsInventoryAppArgs),
+    /// Approve an app for use.
+    Sanction(AppsInventoryAppArgs),
+    /// Mark an app as not approved.
+    Unsanction(AppsInventoryAppArgs),
+    /// Import expense or card transactions from CSV (header: vendor,amount,currency,date,employee).
+    ImportExpenses(AppsInventoryImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryListArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Only apps in this state (discovered, underReview, sanctioned, unsanctioned, retired).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Page size (1-999).
+    #[arg(long, default_value_t = 100)]
+    pub top: u32,
+    /// The page after this token (printed as `next` by the previous page).
+    #[arg(long)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryAppArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The app's id or its name (any case).
+    pub app: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryImportArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The CSV file.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
