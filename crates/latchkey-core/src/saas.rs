@@ -336,10 +336,12 @@ pub fn format_amount(minor: i64, exponent: u8) -> String {
 /// store call carries them.
 #[async_trait]
 pub trait SaasStore {
-    async fn list_saas_apps(&self, tenant: TenantId, query: &SaasQuery)
-    -> StoreResult<Page<SaasApp>>;
-    async fn find_saas_app(&self, tenant: TenantId, id: SaasAppId)
-    -> StoreResult<Option<SaasApp>>;
+    async fn list_saas_apps(
+        &self,
+        tenant: TenantId,
+        query: &SaasQuery,
+    ) -> StoreResult<Page<SaasApp>>;
+    async fn find_saas_app(&self, tenant: TenantId, id: SaasAppId) -> StoreResult<Option<SaasApp>>;
     async fn find_saas_app_by_latchkey_app(
         &self,
         tenant: TenantId,

@@ -33,9 +33,11 @@ fn saas_error(e: DirectoryError) -> GraphError {
         DirectoryError::Invalid { property, message } => GraphError::bad_request(format!(
             "Invalid value specified for property '{property}' of resource 'saasApp': {message}"
         )),
-        DirectoryError::Conflict(message) => {
-            GraphError::new(StatusCode::CONFLICT, "Request_ConcurrencyViolation", message)
-        }
+        DirectoryError::Conflict(message) => GraphError::new(
+            StatusCode::CONFLICT,
+            "Request_ConcurrencyViolation",
+            message,
+        ),
         other => other.into(),
     }
 }
@@ -177,8 +179,7 @@ pub(crate) async fn list_apps(
 }
 
 fn app_id(raw: &str) -> Result<SaasAppId, GraphError> {
-    raw.parse()
-        .map_err(|_| GraphError::not_found(raw))
+    raw.parse().map_err(|_| GraphError::not_found(raw))
 }
 
 /// `GET /v1.0/latchkey/saas/apps/{id}`.

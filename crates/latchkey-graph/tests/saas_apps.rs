@@ -132,7 +132,13 @@ impl Api {
             .user
     }
 
-    async fn send(&self, method: &str, uri: &str, token: &str, body: Option<&str>) -> (StatusCode, Value) {
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder()
             .method(method)
             .uri(uri)
@@ -145,7 +151,9 @@ impl Api {
             .unwrap();
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -176,7 +184,10 @@ async fn the_inventory_is_listed_by_name_a_page_at_a_time_with_directory_read_al
     assert_eq!(first["value"][1]["category"], "Communication");
     assert_eq!(first["value"][1]["state"], "discovered");
     let next = first["@odata.nextLink"].as_str().unwrap();
-    assert!(next.starts_with("https://localhost:8443/v1.0/latchkey/saas/apps?"), "{next}");
+    assert!(
+        next.starts_with("https://localhost:8443/v1.0/latchkey/saas/apps?"),
+        "{next}"
+    );
     assert!(next.contains("%24top=2"), "{next}");
     let (status, second) = api
         .send("GET", next.strip_prefix(PUBLIC).unwrap(), &token, None)
@@ -197,11 +208,21 @@ async fn the_inventory_is_listed_by_name_a_page_at_a_time_with_directory_read_al
     assert!(filtered["value"].as_array().unwrap().is_empty());
 
     let (status, bad) = api
-        .send("GET", "/v1.0/latchkey/saas/apps?$orderby=name", &token, None)
+        .send(
+            "GET",
+            "/v1.0/latchkey/saas/apps?$orderby=name",
+            &token,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     let (status, bad) = api
-        .send("GET", "/v1.0/latchkey/saas/apps?$skiptoken=bm9wZQ", &token, None)
+        .send(
+            "GET",
+            "/v1.0/latchkey/saas/apps?$skiptoken=bm9wZQ",
+            &token,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
 }
@@ -210,10 +231,17 @@ async fn the_inventory_is_listed_by_name_a_page_at_a_time_with_directory_read_al
 async fn one_app_is_read_with_its_evidence_and_an_unknown_one_is_not_found() {
     let api = api().await;
     let token = api.app_token(&["Directory.Read.All"]).await;
-    let (_, list) = api.send("GET", "/v1.0/latchkey/saas/apps", &token, None).await;
+    let (_, list) = api
+        .send("GET", "/v1.0/latchkey/saas/apps", &token, None)
+        .await;
     let slack = list["value"][1]["id"].as_str().unwrap().to_owned();
     let (status, one) = api
-        .send("GET", &format!("/v1.0/latchkey/saas/apps/{slack}"), &token, None)
+        .send(
+            "GET",
+            &format!("/v1.0/latchkey/saas/apps/{slack}"),
+            &token,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{one}");
     assert_eq!(one["displayName"], "Slack");
@@ -227,15 +255,24 @@ async fn one_app_is_read_with_its_evidence_and_an_unknown_one_is_not_found() {
     );
     for missing in ["00000000-0000-0000-0000-000000000042", "not-a-guid"] {
         let (status, err) = api
-            .send("GET", &format!("/v1.0/latchkey/saas/apps/{missing}"), &token, None)
+            .send(
+                "GET",
+                &format!("/v1.0/latchkey/saas/apps/{missing}"),
+                &token,
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
         assert_eq!(err["error"]["code"], "Request_ResourceNotFound");
     }
-    let (status, err) = api.send("GET", "/v1.0/latchkey/saas/apps", "nope", None).await;
+    let (status, err) = api
+        .send("GET", "/v1.0/latchkey/saas/apps", "nope", None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{err}");
     let none = api.app_token(&["User.Read.All"]).await;
-    let (status, err) = api.send("GET", "/v1.0/latchkey/saas/apps", &none, None).await;
+    let (status, err) = api
+        .send("GET", "/v1.0/latchkey/saas/apps", &none, None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
     assert_eq!(err["error"]["code"], "Authorization_RequestDenied");
 }
@@ -245,7 +282,9 @@ async fn an_app_is_sanctioned_and_owned_with_directory_read_write_all_or_by_a_gl
     let api = api().await;
     let reader = api.app_token(&["Directory.Read.All"]).await;
     let writer = api.app_token(&["Directory.ReadWrite.All"]).await;
-    let (_, list) = api.send("GET", "/v1.0/latchkey/saas/apps", &reader, None).await;
+    let (_, list) = api
+        .send("GET", "/v1.0/latchkey/saas/apps", &reader, None)
+        .await;
     let zoom = list["value"][2]["id"].as_str().unwrap().to_owned();
     let uri = format!("/v1.0/latchkey/saas/apps/{zoom}");
 
@@ -288,7 +327,9 @@ async fn an_app_is_sanctioned_and_owned_with_directory_read_write_all_or_by_a_gl
     }
 
     // A Global Administrator signed in with a delegated token may review; a member may not.
-    let admin = api.user("ga@contoso.test", vec![DirectoryRole::GlobalAdministrator]).await;
+    let admin = api
+        .user("ga@contoso.test", vec![DirectoryRole::GlobalAdministrator])
+        .await;
     let member = api.user("member@contoso.test", vec![]).await;
     let scopes = "Directory.ReadWrite.All";
     let (status, err) = api

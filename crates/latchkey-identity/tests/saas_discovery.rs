@@ -76,29 +76,34 @@ async fn consenting_to_an_unknown_app_lists_it_as_discovered_and_alerts_the_admi
     assert_eq!(app.state, SaasAppState::Discovered);
     assert_eq!(app.latchkey_app_id.unwrap().to_string(), w.client_id);
     for p in ["User.Read", "User.ReadWrite.All", "Directory.Read.All"] {
-        assert!(app.permissions.iter().any(|g| g == p), "{:?}", app.permissions);
+        assert!(
+            app.permissions.iter().any(|g| g == p),
+            "{:?}",
+            app.permissions
+        );
     }
-    let detail = w
-        .h
-        .directory
-        .get_saas_app(&Harness::operator(), w.h.tenant(), app.id)
-        .await
-        .unwrap();
-    let pat = w
-        .h
-        .store
-        .find_user_by_upn(
-            w.h.tenant(),
-            &latchkey_core::names::Upn::parse("pat@contoso.test").unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let detail =
+        w.h.directory
+            .get_saas_app(&Harness::operator(), w.h.tenant(), app.id)
+            .await
+            .unwrap();
+    let pat =
+        w.h.store
+            .find_user_by_upn(
+                w.h.tenant(),
+                &latchkey_core::names::Upn::parse("pat@contoso.test").unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(detail.users.len(), 1);
     assert_eq!(detail.users[0].user_id, pat.id);
     let sources: Vec<EvidenceSource> = detail.evidence.iter().map(|e| e.source).collect();
     // Newest first: the sign-in that followed the consent, then the consent.
-    assert_eq!(sources, [EvidenceSource::SignIn, EvidenceSource::UserConsent]);
+    assert_eq!(
+        sources,
+        [EvidenceSource::SignIn, EvidenceSource::UserConsent]
+    );
 
     // The alert goes out through the real sender to the Global Administrator.
     let sink = SmtpSink::start().await.unwrap();
@@ -132,7 +137,9 @@ async fn consenting_to_an_unknown_app_lists_it_as_discovered_and_alerts_the_admi
 
     // Signing in again adds no second alert.
     let mut again = Browser::default();
-    let page = again.get(&w.app, &authorize_uri(&w, &[("scope", scope)])).await;
+    let page = again
+        .get(&w.app, &authorize_uri(&w, &[("scope", scope)]))
+        .await;
     let done = again
         .submit(
             &w,
@@ -165,15 +172,16 @@ async fn signing_in_to_an_admin_consented_app_discovers_it_with_the_user() {
     let apps = inventory(&w).await;
     assert_eq!(apps.len(), 1);
     assert_eq!(apps[0].user_count, 1);
-    let detail = w
-        .h
-        .directory
-        .get_saas_app(&Harness::operator(), w.h.tenant(), apps[0].id)
-        .await
-        .unwrap();
+    let detail =
+        w.h.directory
+            .get_saas_app(&Harness::operator(), w.h.tenant(), apps[0].id)
+            .await
+            .unwrap();
     assert_eq!(detail.evidence[0].source, EvidenceSource::SignIn);
     assert!(
-        detail.evidence[0].detail.starts_with("pat@contoso.test signed in"),
+        detail.evidence[0]
+            .detail
+            .starts_with("pat@contoso.test signed in"),
         "{}",
         detail.evidence[0].detail
     );

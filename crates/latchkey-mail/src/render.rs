@@ -224,7 +224,10 @@ pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
             let subject = if risky.is_empty() {
                 format!("New app discovered: {app_name}")
             } else {
-                format!("New app discovered: {app_name} (risky permissions: {})", risky.join(", "))
+                format!(
+                    "New app discovered: {app_name} (risky permissions: {})",
+                    risky.join(", ")
+                )
             };
             (subject, t.render().map_err(err)?, h.render().map_err(err)?)
         }

@@ -74,7 +74,9 @@ fn parse_amount(raw: &str, exponent: u8, currency: &str) -> Result<i64, String> 
         return Err("the amount is empty".into());
     }
     if s.starts_with('-') || (s.starts_with('(') && s.ends_with(')')) {
-        return Err(format!("the amount {s} is negative; refunds are not imported"));
+        return Err(format!(
+            "the amount {s} is negative; refunds are not imported"
+        ));
     }
     let s = s.strip_prefix('+').unwrap_or(s);
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -154,9 +156,7 @@ pub fn parse_expenses(data: &[u8]) -> Result<ParsedExpenses, ExpenseFileError> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e
-                    .position()
-                    .map_or(fallback_line, csv::Position::line);
+                let line = e.position().map_or(fallback_line, csv::Position::line);
                 out.problems.push(LineProblem {
                     line,
                     message: format!("not valid CSV: {e}"),
@@ -171,7 +171,10 @@ pub fn parse_expenses(data: &[u8]) -> Result<ParsedExpenses, ExpenseFileError> {
         if record.len() != width {
             out.problems.push(LineProblem {
                 line,
-                message: format!("expected {width} fields as in the header, found {}", record.len()),
+                message: format!(
+                    "expected {width} fields as in the header, found {}",
+                    record.len()
+                ),
             });
             continue;
         }
@@ -269,7 +272,10 @@ Figma,1500,JPY,2026-11-05,ada@contoso.test
         assert_eq!(
             problems,
             [
-                (6, "the amount 12.345 has more decimal places than USD has (2)"),
+                (
+                    6,
+                    "the amount 12.345 has more decimal places than USD has (2)"
+                ),
                 (7, "'XYZ' is not an ISO 4217 currency code"),
                 (8, "the amount -10.00 is negative; refunds are not imported"),
                 (9, "the date '30/11/2026' is not a date like 2026-11-30"),

@@ -122,7 +122,10 @@ mod tests {
     fn legal_forms_processor_prefixes_and_urls_are_seen_through() {
         assert_eq!(key("Zoom Video Communications, Inc."), Some("zoom"));
         assert_eq!(key("PAYPAL *DROPBOX"), Some("dropbox"));
-        assert_eq!(key("https://www.dropbox.com/business/billing"), Some("dropbox"));
+        assert_eq!(
+            key("https://www.dropbox.com/business/billing"),
+            Some("dropbox")
+        );
         assert_eq!(key("acme.atlassian.net"), Some("atlassian"));
         assert_eq!(key("workspace.google.com"), Some("google-workspace"));
         assert_eq!(key("Salesforce.com"), Some("salesforce"));

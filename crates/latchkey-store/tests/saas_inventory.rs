@@ -96,9 +96,17 @@ async fn outbox_kinds(h: &Harness) -> Vec<String> {
 async fn an_app_a_user_consents_to_is_discovered_with_the_user_and_the_permissions_and_alerts_once(
     h: Harness,
 ) {
-    let app = registration(&h, "Shadow Notes", &["User.ReadWrite.All", "Directory.Read.All"], true)
-        .await;
-    assert!(all_apps(&h).await.is_empty(), "registering is not discovering");
+    let app = registration(
+        &h,
+        "Shadow Notes",
+        &["User.ReadWrite.All", "Directory.Read.All"],
+        true,
+    )
+    .await;
+    assert!(
+        all_apps(&h).await.is_empty(),
+        "registering is not discovering"
+    );
     let ada = user(&h, "ada@contoso.test").await;
     h.directory
         .consent_as_user(&ada, &app, &["openid".into(), "User.Read".into()])
@@ -114,7 +122,12 @@ async fn an_app_a_user_consents_to_is_discovered_with_the_user_and_the_permissio
     assert_eq!(found.user_count, 1);
     assert_eq!(
         found.permissions,
-        ["openid", "User.Read", "User.ReadWrite.All", "Directory.Read.All"]
+        [
+            "openid",
+            "User.Read",
+            "User.ReadWrite.All",
+            "Directory.Read.All"
+        ]
     );
     let detail = h
         .directory
@@ -126,7 +139,11 @@ async fn an_app_a_user_consents_to_is_discovered_with_the_user_and_the_permissio
     assert_eq!(detail.evidence.len(), 1);
     assert_eq!(detail.evidence[0].source, EvidenceSource::UserConsent);
     assert_eq!(detail.evidence[0].user_id, Some(ada.id));
-    assert!(detail.evidence[0].detail.contains("ada@contoso.test consented to"));
+    assert!(
+        detail.evidence[0]
+            .detail
+            .contains("ada@contoso.test consented to")
+    );
 
     let sent = alerts(&h).await;
     assert_eq!(sent.len(), 1);
@@ -185,14 +202,24 @@ async fn the_review_moves_only_along_allowed_states_and_a_refusal_changes_nothin
     };
     let sanctioned = h
         .directory
-        .update_saas_app(&Harness::operator(), h.tenant(), id, review(SaasAppState::Sanctioned))
+        .update_saas_app(
+            &Harness::operator(),
+            h.tenant(),
+            id,
+            review(SaasAppState::Sanctioned),
+        )
         .await
         .unwrap();
     assert_eq!(sanctioned.state, SaasAppState::Sanctioned);
 
     let err = h
         .directory
-        .update_saas_app(&Harness::operator(), h.tenant(), id, review(SaasAppState::Discovered))
+        .update_saas_app(
+            &Harness::operator(),
+            h.tenant(),
+            id,
+            review(SaasAppState::Discovered),
+        )
         .await
         .unwrap_err();
     match err {
@@ -237,7 +264,11 @@ async fn the_review_moves_only_along_allowed_states_and_a_refusal_changes_nothin
         )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("no active user 'nobody@contoso.test'"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no active user 'nobody@contoso.test'"),
+        "{err}"
+    );
 
     // A sanctioned app's use updates its users but adds no evidence.
     let before = h
@@ -284,7 +315,13 @@ async fn importing_the_same_expenses_twice_adds_nothing_and_three_spellings_matc
         .await
         .unwrap();
     assert_eq!(
-        (first.imported, first.duplicates, first.matched, first.unmatched, first.new_apps),
+        (
+            first.imported,
+            first.duplicates,
+            first.matched,
+            first.unmatched,
+            first.new_apps
+        ),
         (5, 0, 4, 1, 2)
     );
     let apps = all_apps(&h).await;
@@ -299,12 +336,16 @@ async fn importing_the_same_expenses_twice_adds_nothing_and_three_spellings_matc
         .await
         .unwrap();
     assert_eq!(detail.evidence.len(), 3);
-    assert!(detail.evidence.iter().all(|e| e.source == EvidenceSource::Expense));
     assert!(
         detail
             .evidence
             .iter()
-            .any(|e| e.detail.contains("120.00 USD on 2026-11-01 by ada@contoso.test")),
+            .all(|e| e.source == EvidenceSource::Expense)
+    );
+    assert!(
+        detail.evidence.iter().any(|e| e
+            .detail
+            .contains("120.00 USD on 2026-11-01 by ada@contoso.test")),
         "{:?}",
         detail.evidence
     );
@@ -322,7 +363,10 @@ async fn importing_the_same_expenses_twice_adds_nothing_and_three_spellings_matc
         .import_expenses(&Harness::operator(), h.tenant(), parsed.lines)
         .await
         .unwrap();
-    assert_eq!((again.imported, again.duplicates, again.new_apps), (0, 5, 0));
+    assert_eq!(
+        (again.imported, again.duplicates, again.new_apps),
+        (0, 5, 0)
+    );
     assert_eq!(all_apps(&h).await.len(), 2);
     let detail = h
         .directory
@@ -342,7 +386,10 @@ async fn a_negative_amount_reaching_core_is_refused_and_nothing_is_written(h: Ha
         .import_expenses(&Harness::operator(), h.tenant(), lines)
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "amount: line 3: the amount must not be negative");
+    assert_eq!(
+        err.to_string(),
+        "amount: line 3: the amount must not be negative"
+    );
     assert!(all_apps(&h).await.is_empty());
 }
 
@@ -435,7 +482,12 @@ async fn reading_needs_directory_read_and_reviewing_directory_write_or_a_global_
     };
 
     let reader = app(&["Directory.Read.All"]);
-    assert!(h.directory.list_saas_apps(&reader, h.tenant(), &q).await.is_ok());
+    assert!(
+        h.directory
+            .list_saas_apps(&reader, h.tenant(), &q)
+            .await
+            .is_ok()
+    );
     let err = h
         .directory
         .update_saas_app(&reader, h.tenant(), id, sanction.clone())
@@ -457,7 +509,12 @@ async fn reading_needs_directory_read_and_reviewing_directory_write_or_a_global_
         scopes: Some(vec!["Directory.Read.All".into()]),
         channel: Channel::Graph,
     };
-    assert!(h.directory.list_saas_apps(&member, h.tenant(), &q).await.is_err());
+    assert!(
+        h.directory
+            .list_saas_apps(&member, h.tenant(), &q)
+            .await
+            .is_err()
+    );
 
     let admin = h
         .directory
@@ -485,7 +542,11 @@ async fn reading_needs_directory_read_and_reviewing_directory_write_or_a_global_
         .await
         .unwrap();
     assert_eq!(done.state, SaasAppState::Retired);
-    assert!(outbox_kinds(&h).await.contains(&"saas.appStateChanged".to_owned()));
+    assert!(
+        outbox_kinds(&h)
+            .await
+            .contains(&"saas.appStateChanged".to_owned())
+    );
 }
 
 macro_rules! both_backends {

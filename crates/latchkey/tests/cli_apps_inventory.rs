@@ -113,21 +113,33 @@ fn an_operator_imports_expenses_twice_reviews_the_apps_and_sees_a_consented_app(
         ],
     );
     assert_eq!(unsanctioned["state"], "unsanctioned");
-    let only = cli(&data, &["apps-inventory", "list", "--state", "unsanctioned"]);
+    let only = cli(
+        &data,
+        &["apps-inventory", "list", "--state", "unsanctioned"],
+    );
     assert_eq!(only["value"].as_array().unwrap().len(), 1);
 
     let page = cli(&data, &["apps-inventory", "list", "--top", "1"]);
     let next = page["next"].as_str().unwrap();
-    let rest = cli(&data, &["apps-inventory", "list", "--top", "1", "--after", next]);
+    let rest = cli(
+        &data,
+        &["apps-inventory", "list", "--top", "1", "--after", next],
+    );
     assert_eq!(rest["value"][0]["displayName"], "Slack");
 
     let says = refused(&data, &["apps-inventory", "show", "Nothing Here"]);
-    assert!(says.contains("no app 'Nothing Here' in the inventory"), "{says}");
+    assert!(
+        says.contains("no app 'Nothing Here' in the inventory"),
+        "{says}"
+    );
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "vendor,amount,date\nSlack,1,2026-11-01\n").unwrap();
     let says = refused(
         &data,
         &["apps-inventory", "import-expenses", bad.to_str().unwrap()],
     );
-    assert!(says.contains("the header row has no 'currency' column"), "{says}");
+    assert!(
+        says.contains("the header row has no 'currency' column"),
+        "{says}"
+    );
 }

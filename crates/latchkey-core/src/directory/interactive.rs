@@ -373,7 +373,11 @@ impl Directory {
         };
         self.store.insert_authorization_code(&record).await?;
         // A sign-in to the app: its use goes into the SaaS inventory.
-        let scopes: Vec<String> = record.scopes.split_whitespace().map(str::to_owned).collect();
+        let scopes: Vec<String> = record
+            .scopes
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         self.note_app_sign_in(record.tenant_id, record.client_id, record.user_id, &scopes)
             .await;
         Ok(code)

@@ -14,9 +14,9 @@ use crate::ids::{EventId, SaasAppId, TenantId, UserId};
 use crate::mail::{MailAddress, MailContent, OutgoingMail};
 use crate::role::DirectoryRole;
 use crate::saas::{
-    DETAIL_LIMIT, EvidenceSource, ExpenseCounts, ExpenseLine, ExpenseWrite, SaasApp,
-    SaasAppDetail, SaasAppState, SaasAppWrite, SaasDiscovery, SaasEvidence, SaasQuery,
-    UnmatchedExpense, risky_permissions,
+    DETAIL_LIMIT, EvidenceSource, ExpenseCounts, ExpenseLine, ExpenseWrite, SaasApp, SaasAppDetail,
+    SaasAppState, SaasAppWrite, SaasDiscovery, SaasEvidence, SaasQuery, UnmatchedExpense,
+    risky_permissions,
 };
 use crate::store::{Page, StoreError, UserQuery};
 use crate::user::User;
@@ -235,7 +235,10 @@ impl Directory {
                 keys.push(m.key.clone());
             }
         }
-        let present = self.store.saas_catalogue_keys_present(tenant, &keys).await?;
+        let present = self
+            .store
+            .saas_catalogue_keys_present(tenant, &keys)
+            .await?;
         let mut new_apps = Vec::new();
         for key in keys.iter().filter(|k| !present.contains(k)) {
             let Some(m) = lines
@@ -446,7 +449,10 @@ impl Directory {
                 addresses.push(a);
             }
             for a in addresses {
-                if !to.iter().any(|o| o.as_str().eq_ignore_ascii_case(a.as_str())) {
+                if !to
+                    .iter()
+                    .any(|o| o.as_str().eq_ignore_ascii_case(a.as_str()))
+                {
                     to.push(a);
                 }
             }

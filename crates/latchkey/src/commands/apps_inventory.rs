@@ -111,10 +111,7 @@ async fn find(directory: &Directory, tenant: TenantId, name: &str) -> CliResult<
     }
 }
 
-async fn set_state(
-    a: &crate::cli::AppsInventoryAppArgs,
-    state: SaasAppState,
-) -> CliResult {
+async fn set_state(a: &crate::cli::AppsInventoryAppArgs, state: SaasAppState) -> CliResult {
     let (directory, tenant) = open(&a.tenant).await?;
     let id = find(&directory, tenant, &a.app).await?;
     let app = directory
@@ -182,7 +179,10 @@ pub async fn run(cmd: AppsInventoryCommand) -> CliResult {
                         ]
                     })
                     .collect();
-                output::table(&["NAME", "STATE", "CATEGORY", "USERS", "RISKY", "ID"], &rows);
+                output::table(
+                    &["NAME", "STATE", "CATEGORY", "USERS", "RISKY", "ID"],
+                    &rows,
+                );
                 if let Some(next) = page.next {
                     println!("More: --after '{next}'");
                 }
@@ -235,8 +235,11 @@ pub async fn run(cmd: AppsInventoryCommand) -> CliResult {
             let counts = directory
                 .import_expenses(&OPERATOR, tenant, parsed.lines.clone())
                 .await?;
-            let unmatched: Vec<&latchkey_core::saas::ExpenseLine> =
-                parsed.lines.iter().filter(|l| l.matched.is_none()).collect();
+            let unmatched: Vec<&latchkey_core::saas::ExpenseLine> = parsed
+                .lines
+                .iter()
+                .filter(|l| l.matched.is_none())
+                .collect();
             if a.tenant.json {
                 output::json(&json!({
                     "imported": counts.imported,
