@@ -332,6 +332,156 @@ pub fn format_amount(minor: i64, exponent: u8) -> String {
     )
 }
 
+/// How often a contract is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BillingPeriod {
+    Monthly,
+    Quarterly,
+    Annual,
+}
+
+impl BillingPeriod {
+    pub const ALL: [Self; 3] = [Self::Monthly, Self::Quarterly, Self::Annual];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Monthly => "monthly",
+            Self::Quarterly => "quarterly",
+            Self::Annual => "annual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Months in one period.
+    pub const fn months(self) -> i64 {
+        match self {
+            Self::Monthly => 1,
+            Self::Quarterly => 3,
+            Self::Annual => 12,
+        }
+    }
+}
+
+/// A contract to record for an app, as a channel gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContract {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// Days before the end by which the vendor must be told (0: none).
+    pub notice_days: u32,
+    pub auto_renew: bool,
+    /// The cost of one billing period, in the currency's minor units.
+    pub cost_minor: i64,
+    /// ISO 4217 code, upper case.
+    pub currency: String,
+    pub exponent: u8,
+    pub billing_period: BillingPeriod,
+}
+
+/// A contract for an app in the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaasContract {
+    pub id: uuid::Uuid,
+    pub tenant_id: TenantId,
+    pub app_id: SaasAppId,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub notice_days: u32,
+    pub auto_renew: bool,
+    pub cost_minor: i64,
+    pub currency: String,
+    pub exponent: u8,
+    pub billing_period: BillingPeriod,
+    pub created: DateTime<Utc>,
+}
+
+impl SaasContract {
+    /// The last day the contract can be cancelled: its end less the notice period.
+    pub fn cancellation_deadline(&self) -> NaiveDate {
+        self.end - chrono::Days::new(u64::from(self.notice_days))
+    }
+
+    /// The cost per month, in minor units (rounded down).
+    pub fn monthly_cost_minor(&self) -> i64 {
+        self.cost_minor / self.billing_period.months()
+    }
+}
+
+impl NewContract {
+    /// Refuses an end on or before the start, a negative cost, a notice period longer than
+    /// the contract, and a currency code that is not three capital letters; each message
+    /// names the field.
+    pub fn validate(
+        self,
+        tenant: TenantId,
+        app: SaasAppId,
+        now: DateTime<Utc>,
+    ) -> Result<SaasContract, (&'static str, String)> {
+        if self.end <= self.start {
+            return Err((
+                "endDate",
+                format!(
+                    "the contract ends ({}) before or on the day it starts ({})",
+                    self.end, self.start
+                ),
+            ));
+        }
+        if self.cost_minor < 0 {
+            return Err(("cost", "the cost must not be negative".into()));
+        }
+        let days = (self.end - self.start).num_days();
+        if i64::from(self.notice_days) > days {
+            return Err((
+                "noticePeriodDays",
+                format!(
+                    "the notice period ({} days) is longer than the contract ({days} days)",
+                    self.notice_days
+                ),
+            ));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err((
+                "currency",
+                format!("'{}' is not an ISO 4217 code", self.currency),
+            ));
+        }
+        Ok(SaasContract {
+            id: uuid::Uuid::new_v4(),
+            tenant_id: tenant,
+            app_id: app,
+            start: self.start,
+            end: self.end,
+            notice_days: self.notice_days,
+            auto_renew: self.auto_renew,
+            cost_minor: self.cost_minor,
+            currency: self.currency,
+            exponent: self.exponent,
+            billing_period: self.billing_period,
+            created: now,
+        })
+    }
+}
+
+/// The app's users with no use in `idle_days` days at `now`, longest idle first.
+pub fn idle_users(users: &[SaasAppUser], now: DateTime<Utc>, idle_days: u32) -> Vec<SaasAppUser> {
+    let cutoff = now - chrono::Duration::days(i64::from(idle_days));
+    let mut idle: Vec<SaasAppUser> = users
+        .iter()
+        .filter(|u| u.last_used < cutoff)
+        .cloned()
+        .collect();
+    idle.sort_by_key(|u| u.last_used);
+    idle
+}
+
+/// Days without use after which a seat is idle, unless the app says otherwise.
+pub const DEFAULT_IDLE_DAYS: u32 = 60;
+
 /// The inventory's storage. Discoveries are written through [`Events::saas`] by whatever
 /// store call carries them.
 #[async_trait]
@@ -372,6 +522,18 @@ pub trait SaasStore {
         tenant: TenantId,
         limit: u32,
     ) -> StoreResult<Vec<UnmatchedExpense>>;
+    /// Adds a contract to an app of the tenant (`NotFound` when there is no such app).
+    async fn insert_saas_contract(
+        &self,
+        contract: &SaasContract,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// An app's contracts, by start date.
+    async fn list_saas_contracts(
+        &self,
+        tenant: TenantId,
+        app: SaasAppId,
+    ) -> StoreResult<Vec<SaasContract>>;
 }
 
 #[cfg(test)]
@@ -403,6 +565,65 @@ mod tests {
             "Files.ReadWrite.All".into(),
         ]);
         assert_eq!(got, ["mail.read", "Files.ReadWrite.All"]);
+    }
+
+    fn contract(start: &str, end: &str, notice: u32, cost: i64) -> NewContract {
+        NewContract {
+            start: start.parse().unwrap(),
+            end: end.parse().unwrap(),
+            notice_days: notice,
+            auto_renew: true,
+            cost_minor: cost,
+            currency: "USD".into(),
+            exponent: 2,
+            billing_period: BillingPeriod::Annual,
+        }
+    }
+
+    #[test]
+    fn a_contract_ending_before_it_starts_or_costing_less_than_nothing_is_refused() {
+        let (t, a, now) = (TenantId::new(), SaasAppId::new(), Utc::now());
+        let err = contract("2026-06-01", "2026-05-31", 0, 100)
+            .validate(t, a, now)
+            .unwrap_err();
+        assert_eq!(err.0, "endDate");
+        assert_eq!(
+            err.1,
+            "the contract ends (2026-05-31) before or on the day it starts (2026-06-01)"
+        );
+        let err = contract("2026-01-01", "2027-01-01", 0, -1)
+            .validate(t, a, now)
+            .unwrap_err();
+        assert_eq!(err, ("cost", "the cost must not be negative".into()));
+        let err = contract("2026-01-01", "2026-01-31", 31, 1)
+            .validate(t, a, now)
+            .unwrap_err();
+        assert_eq!(err.0, "noticePeriodDays");
+    }
+
+    #[test]
+    fn the_cancellation_deadline_is_the_end_less_the_notice_period() {
+        let c = contract("2026-01-01", "2027-01-01", 30, 120_000)
+            .validate(TenantId::new(), SaasAppId::new(), Utc::now())
+            .unwrap();
+        assert_eq!(c.cancellation_deadline().to_string(), "2026-12-02");
+        assert_eq!(c.monthly_cost_minor(), 10_000);
+    }
+
+    #[test]
+    fn a_seat_unused_for_61_days_is_idle_and_one_used_59_days_ago_is_not() {
+        let now: DateTime<Utc> = "2026-11-24T09:00:00Z".parse().unwrap();
+        let user = |days: i64| SaasAppUser {
+            user_id: UserId::new(),
+            first_seen: now - chrono::Duration::days(400),
+            last_used: now - chrono::Duration::days(days),
+            permissions: vec![],
+        };
+        let users = [user(59), user(61), user(90)];
+        let idle = idle_users(&users, now, DEFAULT_IDLE_DAYS);
+        assert_eq!(idle.len(), 2);
+        assert_eq!(idle[0].user_id, users[2].user_id);
+        assert_eq!(idle[1].user_id, users[1].user_id);
     }
 
     #[test]

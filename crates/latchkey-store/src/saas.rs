@@ -12,9 +12,9 @@ macro_rules! impl_saas_store {
             use latchkey_core::audit::{Events, OutboxEvent};
             use latchkey_core::ids::{SaasAppId, TenantId, UserId};
             use latchkey_core::saas::{
-                EvidenceSource, ExpenseCounts, ExpenseWrite, SaasApp, SaasAppState, SaasAppUser,
-                SaasAppWrite, SaasDiscovery, SaasEvidence, SaasQuery, SaasStore,
-                UnmatchedExpense,
+                BillingPeriod, EvidenceSource, ExpenseCounts, ExpenseWrite, SaasApp, SaasAppState,
+                SaasAppUser, SaasAppWrite, SaasContract, SaasDiscovery, SaasEvidence, SaasQuery,
+                SaasStore, UnmatchedExpense,
             };
             use latchkey_core::store::{Page, StoreError, StoreResult};
             use sqlx::{QueryBuilder, Row};
@@ -636,6 +636,85 @@ macro_rules! impl_saas_store {
                                 .map_err(|e| corrupt("spent_on", e))?,
                             employee: r.try_get("employee").map_err(map_err)?,
                             imported: r.try_get("imported_at").map_err(map_err)?,
+                        })
+                    })
+                    .collect()
+                }
+
+                async fn insert_saas_contract(
+                    &self,
+                    c: &SaasContract,
+                    events: &Events,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let done = sqlx::query(
+                        "INSERT INTO saas_contracts (id, tenant_id, app_id, start_date, end_date, \
+                         notice_days, auto_renew, cost_minor, currency, currency_exponent, \
+                         billing_period, created_at) \
+                         SELECT $1, tenant_id, id, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+                         FROM saas_apps WHERE tenant_id = $2 AND id = $3",
+                    )
+                    .bind(c.id)
+                    .bind(c.tenant_id.as_uuid())
+                    .bind(c.app_id.as_uuid())
+                    .bind(c.start.format("%Y-%m-%d").to_string())
+                    .bind(c.end.format("%Y-%m-%d").to_string())
+                    .bind(i32::try_from(c.notice_days).map_err(|e| corrupt("notice_days", e))?)
+                    .bind(c.auto_renew)
+                    .bind(c.cost_minor)
+                    .bind(&c.currency)
+                    .bind(i32::from(c.exponent))
+                    .bind(c.billing_period.as_str())
+                    .bind(c.created)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::NotFound);
+                    }
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)
+                }
+
+                async fn list_saas_contracts(
+                    &self,
+                    tenant: TenantId,
+                    app: SaasAppId,
+                ) -> StoreResult<Vec<SaasContract>> {
+                    sqlx::query(
+                        "SELECT id, tenant_id, app_id, start_date, end_date, notice_days, auto_renew, \
+                         cost_minor, currency, currency_exponent, billing_period, created_at \
+                         FROM saas_contracts WHERE tenant_id = $1 AND app_id = $2 \
+                         ORDER BY start_date, id",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(app.as_uuid())
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| {
+                        let date = |col: &str| -> StoreResult<NaiveDate> {
+                            let raw: String = r.try_get(col).map_err(map_err)?;
+                            NaiveDate::parse_from_str(&raw, "%Y-%m-%d").map_err(|e| corrupt(col, e))
+                        };
+                        let notice: i32 = r.try_get("notice_days").map_err(map_err)?;
+                        let exponent: i32 = r.try_get("currency_exponent").map_err(map_err)?;
+                        let period: String = r.try_get("billing_period").map_err(map_err)?;
+                        Ok(SaasContract {
+                            id: r.try_get("id").map_err(map_err)?,
+                            tenant_id: TenantId::from_uuid(r.try_get("tenant_id").map_err(map_err)?),
+                            app_id: SaasAppId::from_uuid(r.try_get("app_id").map_err(map_err)?),
+                            start: date("start_date")?,
+                            end: date("end_date")?,
+                            notice_days: u32::try_from(notice).map_err(|e| corrupt("notice_days", e))?,
+                            auto_renew: r.try_get("auto_renew").map_err(map_err)?,
+                            cost_minor: r.try_get("cost_minor").map_err(map_err)?,
+                            currency: r.try_get("currency").map_err(map_err)?,
+                            exponent: u8::try_from(exponent).map_err(|e| corrupt("currency_exponent", e))?,
+                            billing_period: BillingPeriod::parse(&period)
+                                .ok_or_else(|| corrupt("billing_period", &period))?,
+                            created: r.try_get("created_at").map_err(map_err)?,
                         })
                     })
                     .collect()

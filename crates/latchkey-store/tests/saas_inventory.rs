@@ -549,6 +549,102 @@ async fn reading_needs_directory_read_and_reviewing_directory_write_or_a_global_
     );
 }
 
+async fn a_contract_is_kept_with_its_deadline_and_bad_ones_are_refused_by_field(h: Harness) {
+    use latchkey_core::saas::{BillingPeriod, NewContract};
+    let csv = "vendor,amount,currency,date\nSlack,1,USD,2026-11-01\n";
+    let lines = latchkey_saas::parse_expenses(csv.as_bytes()).unwrap().lines;
+    h.directory
+        .import_expenses(&Harness::operator(), h.tenant(), lines)
+        .await
+        .unwrap();
+    let id = all_apps(&h).await[0].id;
+    let contract = |start: &str, end: &str, cost: i64| NewContract {
+        start: start.parse().unwrap(),
+        end: end.parse().unwrap(),
+        notice_days: 30,
+        auto_renew: true,
+        cost_minor: cost,
+        currency: "USD".into(),
+        exponent: 2,
+        billing_period: BillingPeriod::Annual,
+    };
+    let added = h
+        .directory
+        .add_saas_contract(
+            &Harness::operator(),
+            h.tenant(),
+            id,
+            contract("2026-01-01", "2027-01-01", 1_200_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added.cancellation_deadline().to_string(), "2026-12-02");
+    for (c, property) in [
+        (contract("2026-01-01", "2025-12-31", 100), "endDate"),
+        (contract("2026-01-01", "2027-01-01", -5), "cost"),
+    ] {
+        match h
+            .directory
+            .add_saas_contract(&Harness::operator(), h.tenant(), id, c)
+            .await
+            .unwrap_err()
+        {
+            DirectoryError::Invalid { property: p, .. } => assert_eq!(p, property),
+            other => panic!("{other:?}"),
+        }
+    }
+    let listed = h
+        .directory
+        .saas_contracts(&Harness::operator(), h.tenant(), id)
+        .await
+        .unwrap();
+    assert_eq!(listed, [added]);
+    let missing = h
+        .directory
+        .add_saas_contract(
+            &Harness::operator(),
+            h.tenant(),
+            latchkey_core::ids::SaasAppId::new(),
+            contract("2026-01-01", "2027-01-01", 1),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, DirectoryError::NotFound { .. }),
+        "{missing:?}"
+    );
+}
+
+async fn a_user_who_has_not_used_the_app_for_61_days_is_idle(h: Harness) {
+    let app = registration(&h, "Idle Board", &[], false).await;
+    let ada = user(&h, "ada@contoso.test").await;
+    let grace = user(&h, "grace@contoso.test").await;
+    h.directory
+        .consent_as_user(&ada, &app, &["User.Read".into()])
+        .await
+        .unwrap();
+    h.clock.advance(chrono::Duration::days(2));
+    h.directory
+        .consent_as_user(&grace, &app, &["User.Read".into()])
+        .await
+        .unwrap();
+    let id = all_apps(&h).await[0].id;
+    h.clock.advance(chrono::Duration::days(59));
+    // Ada's last use is 61 days old, Grace's 59.
+    let idle = h
+        .directory
+        .idle_saas_users(&Harness::operator(), h.tenant(), id, None)
+        .await
+        .unwrap();
+    assert_eq!(idle.iter().map(|u| u.user_id).collect::<Vec<_>>(), [ada.id]);
+    let idle = h
+        .directory
+        .idle_saas_users(&Harness::operator(), h.tenant(), id, Some(30))
+        .await
+        .unwrap();
+    assert_eq!(idle.len(), 2);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -570,4 +666,6 @@ both_backends!(
     a_negative_amount_reaching_core_is_refused_and_nothing_is_written,
     the_inventory_pages_by_name_without_gaps_or_repeats,
     reading_needs_directory_read_and_reviewing_directory_write_or_a_global_admin,
+    a_contract_is_kept_with_its_deadline_and_bad_ones_are_refused_by_field,
+    a_user_who_has_not_used_the_app_for_61_days_is_idle,
 );

@@ -14,9 +14,9 @@ use crate::ids::{EventId, SaasAppId, TenantId, UserId};
 use crate::mail::{MailAddress, MailContent, OutgoingMail};
 use crate::role::DirectoryRole;
 use crate::saas::{
-    DETAIL_LIMIT, EvidenceSource, ExpenseCounts, ExpenseLine, ExpenseWrite, SaasApp, SaasAppDetail,
-    SaasAppState, SaasAppWrite, SaasDiscovery, SaasEvidence, SaasQuery, UnmatchedExpense,
-    risky_permissions,
+    DEFAULT_IDLE_DAYS, DETAIL_LIMIT, EvidenceSource, ExpenseCounts, ExpenseLine, ExpenseWrite,
+    NewContract, SaasApp, SaasAppDetail, SaasAppState, SaasAppWrite, SaasContract, SaasDiscovery,
+    SaasEvidence, SaasQuery, UnmatchedExpense, idle_users, risky_permissions,
 };
 use crate::store::{Page, StoreError, UserQuery};
 use crate::user::User;
@@ -518,5 +518,87 @@ impl Directory {
                 self.mail_queued(e);
             }
         }
+    }
+}
+
+impl Directory {
+    /// Records a contract for an app: refused when it ends before it starts, costs less than
+    /// nothing, or gives more notice than it lasts.
+    pub async fn add_saas_contract(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: SaasAppId,
+        new: NewContract,
+    ) -> Result<SaasContract, DirectoryError> {
+        authorize(actor, Action::ManageSaasApps, &[])?;
+        let app = self
+            .store
+            .find_saas_app(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let contract = new
+            .validate(tenant, id, self.clock.now())
+            .map_err(|(property, message)| DirectoryError::invalid(property, message))?;
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "ApplicationManagement",
+            activity: "Add SaaS contract",
+            operation_type: "Add",
+            target: None,
+            other_target: Some((app.id.to_string(), app.name.clone())),
+            details: vec![
+                ("endDate".into(), contract.end.to_string()),
+                (
+                    "cancellationDeadline".into(),
+                    contract.cancellation_deadline().to_string(),
+                ),
+            ],
+            outbox_kind: "saas.contractAdded",
+            payload: json!({
+                "appId": app.id.to_string(),
+                "contractId": contract.id.to_string(),
+                "endDate": contract.end.to_string(),
+                "cancellationDeadline": contract.cancellation_deadline().to_string(),
+                "autoRenew": contract.auto_renew,
+            }),
+        });
+        self.store
+            .insert_saas_contract(&contract, &events)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => not_found(id),
+                other => other.into(),
+            })?;
+        Ok(contract)
+    }
+
+    /// An app's contracts, by start date.
+    pub async fn saas_contracts(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: SaasAppId,
+    ) -> Result<Vec<SaasContract>, DirectoryError> {
+        authorize(actor, Action::ReadSaasApps, &[])?;
+        Ok(self.store.list_saas_contracts(tenant, id).await?)
+    }
+
+    /// The app's users with no use in `idle_days` days (default 60) at the directory's clock,
+    /// longest idle first.
+    pub async fn idle_saas_users(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: SaasAppId,
+        idle_days: Option<u32>,
+    ) -> Result<Vec<crate::saas::SaasAppUser>, DirectoryError> {
+        let detail = self.get_saas_app(actor, tenant, id).await?;
+        Ok(idle_users(
+            &detail.users,
+            self.clock.now(),
+            idle_days.unwrap_or(DEFAULT_IDLE_DAYS),
+        ))
     }
 }

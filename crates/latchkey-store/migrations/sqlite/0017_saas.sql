@@ -63,3 +63,21 @@ CREATE TABLE saas_expenses (
 );
 CREATE INDEX saas_expenses_unmatched ON saas_expenses(tenant_id, imported_at)
     WHERE app_id IS NULL;
+
+-- Contracts: the cancellation deadline (end less notice) is computed, never stored.
+CREATE TABLE saas_contracts (
+    id                BLOB PRIMARY KEY,
+    tenant_id         BLOB NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    app_id            BLOB NOT NULL REFERENCES saas_apps(id) ON DELETE CASCADE,
+    start_date        TEXT NOT NULL,
+    end_date          TEXT NOT NULL,
+    notice_days       INTEGER NOT NULL CHECK (notice_days >= 0),
+    auto_renew        INTEGER NOT NULL,
+    cost_minor        INTEGER NOT NULL CHECK (cost_minor >= 0),
+    currency          TEXT NOT NULL,
+    currency_exponent INTEGER NOT NULL,
+    billing_period    TEXT NOT NULL CHECK (billing_period IN ('monthly', 'quarterly', 'annual')),
+    created_at        TEXT NOT NULL,
+    CHECK (end_date > start_date)
+);
+CREATE INDEX saas_contracts_by_app ON saas_contracts(app_id, start_date);
