@@ -113,6 +113,14 @@ fn parse_amount(raw: &str, exponent: u8, currency: &str) -> Result<i64, String> 
         .ok_or_else(|| format!("the amount {s} is too large"))
 }
 
+/// An amount in a currency, as a person types them ("1200.00", "usd"): the amount in minor
+/// units, the ISO 4217 code and its minor-unit digits. Negative amounts are refused.
+pub fn parse_money(amount: &str, currency: &str) -> Result<(i64, String, u8), String> {
+    let (code, exponent) = parse_currency(currency)?;
+    let minor = parse_amount(amount, exponent, &code)?;
+    Ok((minor, code, exponent))
+}
+
 fn parse_currency(raw: &str) -> Result<(String, u8), String> {
     let code = raw.trim().to_ascii_uppercase();
     let currency = Currency::from_code(&code)

@@ -11,5 +11,5 @@ pub mod expenses;
 pub mod vendor;
 
 pub use catalogue::{CATALOGUE, CatalogueApp};
-pub use expenses::{ExpenseFileError, LineProblem, ParsedExpenses, parse_expenses};
+pub use expenses::{ExpenseFileError, LineProblem, ParsedExpenses, parse_expenses, parse_money};
 pub use vendor::{match_vendor, normalize_vendor};

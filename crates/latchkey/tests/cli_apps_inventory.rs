@@ -127,6 +127,55 @@ fn an_operator_imports_expenses_twice_reviews_the_apps_and_sees_a_consented_app(
     );
     assert_eq!(rest["value"][0]["displayName"], "Slack");
 
+    let added = cli(
+        &data,
+        &[
+            "apps-inventory",
+            "add-contract",
+            "Slack",
+            "--start",
+            "2026-01-01",
+            "--end",
+            "2027-01-01",
+            "--notice-days",
+            "30",
+            "--auto-renew",
+            "--cost",
+            "12000",
+            "--currency",
+            "usd",
+        ],
+    );
+    assert_eq!(added["cancellationDeadline"], "2026-12-02");
+    assert_eq!(added["cost"], "12000.00");
+    assert_eq!(added["currency"], "USD");
+    let base = [
+        "apps-inventory",
+        "add-contract",
+        "Slack",
+        "--start",
+        "2026-01-01",
+        "--currency",
+        "USD",
+    ];
+    let says = refused(
+        &data,
+        &[&base[..], &["--end", "2025-12-01", "--cost", "1"]].concat(),
+    );
+    assert!(
+        says.contains("endDate: the contract ends (2025-12-01) before"),
+        "{says}"
+    );
+    let says = refused(
+        &data,
+        &[&base[..], &["--end", "2027-01-01", "--cost=-1"]].concat(),
+    );
+    assert!(says.contains("the amount -1 is negative"), "{says}");
+    let listed = cli(&data, &["apps-inventory", "contracts", "Slack"]);
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1);
+    let idle = cli(&data, &["apps-inventory", "idle", "Slack"]);
+    assert!(idle["value"].as_array().unwrap().is_empty());
+
     let says = refused(&data, &["apps-inventory", "show", "Nothing Here"]);
     assert!(
         says.contains("no app 'Nothing Here' in the inventory"),

@@ -6,7 +6,8 @@ use latchkey_core::Directory;
 use latchkey_core::directory::SaasAppChanges;
 use latchkey_core::ids::{SaasAppId, TenantId};
 use latchkey_core::saas::{
-    SaasApp, SaasAppDetail, SaasAppState, SaasQuery, format_amount, risky_permissions,
+    BillingPeriod, NewContract, SaasApp, SaasAppDetail, SaasAppState, SaasContract, SaasQuery,
+    format_amount, risky_permissions,
 };
 use serde_json::{Value, json};
 
@@ -36,6 +37,20 @@ fn app_json(a: &SaasApp) -> Value {
         "userCount": a.user_count,
         "createdDateTime": a.created.to_rfc3339(),
         "lastModifiedDateTime": a.updated.to_rfc3339(),
+    })
+}
+
+fn contract_json(c: &SaasContract) -> Value {
+    json!({
+        "id": c.id.to_string(),
+        "startDate": c.start.to_string(),
+        "endDate": c.end.to_string(),
+        "noticePeriodDays": c.notice_days,
+        "cancellationDeadline": c.cancellation_deadline().to_string(),
+        "autoRenew": c.auto_renew,
+        "cost": format_amount(c.cost_minor, c.exponent),
+        "currency": c.currency,
+        "billingPeriod": c.billing_period.as_str(),
     })
 }
 
@@ -216,6 +231,95 @@ pub async fn run(cmd: AppsInventoryCommand) -> CliResult {
         }
         AppsInventoryCommand::Sanction(a) => set_state(&a, SaasAppState::Sanctioned).await?,
         AppsInventoryCommand::Unsanction(a) => set_state(&a, SaasAppState::Unsanctioned).await?,
+        AppsInventoryCommand::Contracts(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let id = find(&directory, tenant, &a.app).await?;
+            let contracts = directory.saas_contracts(&OPERATOR, tenant, id).await?;
+            if a.tenant.json {
+                output::json(&json!({
+                    "value": contracts.iter().map(contract_json).collect::<Vec<_>>(),
+                }));
+            } else {
+                let rows: Vec<Vec<String>> = contracts
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.start.to_string(),
+                            c.end.to_string(),
+                            c.cancellation_deadline().to_string(),
+                            if c.auto_renew { "yes" } else { "no" }.to_owned(),
+                            format!(
+                                "{} {} {}",
+                                format_amount(c.cost_minor, c.exponent),
+                                c.currency,
+                                c.billing_period.as_str()
+                            ),
+                        ]
+                    })
+                    .collect();
+                output::table(&["START", "END", "CANCEL BY", "AUTO-RENEW", "COST"], &rows);
+            }
+        }
+        AppsInventoryCommand::AddContract(a) => {
+            let (cost_minor, currency, exponent) =
+                latchkey_saas::parse_money(&a.cost, &a.currency).map_err(CliError)?;
+            let billing_period = BillingPeriod::parse(&a.billing_period).ok_or_else(|| {
+                CliError(format!(
+                    "--billing-period '{}' is not monthly, quarterly or annual",
+                    a.billing_period
+                ))
+            })?;
+            let (directory, tenant) = open(&a.app.tenant).await?;
+            let id = find(&directory, tenant, &a.app.app).await?;
+            let c = directory
+                .add_saas_contract(
+                    &OPERATOR,
+                    tenant,
+                    id,
+                    NewContract {
+                        start: a.start,
+                        end: a.end,
+                        notice_days: a.notice_days,
+                        auto_renew: a.auto_renew,
+                        cost_minor,
+                        currency,
+                        exponent,
+                        billing_period,
+                    },
+                )
+                .await?;
+            if a.app.tenant.json {
+                output::json(&contract_json(&c));
+            } else {
+                println!(
+                    "Contract added: {} to {}, cancel by {}.",
+                    c.start,
+                    c.end,
+                    c.cancellation_deadline()
+                );
+            }
+        }
+        AppsInventoryCommand::Idle(a) => {
+            let (directory, tenant) = open(&a.app.tenant).await?;
+            let id = find(&directory, tenant, &a.app.app).await?;
+            let idle = directory
+                .idle_saas_users(&OPERATOR, tenant, id, a.days)
+                .await?;
+            if a.app.tenant.json {
+                output::json(&json!({
+                    "value": idle.iter().map(|u| json!({
+                        "userId": u.user_id.to_string(),
+                        "lastUsedDateTime": u.last_used.to_rfc3339(),
+                    })).collect::<Vec<_>>(),
+                }));
+            } else {
+                let rows: Vec<Vec<String>> = idle
+                    .iter()
+                    .map(|u| vec![u.user_id.to_string(), when(u.last_used)])
+                    .collect();
+                output::table(&["USER", "LAST USED"], &rows);
+            }
+        }
         AppsInventoryCommand::ImportExpenses(a) => {
             let size = std::fs::metadata(&a.file)
                 .map_err(|e| CliError(format!("cannot read {}: {e}", a.file.display())))?
