@@ -645,6 +645,36 @@ async fn a_user_who_has_not_used_the_app_for_61_days_is_idle(h: Harness) {
     assert_eq!(idle.len(), 2);
 }
 
+async fn users_consenting_at_once_to_a_new_app_make_one_entry_and_one_alert(h: Harness) {
+    let app = registration(&h, "Racing Notes", &[], false).await;
+    let mut people = Vec::new();
+    for i in 0..6 {
+        people.push(user(&h, &format!("racer{i}@contoso.test")).await);
+    }
+    let consents = people.iter().map(|u| {
+        let d = h.directory.clone();
+        let (u, app) = (u.clone(), app.clone());
+        tokio::spawn(async move { d.consent_as_user(&u, &app, &["User.Read".into()]).await })
+    });
+    for done in futures_join(consents).await {
+        done.unwrap().unwrap();
+    }
+    let apps = all_apps(&h).await;
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].user_count, 6);
+    assert_eq!(alerts(&h).await.len(), 1);
+}
+
+async fn futures_join<T>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await);
+    }
+    out
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -668,4 +698,5 @@ both_backends!(
     reading_needs_directory_read_and_reviewing_directory_write_or_a_global_admin,
     a_contract_is_kept_with_its_deadline_and_bad_ones_are_refused_by_field,
     a_user_who_has_not_used_the_app_for_61_days_is_idle,
+    users_consenting_at_once_to_a_new_app_make_one_entry_and_one_alert,
 );
