@@ -186,3 +186,63 @@ async fn signing_in_to_an_admin_consented_app_discovers_it_with_the_user() {
         detail.evidence[0].detail
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_sign_in_after_consent_is_recorded_as_a_sign_in_too() {
+    let w = world(&["User.Read"], false).await;
+    user(&w, "pat@contoso.test", false).await;
+    let started = Browser::default()
+        .post(
+            &w.app,
+            &format!("/{}/oauth2/v2.0/devicecode", w.tid),
+            &[
+                ("client_id", w.client_id.as_str()),
+                ("client_secret", w.secret.as_str()),
+                ("scope", "openid profile User.Read"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let started: serde_json::Value = serde_json::from_str(&started.body).unwrap();
+    let mut b = Browser::default();
+    let entry = b.get(&w.app, &format!("/{}/devicelogin", w.tid)).await;
+    let sign_in = b
+        .post(
+            &w.app,
+            &format!("/{}/devicelogin", w.tid),
+            &[
+                ("csrf", entry.hidden("csrf").as_str()),
+                ("user_code", started["user_code"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    let consent = b
+        .submit(
+            &w,
+            &sign_in,
+            "",
+            &[("username", "pat@contoso.test"), ("password", PW)],
+        )
+        .await;
+    assert!(
+        consent.body.contains("Permissions requested"),
+        "{}",
+        consent.body
+    );
+    let done = b
+        .submit(&w, &consent, "/consent", &[("decision", "accept")])
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let apps = inventory(&w).await;
+    assert_eq!(apps.len(), 1);
+    let detail =
+        w.h.directory
+            .get_saas_app(&Harness::operator(), w.h.tenant(), apps[0].id)
+            .await
+            .unwrap();
+    let sources: Vec<EvidenceSource> = detail.evidence.iter().map(|e| e.source).collect();
+    assert_eq!(
+        sources,
+        [EvidenceSource::SignIn, EvidenceSource::UserConsent]
+    );
+}
