@@ -120,6 +120,14 @@ pub fn router(state: GraphState) -> Router {
             "/latchkey/saas/apps/{id}",
             get(crate::saas::get_app).patch(crate::saas::update_app),
         )
+        .route(
+            "/latchkey/saas/apps/{id}/contracts",
+            get(crate::saas::list_contracts),
+        )
+        .route(
+            "/latchkey/saas/apps/{id}/idleUsers",
+            get(crate::saas::list_idle_users),
+        )
         .route("/me", get(get_me))
         .route("/me/changePassword", post(change_password))
         .route("/me/licenseDetails", get(licenses::my_license_details))

@@ -254,3 +254,94 @@ pub(crate) async fn update_app(
         .map_err(saas_error)?;
     Ok(json_response(StatusCode::OK, &app_json(&app)))
 }
+
+fn contract_json(c: &latchkey_core::saas::SaasContract) -> Value {
+    json!({
+        "id": c.id.to_string(),
+        "startDate": c.start.to_string(),
+        "endDate": c.end.to_string(),
+        "noticePeriodDays": c.notice_days,
+        "cancellationDeadline": c.cancellation_deadline().to_string(),
+        "autoRenew": c.auto_renew,
+        "cost": latchkey_core::saas::format_amount(c.cost_minor, c.exponent),
+        "currency": c.currency,
+        "billingPeriod": c.billing_period.as_str(),
+    })
+}
+
+/// `GET /v1.0/latchkey/saas/apps/{id}/contracts`: the app's contracts with their
+/// cancellation deadlines, by start date.
+pub(crate) async fn list_contracts(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+) -> Result<Response, GraphError> {
+    let id = app_id(&id)?;
+    // The app itself first, so that an unknown one is 404 rather than an empty list.
+    state
+        .directory
+        .get_saas_app(&caller.actor, caller.tenant, id)
+        .await
+        .map_err(saas_error)?;
+    let contracts = state
+        .directory
+        .saas_contracts(&caller.actor, caller.tenant, id)
+        .await
+        .map_err(saas_error)?;
+    let out = json!({
+        "@odata.context": context(&state, &format!("{SET}('{id}')/contracts")),
+        "value": contracts.iter().map(contract_json).collect::<Vec<_>>(),
+    });
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+/// `GET /v1.0/latchkey/saas/apps/{id}/idleUsers?days=N`: users with no use in N days (60
+/// by default), longest idle first.
+pub(crate) async fn list_idle_users(
+    caller: Caller,
+    State(state): State<GraphState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, GraphError> {
+    let id = app_id(&id)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|_| GraphError::bad_request("The query string is not valid."))?;
+    let mut days = None;
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "days" => {
+                days = Some(
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|d| (1..=3650).contains(d))
+                        .ok_or_else(|| {
+                            GraphError::bad_request(format!(
+                                "The query parameter 'days' must be a whole number of days from 1 to 3650, not '{}'.",
+                                clip(value)
+                            ))
+                        })?,
+                );
+            }
+            other => {
+                return Err(GraphError::unsupported(format!(
+                    "Query option '{}' is not supported on idleUsers.",
+                    clip(other)
+                )));
+            }
+        }
+    }
+    let idle = state
+        .directory
+        .idle_saas_users(&caller.actor, caller.tenant, id, days)
+        .await
+        .map_err(saas_error)?;
+    let out = json!({
+        "@odata.context": context(&state, &format!("{SET}('{id}')/idleUsers")),
+        "value": idle.iter().map(|u| json!({
+            "userId": u.user_id.to_string(),
+            "lastUsedDateTime": timestamp(u.last_used),
+        })).collect::<Vec<_>>(),
+    });
+    Ok(json_response(StatusCode::OK, &out))
+}

@@ -353,3 +353,121 @@ async fn an_app_is_sanctioned_and_owned_with_directory_read_write_all_or_by_a_gl
     assert_eq!(done["state"], "retired");
     assert!(done["ownerId"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_show_their_cancellation_deadline_and_idle_users_follow_the_clock() {
+    use latchkey_core::saas::{BillingPeriod, NewContract};
+    let api = api().await;
+    let registration = api
+        .h
+        .directory
+        .create_app(
+            &Harness::operator(),
+            api.h.tenant(),
+            NewApp {
+                display_name: "Team Board".into(),
+                redirect_uris: vec!["https://board.example.test/cb".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .app;
+    let ada = api.user("ada@contoso.test", vec![]).await;
+    api.h
+        .directory
+        .consent_as_user(&ada, &registration, &["User.Read".into()])
+        .await
+        .unwrap();
+    let board = api
+        .h
+        .directory
+        .find_saas_app_for_test(api.h.tenant(), "Team Board")
+        .await;
+    api.h
+        .directory
+        .add_saas_contract(
+            &Harness::operator(),
+            api.h.tenant(),
+            board,
+            NewContract {
+                start: "2026-01-01".parse().unwrap(),
+                end: "2027-01-01".parse().unwrap(),
+                notice_days: 30,
+                auto_renew: true,
+                cost_minor: 1_200_000,
+                currency: "EUR".into(),
+                exponent: 2,
+                billing_period: BillingPeriod::Annual,
+            },
+        )
+        .await
+        .unwrap();
+    api.h.clock.advance(Duration::days(61));
+    let token = api.app_token(&["Directory.Read.All"]).await;
+    let (status, contracts) = api
+        .send(
+            "GET",
+            &format!("/v1.0/latchkey/saas/apps/{board}/contracts"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{contracts}");
+    assert_eq!(contracts["value"][0]["cancellationDeadline"], "2026-12-02");
+    assert_eq!(contracts["value"][0]["cost"], "12000.00");
+
+    let uri = format!("/v1.0/latchkey/saas/apps/{board}/idleUsers");
+    let (status, idle) = api.send("GET", &uri, &token, None).await;
+    assert_eq!(status, StatusCode::OK, "{idle}");
+    assert_eq!(idle["value"][0]["userId"], ada.id.to_string());
+    let (_, idle) = api
+        .send("GET", &format!("{uri}?days=90"), &token, None)
+        .await;
+    assert!(idle["value"].as_array().unwrap().is_empty(), "{idle}");
+    let (status, bad) = api
+        .send("GET", &format!("{uri}?days=soon"), &token, None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    let (status, _) = api
+        .send(
+            "GET",
+            "/v1.0/latchkey/saas/apps/00000000-0000-0000-0000-000000000042/contracts",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+trait FindForTest {
+    async fn find_saas_app_for_test(
+        &self,
+        tenant: latchkey_core::ids::TenantId,
+        name: &str,
+    ) -> latchkey_core::ids::SaasAppId;
+}
+
+impl FindForTest for latchkey_core::Directory {
+    async fn find_saas_app_for_test(
+        &self,
+        tenant: latchkey_core::ids::TenantId,
+        name: &str,
+    ) -> latchkey_core::ids::SaasAppId {
+        self.list_saas_apps(
+            &Harness::operator(),
+            tenant,
+            &latchkey_core::saas::SaasQuery {
+                limit: 999,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|a| a.name == name)
+        .unwrap()
+        .id
+    }
+}
