@@ -87,6 +87,9 @@ pub struct Events {
     pub mail: Vec<OutgoingMail>,
     /// View-once deliveries of a secret, inserted in the same transaction.
     pub deliveries: Vec<ViewOnceRecord>,
+    /// Apps seen in use by this change (a consent), added to the SaaS inventory in the same
+    /// transaction.
+    pub saas: Vec<crate::saas::SaasDiscovery>,
 }
 
 impl Events {
@@ -97,6 +100,7 @@ impl Events {
             outbox,
             mail: Vec::new(),
             deliveries: Vec::new(),
+            saas: Vec::new(),
         }
     }
 }

@@ -106,6 +106,10 @@ pub enum Action {
     ReadAuthMethods,
     /// Register or remove a user's authentication methods and recovery codes.
     ManageAuthMethods,
+    /// Read the SaaS inventory (`/v1.0/latchkey/saas/apps`).
+    ReadSaasApps,
+    /// Review the SaaS inventory (state, owner) and import expenses.
+    ManageSaasApps,
 }
 
 /// The refusal, worded for the person who asked.
@@ -159,6 +163,8 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
                 | ReadAuditLogs
                 | ReadAuthMethods
                 | ManageAuthMethods
+                | ReadSaasApps
+                | ManageSaasApps
         ),
         PrivilegedAuthenticationAdministrator => matches!(
             action,
@@ -183,6 +189,10 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
 fn permission_allows(permission: &str, action: Action) -> bool {
     use Action::*;
     match permission {
+        // The SaaS inventory: read with the directory's read permission, changed with its
+        // write permission.
+        "Directory.Read.All" | "Directory.ReadWrite.All" if action == ReadSaasApps => true,
+        "Directory.ReadWrite.All" if action == ManageSaasApps => true,
         "Directory.ReadWrite.All" if action == ReadRoles => true,
         // Graph's assignLicense: User.ReadWrite.All or Directory.ReadWrite.All, and the
         // least privileged LicenseAssignment.ReadWrite.All; subscribedSkus: the

@@ -75,3 +75,7 @@ guid_id!(
     /// A workflow run's id.
     RunId
 );
+guid_id!(
+    /// An app in the SaaS inventory (not an app registration: that is an `AppId`).
+    SaasAppId
+);

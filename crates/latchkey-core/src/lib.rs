@@ -24,6 +24,7 @@ pub mod odata;
 pub mod password;
 pub mod query;
 pub mod role;
+pub mod saas;
 pub mod sign_in;
 pub mod sspr;
 pub mod store;

@@ -123,15 +123,18 @@ pub enum MailKind {
     Test,
     /// A lifecycle workflow tells a user's manager that it ran for the user.
     WorkflowNotice,
+    /// The SaaS inventory tells the Global Administrators of an app newly seen in use.
+    SaasAppDiscovered,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::OneTimeCode,
         Self::ViewOnceLink,
         Self::PasswordChanged,
         Self::Test,
         Self::WorkflowNotice,
+        Self::SaasAppDiscovered,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -141,6 +144,7 @@ impl MailKind {
             Self::PasswordChanged => "passwordChanged",
             Self::Test => "test",
             Self::WorkflowNotice => "workflowNotice",
+            Self::SaasAppDiscovered => "saasAppDiscovered",
         }
     }
 
@@ -183,6 +187,17 @@ pub enum MailContent {
         user_principal_name: String,
         workflow: String,
     },
+    /// To the Global Administrators: an app not in the inventory was seen in use.
+    SaasAppDiscovered {
+        app_name: String,
+        /// Who used it (a UPN), or the administrator who consented.
+        seen_by: String,
+        /// How it was seen (`userConsent`, `adminConsent`, `signIn`).
+        source: String,
+        permissions: Vec<String>,
+        /// The risky ones among `permissions`.
+        risky: Vec<String>,
+    },
 }
 
 impl fmt::Debug for MailContent {
@@ -200,6 +215,7 @@ impl MailContent {
             Self::PasswordChanged { .. } => MailKind::PasswordChanged,
             Self::Test { .. } => MailKind::Test,
             Self::WorkflowNotice { .. } => MailKind::WorkflowNotice,
+            Self::SaasAppDiscovered { .. } => MailKind::SaasAppDiscovered,
         }
     }
 
@@ -250,6 +266,19 @@ impl MailContent {
                 user_principal_name: user_principal_name.clone(),
                 workflow: workflow.clone(),
             },
+            Self::SaasAppDiscovered {
+                app_name,
+                seen_by,
+                source,
+                permissions,
+                risky,
+            } => WireContent::SaasAppDiscovered {
+                app_name: app_name.clone(),
+                seen_by: seen_by.clone(),
+                source: source.clone(),
+                permissions: permissions.clone(),
+                risky: risky.clone(),
+            },
         };
         Wire {
             organization: organization.to_owned(),
@@ -296,6 +325,14 @@ enum WireContent {
         display_name: String,
         user_principal_name: String,
         workflow: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    SaasAppDiscovered {
+        app_name: String,
+        seen_by: String,
+        source: String,
+        permissions: Vec<String>,
+        risky: Vec<String>,
     },
 }
 
@@ -344,6 +381,19 @@ impl From<WireContent> for MailContent {
                 display_name,
                 user_principal_name,
                 workflow,
+            },
+            WireContent::SaasAppDiscovered {
+                app_name,
+                seen_by,
+                source,
+                permissions,
+                risky,
+            } => Self::SaasAppDiscovered {
+                app_name,
+                seen_by,
+                source,
+                permissions,
+                risky,
             },
         }
     }

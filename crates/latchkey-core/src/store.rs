@@ -239,7 +239,9 @@ impl Debug for SigningKeyRecord {
 /// ([`DeliveryStore`]) are their own traits so that each part reads on its own; every backend
 /// implements all of them.
 #[async_trait]
-pub trait Store: MailStore + DeliveryStore + WorkflowStore + Send + Sync + Debug {
+pub trait Store:
+    MailStore + DeliveryStore + WorkflowStore + crate::saas::SaasStore + Send + Sync + Debug
+{
     /// Checks that the database answers; for health checks.
     async fn ping(&self) -> StoreResult<()>;
 

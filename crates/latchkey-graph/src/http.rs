@@ -125,6 +125,19 @@ pub fn router_and_paths(state: GraphState) -> (Router, Vec<&'static str>) {
             "/directoryRoles/{id}/members/{member}/$ref",
             delete(roles::remove_member),
         )
+        .route("/latchkey/saas/apps", get(crate::saas::list_apps))
+        .route(
+            "/latchkey/saas/apps/{id}",
+            get(crate::saas::get_app).patch(crate::saas::update_app),
+        )
+        .route(
+            "/latchkey/saas/apps/{id}/contracts",
+            get(crate::saas::list_contracts),
+        )
+        .route(
+            "/latchkey/saas/apps/{id}/idleUsers",
+            get(crate::saas::list_idle_users),
+        )
         .route("/me", get(get_me))
         .route("/me/changePassword", post(change_password))
         .route("/me/licenseDetails", get(licenses::my_license_details))

@@ -20,6 +20,7 @@ pub mod manager;
 pub mod odata;
 mod openapi;
 pub mod roles;
+mod saas;
 mod tap;
 pub mod throttle;
 pub mod user;

@@ -55,6 +55,20 @@ pair!(WorkflowNoticeText, "workflow_notice.txt", WorkflowNoticeHtml, "workflow_n
     organization: &'a str, manager_display_name: &'a str, display_name: &'a str,
     user_principal_name: &'a str, workflow: &'a str,
 });
+pair!(SaasText, "saas_app_discovered.txt", SaasHtml, "saas_app_discovered.html", {
+    organization: &'a str, app_name: &'a str, seen_by: &'a str, source: &'a str,
+    permissions: String, risky: String,
+});
+
+/// How a discovery source reads in a sentence.
+fn seen_through(source: &str) -> &'static str {
+    match source {
+        "userConsent" => "consent on the sign-in page",
+        "adminConsent" => "administrator consent for the organisation",
+        "signIn" => "sign-in",
+        _ => "other use",
+    }
+}
 
 /// Renders an opened message.
 pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
@@ -178,6 +192,44 @@ pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
                 t.render().map_err(err)?,
                 h.render().map_err(err)?,
             )
+        }
+        MailContent::SaasAppDiscovered {
+            app_name,
+            seen_by,
+            source,
+            permissions,
+            risky,
+        } => {
+            let permissions = if permissions.is_empty() {
+                "none".to_owned()
+            } else {
+                permissions.join(", ")
+            };
+            let t = SaasText {
+                organization: org,
+                app_name,
+                seen_by,
+                source: seen_through(source),
+                permissions: permissions.clone(),
+                risky: risky.join(", "),
+            };
+            let h = SaasHtml {
+                organization: org,
+                app_name,
+                seen_by,
+                source: seen_through(source),
+                permissions,
+                risky: risky.join(", "),
+            };
+            let subject = if risky.is_empty() {
+                format!("New app discovered: {app_name}")
+            } else {
+                format!(
+                    "New app discovered: {app_name} (risky permissions: {})",
+                    risky.join(", ")
+                )
+            };
+            (subject, t.render().map_err(err)?, h.render().map_err(err)?)
         }
     };
     Ok(Rendered {

@@ -9,6 +9,7 @@ mod licenses;
 mod mail;
 mod managers;
 mod postgres;
+mod saas;
 mod shared;
 mod sqlite;
 mod workflows;

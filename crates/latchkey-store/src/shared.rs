@@ -276,6 +276,8 @@ macro_rules! impl_store {
             .map_err(map_err)?;
             // E-mail and view-once deliveries the change causes (`mail.rs`).
             insert_mail_and_deliveries(tx, events).await?;
+            // Apps the change shows in use, for the SaaS inventory (`saas.rs`).
+            insert_saas_discoveries(tx, events).await?;
             Ok(())
         }
 

@@ -64,3 +64,4 @@ crate::licenses::impl_license_store!(SqliteStore, sqlx::Sqlite);
 crate::managers::impl_manager_store!(SqliteStore, sqlx::Sqlite);
 crate::changes::impl_change_store!(SqliteStore, sqlx::Sqlite);
 crate::workflows::impl_workflow_store!(SqliteStore, sqlx::Sqlite, "");
+crate::saas::impl_saas_store!(SqliteStore, sqlx::Sqlite, "");

@@ -1489,6 +1489,7 @@ async fn mail_queue(State(state): State<WebState>, headers: HeaderMap) -> Respon
                 latchkey_core::mail::MailKind::PasswordChanged => "Password changed notice",
                 latchkey_core::mail::MailKind::Test => "Test message",
                 latchkey_core::mail::MailKind::WorkflowNotice => "Workflow notice",
+                latchkey_core::mail::MailKind::SaasAppDiscovered => "New app discovered",
             },
             to: m
                 .to

@@ -44,6 +44,96 @@ pub enum Command {
     /// Lifecycle workflows (joiner/leaver automation), directly in the store.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
+    /// The SaaS inventory (apps the organisation uses, shadow IT), directly in the store.
+    #[command(subcommand)]
+    AppsInventory(AppsInventoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsInventoryCommand {
+    /// List the inventory by name, with state, category and users.
+    List(AppsInventoryListArgs),
+    /// Show one app with its users and newest evidence.
+    Show(AppsInventoryAppArgs),
+    /// Approve an app for use.
+    Sanction(AppsInventoryAppArgs),
+    /// Mark an app as not approved.
+    Unsanction(AppsInventoryAppArgs),
+    /// Import expense or card transactions from CSV (header: vendor,amount,currency,date,employee).
+    ImportExpenses(AppsInventoryImportArgs),
+    /// An app's contracts with their cancellation deadlines.
+    Contracts(AppsInventoryAppArgs),
+    /// Record a contract for an app.
+    AddContract(AppsInventoryAddContractArgs),
+    /// The app's users who have not used it for a number of days (60 by default).
+    Idle(AppsInventoryIdleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryAddContractArgs {
+    #[command(flatten)]
+    pub app: AppsInventoryAppArgs,
+    /// First day, e.g. 2026-01-01.
+    #[arg(long)]
+    pub start: chrono::NaiveDate,
+    /// Last day, e.g. 2026-12-31.
+    #[arg(long)]
+    pub end: chrono::NaiveDate,
+    /// Days of notice the vendor needs before the end.
+    #[arg(long, default_value_t = 0)]
+    pub notice_days: u32,
+    /// The contract renews itself unless cancelled.
+    #[arg(long)]
+    pub auto_renew: bool,
+    /// The cost of one billing period, e.g. 1200.00.
+    #[arg(long)]
+    pub cost: String,
+    /// ISO 4217 code, e.g. EUR.
+    #[arg(long)]
+    pub currency: String,
+    /// monthly, quarterly or annual.
+    #[arg(long, default_value = "annual")]
+    pub billing_period: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryIdleArgs {
+    #[command(flatten)]
+    pub app: AppsInventoryAppArgs,
+    /// Days without use after which a user counts as idle.
+    #[arg(long)]
+    pub days: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryListArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Only apps in this state (discovered, underReview, sanctioned, unsanctioned, retired).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Page size (1-999).
+    #[arg(long, default_value_t = 100)]
+    pub top: u32,
+    /// The page after this token (printed as `next` by the previous page).
+    #[arg(long)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryAppArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The app's id or its name (any case).
+    pub app: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryImportArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The CSV file.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -93,6 +93,8 @@ fn our_crates_depend_on_each_other_only_in_the_documented_directions() {
     // The automation engine acts only through the directory's operations (the remote-tenant
     // connector will add latchkey-graph-client).
     assert_eq!(ours("latchkey-automation"), vec!["latchkey-core"]);
+    // SaaS management's pure parts (catalogue, vendor matching, CSV parsing) know only core.
+    assert_eq!(ours("latchkey-saas"), vec!["latchkey-core"]);
     let testkit_users: Vec<&String> = deps
         .keys()
         .filter(|c| ours(c).contains(&"latchkey-testkit".to_owned()))
@@ -159,6 +161,7 @@ fn sql_lives_only_in_the_store() {
         "latchkey-web",
         "latchkey-mail",
         "latchkey-automation",
+        "latchkey-saas",
         "latchkey",
     ] {
         visit(

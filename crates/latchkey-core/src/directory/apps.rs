@@ -238,14 +238,31 @@ impl Directory {
     ) -> Result<App, DirectoryError> {
         let mut app = self.get_app(actor, tenant, app_id).await?;
         app.admin_consent = true;
-        let events = self.app_events(
+        let mut events = self.app_events(
             actor,
             &app,
             "Consent to application",
             "Assign",
             "app.consented",
         );
+        let mut granted = app.delegated_permissions.clone();
+        for p in &app.application_permissions {
+            if !granted.contains(p) {
+                granted.push(p.clone());
+            }
+        }
+        events.saas.extend(
+            self.saas_discovery(
+                actor,
+                &app,
+                None,
+                &granted,
+                crate::saas::EvidenceSource::AdminConsent,
+            )
+            .await?,
+        );
         self.store.update_app(&app, &events).await?;
+        self.saas_mail_queued(&events);
         Ok(app)
     }
 

@@ -122,10 +122,21 @@ impl Directory {
         } else {
             (None, None)
         };
-        Ok(self
+        let decided = self
             .store
             .decide_device_code(record.id, who, self.clock.now(), at)
-            .await?)
+            .await?;
+        if decided && approve {
+            // A sign-in to the app on a device: its use goes into the SaaS inventory.
+            let scopes: Vec<String> = record
+                .scopes
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            self.note_app_sign_in(record.tenant_id, record.client_id, user.id, &scopes)
+                .await;
+        }
+        Ok(decided)
     }
 
     /// A device's poll: tokens once approved (exactly once), else why not.

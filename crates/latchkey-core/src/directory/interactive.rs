@@ -306,7 +306,26 @@ impl Directory {
             scopes: None,
             channel: Channel::SelfService,
         };
-        let events = self.events(Change {
+        // Everything the app now holds for this user: their consent and what an
+        // administrator consented to for the organisation.
+        let mut granted = consent.scopes.clone();
+        if app.admin_consent {
+            for p in &app.delegated_permissions {
+                if !granted.contains(p) {
+                    granted.push(p.clone());
+                }
+            }
+        }
+        let discovery = self
+            .saas_discovery(
+                &actor,
+                app,
+                Some(user),
+                &granted,
+                crate::saas::EvidenceSource::UserConsent,
+            )
+            .await?;
+        let mut events = self.events(Change {
             actor: &actor,
             tenant: user.tenant_id,
             category: "ApplicationManagement",
@@ -322,7 +341,9 @@ impl Directory {
             outbox_kind: "app.userConsented",
             payload: json!({ "appId": app.app_id.to_string(), "scopes": consent.scopes }),
         });
+        events.saas.extend(discovery);
         self.store.write_user_consent(&consent, &events).await?;
+        self.saas_mail_queued(&events);
         Ok(consent)
     }
 
@@ -351,6 +372,14 @@ impl Directory {
             mfa: new.mfa,
         };
         self.store.insert_authorization_code(&record).await?;
+        // A sign-in to the app: its use goes into the SaaS inventory.
+        let scopes: Vec<String> = record
+            .scopes
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        self.note_app_sign_in(record.tenant_id, record.client_id, record.user_id, &scopes)
+            .await;
         Ok(code)
     }
 

@@ -2,6 +2,7 @@
 //! `latchkey_core::Directory`, exactly as the HTTP surfaces do.
 
 mod apps;
+mod apps_inventory;
 pub mod graph;
 mod init;
 mod licenses;
@@ -54,6 +55,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Graph(args) => graph::run(args).await,
         Command::Mail(cmd) => mail::run(cmd).await,
         Command::Workflows(cmd) => workflows::run(cmd).await,
+        Command::AppsInventory(cmd) => apps_inventory::run(cmd).await,
     }
 }
 
