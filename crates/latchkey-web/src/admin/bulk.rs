@@ -335,13 +335,11 @@ pub(super) async fn act(
                             .delete_user(&v.actor, v.tenant.id, &target)
                             .await
                     }
-                    Bulk::RequireChange => {
-                        state
-                            .directory
-                            .require_password_change(&v.actor, v.tenant.id, &target)
-                            .await
-                            .map(|_| ())
-                    }
+                    Bulk::RequireChange => state
+                        .directory
+                        .require_password_change(&v.actor, v.tenant.id, &target)
+                        .await
+                        .map(|_| ()),
                     Bulk::AssignLicense => match sku {
                         Some(sku_id) => {
                             let change = LicenseChange {
