@@ -26,7 +26,7 @@ use crate::sign_in::{RefreshTokenRecord, SignInEvent, SignInState};
 use crate::sspr::{ResetFlowRecord, VerificationMethod};
 use crate::tenant::Tenant;
 use crate::user::User;
-use crate::workflow_store::WorkflowStore;
+use crate::workflow_store::{TenantConnectionStore, WorkflowStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -207,7 +207,9 @@ impl Debug for SigningKeyRecord {
 /// ([`DeliveryStore`]) are their own traits so that each part reads on its own; every backend
 /// implements all of them.
 #[async_trait]
-pub trait Store: MailStore + DeliveryStore + WorkflowStore + Send + Sync + Debug {
+pub trait Store:
+    MailStore + DeliveryStore + WorkflowStore + TenantConnectionStore + Send + Sync + Debug
+{
     /// Checks that the database answers; for health checks.
     async fn ping(&self) -> StoreResult<()>;
 

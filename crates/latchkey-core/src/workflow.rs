@@ -469,6 +469,32 @@ pub struct WorkflowDefinition {
     /// tenant's share of users at once (see `maxRunSharePercent`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirm_share: bool,
+    /// Where the steps act: absent means this directory; `{"tenant": NAME}` a connected
+    /// Microsoft 365 tenant (`latchkey workflows connect-tenant`) through Graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<WorkflowTarget>,
+}
+
+/// A workflow's remote target: a connected tenant, by its connection's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkflowTarget {
+    pub tenant: String,
+}
+
+/// The actions a connected tenant's connector performs (the others need this directory).
+pub fn remote_action_supported(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::ResetPasswordUnknown
+            | Action::RevokeSessions
+            | Action::DisableAccount
+            | Action::RemoveAllLicenses
+            | Action::RequirePasswordChange
+            | Action::DeleteUser
+            | Action::SendWebhook { .. }
+            | Action::Wait { .. }
+    )
 }
 
 fn yes() -> bool {
@@ -564,6 +590,38 @@ impl WorkflowDefinition {
             ));
         }
         let scope = compile_filter(self.scope.as_deref(), "scope")?;
+        if let Some(target) = &self.target {
+            if target.tenant.trim().is_empty() {
+                return Err(DirectoryError::invalid(
+                    "target.tenant",
+                    "must name a connected tenant",
+                ));
+            }
+            if !matches!(self.trigger, Trigger::Manual) {
+                return Err(DirectoryError::invalid(
+                    "trigger",
+                    "a workflow aimed at a connected tenant runs manually for now \
+                     (`latchkey workflows run NAME --user UPN`)",
+                ));
+            }
+            for (i, step) in self.steps.iter().enumerate() {
+                if !remote_action_supported(&step.action) {
+                    return Err(DirectoryError::invalid(
+                        format!("steps[{i}].action"),
+                        format!(
+                            "{} is not available against a connected tenant",
+                            step.action.name()
+                        ),
+                    ));
+                }
+                if step.condition.is_some() {
+                    return Err(DirectoryError::invalid(
+                        format!("steps[{i}].condition"),
+                        "step conditions are not available against a connected tenant",
+                    ));
+                }
+            }
+        }
         for (i, step) in self.steps.iter().enumerate() {
             compile_filter(step.condition.as_deref(), &format!("steps[{i}].condition"))?;
             if let Action::Wait { days, hours } = &step.action

@@ -424,6 +424,28 @@ impl GraphClient {
         Ok(body["value"].as_bool().unwrap_or(false))
     }
 
+    /// `POST /users/{id}/assignLicense`: adds the SKUs in `add` (no disabled plans) and
+    /// removes those in `remove`.
+    pub async fn assign_license(
+        &self,
+        user: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<()> {
+        let body = json!({
+            "addLicenses": add.iter().map(|sku| json!({ "skuId": sku, "disabledPlans": [] })).collect::<Vec<_>>(),
+            "removeLicenses": remove,
+        });
+        self.send(
+            Method::POST,
+            self.url(&["users", user, "assignLicense"]),
+            Some(&body),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `DELETE /users/{id}`: to the deleted items, restorable for 30 days.
     pub async fn delete_user(&self, user: &str) -> Result<()> {
         self.send(Method::DELETE, self.url(&["users", user]), None, false)

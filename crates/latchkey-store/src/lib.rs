@@ -10,6 +10,7 @@ mod managers;
 mod postgres;
 mod shared;
 mod sqlite;
+mod tenant_connections;
 mod workflows;
 
 use std::path::Path;

@@ -42,3 +42,4 @@ impl_mail_store!(PgStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
 crate::licenses::impl_license_store!(PgStore, sqlx::Postgres);
 crate::managers::impl_manager_store!(PgStore, sqlx::Postgres);
 crate::workflows::impl_workflow_store!(PgStore, sqlx::Postgres, "FOR UPDATE OF s SKIP LOCKED");
+crate::tenant_connections::impl_tenant_connection_store!(PgStore, sqlx::Postgres);

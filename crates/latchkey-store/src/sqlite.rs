@@ -63,3 +63,4 @@ impl_mail_store!(SqliteStore, sqlx::Sqlite, "");
 crate::licenses::impl_license_store!(SqliteStore, sqlx::Sqlite);
 crate::managers::impl_manager_store!(SqliteStore, sqlx::Sqlite);
 crate::workflows::impl_workflow_store!(SqliteStore, sqlx::Sqlite, "");
+crate::tenant_connections::impl_tenant_connection_store!(SqliteStore, sqlx::Sqlite);

@@ -21,6 +21,7 @@ mod roles;
 mod sign_in;
 mod sspr;
 mod tap;
+mod tenant_connections;
 mod tenants;
 mod update;
 mod users;
@@ -63,6 +64,7 @@ pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, Star
 pub use sign_in::{ClientRef, SignInError};
 pub use sspr::{ResetError, ResetStep};
 pub use tap::{IssuedPass, NewTemporaryAccessPass};
+pub use tenant_connections::{TenantConnection, TenantConnectionInput};
 pub use tenants::Bootstrapped;
 pub use update::{ProfileField, UserChanges};
 pub use users::{CreatedUser, NewUser};
