@@ -88,8 +88,29 @@ impl Engine {
             if !workflow.workflow.definition.enabled {
                 continue;
             }
-            let (due, cursor) = self.due_runs(tenant, &workflow, &settings, now).await?;
-            let runs: Vec<_> = due.iter().map(|(u, o)| (u.id, o.key.clone())).collect();
+            let (runs, cursor) = match &workflow.workflow.definition.target {
+                // A connected tenant that cannot be read now is logged; the others tick.
+                Some(target) => match self
+                    .remote_due_runs(tenant, &workflow, &target.tenant, now)
+                    .await
+                {
+                    Ok(runs) => (runs, None),
+                    Err(e) => {
+                        tracing::warn!(
+                            tenant = %tenant,
+                            workflow = %workflow.workflow.definition.name,
+                            error = %e,
+                            "workflow tick against a connected tenant failed"
+                        );
+                        continue;
+                    }
+                },
+                None => {
+                    let (due, cursor) = self.due_runs(tenant, &workflow, &settings, now).await?;
+                    let runs: Vec<_> = due.iter().map(|(u, o)| (u.id, o.key.clone())).collect();
+                    (runs, cursor)
+                }
+            };
             let result = if runs.is_empty() {
                 Ok(0)
             } else {
@@ -477,6 +498,78 @@ impl Engine {
 }
 
 impl Engine {
+    /// A hire- or leave-date workflow aimed at a connected tenant: its users in scope (the
+    /// scope sent as Graph `$filter`, every `nextLink` followed) whose `employeeHireDate` /
+    /// `employeeLeaveDateTime` plus the offset is due and who have no run for that
+    /// occurrence yet (one query per page), as (remote object id, occurrence key).
+    async fn remote_due_runs(
+        &self,
+        tenant: TenantId,
+        workflow: &Workflow,
+        connection: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(latchkey_core::ids::UserId, String)>, DirectoryError> {
+        let trigger = &workflow.workflow.definition.trigger;
+        if !matches!(
+            trigger,
+            Trigger::HireDate { .. } | Trigger::LeaveDate { .. }
+        ) {
+            return Ok(Vec::new());
+        }
+        let (client, name) = self.remote.get(&self.directory, tenant, connection).await?;
+        let query = latchkey_graph_client::ListQuery {
+            filter: workflow.workflow.definition.scope.clone(),
+            select: vec![
+                "id".into(),
+                "employeeHireDate".into(),
+                "employeeLeaveDateTime".into(),
+            ],
+            top: Some(PAGE),
+            ..Default::default()
+        };
+        let failed = |e: latchkey_graph_client::GraphClientError| {
+            DirectoryError::invalid(
+                "target.tenant",
+                format!("the connected tenant '{name}' answered: {e}"),
+            )
+        };
+        let date = |v: &serde_json::Value| {
+            v.as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| d.with_timezone(&Utc))
+        };
+        let mut out = Vec::new();
+        let mut page = client.list_users(&query).await.map_err(failed)?;
+        loop {
+            let due: Vec<_> = page
+                .value
+                .iter()
+                .filter_map(|u| {
+                    let id = u["id"]
+                        .as_str()?
+                        .parse::<latchkey_core::ids::UserId>()
+                        .ok()?;
+                    let o = trigger.date_occurrence(
+                        date(&u["employeeHireDate"]),
+                        date(&u["employeeLeaveDateTime"]),
+                    )?;
+                    (o.due <= now).then_some((id, o.key))
+                })
+                .collect();
+            let ids: Vec<_> = due.iter().map(|(id, _)| *id).collect();
+            let existing = self
+                .directory
+                .workflow_run_occurrences(&workflow_actor(), workflow.id, &ids)
+                .await?;
+            out.extend(due.into_iter().filter(|run| !existing.contains(run)));
+            match page.next_link.take() {
+                Some(link) => page = client.next_page(&link, &query).await.map_err(failed)?,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// A connected tenant's users in the workflow's scope (sent as Graph `$filter`, every
     /// page), with the steps' actions; nothing is changed.
     async fn dry_run_remote(

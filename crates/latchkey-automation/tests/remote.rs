@@ -155,10 +155,10 @@ async fn a_throttled_remote_is_retried_by_the_engine_and_a_refusal_fails_the_ste
     );
     let audit = h.raw_rows("audit_events").await;
     assert!(!audit.contains(SECRET));
-    // A trigger other than manual is not available against a connected tenant yet.
+    // Only manual and hire/leave-date triggers are available against a connected tenant yet.
     let timed = definition.replace(
         r#"{"kind": "manual"}"#,
-        r#"{"kind": "leaveDate", "offsetDays": 0}"#,
+        r#"{"kind": "schedule", "schedule": "0 9 * * *"}"#,
     );
     let e = h
         .directory

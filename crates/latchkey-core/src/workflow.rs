@@ -149,15 +149,22 @@ impl Trigger {
     /// and its key (unique per workflow and user, so it fires once). The key carries the
     /// attribute's date, so moving a leave date creates a new occurrence.
     pub fn occurrence(&self, user: &User) -> Option<Occurrence> {
+        self.date_occurrence(
+            user.profile.employee_hire_date,
+            user.profile.employee_leave_date_time,
+        )
+    }
+
+    /// [`Self::occurrence`] from the two dates alone, for users that are not this
+    /// directory's (a connected tenant's `employeeHireDate` / `employeeLeaveDateTime`).
+    pub fn date_occurrence(
+        &self,
+        hire: Option<DateTime<Utc>>,
+        leave: Option<DateTime<Utc>>,
+    ) -> Option<Occurrence> {
         let (date, offset, label) = match self {
-            Self::HireDate { offset_days } => {
-                (user.profile.employee_hire_date?, *offset_days, "hire")
-            }
-            Self::LeaveDate { offset_days } => (
-                user.profile.employee_leave_date_time?,
-                *offset_days,
-                "leave",
-            ),
+            Self::HireDate { offset_days } => (hire?, *offset_days, "hire"),
+            Self::LeaveDate { offset_days } => (leave?, *offset_days, "leave"),
             Self::Manual
             | Self::AttributeChanged { .. }
             | Self::Anniversary { .. }
@@ -597,11 +604,14 @@ impl WorkflowDefinition {
                     "must name a connected tenant",
                 ));
             }
-            if !matches!(self.trigger, Trigger::Manual) {
+            if !matches!(
+                self.trigger,
+                Trigger::Manual | Trigger::HireDate { .. } | Trigger::LeaveDate { .. }
+            ) {
                 return Err(DirectoryError::invalid(
                     "trigger",
-                    "a workflow aimed at a connected tenant runs manually for now \
-                     (`latchkey workflows run NAME --user UPN`)",
+                    "a workflow aimed at a connected tenant is manual or triggered by \
+                     employeeHireDate / employeeLeaveDateTime for now",
                 ));
             }
             for (i, step) in self.steps.iter().enumerate() {

@@ -438,3 +438,56 @@ async fn a_connected_tenant_refusing_the_credentials_fails_the_step_by_name_and_
     let user = cli(&remote.data, &["users", "show", "ben@fabrikam.test"]);
     assert_eq!(user["accountEnabled"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_date_reached_in_the_connected_tenant_starts_the_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = remote(dir.path()).await;
+    remote.licensed_user("cleo@fabrikam.test");
+    remote.licensed_user("dan@fabrikam.test");
+    let graph = remote.graph();
+    let leave = |at: &str| serde_json::json!({ "employeeLeaveDateTime": at });
+    graph
+        .update_user("cleo@fabrikam.test", &leave("2020-01-31T17:00:00Z"))
+        .await
+        .unwrap();
+    graph
+        .update_user("dan@fabrikam.test", &leave("2999-01-31T17:00:00Z"))
+        .await
+        .unwrap();
+
+    let local = dir.path().join("local");
+    cli(&local, &["init", "--domain", "contoso.test"]);
+    connect(&local, dir.path(), &remote, &remote.secret);
+    let file = dir.path().join("leaver.json");
+    std::fs::write(
+        &file,
+        OFFBOARD.replace(
+            r#"{"kind": "manual"}"#,
+            r#"{"kind": "leaveDate", "offsetDays": 0}"#,
+        ),
+    )
+    .unwrap();
+    cli(&local, &["workflows", "import", file.to_str().unwrap()]);
+
+    let worked = cli(&local, &["workflows", "work"]);
+    assert_eq!(
+        worked["started"], 1,
+        "only the leaver whose date has passed"
+    );
+    assert_eq!(worked["steps"], 4);
+    let cleo = cli(&remote.data, &["users", "show", "cleo@fabrikam.test"]);
+    assert_eq!(cleo["accountEnabled"], false);
+    let run = latest_run(&local);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["userId"], cleo["id"]);
+    let dan = cli(&remote.data, &["users", "show", "dan@fabrikam.test"]);
+    assert_eq!(dan["accountEnabled"], true);
+
+    // The next tick finds the occurrence already run (Cleo is out of scope now, too).
+    graph
+        .set_account_enabled("cleo@fabrikam.test", true)
+        .await
+        .unwrap();
+    assert_eq!(cli(&local, &["workflows", "work"])["started"], 0);
+}
