@@ -3,8 +3,9 @@
 //! with the connection's client credentials. Each action is idempotent: it reads the user
 //! first where Graph lets it tell "already done" (disabled, no licences, deleted).
 //!
-//! Failures: 429, 5xx and network errors are transient and left to the engine's backoff (the
-//! client itself does not retry, so one attempt is one request); other answers, and a token
+//! Failures: 429, 5xx and network errors are transient and left to the engine's backoff, no
+//! sooner than `Retry-After` (at most an hour; the client itself does not retry, so one
+//! attempt is one request); other answers, and a token
 //! endpoint refusing the credentials, fail the step with the remote error (Graph's code and
 //! message, never the secret) in the run history.
 
@@ -91,10 +92,19 @@ fn remote(connection: &str, e: &GraphClientError) -> ActionResult {
         GraphClientError::Token { .. } => "refused the credentials",
         _ => "answered",
     };
+    let retry_after = match e {
+        GraphClientError::Graph {
+            retry_after: Some(after),
+            ..
+        } => chrono::Duration::from_std(*after)
+            .ok()
+            .map(|d| d.min(chrono::Duration::hours(1))),
+        _ => None,
+    };
     ActionResult::Remote {
         error: format!("the connected tenant '{connection}' {what}: {e}"),
         transient,
-        retry_after: None,
+        retry_after,
     }
 }
 

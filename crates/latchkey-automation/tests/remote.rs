@@ -1,7 +1,7 @@
 //! The connected-tenant connector against a scripted Graph on a loopback port, on SQLite and
 //! PostgreSQL: the connection saved with its secret sealed (bad fields refused by name), a
 //! workflow naming a missing connection refused, a 429 left to the engine's backoff (not
-//! retried before it), and a 403 failing the step with Graph's code and message recorded.
+//! retried before its Retry-After), and a 403 failing the step with Graph's code and message recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
@@ -46,6 +46,7 @@ async fn read_user(State(g): State<FakeGraph>) -> Response {
         .into_response(),
         status => (
             StatusCode::from_u16(status).unwrap(),
+            [("retry-after", "120")],
             Json(json!({ "error": { "code": "TooManyRequests", "message": "Slow down." } })),
         )
             .into_response(),
@@ -207,7 +208,14 @@ async fn a_throttled_remote_is_retried_by_the_engine_and_a_refusal_fails_the_ste
         .unwrap()[0];
     assert_eq!(run.steps[0].status, StepStatus::Pending);
     assert!(run.steps[0].error.as_deref().unwrap().contains("429"));
+    // Retry-After: 120 is honoured over the 30 s backoff.
     h.clock.advance(Duration::seconds(31));
+    assert_eq!(
+        engine.run_due_steps().await.unwrap(),
+        0,
+        "not before Retry-After"
+    );
+    h.clock.advance(Duration::seconds(90));
 
     // 403: the step fails with Graph's code and message, the run stops.
     engine.run_until_idle().await.unwrap();

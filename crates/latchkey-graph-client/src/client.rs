@@ -486,6 +486,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 async fn graph_error(resp: reqwest::Response) -> GraphClientError {
     let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
     let request_id = resp
         .headers()
         .get("request-id")
@@ -501,6 +502,7 @@ async fn graph_error(resp: reqwest::Response) -> GraphClientError {
             .to_owned(),
         request_id: request_id
             .or_else(|| str_field(&err["innerError"], "request-id").map(str::to_owned)),
+        retry_after,
     }
 }
 
