@@ -77,7 +77,8 @@ fn base_url(field: &str, raw: Option<&str>, default: &str) -> Result<String, Dir
     if host.is_empty() {
         return Err(DirectoryError::invalid(field, format!("'{v}' has no host")));
     }
-    if v.starts_with("http://") && !matches!(host, "localhost" | "127.0.0.1" | "[") {
+    let loopback = matches!(host, "localhost" | "127.0.0.1") || rest.starts_with("[::1]");
+    if v.starts_with("http://") && !loopback {
         return Err(DirectoryError::invalid(
             field,
             "must use https (plain http only on loopback)",
