@@ -1,13 +1,15 @@
 //! Latchkey's lifecycle automation engine. It owns *when* and *how*: the scheduler's `tick`
 //! (which users' triggers are due, started as runs once per occurrence), the worker that
 //! leases due steps and performs them, dry runs, and the connectors that perform actions
-//! (today the local directory, [`local`]).
+//! (the local directory, [`local`]; a connected Microsoft 365 tenant over Graph, [`remote`];
+//! webhooks, [`webhook`]).
 //!
 //! It must not decide a business rule or touch the store: every effect is a
 //! `latchkey_core::Directory` operation, acting as `Actor::Operator` on `Channel::Workflow`,
 //! so authorization, validation, audit and outbox events are the directory's.
 
 pub mod local;
+pub mod remote;
 pub mod templates;
 pub mod webhook;
 
@@ -53,6 +55,7 @@ pub struct DryRunUser {
 pub struct Engine {
     directory: Directory,
     http: reqwest::Client,
+    remote: remote::Clients,
 }
 
 impl Engine {
@@ -60,6 +63,7 @@ impl Engine {
         Self {
             directory,
             http: webhook::client(),
+            remote: remote::Clients::default(),
         }
     }
 
@@ -84,8 +88,29 @@ impl Engine {
             if !workflow.workflow.definition.enabled {
                 continue;
             }
-            let (due, cursor) = self.due_runs(tenant, &workflow, &settings, now).await?;
-            let runs: Vec<_> = due.iter().map(|(u, o)| (u.id, o.key.clone())).collect();
+            let (runs, cursor) = match &workflow.workflow.definition.target {
+                // A connected tenant that cannot be read now is logged; the others tick.
+                Some(target) => match self
+                    .remote_due_runs(tenant, &workflow, &target.tenant, now)
+                    .await
+                {
+                    Ok(runs) => (runs, None),
+                    Err(e) => {
+                        tracing::warn!(
+                            tenant = %tenant,
+                            workflow = %workflow.workflow.definition.name,
+                            error = %e,
+                            "workflow tick against a connected tenant failed"
+                        );
+                        continue;
+                    }
+                },
+                None => {
+                    let (due, cursor) = self.due_runs(tenant, &workflow, &settings, now).await?;
+                    let runs: Vec<_> = due.iter().map(|(u, o)| (u.id, o.key.clone())).collect();
+                    (runs, cursor)
+                }
+            };
             let result = if runs.is_empty() {
                 Ok(0)
             } else {
@@ -252,8 +277,18 @@ impl Engine {
         let workflow = self.directory.get_workflow(&actor, tenant, name).await?;
         // Every user is resolved first, so that an unknown one starts nothing.
         let mut resolved = Vec::with_capacity(users.len());
-        for user in users {
-            resolved.push(self.directory.get_user(&actor, tenant, user).await?.id);
+        if let Some(target) = &workflow.workflow.definition.target {
+            // A connected tenant's users are named by their remote object id in the run.
+            let (client, connection) = self
+                .remote
+                .get(&self.directory, tenant, &target.tenant)
+                .await?;
+            let names: Vec<String> = users.iter().map(ToString::to_string).collect();
+            resolved = remote::resolve_users(&client, &connection, &names).await?;
+        } else {
+            for user in users {
+                resolved.push(self.directory.get_user(&actor, tenant, user).await?.id);
+            }
         }
         resolved.sort_unstable();
         resolved.dedup();
@@ -275,7 +310,28 @@ impl Engine {
             .claim_workflow_steps(&workflow_actor(), STEPS_PER_PASS)
             .await?;
         let mut done = 0;
+        // Each workflow's target, read once per pass (a step names its workflow).
+        let mut targets = std::collections::HashMap::new();
         for step in &claimed {
+            let key = (step.tenant_id, step.workflow_name.clone());
+            if !targets.contains_key(&key) {
+                let target = match self
+                    .directory
+                    .get_workflow(&workflow_actor(), step.tenant_id, &step.workflow_name)
+                    .await
+                {
+                    Ok(w) => w.workflow.definition.target.map(|t| t.tenant),
+                    Err(_) => None,
+                };
+                targets.insert(key.clone(), target);
+            }
+            if let Some(Some(connection)) = targets.get(&key) {
+                let result = self.perform_remote(step, connection).await;
+                if self.directory.finish_workflow_step(step, result).await? {
+                    done += 1;
+                }
+                continue;
+            }
             let result = match self.condition_holds(step).await {
                 Ok(false) => ActionResult::Skipped {
                     reason: format!(
@@ -291,6 +347,26 @@ impl Engine {
             }
         }
         Ok(done)
+    }
+
+    /// A step of a workflow aimed at a connected tenant (conditions are refused at save).
+    async fn perform_remote(&self, step: &ClaimedStep, connection: &str) -> ActionResult {
+        if step.step.action.wait_duration().is_some() {
+            return ActionResult::Done {
+                output: String::new(),
+            };
+        }
+        if let Action::SendWebhook { url, format } = &step.step.action {
+            return webhook::send(&self.directory, &self.http, step, url, *format).await;
+        }
+        match self
+            .remote
+            .get(&self.directory, step.tenant_id, connection)
+            .await
+        {
+            Ok((client, name)) => remote::perform(&client, &name, step).await,
+            Err(e) => ActionResult::Failed(e),
+        }
     }
 
     /// Whether the step's condition holds for its run's user now (no condition: it does).
@@ -368,6 +444,9 @@ impl Engine {
         let workflow = self.directory.get_workflow(&actor, tenant, name).await?;
         let now = self.now();
         let steps = &workflow.workflow.definition.steps;
+        if let Some(target) = &workflow.workflow.definition.target {
+            return self.dry_run_remote(tenant, &workflow, &target.tenant).await;
+        }
         let describe = |user: &User| -> Vec<String> {
             steps
                 .iter()
@@ -414,6 +493,126 @@ impl Engine {
                 None => break,
             }
         }
+        Ok(out)
+    }
+}
+
+impl Engine {
+    /// A hire- or leave-date workflow aimed at a connected tenant: its users in scope (the
+    /// scope sent as Graph `$filter`, every `nextLink` followed) whose `employeeHireDate` /
+    /// `employeeLeaveDateTime` plus the offset is due and who have no run for that
+    /// occurrence yet (one query per page), as (remote object id, occurrence key).
+    async fn remote_due_runs(
+        &self,
+        tenant: TenantId,
+        workflow: &Workflow,
+        connection: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(latchkey_core::ids::UserId, String)>, DirectoryError> {
+        let trigger = &workflow.workflow.definition.trigger;
+        if !matches!(
+            trigger,
+            Trigger::HireDate { .. } | Trigger::LeaveDate { .. }
+        ) {
+            return Ok(Vec::new());
+        }
+        let (client, name) = self.remote.get(&self.directory, tenant, connection).await?;
+        let query = latchkey_graph_client::ListQuery {
+            filter: workflow.workflow.definition.scope.clone(),
+            select: vec![
+                "id".into(),
+                "employeeHireDate".into(),
+                "employeeLeaveDateTime".into(),
+            ],
+            top: Some(PAGE),
+            ..Default::default()
+        };
+        let failed = |e: latchkey_graph_client::GraphClientError| {
+            DirectoryError::invalid(
+                "target.tenant",
+                format!("the connected tenant '{name}' answered: {e}"),
+            )
+        };
+        let date = |v: &serde_json::Value| {
+            v.as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| d.with_timezone(&Utc))
+        };
+        let mut out = Vec::new();
+        let mut page = client.list_users(&query).await.map_err(failed)?;
+        loop {
+            let due: Vec<_> = page
+                .value
+                .iter()
+                .filter_map(|u| {
+                    let id = u["id"]
+                        .as_str()?
+                        .parse::<latchkey_core::ids::UserId>()
+                        .ok()?;
+                    let o = trigger.date_occurrence(
+                        date(&u["employeeHireDate"]),
+                        date(&u["employeeLeaveDateTime"]),
+                    )?;
+                    (o.due <= now).then_some((id, o.key))
+                })
+                .collect();
+            let ids: Vec<_> = due.iter().map(|(id, _)| *id).collect();
+            let existing = self
+                .directory
+                .workflow_run_occurrences(&workflow_actor(), workflow.id, &ids)
+                .await?;
+            out.extend(due.into_iter().filter(|run| !existing.contains(run)));
+            match page.next_link.take() {
+                Some(link) => page = client.next_page(&link, &query).await.map_err(failed)?,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// A connected tenant's users in the workflow's scope (sent as Graph `$filter`, every
+    /// page), with the steps' actions; nothing is changed.
+    async fn dry_run_remote(
+        &self,
+        tenant: TenantId,
+        workflow: &Workflow,
+        connection: &str,
+    ) -> Result<Vec<DryRunUser>, DirectoryError> {
+        let (client, name) = self.remote.get(&self.directory, tenant, connection).await?;
+        let query = latchkey_graph_client::ListQuery {
+            filter: workflow.workflow.definition.scope.clone(),
+            select: vec!["id".into(), "userPrincipalName".into()],
+            top: Some(PAGE),
+            ..Default::default()
+        };
+        let steps: Vec<String> = workflow
+            .workflow
+            .definition
+            .steps
+            .iter()
+            .map(|s| format!("{} in the connected tenant '{name}'", s.action.name()))
+            .collect();
+        let mut out = Vec::new();
+        client
+            .list_all_users(&query, |page| {
+                for user in page.value {
+                    out.push(DryRunUser {
+                        user_principal_name: user["userPrincipalName"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        due: None,
+                        steps: steps.clone(),
+                    });
+                }
+            })
+            .await
+            .map_err(|e| {
+                DirectoryError::invalid(
+                    "target.tenant",
+                    format!("the connected tenant '{name}' answered: {e}"),
+                )
+            })?;
         Ok(out)
     }
 }

@@ -26,7 +26,7 @@ use crate::sign_in::{RefreshTokenRecord, SignInEvent, SignInState};
 use crate::sspr::{ResetFlowRecord, VerificationMethod};
 use crate::tenant::Tenant;
 use crate::user::User;
-use crate::workflow_store::WorkflowStore;
+use crate::workflow_store::{TenantConnectionStore, WorkflowStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -240,7 +240,14 @@ impl Debug for SigningKeyRecord {
 /// implements all of them.
 #[async_trait]
 pub trait Store:
-    MailStore + DeliveryStore + WorkflowStore + crate::saas::SaasStore + Send + Sync + Debug
+    MailStore
+    + DeliveryStore
+    + WorkflowStore
+    + TenantConnectionStore
+    + crate::saas::SaasStore
+    + Send
+    + Sync
+    + Debug
 {
     /// Checks that the database answers; for health checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -149,15 +149,22 @@ impl Trigger {
     /// and its key (unique per workflow and user, so it fires once). The key carries the
     /// attribute's date, so moving a leave date creates a new occurrence.
     pub fn occurrence(&self, user: &User) -> Option<Occurrence> {
+        self.date_occurrence(
+            user.profile.employee_hire_date,
+            user.profile.employee_leave_date_time,
+        )
+    }
+
+    /// [`Self::occurrence`] from the two dates alone, for users that are not this
+    /// directory's (a connected tenant's `employeeHireDate` / `employeeLeaveDateTime`).
+    pub fn date_occurrence(
+        &self,
+        hire: Option<DateTime<Utc>>,
+        leave: Option<DateTime<Utc>>,
+    ) -> Option<Occurrence> {
         let (date, offset, label) = match self {
-            Self::HireDate { offset_days } => {
-                (user.profile.employee_hire_date?, *offset_days, "hire")
-            }
-            Self::LeaveDate { offset_days } => (
-                user.profile.employee_leave_date_time?,
-                *offset_days,
-                "leave",
-            ),
+            Self::HireDate { offset_days } => (hire?, *offset_days, "hire"),
+            Self::LeaveDate { offset_days } => (leave?, *offset_days, "leave"),
             Self::Manual
             | Self::AttributeChanged { .. }
             | Self::Anniversary { .. }
@@ -469,6 +476,32 @@ pub struct WorkflowDefinition {
     /// tenant's share of users at once (see `maxRunSharePercent`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirm_share: bool,
+    /// Where the steps act: absent means this directory; `{"tenant": NAME}` a connected
+    /// Microsoft 365 tenant (`latchkey workflows connect-tenant`) through Graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<WorkflowTarget>,
+}
+
+/// A workflow's remote target: a connected tenant, by its connection's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkflowTarget {
+    pub tenant: String,
+}
+
+/// The actions a connected tenant's connector performs (the others need this directory).
+pub fn remote_action_supported(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::ResetPasswordUnknown
+            | Action::RevokeSessions
+            | Action::DisableAccount
+            | Action::RemoveAllLicenses
+            | Action::RequirePasswordChange
+            | Action::DeleteUser
+            | Action::SendWebhook { .. }
+            | Action::Wait { .. }
+    )
 }
 
 fn yes() -> bool {
@@ -564,6 +597,41 @@ impl WorkflowDefinition {
             ));
         }
         let scope = compile_filter(self.scope.as_deref(), "scope")?;
+        if let Some(target) = &self.target {
+            if target.tenant.trim().is_empty() {
+                return Err(DirectoryError::invalid(
+                    "target.tenant",
+                    "must name a connected tenant",
+                ));
+            }
+            if !matches!(
+                self.trigger,
+                Trigger::Manual | Trigger::HireDate { .. } | Trigger::LeaveDate { .. }
+            ) {
+                return Err(DirectoryError::invalid(
+                    "trigger",
+                    "a workflow aimed at a connected tenant is manual or triggered by \
+                     employeeHireDate / employeeLeaveDateTime for now",
+                ));
+            }
+            for (i, step) in self.steps.iter().enumerate() {
+                if !remote_action_supported(&step.action) {
+                    return Err(DirectoryError::invalid(
+                        format!("steps[{i}].action"),
+                        format!(
+                            "{} is not available against a connected tenant",
+                            step.action.name()
+                        ),
+                    ));
+                }
+                if step.condition.is_some() {
+                    return Err(DirectoryError::invalid(
+                        format!("steps[{i}].condition"),
+                        "step conditions are not available against a connected tenant",
+                    ));
+                }
+            }
+        }
         for (i, step) in self.steps.iter().enumerate() {
             compile_filter(step.condition.as_deref(), &format!("steps[{i}].condition"))?;
             if let Action::Wait { days, hours } = &step.action

@@ -296,3 +296,36 @@ pub trait WorkflowStore {
     /// Moves the workflow's outbox position forward to `seq` (never back).
     async fn set_workflow_cursor(&self, workflow: WorkflowId, seq: i64) -> StoreResult<()>;
 }
+
+/// A connected Microsoft 365 tenant as stored (migration 0021): the client secret sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTenantConnection {
+    pub tenant_id: TenantId,
+    /// As the administrator wrote it; look-ups ignore case.
+    pub name: String,
+    pub remote_tenant: String,
+    pub client_id: String,
+    pub authority_url: String,
+    pub graph_url: String,
+    pub ca_pem: Option<String>,
+    pub sealed_secret: Vec<u8>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Connected tenants (a separate trait so that the workflow store's list stays as it is).
+#[async_trait]
+pub trait TenantConnectionStore {
+    /// Saves the connection (replacing one of the same name, ignoring case), with its events,
+    /// in one transaction.
+    async fn save_tenant_connection(
+        &self,
+        connection: &StoredTenantConnection,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// The tenant's connection of that name (ignoring case).
+    async fn tenant_connection(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> StoreResult<Option<StoredTenantConnection>>;
+}

@@ -428,6 +428,28 @@ impl GraphClient {
         Ok(body["value"].as_bool().unwrap_or(false))
     }
 
+    /// `POST /users/{id}/assignLicense`: adds the SKUs in `add` (no disabled plans) and
+    /// removes those in `remove`.
+    pub async fn assign_license(
+        &self,
+        user: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<()> {
+        let body = json!({
+            "addLicenses": add.iter().map(|sku| json!({ "skuId": sku, "disabledPlans": [] })).collect::<Vec<_>>(),
+            "removeLicenses": remove,
+        });
+        self.send(
+            Method::POST,
+            self.url(&["users", user, "assignLicense"]),
+            Some(&body),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `DELETE /users/{id}`: to the deleted items, restorable for 30 days.
     pub async fn delete_user(&self, user: &str) -> Result<()> {
         self.send(Method::DELETE, self.url(&["users", user]), None, false)
@@ -468,6 +490,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 async fn graph_error(resp: reqwest::Response) -> GraphClientError {
     let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
     let request_id = resp
         .headers()
         .get("request-id")
@@ -483,6 +506,7 @@ async fn graph_error(resp: reqwest::Response) -> GraphClientError {
             .to_owned(),
         request_id: request_id
             .or_else(|| str_field(&err["innerError"], "request-id").map(str::to_owned)),
+        retry_after,
     }
 }
 

@@ -9,6 +9,8 @@ pub enum GraphClientError {
         code: String,
         message: String,
         request_id: Option<String>,
+        /// The answer's `Retry-After` (429, 503), for a caller that retries on its own.
+        retry_after: Option<std::time::Duration>,
     },
     /// The token endpoint refused the credentials; `description` is its `error_description`.
     #[error("the token request was refused: {error}: {description}")]

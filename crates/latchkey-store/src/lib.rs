@@ -12,6 +12,7 @@ mod postgres;
 mod saas;
 mod shared;
 mod sqlite;
+mod tenant_connections;
 mod workflows;
 
 use std::path::Path;

@@ -161,6 +161,37 @@ pub enum WorkflowsCommand {
     Cancel(WorkflowsRunIdArgs),
     /// Start a finished run's workflow again for the same user (a new run).
     Rerun(WorkflowsRunIdArgs),
+    /// Connect a Microsoft 365 tenant (or another Latchkey) that workflows can target with
+    /// "target": {"tenant": NAME}; the client secret is stored sealed under the master key.
+    ConnectTenant(WorkflowsConnectTenantArgs),
+    /// Perform the due workflow steps now, as the server's worker does every minute, and exit.
+    Work(TenantArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsConnectTenantArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The connection's name, as workflows' "target": {"tenant": NAME} names it.
+    pub name: String,
+    /// The remote tenant's id (GUID) or a verified domain of it.
+    #[arg(long)]
+    pub tenant_id: String,
+    /// The application (client) id registered in the remote tenant.
+    #[arg(long)]
+    pub client_id: String,
+    /// A file holding the application's client secret (kept out of the shell history).
+    #[arg(long)]
+    pub client_secret_file: PathBuf,
+    /// The token endpoint's host (default https://login.microsoftonline.com).
+    #[arg(long)]
+    pub authority: Option<String>,
+    /// Graph's base URL (default https://graph.microsoft.com).
+    #[arg(long)]
+    pub graph_url: Option<String>,
+    /// An extra CA certificate (PEM) to trust, e.g. another Latchkey's `tls/ca.pem`.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -90,9 +90,12 @@ fn our_crates_depend_on_each_other_only_in_the_documented_directions() {
     assert_eq!(ours("latchkey-graph-client"), Vec::<String>::new());
     // E-mail renders and sends what core queued; it decides nothing about the directory.
     assert_eq!(ours("latchkey-mail"), vec!["latchkey-core"]);
-    // The automation engine acts only through the directory's operations (the remote-tenant
-    // connector will add latchkey-graph-client).
-    assert_eq!(ours("latchkey-automation"), vec!["latchkey-core"]);
+    // The automation engine acts only through the directory's operations, and on a connected
+    // tenant through the Graph client.
+    assert_eq!(
+        ours("latchkey-automation"),
+        vec!["latchkey-core", "latchkey-graph-client"]
+    );
     // SaaS management's pure parts (catalogue, vendor matching, CSV parsing) know only core.
     assert_eq!(ours("latchkey-saas"), vec!["latchkey-core"]);
     let testkit_users: Vec<&String> = deps

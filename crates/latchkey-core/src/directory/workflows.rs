@@ -81,6 +81,21 @@ impl Directory {
     ) -> Result<Workflow, DirectoryError> {
         authorize(actor, Action::ManageTenant, &[])?;
         let workflow = WorkflowDefinition::parse_json(raw)?;
+        if let Some(target) = &workflow.definition.target
+            && self
+                .store
+                .tenant_connection(tenant, &target.tenant)
+                .await?
+                .is_none()
+        {
+            return Err(DirectoryError::invalid(
+                "target.tenant",
+                format!(
+                    "no connected tenant '{}' (add it with `latchkey workflows connect-tenant`)",
+                    target.tenant.trim()
+                ),
+            ));
+        }
         let (id, version) = self
             .store
             .save_workflow(&WorkflowWrite {

@@ -201,12 +201,18 @@ const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
 /// The master key: from `--master-key-file`, or `<data-dir>/master.key`, created (0600) on
 /// first start when neither exists.
 fn master_key(args: &ServeArgs) -> CliResult<MasterKey> {
+    master_key_at(&args.store.data_dir, args.master_key_file.as_deref())
+}
+
+/// The master key of `file`, or of `<data_dir>/master.key`, created (0600) when neither
+/// exists; for `serve` and the offline commands that seal or open secrets.
+pub(crate) fn master_key_at(
+    data_dir: &std::path::Path,
+    file: Option<&std::path::Path>,
+) -> CliResult<MasterKey> {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
-    let path = args
-        .master_key_file
-        .clone()
-        .unwrap_or_else(|| args.store.data_dir.join("master.key"));
+    let path = file.map_or_else(|| data_dir.join("master.key"), std::path::Path::to_path_buf);
     let decode = |text: &str| -> CliResult<MasterKey> {
         let bytes = STANDARD
             .decode(text.trim())
@@ -215,7 +221,7 @@ fn master_key(args: &ServeArgs) -> CliResult<MasterKey> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => decode(&text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.master_key_file.is_none() => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_none() => {
             let key = MasterKey::generate();
             // The data directory is private (the store opens it only if it does not exist yet,
             // and this runs first).
@@ -226,8 +232,7 @@ fn master_key(args: &ServeArgs) -> CliResult<MasterKey> {
                 use std::os::unix::fs::DirBuilderExt;
                 dir.mode(0o700);
             }
-            dir.create(&args.store.data_dir)
-                .map_err(|e| CliError(e.to_string()))?;
+            dir.create(data_dir).map_err(|e| CliError(e.to_string()))?;
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]

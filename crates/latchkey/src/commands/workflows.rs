@@ -37,6 +37,18 @@ fn trigger_text(t: &Trigger) -> String {
     }
 }
 
+/// The directory with the data directory's master key when it has one (a workflow aimed at a
+/// connected tenant opens the connection's sealed secret).
+fn with_key(
+    directory: latchkey_core::Directory,
+    data_dir: &std::path::Path,
+) -> CliResult<latchkey_core::Directory> {
+    if !data_dir.join("master.key").exists() {
+        return Ok(directory);
+    }
+    Ok(directory.with_master_key(super::serve::master_key_at(data_dir, None)?))
+}
+
 fn parse_run(raw: &str) -> CliResult<latchkey_core::workflow_store::RunId> {
     raw.trim().parse().map_err(|_| {
         CliError(format!(
@@ -125,6 +137,7 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
         }
         WorkflowsCommand::DryRun(a) => {
             let (directory, tenant) = open(&a.tenant).await?;
+            let directory = with_key(directory, &a.tenant.store.data_dir)?;
             let preview = Engine::new(directory).dry_run(tenant, &a.name).await?;
             if a.tenant.json {
                 output::json(&json!({
@@ -153,6 +166,7 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 .map(|u| UserRef::parse(u).map_err(|e| CliError(format!("--user '{u}': {e}"))))
                 .collect::<CliResult<Vec<_>>>()?;
             let (directory, tenant) = open(&a.tenant).await?;
+            let directory = with_key(directory, &a.tenant.store.data_dir)?;
             let started = Engine::new(directory)
                 .run_manually(tenant, &a.name, &users, a.confirm_share)
                 .await?;
@@ -261,6 +275,66 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 output::json(&json!({ "id": new.to_string() }));
             } else {
                 println!("Started run {new}; the server's worker performs it.");
+            }
+        }
+        WorkflowsCommand::ConnectTenant(a) => {
+            let secret = std::fs::read_to_string(&a.client_secret_file).map_err(|e| {
+                CliError(format!(
+                    "cannot read --client-secret-file {}: {e}",
+                    a.client_secret_file.display()
+                ))
+            })?;
+            let ca_pem = match &a.ca_file {
+                Some(f) => Some(std::fs::read_to_string(f).map_err(|e| {
+                    CliError(format!("cannot read --ca-file {}: {e}", f.display()))
+                })?),
+                None => None,
+            };
+            let key = super::serve::master_key_at(&a.tenant.store.data_dir, None)?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let directory = directory.with_master_key(key);
+            let saved = directory
+                .save_tenant_connection(
+                    &OPERATOR,
+                    tenant,
+                    latchkey_core::directory::TenantConnectionInput {
+                        name: a.name.clone(),
+                        remote_tenant: a.tenant_id.clone(),
+                        client_id: a.client_id.clone(),
+                        client_secret: secrecy::SecretString::from(secret),
+                        authority_url: a.authority.clone(),
+                        graph_url: a.graph_url.clone(),
+                        ca_pem,
+                    },
+                )
+                .await?;
+            if a.tenant.json {
+                output::json(&json!({
+                    "name": saved.name,
+                    "tenantId": saved.remote_tenant,
+                    "clientId": saved.client_id,
+                    "authority": saved.authority_url,
+                    "graphUrl": saved.graph_url,
+                }));
+            } else {
+                output::fields(&[
+                    ("Connected", saved.name),
+                    ("Remote tenant", saved.remote_tenant),
+                    ("Client id", saved.client_id),
+                    ("Graph", saved.graph_url),
+                ]);
+            }
+        }
+        WorkflowsCommand::Work(a) => {
+            let key = super::serve::master_key_at(&a.store.data_dir, None)?;
+            let (directory, tenant) = open(&a).await?;
+            let engine = Engine::new(directory.with_master_key(key));
+            let started = engine.tick(tenant).await?;
+            let steps = engine.run_until_idle().await?;
+            if a.json {
+                output::json(&json!({ "started": started, "steps": steps }));
+            } else {
+                println!("Started {started} run(s); performed {steps} step(s).");
             }
         }
         WorkflowsCommand::Runs(a) => {

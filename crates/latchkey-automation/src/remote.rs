@@ -1,0 +1,230 @@
+//! The connected-tenant connector: a workflow aimed at `{"tenant": NAME}` acts on that
+//! Microsoft 365 tenant (or another Latchkey playing one) through `latchkey-graph-client`
+//! with the connection's client credentials. Each action is idempotent: it reads the user
+//! first where Graph lets it tell "already done" (disabled, no licences, deleted).
+//!
+//! Failures: 429, 5xx and network errors are transient and left to the engine's backoff, no
+//! sooner than `Retry-After` (at most an hour; the client itself does not retry, so one
+//! attempt is one request); other answers, and a token
+//! endpoint refusing the credentials, fail the step with the remote error (Graph's code and
+//! message, never the secret) in the run history.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use latchkey_core::Directory;
+use latchkey_core::directory::{ActionResult, TenantConnection};
+use latchkey_core::error::DirectoryError;
+use latchkey_core::ids::{TenantId, UserId};
+use latchkey_core::password::{PasswordContext, PasswordPolicy, generate_password};
+use latchkey_core::workflow::Action;
+use latchkey_core::workflow_store::ClaimedStep;
+use latchkey_graph_client::{Cloud, GraphClient, GraphClientError, RetryPolicy};
+use serde_json::Value;
+
+use crate::workflow_actor;
+
+/// A client with the save time of the connection it was built from.
+type CachedClient = (chrono::DateTime<chrono::Utc>, GraphClient);
+
+/// Graph clients by (local tenant, connection name, connection's save time), so that a
+/// token is reused across steps and a re-saved connection gets a new client.
+#[derive(Debug, Clone, Default)]
+pub struct Clients {
+    cached: Arc<Mutex<HashMap<(TenantId, String), CachedClient>>>,
+}
+
+impl Clients {
+    /// The client for the tenant's named connection.
+    pub async fn get(
+        &self,
+        directory: &Directory,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<(GraphClient, String), DirectoryError> {
+        let connection = directory
+            .tenant_connection(&workflow_actor(), tenant, name)
+            .await?;
+        let key = (tenant, connection.name.to_lowercase());
+        if let Ok(cached) = self.cached.lock()
+            && let Some((at, client)) = cached.get(&key)
+            && *at == connection.updated_at
+        {
+            return Ok((client.clone(), connection.name));
+        }
+        let client = client_for(&connection)?;
+        if let Ok(mut cached) = self.cached.lock() {
+            cached.insert(key, (connection.updated_at, client.clone()));
+        }
+        Ok((client, connection.name))
+    }
+}
+
+fn client_for(c: &TenantConnection) -> Result<GraphClient, DirectoryError> {
+    GraphClient::new(
+        Cloud::custom(&c.authority_url, &c.graph_url),
+        &c.remote_tenant,
+        &c.client_id,
+        c.client_secret.clone(),
+        c.ca_pem.as_deref().map(str::as_bytes),
+        // One attempt per step attempt: the engine's backoff (durable, per step) retries.
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        },
+    )
+    .map_err(|e| {
+        DirectoryError::invalid(
+            "target.tenant",
+            format!("the connection '{}' is unusable: {e}", c.name),
+        )
+    })
+}
+
+/// A remote failure as the run history records it.
+fn remote(connection: &str, e: &GraphClientError) -> ActionResult {
+    let transient = match e {
+        GraphClientError::Graph { status, .. } => *status == 429 || *status >= 500,
+        GraphClientError::Transport(_) => true,
+        GraphClientError::Token { .. } | GraphClientError::ForeignUrl(_) => false,
+    };
+    let what = match e {
+        GraphClientError::Token { .. } => "refused the credentials",
+        _ => "answered",
+    };
+    let retry_after = match e {
+        GraphClientError::Graph {
+            retry_after: Some(after),
+            ..
+        } => chrono::Duration::from_std(*after)
+            .ok()
+            .map(|d| d.min(chrono::Duration::hours(1))),
+        _ => None,
+    };
+    ActionResult::Remote {
+        error: format!("the connected tenant '{connection}' {what}: {e}"),
+        transient,
+        retry_after,
+    }
+}
+
+/// Resolves users of the connected tenant by id or UPN to their object ids, for a manual run.
+pub async fn resolve_users(
+    client: &GraphClient,
+    connection: &str,
+    users: &[String],
+) -> Result<Vec<UserId>, DirectoryError> {
+    let mut out = Vec::with_capacity(users.len());
+    for user in users {
+        let found = client
+            .get_user(user, &["id".into()])
+            .await
+            .map_err(|e| match e.status() {
+                Some(404) => DirectoryError::not_found(format!(
+                    "User '{user}' in the connected tenant '{connection}'"
+                )),
+                _ => DirectoryError::invalid(
+                    "target.tenant",
+                    format!("the connected tenant '{connection}' answered: {e}"),
+                ),
+            })?;
+        let id = found["id"]
+            .as_str()
+            .and_then(|id| id.parse::<UserId>().ok())
+            .ok_or_else(|| {
+                DirectoryError::invalid(
+                    "target.tenant",
+                    format!("the connected tenant '{connection}' gave '{user}' no GUID id"),
+                )
+            })?;
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// Performs the step's action on its user in the connected tenant.
+pub async fn perform(client: &GraphClient, connection: &str, step: &ClaimedStep) -> ActionResult {
+    match act(client, &step.step.action, &step.user_id.to_string()).await {
+        Ok(output) => ActionResult::Done { output },
+        Err(e) => {
+            tracing::warn!(
+                workflow = %step.workflow_name,
+                action = step.step.action.name(),
+                connection,
+                error = %e,
+                "workflow step against a connected tenant failed"
+            );
+            remote(connection, &e)
+        }
+    }
+}
+
+async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, GraphClientError> {
+    match action {
+        Action::DisableAccount => {
+            let user = client.get_user(id, &["accountEnabled".into()]).await?;
+            if user["accountEnabled"] == Value::Bool(false) {
+                return Ok("the account was already disabled".into());
+            }
+            client.set_account_enabled(id, false).await?;
+            Ok("disabled the account".into())
+        }
+        Action::RevokeSessions => {
+            client.revoke_sign_in_sessions(id).await?;
+            Ok("revoked every session and refresh token".into())
+        }
+        Action::ResetPasswordUnknown => {
+            let user = client
+                .get_user(id, &["userPrincipalName".into(), "displayName".into()])
+                .await?;
+            let ctx = PasswordContext {
+                user_principal_name: user["userPrincipalName"].as_str().unwrap_or_default(),
+                display_name: user["displayName"].as_str().unwrap_or_default(),
+                disable_strong_password: false,
+            };
+            // Generated here and dropped once sent: nobody is meant to know it, and a
+            // repeat after a crash only sets another unknown one.
+            let password =
+                generate_password(&PasswordPolicy::default(), &ctx, &mut rand::rngs::OsRng);
+            client.set_password(id, &password, true).await?;
+            Ok("set an unknown generated password; a change is required at next sign-in".into())
+        }
+        Action::RemoveAllLicenses => {
+            let user = client.get_user(id, &["assignedLicenses".into()]).await?;
+            let held: Vec<String> = user["assignedLicenses"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|l| l["skuId"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if held.is_empty() {
+                return Ok("the user holds no licence".into());
+            }
+            client.assign_license(id, &[], &held).await?;
+            Ok(format!("removed {} licence(s)", held.len()))
+        }
+        Action::RequirePasswordChange => {
+            client
+                .update_user(
+                    id,
+                    &serde_json::json!({
+                        "passwordProfile": { "forceChangePasswordNextSignIn": true }
+                    }),
+                )
+                .await?;
+            Ok("a password change is required at next sign-in".into())
+        }
+        Action::DeleteUser => match client.delete_user(id).await {
+            Err(e) if e.status() == Some(404) => Ok("the user was already deleted".into()),
+            other => other.map(|()| "moved the user to the deleted items".into()),
+        },
+        Action::NotifyManager | Action::SendWebhook { .. } | Action::Wait { .. } => {
+            Err(GraphClientError::Transport(format!(
+                "{} is not a connected-tenant action",
+                action.name()
+            )))
+        }
+    }
+}
