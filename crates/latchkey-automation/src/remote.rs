@@ -86,7 +86,9 @@ fn remote(connection: &str, e: &GraphClientError) -> ActionResult {
     let transient = match e {
         GraphClientError::Graph { status, .. } => *status == 429 || *status >= 500,
         GraphClientError::Transport(_) => true,
-        GraphClientError::Token { .. } | GraphClientError::ForeignUrl(_) => false,
+        GraphClientError::Token { .. }
+        | GraphClientError::ForeignUrl(_)
+        | GraphClientError::InvalidBatch(_) => false,
     };
     let what = match e {
         GraphClientError::Token { .. } => "refused the credentials",
