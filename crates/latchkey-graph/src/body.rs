@@ -110,11 +110,11 @@ fn opt_time(property: &str, v: &Value) -> Result<Option<DateTime<Utc>>, GraphErr
     }
 }
 
-/// `passwordProfile`: the new password and the force-change flags.
+/// `passwordProfile`: the new password and the force-change flags, or the flags alone.
 struct PasswordProfile {
-    password: SecretString,
-    force_change: bool,
-    force_change_with_mfa: bool,
+    password: Option<SecretString>,
+    force_change: Option<bool>,
+    force_change_with_mfa: Option<bool>,
 }
 
 fn password_profile(v: &Value) -> Result<PasswordProfile, GraphError> {
@@ -122,8 +122,8 @@ fn password_profile(v: &Value) -> Result<PasswordProfile, GraphError> {
         .as_object()
         .ok_or_else(|| wrong_type("passwordProfile", "an object"))?;
     let mut password = None;
-    let mut force_change = false;
-    let mut force_change_with_mfa = false;
+    let mut force_change = None;
+    let mut force_change_with_mfa = None;
     for (key, value) in map {
         match key.as_str() {
             "password" => {
@@ -133,13 +133,16 @@ fn password_profile(v: &Value) -> Result<PasswordProfile, GraphError> {
                 )?));
             }
             "forceChangePasswordNextSignIn" => {
-                force_change = boolean("passwordProfile.forceChangePasswordNextSignIn", value)?;
+                force_change = Some(boolean(
+                    "passwordProfile.forceChangePasswordNextSignIn",
+                    value,
+                )?);
             }
             "forceChangePasswordNextSignInWithMfa" => {
-                force_change_with_mfa = boolean(
+                force_change_with_mfa = Some(boolean(
                     "passwordProfile.forceChangePasswordNextSignInWithMfa",
                     value,
-                )?;
+                )?);
             }
             k if k.starts_with('@') => {}
             other => {
@@ -150,11 +153,11 @@ fn password_profile(v: &Value) -> Result<PasswordProfile, GraphError> {
             }
         }
     }
-    let password = password.ok_or_else(|| {
-        GraphError::bad_request(
-            "Property 'passwordProfile.password' is required: Latchkey sets force-change flags only with a new password.",
-        )
-    })?;
+    if password.is_none() && force_change.is_none() && force_change_with_mfa.is_none() {
+        return Err(GraphError::bad_request(
+            "Property 'passwordProfile' must carry 'password' or 'forceChangePasswordNextSignIn'.",
+        ));
+    }
     Ok(PasswordProfile {
         password,
         force_change,
@@ -216,12 +219,21 @@ pub fn changes(body: &[u8]) -> Result<UserChanges, GraphError> {
             "passwordProfile" if value.is_null() => {}
             "passwordProfile" => {
                 let p = password_profile(value)?;
-                c.password = Some(SetPassword {
-                    choice: PasswordChoice::Provided(p.password),
-                    force_change_next_sign_in: p.force_change,
-                    force_change_with_mfa: p.force_change_with_mfa,
-                    reason: None,
-                });
+                match p.password {
+                    Some(password) => {
+                        c.password = Some(SetPassword {
+                            choice: PasswordChoice::Provided(password),
+                            force_change_next_sign_in: p.force_change.unwrap_or(false),
+                            force_change_with_mfa: p.force_change_with_mfa.unwrap_or(false),
+                            reason: None,
+                        });
+                    }
+                    // The flags alone, as Graph takes them: the password stays.
+                    None => {
+                        c.force_change_next_sign_in = p.force_change;
+                        c.force_change_with_mfa = p.force_change_with_mfa;
+                    }
+                }
             }
             other => return Err(refuse_unknown(other)),
         }
@@ -298,8 +310,12 @@ pub fn new_user(body: &[u8]) -> Result<NewUser, GraphError> {
         account_enabled: enabled,
         profile,
         password_policies: policies,
-        password: PasswordChoice::Provided(password.password),
-        force_change_next_sign_in: password.force_change,
+        password: PasswordChoice::Provided(password.password.ok_or_else(|| {
+            GraphError::bad_request(
+                "Property 'passwordProfile.password' is required when creating a user.",
+            )
+        })?),
+        force_change_next_sign_in: password.force_change.unwrap_or(false),
         roles: vec![],
     })
 }

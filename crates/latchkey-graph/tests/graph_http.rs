@@ -668,6 +668,48 @@ async fn bad_query_options_are_refused_naming_what_is_wrong() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_force_change_flag_alone_keeps_the_password_and_requires_a_change() {
+    let api = api().await;
+    api.user("erin@contoso.test", vec![]).await;
+    let token = api.app_token(&["User.ReadWrite.All"]).await;
+    let uri = "/v1.0/users/erin%40contoso.test";
+    let r = api
+        .patch(
+            uri,
+            &token,
+            r#"{"jobTitle":"Buyer","passwordProfile":{"forceChangePasswordNextSignIn":true}}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert!(matches!(
+        api.sign_in("erin@contoso.test", PASSWORD).await,
+        Err(SignInError::MustChangePassword(_))
+    ));
+    let read = api.get(&format!("{uri}?$select=jobTitle"), &token).await;
+    assert_eq!(read.body["jobTitle"], "Buyer");
+    let r = api
+        .patch(
+            uri,
+            &token,
+            r#"{"passwordProfile":{"forceChangePasswordNextSignIn":false}}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    api.sign_in("erin@contoso.test", PASSWORD).await.unwrap();
+    // Setting the flag is a password action: reading users is not enough.
+    let reader = api.app_token(&["User.Read.All"]).await;
+    let r = api
+        .patch(
+            uri,
+            &reader,
+            r#"{"passwordProfile":{"forceChangePasswordNextSignIn":true}}"#,
+        )
+        .await;
+    r.assert_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied");
+    api.sign_in("erin@contoso.test", PASSWORD).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_bodies_are_refused_naming_the_property_and_change_nothing() {
     let api = api().await;
     let u = api.user("dave@contoso.test", vec![]).await;
@@ -693,9 +735,10 @@ async fn bad_bodies_are_refused_naming_the_property_and_change_nothing() {
             r#"{"passwordProfile":{"password":"Fine-Passw0rd-1","colour":"red"}}"#,
             "passwordProfile.colour",
         ),
+        (r#"{"passwordProfile":{}}"#, "passwordProfile"),
         (
-            r#"{"passwordProfile":{"forceChangePasswordNextSignIn":true}}"#,
-            "passwordProfile.password",
+            r#"{"passwordProfile":{"forceChangePasswordNextSignIn":"yes"}}"#,
+            "passwordProfile.forceChangePasswordNextSignIn",
         ),
         (
             r#"{"passwordProfile":{"password":123}}"#,

@@ -1018,8 +1018,9 @@ macro_rules! impl_store {
                      preferred_language = $17, street_address = $18, city = $19, state = $20, postal_code = $21, \
                      country = $22, usage_location = $23, employee_id = $24, employee_type = $25, \
                      employee_hire_date = $26, employee_leave_date_time = $27, password_policies = $28, \
-                     sign_in_sessions_valid_from = $29, user_type = $30, version = version + 1 \
-                     WHERE tenant_id = $31 AND id = $32 AND version = $33 AND deleted_at IS NULL",
+                     sign_in_sessions_valid_from = $29, user_type = $30, force_change_password = $31, \
+                     force_change_password_mfa = $32, version = version + 1 \
+                     WHERE tenant_id = $33 AND id = $34 AND version = $35 AND deleted_at IS NULL",
                 )
                 .bind(u.user_principal_name.as_str())
                 .bind(u.user_principal_name.normalized())
@@ -1031,6 +1032,8 @@ macro_rules! impl_store {
                 .bind(u.password_policies.to_graph())
                 .bind(u.sign_in_sessions_valid_from)
                 .bind(u.user_type.as_str())
+                .bind(u.force_change_password_next_sign_in)
+                .bind(u.force_change_password_next_sign_in_with_mfa)
                 .bind(u.tenant_id.as_uuid())
                 .bind(u.id.as_uuid())
                 .bind(u.version)

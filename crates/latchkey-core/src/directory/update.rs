@@ -126,10 +126,20 @@ pub struct UserChanges {
     pub employee_leave_date_time: Option<Option<DateTime<Utc>>>,
     /// A new password, through the one password path (policy, hash, flags, revocation).
     pub password: Option<SetPassword>,
+    /// `passwordProfile` without a password: the force-change flags alone (Graph accepts
+    /// them so). Authorized like a password reset; never together with `password`, which
+    /// carries its own flags.
+    pub force_change_next_sign_in: Option<bool>,
+    pub force_change_with_mfa: Option<bool>,
 }
 
 impl UserChanges {
-    /// Whether anything besides the password changes.
+    /// Whether the force-change flags change without a new password.
+    fn touches_password_flags(&self) -> bool {
+        self.force_change_next_sign_in.is_some() || self.force_change_with_mfa.is_some()
+    }
+
+    /// Whether anything besides the password and its flags changes.
     fn touches_properties(&self) -> bool {
         self.user_principal_name.is_some()
             || self.display_name.is_some()
@@ -229,10 +239,17 @@ impl Directory {
         let user = self.active_user(tenant_id, target).await?;
         let roles = self.store.list_user_roles(tenant_id, user.id).await?;
         let touches_properties = changes.touches_properties();
-        if touches_properties || changes.password.is_none() {
+        let touches_flags = changes.touches_password_flags();
+        if touches_flags && changes.password.is_some() {
+            return Err(DirectoryError::invalid(
+                "passwordProfile",
+                "give the force-change flags with the new password, not beside it",
+            ));
+        }
+        if touches_properties || (changes.password.is_none() && !touches_flags) {
             authorize(actor, Action::UpdateUser, &roles)?;
         }
-        if changes.password.is_some() {
+        if changes.password.is_some() || touches_flags {
             authorize(actor, Action::ResetPassword, &roles)?;
         }
         let (updated, modified) = self.apply_changes(tenant_id, &user, &changes).await?;
@@ -245,7 +262,7 @@ impl Directory {
             None => None,
         };
         let mut events = Vec::new();
-        if touches_properties {
+        if touches_properties || touches_flags {
             events.push(self.events(Change {
                 actor,
                 tenant: tenant_id,
@@ -333,6 +350,15 @@ impl Directory {
         if let Some(policies) = c.password_policies {
             u.password_policies = policies;
             modified.push("passwordPolicies");
+        }
+        if c.touches_password_flags() {
+            if let Some(flag) = c.force_change_next_sign_in {
+                u.force_change_password_next_sign_in = flag;
+            }
+            if let Some(flag) = c.force_change_with_mfa {
+                u.force_change_password_next_sign_in_with_mfa = flag;
+            }
+            modified.push("passwordProfile");
         }
         for (field, value) in &c.text {
             *field.slot(&mut u.profile) = clean_field(*field, value.clone())?;
