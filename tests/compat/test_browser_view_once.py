@@ -56,11 +56,15 @@ class Sink:
             self.changed.notify_all()
         return "250 Message accepted for delivery"
 
-    def wait_for(self, count, timeout=30):
+    def wait_for(self, count, timeout=30, to=None):
+        """The messages once `count` have arrived (only those for `to`, when given): other
+        mail, such as the administrators' alert of a newly discovered app, may arrive between."""
+        def mine():
+            return [m for m in self.messages if to is None or to in m.rcpt_tos]
         with self.changed:
-            assert self.changed.wait_for(lambda: len(self.messages) >= count, timeout), \
-                f"{len(self.messages)} message(s) arrived, expected {count}"
-            return list(self.messages)
+            assert self.changed.wait_for(lambda: len(mine()) >= count, timeout), \
+                f"{len(mine())} message(s) arrived, expected {count}"
+            return mine()
 
 
 def free_port():
