@@ -89,6 +89,31 @@ def test_azure_identity_username_password_credential(latchkey, public_app):
     assert "AADSTS50126" in str(err.value)
 
 
+def test_clients_left_on_their_default_authority_sign_in_to_the_apps_tenant(latchkey, public_app):
+    """azure-identity's user credentials default to `organizations`, MSAL samples to `common`:
+    the app's registration says which tenant is meant."""
+    make_user(latchkey, "ursula.default@contoso.test")
+    cred = UsernamePasswordCredential(public_app["appId"], "ursula.default@contoso.test", PASSWORD,
+                                      authority=latchkey.base, disable_instance_discovery=True,
+                                      connection_verify=latchkey.ca)
+    assert cred.get_token("https://graph.microsoft.com/User.Read").token
+
+    app = msal.PublicClientApplication(public_app["appId"], authority=f"{latchkey.base}/common",
+                                       instance_discovery=False)
+    result = app.acquire_token_by_username_password("ursula.default@contoso.test", PASSWORD, scopes=["User.Read"])
+    assert "access_token" in result, result
+    assert result["id_token_claims"]["tid"] == latchkey.tenant
+    account = app.get_accounts()[0]
+    again = app.acquire_token_silent(["User.Read"], account=account, force_refresh=True)
+    assert again and "access_token" in again, again
+
+    stranger = msal.PublicClientApplication("6f0c3a55-1d7e-4c1b-9a52-000000000000",
+                                            authority=f"{latchkey.base}/organizations",
+                                            instance_discovery=False)
+    refused = stranger.acquire_token_by_username_password("ursula.default@contoso.test", PASSWORD, scopes=["User.Read"])
+    assert refused.get("error") == "unauthorized_client" and 700016 in refused["error_codes"], refused
+
+
 def refresh(latchkey, app, token):
     return requests.post(f"{latchkey.base}/{latchkey.tenant}/oauth2/v2.0/token", data={
         "client_id": app["appId"], "grant_type": "refresh_token", "refresh_token": token,

@@ -396,6 +396,8 @@ pub trait Store:
     async fn delete_app(&self, tenant: TenantId, app_id: AppId, events: &Events)
     -> StoreResult<()>;
     async fn find_app(&self, tenant: TenantId, app_id: AppId) -> StoreResult<Option<App>>;
+    /// The tenant an application is registered in (an `appId` is unique server-wide).
+    async fn find_app_tenant(&self, app_id: AppId) -> StoreResult<Option<TenantId>>;
     async fn list_apps(&self, tenant: TenantId) -> StoreResult<Vec<App>>;
 
     // Token-signing keys (server-wide; private halves sealed under the master key).

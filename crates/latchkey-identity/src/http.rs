@@ -86,6 +86,53 @@ pub(crate) async fn resolve_tenant(
         .ok_or_else(not_found)
 }
 
+/// `common` and `organizations`: authorities that name no tenant.
+pub(crate) fn is_tenant_independent(segment: &str) -> bool {
+    segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations")
+}
+
+/// The tenant a request is for: the one `segment` names, or, for `common` and
+/// `organizations`, the one its client is registered in (`Directory::find_tenant_of_client`).
+pub(crate) async fn resolve_tenant_for_client(
+    state: &IdentityState,
+    segment: &str,
+    client_id: Option<&str>,
+) -> Result<Tenant, OAuthError> {
+    if !is_tenant_independent(segment) {
+        return resolve_tenant(state, segment).await;
+    }
+    let client_id = client_id.ok_or_else(|| OAuthError::missing("client_id"))?;
+    state
+        .directory
+        .find_tenant_of_client(client_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| {
+            OAuthError::new(
+                "unauthorized_client",
+                700016,
+                format!(
+                    "Application with identifier '{}' was not found in the directory. This can happen if the application has not been installed by the administrator of the tenant.",
+                    clip(client_id)
+                ),
+            )
+        })
+}
+
+/// The client id a token or device-code request presents, wherever it presents it (body,
+/// HTTP Basic, or a client assertion's issuer), unauthenticated: only to find the tenant.
+fn presented_client_id(headers: &HeaderMap, form: &Form) -> Option<String> {
+    if let Some(id) = form.get("client_id") {
+        return Some(id.to_owned());
+    }
+    if let Some(assertion) = form.get("client_assertion") {
+        return crate::assertion::unverified_issuer(assertion);
+    }
+    client_credentials_from(headers, form)
+        .ok()
+        .map(|(id, _)| id)
+}
+
 pub(crate) fn internal(e: &dyn std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, "identity endpoint failed");
     OAuthError::new(
@@ -332,7 +379,14 @@ async fn devicecode(
     };
     let result = async {
         let form = Form::parse(&headers, &body)?;
-        let tenant = resolve_tenant(&state, &segment).await?;
+        let client = presented_client_id(&headers, &form);
+        let tenant = resolve_tenant_for_client(&state, &segment, client.as_deref()).await?;
+        // The page the person opens names the tenant the code belongs to.
+        let segment = if is_tenant_independent(&segment) {
+            tenant.id.to_string()
+        } else {
+            segment
+        };
         crate::user_flows::device_authorization(&state, &tenant, &segment, &headers, &form).await
     }
     .await;
@@ -352,21 +406,24 @@ async fn token_inner(
     let grant = form.require("grant_type")?;
     match grant {
         "client_credentials" => client_credentials(state, tenant, headers, &form).await,
-        "password" => {
-            let tenant = resolve_tenant(state, tenant).await?;
-            crate::user_flows::password_grant(state, &tenant, headers, &form).await
-        }
-        "refresh_token" => {
-            let tenant = resolve_tenant(state, tenant).await?;
-            crate::user_flows::refresh_grant(state, &tenant, headers, &form).await
-        }
-        "authorization_code" => {
-            let tenant = resolve_tenant(state, tenant).await?;
-            crate::user_flows::code_grant(state, &tenant, headers, &form).await
-        }
-        "urn:ietf:params:oauth:grant-type:device_code" => {
-            let tenant = resolve_tenant(state, tenant).await?;
-            crate::user_flows::device_code_grant(state, &tenant, headers, &form).await
+        "password"
+        | "refresh_token"
+        | "authorization_code"
+        | "urn:ietf:params:oauth:grant-type:device_code" => {
+            let client = presented_client_id(headers, &form);
+            let tenant = resolve_tenant_for_client(state, tenant, client.as_deref()).await?;
+            match grant {
+                "password" => {
+                    crate::user_flows::password_grant(state, &tenant, headers, &form).await
+                }
+                "refresh_token" => {
+                    crate::user_flows::refresh_grant(state, &tenant, headers, &form).await
+                }
+                "authorization_code" => {
+                    crate::user_flows::code_grant(state, &tenant, headers, &form).await
+                }
+                _ => crate::user_flows::device_code_grant(state, &tenant, headers, &form).await,
+            }
         }
         other => Err(OAuthError::new(
             "unsupported_grant_type",

@@ -874,11 +874,38 @@ async fn authorize(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let tenant = match tenant_or_page(&state, &segment).await {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
     let raw = query.unwrap_or_default();
+    let tenant = if crate::http::is_tenant_independent(&segment) {
+        // `common`/`organizations`: the client's own tenant; the pages that follow post to
+        // that tenant's paths.
+        let client_id = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(k, _)| k == "client_id")
+            .map(|(_, v)| v);
+        match crate::http::resolve_tenant_for_client(&state, &segment, client_id.as_deref()).await {
+            Ok(t) => t,
+            Err(e) => {
+                return message(
+                    "Latchkey",
+                    StatusCode::BAD_REQUEST,
+                    "Sorry, but we're having trouble signing you in",
+                    &e.message,
+                    Some(e.code),
+                );
+            }
+        }
+    } else {
+        match tenant_or_page(&state, &segment).await {
+            Ok(t) => t,
+            Err(r) => return *r,
+        }
+    };
+    let segment = if crate::http::is_tenant_independent(&segment) {
+        tenant.id.to_string()
+    } else {
+        segment
+    };
     let req = match AuthorizeRequest::parse(&state, &tenant, &raw).await {
         Ok(r) => r,
         Err(r) => return refusal(r, &tenant.display_name),

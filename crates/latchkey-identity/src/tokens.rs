@@ -1,7 +1,8 @@
 //! Access tokens: JWTs shaped like Entra's v2 tokens, and the one validation function every
 //! resource Latchkey serves uses.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use chrono::Duration;
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -71,6 +72,76 @@ pub struct TokenService {
     keys: KeyRing,
     clock: Arc<dyn Clock>,
     lifetime: Duration,
+    app_tokens: Arc<AppTokenCache>,
+}
+
+/// How long an app-only token, once signed, is handed out again for the same claims.
+pub const APP_TOKEN_REUSE_SECONDS: i64 = 300;
+/// The most app-only tokens kept for reuse on one node.
+const APP_TOKEN_CACHE_CAPACITY: usize = 10_000;
+
+/// App-only tokens already signed, by everything that goes into their claims.
+///
+/// A client-credentials grant costs one RSA-2048 signature, which bounds a core at about a
+/// thousand grants a second. A token asked for again with the same claims (same client,
+/// tenant, audience, issuer, roles, and the same signing key) within
+/// [`APP_TOKEN_REUSE_SECONDS`] of its signing is the same token handed out again, with
+/// `expires_in` counting down from its `exp`. That is the token the client would have been
+/// given had it asked a moment earlier, so nothing it allows changes: the client is
+/// authenticated on every request, and a change of its permissions (consent granted or
+/// revoked) or of the signing key changes the claims and so misses the cache. Delegated
+/// tokens are never reused: they carry a session's revocation time.
+#[derive(Debug, Default)]
+struct AppTokenCache {
+    entries: Mutex<HashMap<AppTokenKey, CachedToken>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AppTokenKey {
+    kid: String,
+    audience: String,
+    issuer: String,
+    tenant_id: String,
+    object_id: String,
+    client_id: String,
+    roles: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedToken {
+    token: String,
+    iat: i64,
+    exp: i64,
+}
+
+impl CachedToken {
+    /// Reusable at `now`: signed at most the reuse window ago (and not in the future, should
+    /// the clock step back), with more than five minutes left, as Entra's clients expect.
+    fn reusable(&self, now: i64) -> bool {
+        (self.iat..self.iat + APP_TOKEN_REUSE_SECONDS).contains(&now) && self.exp - now > 300
+    }
+}
+
+impl AppTokenCache {
+    fn get(&self, key: &AppTokenKey, now: i64) -> Option<Issued> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = entries.get(key).filter(|c| c.reusable(now))?;
+        Some(Issued {
+            token: cached.token.clone(),
+            expires_in: cached.exp - now,
+        })
+    }
+
+    fn put(&self, key: AppTokenKey, token: CachedToken, now: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= APP_TOKEN_CACHE_CAPACITY && !entries.contains_key(&key) {
+            entries.retain(|_, c| c.reusable(now));
+            if entries.len() >= APP_TOKEN_CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, token);
+    }
 }
 
 /// What the caller asks to be put in a token; times and ids are filled in here.
@@ -99,6 +170,7 @@ impl TokenService {
             keys,
             clock,
             lifetime,
+            app_tokens: Arc::default(),
         }
     }
 
@@ -106,9 +178,23 @@ impl TokenService {
         &self.keys
     }
 
+    /// Signs a token for `req`; an app-only one may be a token signed for the same claims
+    /// moments ago (see [`AppTokenCache`]).
     pub async fn issue(&self, req: TokenRequest) -> Result<Issued, TokenError> {
         let key = self.keys.signing_key().await?;
         let now = self.clock.now().timestamp();
+        let cache_key = req.app_only.then(|| AppTokenKey {
+            kid: key.kid.clone(),
+            audience: req.audience.clone(),
+            issuer: req.issuer.clone(),
+            tenant_id: req.tenant_id.clone(),
+            object_id: req.object_id.clone(),
+            client_id: req.client_id.clone(),
+            roles: req.roles.clone(),
+        });
+        if let Some(issued) = cache_key.as_ref().and_then(|k| self.app_tokens.get(k, now)) {
+            return Ok(issued);
+        }
         let claims = AccessClaims {
             aud: req.audience,
             iss: req.issuer,
@@ -131,6 +217,14 @@ impl TokenService {
         let encoding = key.encoding.as_ref().ok_or(TokenError::UnknownKey)?;
         let token =
             jsonwebtoken::encode(&header, &claims, encoding).map_err(|_| TokenError::Malformed)?;
+        if let Some(k) = cache_key {
+            let cached = CachedToken {
+                token: token.clone(),
+                iat: claims.iat,
+                exp: claims.exp,
+            };
+            self.app_tokens.put(k, cached, now);
+        }
         Ok(Issued {
             token,
             expires_in: self.lifetime.num_seconds(),
@@ -406,6 +500,78 @@ mod tests {
             .map(|k| k["kid"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(kids, vec![second_kid]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_app_token_asked_again_within_the_reuse_window_is_the_same_token_counting_down() {
+        let h = Harness::new(Backend::Sqlite).await;
+        let s = service(&h).await;
+        let first = s.issue(request()).await.unwrap();
+        h.clock
+            .advance(Duration::seconds(APP_TOKEN_REUSE_SECONDS - 1));
+        let again = s.issue(request()).await.unwrap();
+        assert_eq!(again.token, first.token);
+        assert_eq!(again.expires_in, 3600 - (APP_TOKEN_REUSE_SECONDS - 1));
+        // Once the window has passed, a new token is signed with the full lifetime.
+        h.clock.advance(Duration::seconds(1));
+        let later = s.issue(request()).await.unwrap();
+        assert_ne!(later.token, first.token);
+        assert_eq!(later.expires_in, 3600);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_roles_another_client_or_a_delegated_token_are_never_a_reused_token() {
+        let h = Harness::new(Backend::Sqlite).await;
+        let s = service(&h).await;
+        let first = s.issue(request()).await.unwrap().token;
+
+        // Consent changed: the roles differ, so does the token, and it carries the new roles.
+        let mut more = request();
+        more.roles.push("User.ReadWrite.All".into());
+        let widened = s.issue(more).await.unwrap().token;
+        assert_ne!(widened, first);
+        let claims = s
+            .validate(&widened, &[GRAPH_RESOURCE], &iss())
+            .await
+            .unwrap();
+        assert_eq!(claims.roles, vec!["User.Read.All", "User.ReadWrite.All"]);
+        let mut fewer = request();
+        fewer.roles.clear();
+        let narrowed = s.issue(fewer).await.unwrap().token;
+        assert_ne!(narrowed, first);
+        assert!(
+            s.validate(&narrowed, &[GRAPH_RESOURCE], &iss())
+                .await
+                .unwrap()
+                .roles
+                .is_empty()
+        );
+
+        let mut other = request();
+        other.client_id = "another".into();
+        assert_ne!(s.issue(other).await.unwrap().token, first);
+        let mut audience = request();
+        audience.audience = "api://other".into();
+        assert_ne!(s.issue(audience).await.unwrap().token, first);
+
+        let mut delegated = request();
+        delegated.app_only = false;
+        delegated.roles.clear();
+        delegated.scopes = Some("User.Read".into());
+        let one = s.issue(delegated.clone()).await.unwrap().token;
+        let two = s.issue(delegated).await.unwrap().token;
+        assert_ne!(one, two, "delegated tokens are signed each time");
+        // And the first app token is still the one handed out for its claims.
+        assert_eq!(s.issue(request()).await.unwrap().token, first);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cached_app_token_is_not_reused_when_the_clock_steps_back() {
+        let h = Harness::new(Backend::Sqlite).await;
+        let s = service(&h).await;
+        let first = s.issue(request()).await.unwrap().token;
+        h.clock.advance(Duration::seconds(-1));
+        assert_ne!(s.issue(request()).await.unwrap().token, first);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

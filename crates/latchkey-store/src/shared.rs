@@ -1415,6 +1415,16 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn find_app_tenant(&self, app_id: AppId) -> StoreResult<Option<TenantId>> {
+                let row = sqlx::query("SELECT tenant_id FROM apps WHERE app_id = $1")
+                    .bind(app_id.0)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                row.map(|r| Ok(TenantId::from_uuid(r.try_get("tenant_id").map_err(map_err)?)))
+                    .transpose()
+            }
+
             async fn find_app(&self, tenant: TenantId, app_id: AppId) -> StoreResult<Option<App>> {
                 let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 AND app_id = $2"))
                     .bind(tenant.as_uuid())

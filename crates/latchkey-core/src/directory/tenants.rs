@@ -109,6 +109,28 @@ impl Directory {
         }
     }
 
+    /// The tenant a tenant-independent authority (`common`, `organizations`) stands for in a
+    /// request from `client_id`: the one the client is registered in. Entra needs a
+    /// multi-tenant app for these; a Latchkey registration belongs to exactly one tenant, so
+    /// its client id says which, and Microsoft's clients left on their default authority
+    /// (`organizations` for azure-identity's user credentials) work unchanged.
+    pub async fn find_tenant_of_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Tenant>, DirectoryError> {
+        let Ok(app_id) = client_id.parse::<uuid::Uuid>() else {
+            return Ok(None);
+        };
+        match self
+            .store
+            .find_app_tenant(crate::app::AppId(app_id))
+            .await?
+        {
+            Some(tenant) => Ok(self.store.find_tenant(tenant).await?),
+            None => Ok(None),
+        }
+    }
+
     /// Replaces the tenant's password policy, after checking its custom banned terms.
     pub async fn update_password_policy(
         &self,
