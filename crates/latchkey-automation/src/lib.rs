@@ -56,6 +56,8 @@ pub struct Engine {
     directory: Directory,
     http: reqwest::Client,
     remote: remote::Clients,
+    /// How long this worker holds the steps it claims (see [`Engine::with_step_lease`]).
+    lease: Duration,
 }
 
 impl Engine {
@@ -64,7 +66,18 @@ impl Engine {
             directory,
             http: webhook::client(),
             remote: remote::Clients::default(),
+            lease: Duration::seconds(latchkey_core::directory::STEP_LEASE_SECONDS),
         }
+    }
+
+    /// Claims steps for `lease` (default 5 minutes, at least 2 s): after a crash, the steps
+    /// this worker held are taken over once it has passed. It must stay longer than a pass
+    /// of [`STEPS_PER_PASS`] steps takes, or another node may take over a step still being
+    /// performed.
+    #[must_use]
+    pub fn with_step_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -307,7 +320,7 @@ impl Engine {
     pub async fn run_due_steps(&self) -> Result<usize, DirectoryError> {
         let claimed = self
             .directory
-            .claim_workflow_steps(&workflow_actor(), STEPS_PER_PASS)
+            .claim_workflow_steps_leased(&workflow_actor(), STEPS_PER_PASS, self.lease)
             .await?;
         let mut done = 0;
         // Each workflow's target, read once per pass (a step names its workflow).

@@ -1,8 +1,8 @@
 //! The local directory connector: each action is one `Directory` operation on the run's user.
 //! Each is idempotent, so that a step taken over after a crash (its effect made, its record
 //! not) does not act twice: disabling a disabled account is a no-op, removing licences
-//! removes what is held, revoking again is harmless, and a password set since a taken-over
-//! step's first claim is recognised as the step's own.
+//! removes what is held, and a password set (or sessions revoked) since a taken-over step's
+//! first claim is recognised as the step's own.
 
 use latchkey_core::Directory;
 use latchkey_core::directory::{
@@ -46,7 +46,11 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
             Ok("disabled the account".into())
         }
         Action::RevokeSessions => {
-            // Revoking again only moves the cut-off a little later: harmless, so no check.
+            // A step taken over after a crash that finds the cut-off moved since its first
+            // claim does not revoke (and audit) again.
+            if effect_is_from_step(Some(user.sign_in_sessions_valid_from), step) {
+                return Ok("sessions were already revoked by this step".into());
+            }
             directory
                 .revoke_sign_in_sessions(&actor, tenant, &target)
                 .await?;

@@ -535,6 +535,16 @@ pub struct ServeArgs {
     /// How long a view-once password link sent by e-mail works, in hours (1–168).
     #[arg(long, env = "LATCHKEY_VIEW_ONCE_HOURS", default_value_t = 24)]
     pub view_once_hours: u32,
+    /// How often the workflow worker evaluates triggers and performs due steps, in seconds.
+    #[arg(long, env = "LATCHKEY_WORKFLOW_INTERVAL_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub workflow_interval_seconds: u64,
+    /// How long the worker holds a step it performs, in seconds: after a crash the restarted
+    /// node (or another) takes the step over once this has passed. Longer than a pass of 20
+    /// steps takes.
+    #[arg(long, env = "LATCHKEY_WORKFLOW_LEASE_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(i64).range(2..=86_400))]
+    pub workflow_lease_seconds: i64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,6 +29,8 @@ const FIRST_RETRY_SECONDS: i64 = 30;
 const MAX_RETRY_SECONDS: i64 = 3600;
 /// How long a worker holds a step before another may take it over.
 pub const STEP_LEASE_SECONDS: i64 = 300;
+/// The shortest lease a worker may ask for (`latchkey serve --workflow-lease-seconds`).
+pub const MIN_STEP_LEASE_SECONDS: i64 = 2;
 /// Most runs a history listing returns.
 pub const MAX_RUNS_LISTED: u32 = 500;
 /// A mover workflow reads a change only once it is this old, so that a transaction that
@@ -180,15 +182,25 @@ impl Directory {
         actor: &Actor,
         limit: u32,
     ) -> Result<Vec<ClaimedStep>, DirectoryError> {
+        self.claim_workflow_steps_leased(actor, limit, Duration::seconds(STEP_LEASE_SECONDS))
+            .await
+    }
+
+    /// [`Self::claim_workflow_steps`] with the worker's own lease length (at least
+    /// [`MIN_STEP_LEASE_SECONDS`]): how long after a crash another worker, or the restarted
+    /// one, takes the steps over.
+    pub async fn claim_workflow_steps_leased(
+        &self,
+        actor: &Actor,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedStep>, DirectoryError> {
         authorize(actor, Action::ManageTenant, &[])?;
         let now = self.clock.now();
+        let lease = lease.max(Duration::seconds(MIN_STEP_LEASE_SECONDS));
         Ok(self
             .store
-            .claim_workflow_steps(
-                now,
-                now + Duration::seconds(STEP_LEASE_SECONDS),
-                limit.min(100),
-            )
+            .claim_workflow_steps(now, now + lease, limit.min(100))
             .await?)
     }
 

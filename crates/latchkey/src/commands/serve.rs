@@ -152,8 +152,9 @@ pub async fn run(args: ServeArgs) -> CliResult {
         }
     };
     tokio::spawn(latchkey_automation::run_worker(
-        latchkey_automation::Engine::new(directory.clone()),
-        WORKFLOW_TICK,
+        latchkey_automation::Engine::new(directory.clone())
+            .with_step_lease(chrono::Duration::seconds(args.workflow_lease_seconds)),
+        Duration::from_secs(args.workflow_interval_seconds),
     ));
     tokio::spawn(purge_deleted_users(directory));
 
@@ -188,9 +189,6 @@ pub async fn run(args: ServeArgs) -> CliResult {
 /// How often the delivery loop looks at the queue without being woken (retries, and mail
 /// queued by other nodes).
 const MAIL_TICK: Duration = Duration::from_secs(15);
-
-/// How often the workflow worker evaluates triggers and runs due steps.
-const WORKFLOW_TICK: Duration = Duration::from_secs(60);
 
 /// How long a stopping server waits for a delivery pass under way.
 const MAIL_GRACE: Duration = Duration::from_secs(20);
