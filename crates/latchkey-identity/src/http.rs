@@ -87,7 +87,7 @@ pub(crate) async fn resolve_tenant(
 }
 
 /// `common` and `organizations`: authorities that name no tenant.
-pub(crate) fn is_tenant_independent(segment: &str) -> bool {
+fn is_tenant_independent(segment: &str) -> bool {
     segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations")
 }
 
@@ -117,6 +117,28 @@ pub(crate) async fn resolve_tenant_for_client(
                 ),
             )
         })
+}
+
+/// [`resolve_tenant_for_client`] for a token or device-code request, with the client id it
+/// presents.
+async fn user_flow_tenant(
+    state: &IdentityState,
+    segment: &str,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Tenant, OAuthError> {
+    let client = presented_client_id(headers, form);
+    resolve_tenant_for_client(state, segment, client.as_deref()).await
+}
+
+/// The path segment the rest of a flow uses: the tenant's id where the request named none,
+/// so that later pages and links reach the tenant the flow resolved to.
+pub(crate) fn flow_segment(segment: String, tenant: &Tenant) -> String {
+    if is_tenant_independent(&segment) {
+        tenant.id.to_string()
+    } else {
+        segment
+    }
 }
 
 /// The client id a token or device-code request presents, wherever it presents it (body,
@@ -379,14 +401,9 @@ async fn devicecode(
     };
     let result = async {
         let form = Form::parse(&headers, &body)?;
-        let client = presented_client_id(&headers, &form);
-        let tenant = resolve_tenant_for_client(&state, &segment, client.as_deref()).await?;
+        let tenant = user_flow_tenant(&state, &segment, &headers, &form).await?;
         // The page the person opens names the tenant the code belongs to.
-        let segment = if is_tenant_independent(&segment) {
-            tenant.id.to_string()
-        } else {
-            segment
-        };
+        let segment = flow_segment(segment, &tenant);
         crate::user_flows::device_authorization(&state, &tenant, &segment, &headers, &form).await
     }
     .await;
@@ -406,24 +423,21 @@ async fn token_inner(
     let grant = form.require("grant_type")?;
     match grant {
         "client_credentials" => client_credentials(state, tenant, headers, &form).await,
-        "password"
-        | "refresh_token"
-        | "authorization_code"
-        | "urn:ietf:params:oauth:grant-type:device_code" => {
-            let client = presented_client_id(headers, &form);
-            let tenant = resolve_tenant_for_client(state, tenant, client.as_deref()).await?;
-            match grant {
-                "password" => {
-                    crate::user_flows::password_grant(state, &tenant, headers, &form).await
-                }
-                "refresh_token" => {
-                    crate::user_flows::refresh_grant(state, &tenant, headers, &form).await
-                }
-                "authorization_code" => {
-                    crate::user_flows::code_grant(state, &tenant, headers, &form).await
-                }
-                _ => crate::user_flows::device_code_grant(state, &tenant, headers, &form).await,
-            }
+        "password" => {
+            let tenant = user_flow_tenant(state, tenant, headers, &form).await?;
+            crate::user_flows::password_grant(state, &tenant, headers, &form).await
+        }
+        "refresh_token" => {
+            let tenant = user_flow_tenant(state, tenant, headers, &form).await?;
+            crate::user_flows::refresh_grant(state, &tenant, headers, &form).await
+        }
+        "authorization_code" => {
+            let tenant = user_flow_tenant(state, tenant, headers, &form).await?;
+            crate::user_flows::code_grant(state, &tenant, headers, &form).await
+        }
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            let tenant = user_flow_tenant(state, tenant, headers, &form).await?;
+            crate::user_flows::device_code_grant(state, &tenant, headers, &form).await
         }
         other => Err(OAuthError::new(
             "unsupported_grant_type",

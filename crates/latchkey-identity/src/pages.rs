@@ -35,6 +35,7 @@ use crate::authorize::{
     AuthorizeRequest, MAX_QUERY, Prompt, Refusal, ReplyTo, ResponseMode, origin,
 };
 use crate::browser::{cookie, csrf_for, csrf_matches, derive, qr_svg, secure_headers, set_cookie};
+use crate::error::OAuthError;
 use crate::http::{Form, IdentityState, resolve_tenant};
 use crate::tokens::{GRAPH_APP_ID, GRAPH_RESOURCE};
 
@@ -856,7 +857,12 @@ pub(crate) async fn tenant_or_page(
     state: &IdentityState,
     segment: &str,
 ) -> Result<Tenant, Box<Response>> {
-    resolve_tenant(state, segment).await.map_err(|e| {
+    tenant_page(resolve_tenant(state, segment).await)
+}
+
+/// A tenant that could not be resolved, as the page a browser is shown.
+fn tenant_page(resolved: Result<Tenant, OAuthError>) -> Result<Tenant, Box<Response>> {
+    resolved.map_err(|e| {
         Box::new(message(
             "Latchkey",
             StatusCode::BAD_REQUEST,
@@ -875,37 +881,20 @@ async fn authorize(
     headers: HeaderMap,
 ) -> Response {
     let raw = query.unwrap_or_default();
-    let tenant = if crate::http::is_tenant_independent(&segment) {
-        // `common`/`organizations`: the client's own tenant; the pages that follow post to
-        // that tenant's paths.
-        let client_id = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|(k, _)| k == "client_id")
-            .map(|(_, v)| v);
-        match crate::http::resolve_tenant_for_client(&state, &segment, client_id.as_deref()).await {
-            Ok(t) => t,
-            Err(e) => {
-                return message(
-                    "Latchkey",
-                    StatusCode::BAD_REQUEST,
-                    "Sorry, but we're having trouble signing you in",
-                    &e.message,
-                    Some(e.code),
-                );
-            }
-        }
-    } else {
-        match tenant_or_page(&state, &segment).await {
-            Ok(t) => t,
-            Err(r) => return *r,
-        }
+    // `common`/`organizations` stand for the client's own tenant; the pages that follow
+    // post to that tenant's paths.
+    let client_id = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v);
+    let resolved =
+        crate::http::resolve_tenant_for_client(&state, &segment, client_id.as_deref()).await;
+    let tenant = match tenant_page(resolved) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
-    let segment = if crate::http::is_tenant_independent(&segment) {
-        tenant.id.to_string()
-    } else {
-        segment
-    };
+    let segment = crate::http::flow_segment(segment, &tenant);
     let req = match AuthorizeRequest::parse(&state, &tenant, &raw).await {
         Ok(r) => r,
         Err(r) => return refusal(r, &tenant.display_name),

@@ -45,43 +45,7 @@ pub struct Server {
 /// Starts `latchkey serve` on 127.0.0.1:0 over the data directory (test hashing parameters)
 /// and waits for the line that says where it listens.
 pub async fn serve(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .env("LATCHKEY_ARGON2_MEMORY_KIB", "256")
-        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
-        .env_remove("LATCHKEY_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("server exited");
-            if let Some(rest) = line.strip_prefix("Latchkey is listening on ") {
-                break rest
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .replace("127.0.0.1", "localhost");
-            }
-        }
-    })
-    .await
-    .unwrap();
-    let ca = std::fs::read(data.join("tls/ca.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .build()
-        .unwrap();
-    Server {
-        child,
-        base,
-        client,
-    }
+    serve_with(data, &[]).await
 }
 
 /// [`serve`] with extra arguments (e.g. the workflow worker's interval and lease).
