@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod browser;
+pub mod seed;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
