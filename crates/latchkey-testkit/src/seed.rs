@@ -6,6 +6,7 @@
 use chrono::{Duration, Utc};
 use latchkey_core::audit::{AuditEvent, Events, Initiator, OutboxEvent};
 use latchkey_core::authz::Channel;
+use latchkey_core::clock::Clock;
 use latchkey_core::ids::{EventId, TenantId, UserId};
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::password::Hasher;
@@ -63,48 +64,70 @@ pub async fn seed_users(h: &Harness, n: usize) -> Vec<UserId> {
         .hash(&SecretString::from(SEED_PASSWORD.to_owned()))
         .await
         .expect("hash the seed password once");
-    let mut ids = Vec::with_capacity(n);
-    let now = Utc::now();
-    for i in 0..n {
-        let given = GIVEN[i % GIVEN.len()];
-        let surname = SURNAMES[(i / GIVEN.len()) % SURNAMES.len()];
-        let user = User {
-            id: UserId::new(),
-            tenant_id: tenant,
-            user_principal_name: Upn::parse(&format!("bench.{i}@{domain}")).expect("upn"),
-            display_name: DisplayName::parse(&format!("{given} {surname} {i}")).expect("name"),
-            mail_nickname: format!("bench.{i}"),
-            account_enabled: i % 10 != 0,
-            user_type: UserType::Member,
-            profile: UserProfile {
-                given_name: Some(given.into()),
-                surname: Some(surname.into()),
-                department: Some(DEPARTMENTS[i % DEPARTMENTS.len()].into()),
-                usage_location: Some("GB".into()),
-                ..UserProfile::default()
-            },
-            password_policies: PasswordPolicies::default(),
-            force_change_password_next_sign_in: false,
-            force_change_password_next_sign_in_with_mfa: false,
-            last_password_change: Some(now),
-            sign_in_sessions_valid_from: now - Duration::minutes(1),
-            created: now,
-            deleted: None,
-            version: 1,
-        };
-        let events = seed_events(tenant, &user);
-        ids.push(user.id);
-        let record = NewUserRecord {
-            user,
-            password: Some(hash.clone()),
-            roles: Vec::new(),
-        };
-        h.store
-            .insert_user(&record, &events)
-            .await
-            .expect("seed user");
+    let now = h.clock.now();
+    let records: Vec<(NewUserRecord, Events)> = (0..n)
+        .map(|i| {
+            let user = seed_user(tenant, &domain, i, now);
+            let events = seed_events(tenant, &user);
+            let record = NewUserRecord {
+                user,
+                password: Some(hash.clone()),
+                roles: Vec::new(),
+            };
+            (record, events)
+        })
+        .collect();
+    let ids: Vec<UserId> = records.iter().map(|(r, _)| r.user.id).collect();
+    // A few writers at once: PostgreSQL takes them in parallel, SQLite in turn.
+    let mut writers = tokio::task::JoinSet::new();
+    let mut rest = records;
+    let chunk = n.div_ceil(WRITERS).max(1);
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let mine = std::mem::replace(&mut rest, tail);
+        let store = h.store.clone();
+        writers.spawn(async move {
+            for (record, events) in &mine {
+                store.insert_user(record, events).await.expect("seed user");
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.expect("seed writer");
     }
     ids
+}
+
+/// How many seed writers run at once.
+const WRITERS: usize = 8;
+
+fn seed_user(tenant: TenantId, domain: &str, i: usize, now: chrono::DateTime<Utc>) -> User {
+    let given = GIVEN[i % GIVEN.len()];
+    let surname = SURNAMES[(i / GIVEN.len()) % SURNAMES.len()];
+    User {
+        id: UserId::new(),
+        tenant_id: tenant,
+        user_principal_name: Upn::parse(&format!("bench.{i}@{domain}")).expect("upn"),
+        display_name: DisplayName::parse(&format!("{given} {surname} {i}")).expect("name"),
+        mail_nickname: format!("bench.{i}"),
+        account_enabled: i % 10 != 0,
+        user_type: UserType::Member,
+        profile: UserProfile {
+            given_name: Some(given.into()),
+            surname: Some(surname.into()),
+            department: Some(DEPARTMENTS[i % DEPARTMENTS.len()].into()),
+            usage_location: Some("GB".into()),
+            ..UserProfile::default()
+        },
+        password_policies: PasswordPolicies::default(),
+        force_change_password_next_sign_in: false,
+        force_change_password_next_sign_in_with_mfa: false,
+        last_password_change: Some(now),
+        sign_in_sessions_valid_from: now - Duration::minutes(1),
+        created: now,
+        deleted: None,
+        version: 1,
+    }
 }
 
 fn seed_events(tenant: TenantId, user: &User) -> Events {

@@ -163,31 +163,9 @@ pub async fn admin_signed_in(
     upn: &str,
     roles: Vec<DirectoryRole>,
 ) -> latchkey_testkit::browser::Page {
-    use axum::http::StatusCode;
     user(w, upn, "Signed-in Admin", roles).await;
-    let start = b.get(&w.app, "/admin").await;
-    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
-    let page = b.get(&w.app, start.location()).await;
-    let csrf = page.hidden("csrf");
-    let request = page.hidden("request");
-    let done = b
-        .post(
-            &w.app,
-            &format!("/{}/login", w.h.tenant()),
-            &[
-                ("csrf", csrf.as_str()),
-                ("request", request.as_str()),
-                ("username", upn),
-                ("password", PW),
-            ],
-        )
-        .await;
-    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
-    let back = b.get(&w.app, done.location()).await;
-    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
-    let home = b.get(&w.app, "/admin").await;
-    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
-    home
+    b.sign_in(&w.app, "/admin", &w.h.tenant().to_string(), upn, PW)
+        .await
 }
 
 /// The CSRF token of the signed-in admin center (from any of its pages).
