@@ -232,9 +232,74 @@ impl Default for OrderBy {
     }
 }
 
+impl OrderBy {
+    /// The order of a listing whose client asked for none. Graph promises no order then, so
+    /// Latchkey picks the one its indexes serve: by the property a top-level
+    /// `startswith(displayName, …)` narrows, where the index that finds the matching users
+    /// also yields them in order and a page stops after `$top` rows (ordering them by UPN
+    /// would read and sort every match first); by UPN otherwise.
+    pub fn unrequested(filter: Option<&Filter>) -> Self {
+        fn narrows_display_name(f: &Filter) -> bool {
+            match f {
+                Filter::StartsWith {
+                    property: UserProperty::DisplayName,
+                    ..
+                } => true,
+                Filter::And(a, b) => narrows_display_name(a) || narrows_display_name(b),
+                _ => false,
+            }
+        }
+        match filter {
+            Some(f) if narrows_display_name(f) => Self {
+                property: UserProperty::DisplayName,
+                descending: false,
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_without_an_order_follows_a_display_name_prefix_and_is_by_upn_otherwise() {
+        let prefix = |property| Filter::StartsWith {
+            property,
+            prefix: "meg".into(),
+        };
+        let enabled = Filter::Compare {
+            property: UserProperty::AccountEnabled,
+            op: Comparison::Eq,
+            value: Literal::Bool(true),
+        };
+        let by_name = OrderBy {
+            property: UserProperty::DisplayName,
+            descending: false,
+        };
+        assert_eq!(OrderBy::unrequested(None), OrderBy::default());
+        assert_eq!(
+            OrderBy::unrequested(Some(&prefix(UserProperty::DisplayName))),
+            by_name
+        );
+        let both = Filter::And(
+            Box::new(enabled.clone()),
+            Box::new(prefix(UserProperty::DisplayName)),
+        );
+        assert_eq!(OrderBy::unrequested(Some(&both)), by_name);
+        // Either side of an `or` may match users outside the prefix: no shortcut.
+        let either = Filter::Or(
+            Box::new(enabled.clone()),
+            Box::new(prefix(UserProperty::DisplayName)),
+        );
+        assert_eq!(OrderBy::unrequested(Some(&either)), OrderBy::default());
+        assert_eq!(
+            OrderBy::unrequested(Some(&prefix(UserProperty::UserPrincipalName))),
+            OrderBy::default()
+        );
+        assert_eq!(OrderBy::unrequested(Some(&enabled)), OrderBy::default());
+    }
 
     #[test]
     fn property_names_round_trip_case_insensitively() {

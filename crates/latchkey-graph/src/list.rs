@@ -119,9 +119,12 @@ impl ListOptions {
             (Some(f), Some(s)) => Some(Filter::And(Box::new(f), Box::new(s))),
             (f, s) => f.or(s),
         };
+        let order = self
+            .order
+            .unwrap_or_else(|| OrderBy::unrequested(filter.as_ref()));
         Ok(UserQuery {
             filter,
-            order: self.order.unwrap_or_default(),
+            order,
             after: self.skiptoken.clone(),
             limit: self.top.unwrap_or(DEFAULT_TOP),
             ..UserQuery::default()
