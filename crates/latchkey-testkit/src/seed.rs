@@ -57,6 +57,11 @@ pub const SEED_PASSWORD: &str = "Seeded-Bench-Password-1";
 /// Inserts `n` users named `bench.<i>@<domain>` with varied display names, departments and
 /// enabled flags (every 10th disabled), returning their ids in insertion order.
 pub async fn seed_users(h: &Harness, n: usize) -> Vec<UserId> {
+    seed_users_from(h, 0, n).await
+}
+
+/// As [`seed_users`], numbering the users from `first` (to add more to a seeded tenant).
+pub async fn seed_users_from(h: &Harness, first: usize, n: usize) -> Vec<UserId> {
     let tenant = h.tenant();
     let domain = h.boot.tenant.domains[0].as_str().to_owned();
     let hasher = Hasher::new(crate::TEST_HASH, 1, 8).expect("hasher");
@@ -67,7 +72,7 @@ pub async fn seed_users(h: &Harness, n: usize) -> Vec<UserId> {
     let now = h.clock.now();
     let records: Vec<(NewUserRecord, Events)> = (0..n)
         .map(|i| {
-            let user = seed_user(tenant, &domain, i, now);
+            let user = seed_user(tenant, &domain, first + i, now);
             let events = seed_events(tenant, &user);
             let record = NewUserRecord {
                 user,
