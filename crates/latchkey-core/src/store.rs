@@ -419,6 +419,16 @@ pub trait Store:
         event: &SignInEvent,
         state: Option<(UserId, Option<SignInState>, SignInState)>,
     ) -> StoreResult<()>;
+    /// Ends a lockout still running at `now` (failures, lockouts and the lock cleared) and
+    /// writes `events` with it, in one transaction. `false`, and nothing written, when the
+    /// user is not locked at `now`.
+    async fn unlock_sign_in(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        now: DateTime<Utc>,
+        events: &Events,
+    ) -> StoreResult<bool>;
     async fn list_sign_in_events(
         &self,
         tenant: TenantId,

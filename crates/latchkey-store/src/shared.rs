@@ -1565,6 +1565,33 @@ macro_rules! impl_store {
                 .transpose()
             }
 
+            async fn unlock_sign_in(
+                &self,
+                tenant: TenantId,
+                user: UserId,
+                now: DateTime<Utc>,
+                events: &Events,
+            ) -> StoreResult<bool> {
+                let mut tx = self.write.begin().await.map_err(map_err)?;
+                let rows = sqlx::query(
+                    "UPDATE sign_in_state SET failed_count = 0, lockouts = 0, locked_until = NULL \
+                     WHERE tenant_id = $1 AND user_id = $2 AND locked_until > $3",
+                )
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+                if rows == 0 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, events).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
             async fn record_sign_in(
                 &self,
                 event: &SignInEvent,

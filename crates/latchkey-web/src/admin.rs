@@ -1056,6 +1056,11 @@ async fn pane_for(
         .await
         .map_err(|e| denied_or_transient(&e))?;
     let may_reset = authorize(&v.actor, Action::ResetPassword, &roles).is_ok();
+    let locked_until = state
+        .directory
+        .locked_until(&v.actor, v.tenant.id, &UserRef::Id(id))
+        .await
+        .map_err(|e| denied_or_transient(&e))?;
     let tap = tap::section(state, v, pos, id, &roles).await?;
     let licenses = state
         .directory
@@ -1147,7 +1152,7 @@ async fn pane_for(
             |m| format!("{} ({})", m.display_name, m.user_principal_name),
         ),
         may_reset,
-        actions: bulk::PaneActions::of(v, &user, &roles),
+        actions: bulk::PaneActions::of(v, &user, &roles, locked_until),
         assign,
         methods,
         sign_ins,

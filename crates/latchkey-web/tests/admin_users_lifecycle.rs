@@ -1409,6 +1409,145 @@ async fn an_administrator_edits_a_user_in_the_pane_and_a_stale_or_bad_form_chang
     );
 }
 
+// ---------------------------------------------------------------------------------------
+// Unlock.
+
+/// Ten wrong passwords in a row: smart lockout's threshold.
+async fn lock_out(w: &World, upn: &str) {
+    for _ in 0..10 {
+        assert!(matches!(
+            sign_in_result(w, upn, "Not-The-Password-1").await,
+            Err(SignInError::WrongPassword | SignInError::Locked)
+        ));
+    }
+    assert!(matches!(
+        sign_in_result(w, upn, PW).await,
+        Err(SignInError::Locked)
+    ));
+}
+
+async fn a_locked_out_user_is_unlocked_from_the_details_pane_and_signs_in_at_once(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let gia = user(
+        &w,
+        "gia@contoso.test",
+        "Gia Global",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let (mut b, _) = global_admin(&w).await;
+    let pane = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(
+        !pane.body.contains("id=\"pane-unlock\""),
+        "not locked: no Unlock"
+    );
+    assert!(!pane.body.contains("id=\"pane-locked\""));
+
+    lock_out(&w, "pat@contoso.test").await;
+    let pane = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(pane.body.contains("id=\"pane-unlock\""), "{}", pane.body);
+    assert!(
+        pane.body
+            .contains("Locked out after too many failed sign-ins until 2026-11-24 09:01 UTC")
+    );
+    let csrf = admin_csrf(&pane);
+
+    // Without the CSRF token nothing happens.
+    let forged = bulk(&w, &mut b, "", "unlock", &[&pat]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(matches!(
+        sign_in_result(&w, "pat@contoso.test", PW).await,
+        Err(SignInError::Locked)
+    ));
+
+    let done = bulk(&w, &mut b, &csrf, "unlock", &[&pat]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains("Unlocked: may sign in again"),
+        "{}",
+        done.body
+    );
+    let audits = w.h.store.list_audit_events(w.h.tenant(), 20).await.unwrap();
+    let unlocks: Vec<_> = audits
+        .iter()
+        .filter(|a| a.activity == "Unlock user")
+        .collect();
+    assert_eq!(unlocks.len(), 1);
+    assert_eq!(unlocks[0].target_id.as_deref(), Some(pat.as_str()));
+    assert_eq!(unlocks[0].initiated_by.display, "ada@contoso.test");
+    // The failures were cleared too: the right password works at once, and so would nine
+    // more wrong ones without locking again.
+    sign_in_result(&w, "pat@contoso.test", PW).await.unwrap();
+    let pane = b.get(&w.app, &format!("/admin/users?user={pat}")).await;
+    assert!(!pane.body.contains("id=\"pane-unlock\""));
+
+    // Unlocking again changes nothing and says so; no second audit event.
+    let again = bulk(&w, &mut b, &csrf, "unlock", &[&pat]).await;
+    assert!(
+        again.body.contains("Was not locked: nothing changed"),
+        "{}",
+        again.body
+    );
+    let audits = w.h.store.list_audit_events(w.h.tenant(), 20).await.unwrap();
+    assert_eq!(
+        audits
+            .iter()
+            .filter(|a| a.activity == "Unlock user")
+            .count(),
+        1
+    );
+
+    // A lock that ran out is no lock.
+    lock_out(&w, "gia@contoso.test").await;
+    w.h.clock.advance(chrono::Duration::minutes(2));
+    let pane = b.get(&w.app, &format!("/admin/users?user={gia}")).await;
+    assert!(!pane.body.contains("id=\"pane-unlock\""));
+}
+
+async fn a_helpdesk_administrator_cannot_unlock_a_global_administrator(backend: Backend) {
+    let w = admin_world(backend).await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let gia = user(
+        &w,
+        "gia@contoso.test",
+        "Gia Global",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    lock_out(&w, "pat@contoso.test").await;
+    lock_out(&w, "gia@contoso.test").await;
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    admin_signed_in(
+        &w,
+        &mut b,
+        "hal@contoso.test",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let pane = b.get(&w.app, &format!("/admin/users?user={gia}")).await;
+    assert!(
+        pane.body.contains("id=\"pane-locked\""),
+        "the lock is shown"
+    );
+    assert!(!pane.body.contains("id=\"pane-unlock\""), "but no Unlock");
+    let csrf = admin_csrf(&pane);
+    let refused = bulk(&w, &mut b, &csrf, "unlock", &[&gia, &pat]).await;
+    assert_eq!(refused.status, StatusCode::OK, "{}", refused.body);
+    assert!(
+        refused.body.contains("1 done, 1 not done"),
+        "{}",
+        refused.body
+    );
+    assert!(matches!(
+        sign_in_result(&w, "gia@contoso.test", PW).await,
+        Err(SignInError::Locked)
+    ));
+    sign_in_result(&w, "pat@contoso.test", PW).await.unwrap();
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1440,4 +1579,6 @@ both_backends!(
     active_users_filter_by_status_role_licence_and_department_and_sort_by_name,
     the_tenant_switcher_signs_in_to_another_organization_and_shows_only_its_users,
     an_administrator_edits_a_user_in_the_pane_and_a_stale_or_bad_form_changes_nothing,
+    a_locked_out_user_is_unlocked_from_the_details_pane_and_signs_in_at_once,
+    a_helpdesk_administrator_cannot_unlock_a_global_administrator,
 );

@@ -559,6 +559,9 @@ pub enum UsersCommand {
     SetPassword(UsersSetPasswordArgs),
     /// Move a user to the recycle bin (restorable for 30 days).
     Delete(UsersTargetArgs),
+    /// End a smart lockout (too many failed sign-ins) before it runs out; nothing changes
+    /// for a user who is not locked.
+    Unlock(UsersTargetArgs),
     /// Restore a deleted user (by object id, or by UPN).
     Restore(UsersTargetArgs),
     /// Assign a licence (a SKU by part number or id); the user needs a usage location.

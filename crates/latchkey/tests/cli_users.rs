@@ -479,6 +479,82 @@ fn methods_are_listed_and_a_bad_method_id_is_named(env: &Env) {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("does not exist"));
 }
 
+/// Signs in to `upn` through the directory over the CLI's own store, as the token endpoint
+/// would: `Ok` or the refusal.
+fn sign_in(env: &Env, tenant: &str, upn: &str, password: &str) -> Result<(), String> {
+    use latchkey_core::directory::ClientRef;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = latchkey_store::open(env.database_url.as_deref(), &env.dir.path().join("data"))
+            .await
+            .unwrap();
+        let hasher = latchkey_core::password::Hasher::new(
+            latchkey_core::password::HashParams {
+                memory_kib: 256,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+            8,
+        )
+        .unwrap();
+        let directory = latchkey_core::Directory::new(
+            store,
+            hasher,
+            std::sync::Arc::new(latchkey_core::clock::SystemClock),
+        );
+        directory
+            .sign_in_with_password(
+                tenant.parse().unwrap(),
+                upn,
+                &secrecy::SecretString::from(password.to_owned()),
+                &ClientRef::default(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    })
+}
+
+fn unlock_ends_a_lockout_and_says_when_there_was_none(env: &Env) {
+    let tenant = env.init()["tenantId"].as_str().unwrap().to_owned();
+    let pw = env.write("pw.txt", "Harbour-Lantern-Quartz-8\n");
+    env.json(&[
+        "users",
+        "create",
+        "--upn",
+        "pat@contoso.test",
+        "--display-name",
+        "Pat Example",
+        "--password-file",
+        &pw,
+        "--no-force-change",
+        "--json",
+    ]);
+    let none = env.json(&["users", "unlock", "pat@contoso.test", "--json"]);
+    assert_eq!(none["unlocked"], false);
+    for _ in 0..10 {
+        assert!(sign_in(env, &tenant, "pat@contoso.test", "Wrong-Guess-Again-1").is_err());
+    }
+    let locked = sign_in(env, &tenant, "pat@contoso.test", "Harbour-Lantern-Quartz-8");
+    assert_eq!(locked.unwrap_err(), "Locked");
+    let out = env.run(&["users", "unlock", "pat@contoso.test"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Unlocked pat@contoso.test: they may sign in again."
+    );
+    sign_in(env, &tenant, "pat@contoso.test", "Harbour-Lantern-Quartz-8").unwrap();
+    let err = env.refused(&["users", "unlock", "nobody@contoso.test"]);
+    assert!(
+        err.contains("nobody@contoso.test") || err.to_lowercase().contains("not found"),
+        "{err}"
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -503,4 +579,5 @@ both_backends!(
     commands_before_init_explain_what_to_do,
     the_operator_turns_the_second_factor_for_administrators_on_and_off,
     methods_are_listed_and_a_bad_method_id_is_named,
+    unlock_ends_a_lockout_and_says_when_there_was_none,
 );

@@ -26,6 +26,7 @@ mod sspr;
 mod tap;
 mod tenant_connections;
 mod tenants;
+mod unlock;
 mod update;
 mod users;
 mod workflows;

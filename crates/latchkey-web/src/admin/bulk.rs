@@ -37,6 +37,7 @@ enum Bulk {
     Reset,
     RequireChange,
     AssignLicense,
+    Unlock,
 }
 
 impl Bulk {
@@ -49,6 +50,7 @@ impl Bulk {
             "reset" => Self::Reset,
             "require_change" => Self::RequireChange,
             "assign_license" => Self::AssignLicense,
+            "unlock" => Self::Unlock,
             _ => return None,
         })
     }
@@ -62,6 +64,7 @@ impl Bulk {
             Self::Reset => "Reset passwords",
             Self::RequireChange => "Require password change",
             Self::AssignLicense => "Assign license",
+            Self::Unlock => "Unlock",
         }
     }
 
@@ -74,6 +77,7 @@ impl Bulk {
             Self::Reset => "Password reset",
             Self::RequireChange => "Must change their password at next sign-in",
             Self::AssignLicense => "License assigned",
+            Self::Unlock => "Unlocked: may sign in again",
         }
     }
 }
@@ -117,6 +121,10 @@ pub(super) struct PaneActions {
     pub(super) delete: bool,
     /// The user's Edit form, when the viewer may update the user.
     pub(super) edit_href: Option<String>,
+    /// Until when smart lockout holds the account ("2026-12-03 15:04 UTC"), when it is
+    /// locked now; with `unlock`, the viewer may end it.
+    pub(super) locked_until: Option<String>,
+    pub(super) unlock: bool,
 }
 
 impl PaneActions {
@@ -124,6 +132,7 @@ impl PaneActions {
         v: &Viewer,
         user: &latchkey_core::user::User,
         roles: &[DirectoryRole],
+        locked_until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Self {
         let may = |a| authorize(&v.actor, a, roles).is_ok();
         Self {
@@ -137,11 +146,14 @@ impl PaneActions {
             require_change: may(Action::ResetPassword),
             delete: may(Action::DeleteUser),
             edit_href: may(Action::UpdateUser).then(|| format!("/admin/users/{}/edit", user.id)),
+            locked_until: locked_until.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+            // Whoever may reset the user's password may let them try it again.
+            unlock: locked_until.is_some() && may(Action::ResetPassword),
         }
     }
 
     pub(super) fn any(&self) -> bool {
-        self.toggle.is_some() || self.revoke || self.require_change || self.delete
+        self.toggle.is_some() || self.revoke || self.require_change || self.delete || self.unlock
     }
 }
 
@@ -308,6 +320,7 @@ pub(super) async fn act(
     }
     let mut rows = Vec::with_capacity(users.len());
     for (id, found) in users {
+        let mut done = action.done();
         let (name, result) = match found {
             Err(e) => (id.to_string(), Err(e)),
             Ok(u) => {
@@ -357,6 +370,18 @@ pub(super) async fn act(
                         }
                         None => Ok(()),
                     },
+                    Bulk::Unlock => match state
+                        .directory
+                        .unlock_user(&v.actor, v.tenant.id, &target)
+                        .await
+                    {
+                        Ok(true) => Ok(()),
+                        Ok(false) => {
+                            done = "Was not locked: nothing changed";
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
                     Bulk::Reset => Ok(()),
                 };
                 (
@@ -369,7 +394,7 @@ pub(super) async fn act(
             Ok(()) => Outcome {
                 user: name,
                 ok: true,
-                text: action.done().into(),
+                text: done.into(),
             },
             Err(e) => Outcome {
                 user: name,

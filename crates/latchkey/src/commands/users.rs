@@ -200,6 +200,18 @@ pub async fn run(cmd: UsersCommand) -> CliResult {
                 );
             }
         }
+        UsersCommand::Unlock(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let r = UserRef::parse(&a.user)?;
+            let unlocked = directory.unlock_user(&OPERATOR, tenant, &r).await?;
+            if a.tenant.json {
+                output::json(&json!({ "user": a.user, "unlocked": unlocked }));
+            } else if unlocked {
+                println!("Unlocked {}: they may sign in again.", a.user);
+            } else {
+                println!("{} was not locked; nothing changed.", a.user);
+            }
+        }
         UsersCommand::AssignLicense(a) => super::licenses::assign(a).await?,
         UsersCommand::RemoveLicense(a) => super::licenses::remove(a).await?,
         UsersCommand::Methods(a) => {
