@@ -115,7 +115,7 @@ fn seed_user(tenant: TenantId, domain: &str, i: usize, now: chrono::DateTime<Utc
         user_principal_name: Upn::parse(&format!("bench.{i}@{domain}")).expect("upn"),
         display_name: DisplayName::parse(&format!("{given} {surname} {i}")).expect("name"),
         mail_nickname: format!("bench.{i}"),
-        account_enabled: i % 10 != 0,
+        account_enabled: !i.is_multiple_of(10),
         user_type: UserType::Member,
         profile: UserProfile {
             given_name: Some(given.into()),

@@ -33,6 +33,9 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// A measured page's path for sample `i`.
+type PathOf = Box<dyn Fn(usize) -> String>;
+
 const PUBLIC: &str = "https://localhost:8443";
 const ADMIN_PASSWORD: &str = "Quartz-Lantern-Meadow-4";
 /// Prefixes that each match 1/20 of the seeded users (the seed's given names).
@@ -355,7 +358,7 @@ async fn run(backend: Backend, n: usize, samples: usize, seconds: u64) {
     )
     .await;
     let ids = w.ids.clone();
-    let pages: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let pages: Vec<(&str, PathOf)> = vec![
         (
             "admin Active users (first page)",
             Box::new(|_| "/admin/users".into()),
