@@ -1056,11 +1056,16 @@ async fn pane_for(
         .await
         .map_err(|e| denied_or_transient(&e))?;
     let may_reset = authorize(&v.actor, Action::ResetPassword, &roles).is_ok();
-    let locked_until = state
+    // The user was read with the viewer's rights above; the lock is shown only while it runs.
+    let lock = state
         .directory
-        .locked_until(&v.actor, v.tenant.id, &UserRef::Id(id))
+        .sign_in_state(v.tenant.id, id)
         .await
         .map_err(|e| denied_or_transient(&e))?;
+    let locked_until = lock
+        .locked_at(state.directory.clock().now())
+        .then_some(lock.locked_until)
+        .flatten();
     let tap = tap::section(state, v, pos, id, &roles).await?;
     let licenses = state
         .directory

@@ -491,16 +491,8 @@ fn sign_in(env: &Env, tenant: &str, upn: &str, password: &str) -> Result<(), Str
         let store = latchkey_store::open(env.database_url.as_deref(), &env.dir.path().join("data"))
             .await
             .unwrap();
-        let hasher = latchkey_core::password::Hasher::new(
-            latchkey_core::password::HashParams {
-                memory_kib: 256,
-                iterations: 1,
-                parallelism: 1,
-            },
-            1,
-            8,
-        )
-        .unwrap();
+        let hasher =
+            latchkey_core::password::Hasher::new(latchkey_testkit::TEST_HASH, 1, 8).unwrap();
         let directory = latchkey_core::Directory::new(
             store,
             hasher,

@@ -2,7 +2,6 @@
 //! password reset of the same user (whoever may reset a user's password may let them try
 //! it again), audited, and idempotent.
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Change, Directory, UserRef};
@@ -41,24 +40,5 @@ impl Directory {
             .store
             .unlock_sign_in(tenant, user.id, self.clock.now(), &events)
             .await?)
-    }
-
-    /// Until when `target`'s account is locked, if it is locked now. Readable by whoever may
-    /// read the user.
-    pub async fn locked_until(
-        &self,
-        actor: &Actor,
-        tenant: TenantId,
-        target: &UserRef,
-    ) -> Result<Option<DateTime<Utc>>, DirectoryError> {
-        let user = self.active_user(tenant, target).await?;
-        authorize(actor, Action::ReadUsers, &[])?;
-        let now = self.clock.now();
-        Ok(self
-            .store
-            .find_sign_in_state(tenant, user.id)
-            .await?
-            .filter(|s| s.locked_at(now))
-            .and_then(|s| s.locked_until))
     }
 }
