@@ -87,7 +87,7 @@ pub(crate) async fn resolve_tenant(
 }
 
 /// `common` and `organizations`: authorities that name no tenant.
-fn is_tenant_independent(segment: &str) -> bool {
+pub(crate) fn is_tenant_independent(segment: &str) -> bool {
     segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations")
 }
 

@@ -284,10 +284,10 @@ fn reply(to: &ReplyTo, brand: &str, mut fields: Vec<(&'static str, String)>) -> 
     match to.response_mode {
         ResponseMode::Query => {
             let query = serde_urlencoded::to_string(&fields).unwrap_or_default();
-            let sep = if to.redirect_uri.contains('?') {
-                '&'
-            } else {
-                '?'
+            let sep = match (query.is_empty(), to.redirect_uri.contains('?')) {
+                (true, _) => "",
+                (false, true) => "&",
+                (false, false) => "?",
             };
             let location = format!("{}{sep}{query}", to.redirect_uri);
             match HeaderValue::from_str(&location) {
@@ -1686,11 +1686,18 @@ async fn logout_with(
     params: &str,
     headers: &HeaderMap,
 ) -> Response {
-    let tenant = match tenant_or_page(state, segment).await {
-        Ok(t) => t,
-        Err(r) => return *r,
+    // `common` and `organizations` name no tenant: it is found below from the request.
+    let named = if crate::http::is_tenant_independent(segment) {
+        None
+    } else {
+        match tenant_or_page(state, segment).await {
+            Ok(t) => Some(t),
+            Err(r) => return *r,
+        }
     };
-    let brand = tenant.display_name.clone();
+    let brand = named
+        .as_ref()
+        .map_or_else(|| "Latchkey".to_owned(), |t| t.display_name.clone());
     if params.len() > MAX_QUERY {
         return message(
             &brand,
@@ -1708,17 +1715,31 @@ async fn logout_with(
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    if let Some(c) = cookie(headers, SESSION_COOKIE)
-        && let Err(e) = state.directory.end_sign_in_session(&c).await
-    {
-        return transient(&brand, &e);
-    }
+    let ended = match cookie(headers, SESSION_COOKIE) {
+        Some(c) => match state.directory.end_sign_in_session(&c).await {
+            Ok(t) => t,
+            Err(e) => return transient(&brand, &e),
+        },
+        None => None,
+    };
+    let tenant = match named {
+        Some(t) => Some(t),
+        None => match logout_tenant(state, get("client_id"), get("id_token_hint"), ended).await {
+            Ok(t) => t,
+            Err(e) => return transient(&brand, &e),
+        },
+    };
+    let brand = tenant
+        .as_ref()
+        .map_or_else(|| "Latchkey".to_owned(), |t| t.display_name.clone());
     let secure = is_https(state);
     let clear: Vec<HeaderValue> = [SESSION_COOKIE, FLOW_COOKIE]
         .iter()
         .filter_map(|n| set_cookie(n, "", secure, Some(0)))
         .collect();
-    if let Some(target) = get("post_logout_redirect_uri") {
+    if let Some(target) = get("post_logout_redirect_uri")
+        && let Some(tenant) = &tenant
+    {
         let hinted = match get("id_token_hint") {
             Some(hint) => {
                 state
@@ -1843,6 +1864,31 @@ async fn userinfo(State(state): State<IdentityState>, headers: HeaderMap) -> Res
 
 /// The `tid` claim, read before validation only to know which issuer to expect; the
 /// validation that follows checks the signature over it.
+/// The tenant a sign-out at `common` or `organizations` is for: the app's (`client_id`),
+/// else the one the `id_token_hint` names (its signature is checked against that tenant's
+/// issuer before any redirect), else the one whose session the cookie ended.
+async fn logout_tenant(
+    state: &IdentityState,
+    client_id: Option<&str>,
+    id_token_hint: Option<&str>,
+    ended: Option<TenantId>,
+) -> Result<Option<Tenant>, DirectoryError> {
+    if let Some(id) = client_id
+        && let Some(t) = state.directory.find_tenant_of_client(id).await?
+    {
+        return Ok(Some(t));
+    }
+    if let Some(tid) = id_token_hint.and_then(unverified_tid)
+        && let Some(t) = state.directory.find_tenant(&tid).await?
+    {
+        return Ok(Some(t));
+    }
+    match ended {
+        Some(id) => state.directory.find_tenant(&id.to_string()).await,
+        None => Ok(None),
+    }
+}
+
 fn unverified_tid(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;

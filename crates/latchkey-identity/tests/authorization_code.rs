@@ -15,21 +15,6 @@ use support::*;
 
 mod support;
 
-/// Signs in a user without a forced change on an app with admin consent; returns the code.
-async fn signed_in_code(w: &World, b: &mut Browser) -> String {
-    let page = b.get(&w.app, &authorize_uri(w, &[])).await;
-    let done = b
-        .submit(
-            w,
-            &page,
-            "",
-            &[("username", "pat@contoso.test"), ("password", PW)],
-        )
-        .await;
-    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
-    done.query()["code"].clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_user_changes_the_password_consents_and_the_app_gets_tokens_with_the_nonce() {
     let w = world(&["User.Read"], false).await;
@@ -577,10 +562,6 @@ async fn permissions_only_an_admin_may_grant_stop_at_an_approval_page() {
     assert_eq!(stop.status, StatusCode::FORBIDDEN);
     assert!(stop.body.contains("Need admin approval"));
     assert!(stop.headers.get(header::LOCATION).is_none());
-}
-
-fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

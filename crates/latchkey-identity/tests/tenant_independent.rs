@@ -198,3 +198,119 @@ async fn a_device_code_asked_at_organizations_points_the_person_at_the_clients_t
     let page = c.get(&w.app, uri.strip_prefix(PUBLIC).unwrap()).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_at_common_finds_the_tenant_ends_the_session_and_redirects_only_when_registered() {
+    let w = world(&["User.Read"], true).await;
+    user(&w, "pat@contoso.test", false).await;
+    let logout = |authority: &str, query: &str| format!("/{authority}/oauth2/v2.0/logout?{query}");
+
+    // The app's registration names the tenant: back to its registered address, with state.
+    let mut b = Browser::default();
+    signed_in_code(&w, &mut b).await;
+    let session = b.cookies["lk_session"].clone();
+    let out = b
+        .get(
+            &w.app,
+            &logout(
+                "common",
+                &format!(
+                    "client_id={}&post_logout_redirect_uri={}&state=bye",
+                    w.client_id,
+                    urlencode(REDIRECT)
+                ),
+            ),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::FOUND, "{}", out.body);
+    assert_eq!(out.location(), format!("{REDIRECT}?state=bye"));
+    let mut replay = Browser::default();
+    replay.cookies.insert("lk_session".into(), session);
+    let silent = replay
+        .get(&w.app, &authorize_uri(&w, &[("prompt", "none")]))
+        .await;
+    assert_eq!(silent.query()["error"], "login_required");
+
+    // The id_token the app got names it (and its tenant) instead of client_id.
+    let code = signed_in_code(&w, &mut b).await;
+    let (_, tokens) = redeem(&w, &code, VERIFIER).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let hinted = b
+        .get(
+            &w.app,
+            &logout(
+                "organizations",
+                &format!(
+                    "id_token_hint={id_token}&post_logout_redirect_uri={}",
+                    urlencode(REDIRECT)
+                ),
+            ),
+        )
+        .await;
+    assert_eq!(hinted.status, StatusCode::FOUND, "{}", hinted.body);
+    assert_eq!(hinted.location(), REDIRECT);
+    // A forged hint names no one: the person signs out and stays on the page.
+    let forged = b
+        .get(
+            &w.app,
+            &logout(
+                "common",
+                &format!(
+                    "id_token_hint={id_token}x&post_logout_redirect_uri={}",
+                    urlencode(REDIRECT)
+                ),
+            ),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::OK);
+    assert!(forged.headers.get("location").is_none());
+
+    // With only the session cookie the page is the tenant's; an address nobody registered
+    // is never followed.
+    signed_in_code(&w, &mut b).await;
+    let plain = b
+        .get(
+            &w.app,
+            &logout(
+                "common",
+                &format!("post_logout_redirect_uri={}", urlencode(REDIRECT)),
+            ),
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
+    assert!(plain.headers.get("location").is_none());
+    assert!(plain.body.contains("You signed out of your account"));
+    assert!(plain.body.contains("Contoso"), "{}", plain.body);
+    let elsewhere = b
+        .get(
+            &w.app,
+            &logout(
+                "common",
+                &format!(
+                    "client_id={}&post_logout_redirect_uri={}",
+                    w.client_id,
+                    urlencode("https://evil.example/")
+                ),
+            ),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::OK);
+    assert!(elsewhere.headers.get("location").is_none());
+
+    // Nothing names a tenant: a plain signed-out page, not an error.
+    let nobody = Browser::default()
+        .get(
+            &w.app,
+            &logout(
+                "common",
+                &format!(
+                    "client_id=00000000-0000-0000-0000-000000000001&post_logout_redirect_uri={}",
+                    urlencode(REDIRECT)
+                ),
+            ),
+        )
+        .await;
+    assert_eq!(nobody.status, StatusCode::OK, "{}", nobody.body);
+    assert!(nobody.headers.get("location").is_none());
+    assert!(nobody.body.contains("You signed out of your account"));
+}

@@ -7,6 +7,10 @@
 //!    as many threads as the server's hashing pool has;
 //! 3. the p99 of discovery and of client-credential grants while sign-ins saturate the pool.
 //!
+//! Each server's CPU time over a run (user + system, from `/proc/<pid>/stat`) is reported
+//! too, so a per-core figure counts the server's work and not the load generator's, which
+//! shares the machine.
+//!
 //! Run: `cargo bench -p latchkey --bench token_load`. `LATCHKEY_BENCH_SECONDS` (default 10)
 //! and `LATCHKEY_BENCH_CONCURRENCY` (default 32) tune it. Every loop is bounded in time and
 //! talks only to 127.0.0.1. Figures go to benches/README.md.
@@ -47,6 +51,27 @@ fn cli(data: &Path, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 /// Kills the child when dropped, so an aborted bench leaves no server behind.
@@ -278,7 +303,8 @@ fn main() {
             "--no-force-change",
         ],
     );
-    let (_server, base) = serve(&data);
+    let (server, base) = serve(&data);
+    let server_pid = server.0.id();
     let ca = std::fs::read(data.join("tls/ca.pem")).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -307,21 +333,25 @@ fn main() {
             ])
         }
     };
+    let cpu = cpu_seconds(server_pid);
     let mut run = rt.block_on(load(&http, concurrency, seconds, cc.clone()));
+    let used = cpu_seconds(server_pid) - cpu;
     println!(
-        "client_credentials (Latchkey): {:.0} grants/s ({:.0}/s per core), p50 {:.2} ms, p99 {:.2} ms, {} failed",
+        "client_credentials (Latchkey): {:.0} grants/s, p50 {:.2} ms, p99 {:.2} ms, {} failed; server used {used:.1} CPU-s = {:.0} grants per server CPU-second",
         run.rate(),
-        run.rate() / workers as f64,
         run.percentile(0.50),
         run.percentile(0.99),
-        run.failed
+        run.failed,
+        run.ok as f64 / used
     );
 
-    if let Some((_node, node_base)) = reference_provider(
+    if let Some((node, node_base)) = reference_provider(
         &data.join("tls/server.pem"),
         &data.join("tls/server-key.pem"),
     ) {
         let url = format!("{node_base}/token");
+        let node_pid = node.0.id();
+        let cpu = cpu_seconds(node_pid);
         let mut run = rt.block_on(load(&http, concurrency, seconds, move |c| {
             c.post(&url).form(&[
                 ("client_id", "bench"),
@@ -333,12 +363,14 @@ fn main() {
                 ("scope", "api:read"),
             ])
         }));
+        let used = cpu_seconds(node_pid) - cpu;
         println!(
-            "client_credentials (node-oidc-provider): {:.0} grants/s, p50 {:.2} ms, p99 {:.2} ms, {} failed",
+            "client_credentials (node-oidc-provider): {:.0} grants/s, p50 {:.2} ms, p99 {:.2} ms, {} failed; server used {used:.1} CPU-s = {:.0} grants per server CPU-second",
             run.rate(),
             run.percentile(0.50),
             run.percentile(0.99),
-            run.failed
+            run.failed,
+            run.ok as f64 / used
         );
     }
 
@@ -356,7 +388,20 @@ fn main() {
             ])
         }
     };
-    // 3. Meanwhile, one client measures other endpoints' latency.
+    let cpu = cpu_seconds(server_pid);
+    let mut alone = rt.block_on(load(&http, concurrency, seconds, ropc.clone()));
+    let used = cpu_seconds(server_pid) - cpu;
+    println!(
+        "password sign-ins (ROPC), alone: {:.1}/s = {:.0} % of raw argon2id ({raw:.1} verifications/s on {workers} threads); p50 {:.0} ms, p99 {:.0} ms; {} refused or busy; server used {used:.1} CPU-s = {:.1} ms per sign-in ({:.1} ms of it argon2id)",
+        alone.rate(),
+        100.0 * alone.rate() / raw,
+        alone.percentile(0.50),
+        alone.percentile(0.99),
+        alone.failed,
+        1000.0 * used / alone.ok as f64,
+        1000.0 * workers as f64 / raw
+    );
+    // 3. Sign-ins again while one client each measures other endpoints' latency.
     let discovery_url = format!("{base}/{tenant}/v2.0/.well-known/openid-configuration");
     let (mut signins, mut discovery, mut grants) = rt.block_on(async {
         let side = http.clone();
@@ -370,7 +415,7 @@ fn main() {
         (s, d.await.unwrap(), g.await.unwrap())
     });
     println!(
-        "password sign-ins (ROPC): {:.1}/s = {:.0} % of raw argon2id ({raw:.1} verifications/s on {workers} threads); p99 {:.0} ms; {} refused or busy",
+        "password sign-ins (ROPC) with that side load: {:.1}/s = {:.0} % of raw argon2id; p99 {:.0} ms; {} refused or busy",
         signins.rate(),
         100.0 * signins.rate() / raw,
         signins.percentile(0.99),

@@ -180,18 +180,23 @@ impl Directory {
         Ok(user.map(|u| (session, u)))
     }
 
-    /// Ends the session a cookie names (sign-out). Unknown cookies are ignored.
-    pub async fn end_sign_in_session(&self, cookie: &SecretString) -> Result<(), DirectoryError> {
-        if let Some(s) = self
+    /// Ends the session a cookie names (sign-out) and says whose tenant it was. Unknown
+    /// cookies are ignored.
+    pub async fn end_sign_in_session(
+        &self,
+        cookie: &SecretString,
+    ) -> Result<Option<TenantId>, DirectoryError> {
+        let Some(s) = self
             .store
             .find_sign_in_session(&token_digest(cookie))
             .await?
-        {
-            self.store
-                .revoke_sign_in_session(s.id, self.clock.now())
-                .await?;
-        }
-        Ok(())
+        else {
+            return Ok(None);
+        };
+        self.store
+            .revoke_sign_in_session(s.id, self.clock.now())
+            .await?;
+        Ok(Some(s.tenant_id))
     }
 
     /// The forced change on the sign-in pages: proves the current password through the one

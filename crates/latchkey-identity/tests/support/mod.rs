@@ -171,3 +171,23 @@ impl SignInForms for Browser {
             .await
     }
 }
+
+/// Signs in a user without a forced change on an app with admin consent; returns the code.
+pub async fn signed_in_code(w: &World, b: &mut Browser) -> String {
+    let page = b.get(&w.app, &authorize_uri(w, &[])).await;
+    let done = b
+        .submit(
+            w,
+            &page,
+            "",
+            &[("username", "pat@contoso.test"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    done.query()["code"].clone()
+}
+
+/// `s` percent-encoded for a query string.
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_owned()
+}
