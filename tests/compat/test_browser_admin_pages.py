@@ -3,8 +3,9 @@ the wizard (a mismatched password first, refused inline with the fields kept), b
 users at once from Active users and sees each outcome, deletes one after the confirmation,
 restores them from Deleted users, makes the new user a User Administrator on Roles, and reads
 the Audit log (filtered, the sign-ins tab, and the CSV export of the filtered view), and
-raises the minimum password length in Settings > Password policy, and registers an app
-(its secret shown once) and grants it admin consent.
+raises the minimum password length and tightens smart lockout in Settings > Password policy,
+registers an app (its secret shown once) and grants it admin consent, and unlocks a user
+whom three wrong passwords (through MSAL) locked out.
 
 Each page is saved as target/screenshots/admin-pages-*.png for people to look at.
 """
@@ -13,6 +14,7 @@ import csv
 import io
 from pathlib import Path
 
+import msal
 import pytest
 import requests
 from selenium.webdriver.common.by import By
@@ -20,6 +22,10 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import CHROMEDRIVER, CHROMIUM, SHOTS, cli, gone
+
+# MSAL's realm lookup goes to port 443 whatever the authority's port; the server here runs on
+# a free port (see test_user_sign_in.py and spec/microsoft-clients.md §4.2).
+msal.authority.Authority._domains_without_user_realm_discovery.add("localhost")
 
 ADMIN_PW = "Granite-Otter-Signal-58"
 START_PW = "Copper-Valley-Thistle-24"
@@ -177,8 +183,12 @@ def test_an_admin_adds_blocks_deletes_restores_assigns_a_role_and_reads_the_audi
     assert browser.find_element(By.ID, "min_length").get_attribute("value") == "8"
     type_into(browser, "min_length", "10")
     type_into(browser, "banned_terms", "contoso\nwidgets")
+    assert browser.find_element(By.ID, "lockout_threshold").get_attribute("value") == "10"
+    type_into(browser, "lockout_threshold", "3")
+    type_into(browser, "lockout_seconds", "600")
     click_and_wait(browser, "save-policy", "notice")
     assert browser.find_element(By.ID, "min_length").get_attribute("value") == "10"
+    assert browser.find_element(By.ID, "lockout_threshold").get_attribute("value") == "3"
     shot(browser, "13-password-policy")
 
     # Apps: register a confidential client; its secret is shown once, then consent.
@@ -194,3 +204,44 @@ def test_an_admin_adds_blocks_deletes_restores_assigns_a_role_and_reads_the_audi
     assert browser.find_element(By.ID, "consent-state").text == "Granted"
     assert secret not in browser.page_source
     shot(browser, "15-app-consented")
+
+    # Smart lockout at three: Lee's third wrong password locks even the right one out; the
+    # details pane says so and Unlock lets Lee in again.
+    create_user(latchkey, "lee@contoso.test", "Lee Novak")
+    probe = latchkey.app("--name", "Lockout probe", "--public-client", "--delegated-permission",
+                         "User.Read", "--grant-admin-consent")
+    def pca():
+        return msal.PublicClientApplication(probe["appId"], authority=f"{latchkey.base}/{latchkey.tenant}",
+                                            instance_discovery=False)
+
+    lee = pca()
+
+    def sign_in(pw, app=lee):
+        return app.acquire_token_by_username_password("lee@contoso.test", pw, scopes=["User.Read"])
+
+    # Each guess differs: MSAL answers a repeated failed request from its own cache.
+    for n in range(3):
+        assert 50126 in sign_in(f"Wrong-Guess-Again-{n}").get("error_codes", []), "wrong password"
+    locked = sign_in(START_PW)
+    assert 50053 in locked.get("error_codes", []), locked
+    click_and_wait(browser, "nav-active-users", "users")
+    link = [a for a in browser.find_elements(By.CLASS_NAME, "user-link") if a.text == "Lee Novak"][0]
+    old = browser.find_element(By.TAG_NAME, "html")
+    link.click()
+    wait.until(gone(old))
+    wait.until(ec.presence_of_element_located((By.ID, "pane-locked")))
+    assert "Locked out" in browser.find_element(By.ID, "pane-locked").text
+    shot(browser, "16-locked-user")
+    click_and_wait(browser, "pane-unlock", "outcomes")
+    assert "1 done" in browser.find_element(By.ID, "summary").text
+    shot(browser, "17-unlocked")
+    # A fresh MSAL client: the first one would answer the same request from its cache.
+    unlocked = sign_in(START_PW, pca())
+    assert "access_token" in unlocked, unlocked
+
+    # Back to Entra's defaults, for the tests that share this server.
+    click_and_wait(browser, "nav-password-policy", "policy-form")
+    type_into(browser, "lockout_threshold", "10")
+    type_into(browser, "lockout_seconds", "60")
+    click_and_wait(browser, "save-policy", "notice")
+    assert browser.find_element(By.ID, "lockout_threshold").get_attribute("value") == "10"

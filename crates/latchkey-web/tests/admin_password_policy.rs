@@ -46,7 +46,8 @@ async fn a_global_administrator_changes_the_password_policy_and_bad_or_stale_for
     let form = b.get(&w.app, "/admin/settings/password-policy").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     assert_eq!(form.input("min_length"), "8");
-    assert!(form.body.contains("After 10 failed sign-ins"));
+    assert_eq!(form.input("lockout_threshold"), "10");
+    assert_eq!(form.input("lockout_seconds"), "60");
 
     let bad = save(
         &w,
@@ -132,6 +133,99 @@ async fn a_global_administrator_changes_the_password_policy_and_bad_or_stale_for
     assert_eq!(policy(&w).await.min_length, 12);
 }
 
+async fn a_stricter_lockout_saved_on_the_page_locks_the_next_sign_ins_sooner_and_longer(
+    backend: Backend,
+) {
+    let w = admin_world(backend).await;
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    admin_signed_in(
+        &w,
+        &mut b,
+        "ada@contoso.test",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let form = b.get(&w.app, "/admin/settings/password-policy").await;
+    let fields = |threshold: &'static str, seconds: &'static str| {
+        [
+            ("min_length", "8"),
+            ("categories", "3"),
+            ("generated_length", "16"),
+            ("lockout_threshold", threshold),
+            ("lockout_seconds", seconds),
+        ]
+    };
+    for (threshold, seconds, said) in [
+        (
+            "0",
+            "60",
+            "Not saved: the lockout threshold must be 1 to 100",
+        ),
+        (
+            "3",
+            "2",
+            "Not saved: the lockout duration must be 5 to 86400 seconds",
+        ),
+        ("three", "60", "Lockout threshold: type a whole number."),
+        ("", "60", "Lockout threshold: type a whole number."),
+    ] {
+        let refused = save(&w, &mut b, &form, &fields(threshold, seconds)).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{threshold} {seconds}"
+        );
+        assert!(refused.body.contains(said), "{}", refused.body);
+        assert_eq!(refused.input("lockout_threshold"), threshold);
+        assert_eq!(policy(&w).await.lockout.threshold, 10);
+    }
+    let saved = save(&w, &mut b, &form, &fields("3", "300")).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(saved.input("lockout_threshold"), "3");
+    assert_eq!(saved.input("lockout_seconds"), "300");
+    let audit = w.h.store.list_audit_events(w.h.tenant(), 5).await.unwrap();
+    let changed = audit
+        .iter()
+        .find(|e| e.activity == "Update password policy")
+        .unwrap();
+    assert!(
+        changed
+            .details
+            .iter()
+            .any(|(k, v)| k == "lockoutThreshold" && v == "3")
+    );
+
+    // Three wrong passwords now lock the account for five minutes.
+    let pat = support::user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let client = latchkey_core::directory::ClientRef {
+        app_id: None,
+        display_name: Some("Test".into()),
+    };
+    let attempt = |pw: &'static str| {
+        let (d, t, c) = (w.h.directory.clone(), w.h.tenant(), client.clone());
+        async move {
+            d.sign_in_with_password(
+                t,
+                "pat@contoso.test",
+                &secrecy::SecretString::from(pw.to_owned()),
+                &c,
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            attempt("wrong-Password-1").await.unwrap_err().aadsts(),
+            50126
+        );
+    }
+    assert_eq!(attempt(support::PW).await.unwrap_err().aadsts(), 50053);
+    w.h.clock.advance(chrono::Duration::seconds(299));
+    assert_eq!(attempt(support::PW).await.unwrap_err().aadsts(), 50053);
+    w.h.clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(attempt(support::PW).await.unwrap().id.to_string(), pat);
+}
+
 async fn other_administrators_neither_see_nor_use_the_password_policy(backend: Backend) {
     let w = admin_world(backend).await;
     let mut b = Browser::at(ADMIN_PUBLIC);
@@ -171,5 +265,6 @@ macro_rules! both_backends {
 
 both_backends!(
     a_global_administrator_changes_the_password_policy_and_bad_or_stale_forms_change_nothing,
+    a_stricter_lockout_saved_on_the_page_locks_the_next_sign_ins_sooner_and_longer,
     other_administrators_neither_see_nor_use_the_password_policy,
 );

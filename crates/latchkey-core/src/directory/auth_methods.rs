@@ -823,13 +823,18 @@ impl Directory {
             }
         };
         let logged = outcome.as_ref().err().map(event);
+        let lockout = if outcome.is_ok() {
+            crate::sign_in::SmartLockout::default()
+        } else {
+            self.lockout_settings(tenant).await?
+        };
         let mut current = first;
         for _ in 0..64 {
             let state: SignInState = current.unwrap_or_default();
             let next = if outcome.is_ok() {
                 state.after_success(now)
             } else {
-                state.after_failure(now)
+                state.after_failure(now, lockout)
             };
             match self
                 .store

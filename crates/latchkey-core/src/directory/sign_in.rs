@@ -8,7 +8,7 @@ use crate::error::DirectoryError;
 use crate::ids::{EventId, TenantId};
 use crate::names::Upn;
 use crate::password::{HashError, PasswordHash};
-use crate::sign_in::{SignInEvent, SignInState};
+use crate::sign_in::{SignInEvent, SignInState, SmartLockout};
 use crate::store::StoreError;
 use crate::user::User;
 
@@ -76,8 +76,9 @@ impl From<HashError> for SignInError {
 
 impl Directory {
     /// Checks a user's password. Unknown users cost the same argon2 work as known ones, so
-    /// timing does not tell which accounts exist. Ten failures in a row lock the account
-    /// (60 s, doubling); during a lockout even the right password is refused. Every attempt
+    /// timing does not tell which accounts exist. The tenant's lockout threshold of failures
+    /// in a row (Entra's default ten) locks the account for its lockout duration (60 s by
+    /// default), doubling with each further lockout; during a lockout even the right password is refused. Every attempt
     /// lands in the sign-in log. A hash made with old parameters is upgraded on success.
     pub async fn sign_in_with_password(
         &self,
@@ -161,6 +162,11 @@ impl Directory {
         // Record the attempt against the lockout state as it is now. Other nodes may be
         // recording attempts for the same user at the same moment; the write succeeds only
         // on an unchanged state, so on a clash re-read and count again: no attempt is lost.
+        let lockout = if verified.matches {
+            SmartLockout::default()
+        } else {
+            self.lockout_settings(tenant).await?
+        };
         let mut current = first_state;
         for _ in 0..64 {
             let state = current.unwrap_or_default();
@@ -168,7 +174,7 @@ impl Directory {
             let next = if verified.matches {
                 state.after_success(now)
             } else {
-                state.after_failure(now)
+                state.after_failure(now, lockout)
             };
             match self
                 .store
@@ -211,6 +217,20 @@ impl Directory {
             .store
             .find_sign_in_state(tenant, user)
             .await?
+            .unwrap_or_default())
+    }
+
+    /// The tenant's smart-lockout settings (its password policy's), read when a failure is
+    /// to be counted; Entra's defaults for a tenant that is gone.
+    pub(crate) async fn lockout_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<SmartLockout, StoreError> {
+        Ok(self
+            .store
+            .find_tenant(tenant)
+            .await?
+            .map(|t| t.password_policy.lockout)
             .unwrap_or_default())
     }
 

@@ -156,6 +156,14 @@ impl Directory {
                     "customBannedTerms".into(),
                     policy.custom_banned_terms.len().to_string(),
                 ),
+                (
+                    "lockoutThreshold".into(),
+                    policy.lockout.threshold.to_string(),
+                ),
+                (
+                    "lockoutDurationInSeconds".into(),
+                    policy.lockout.duration_seconds.to_string(),
+                ),
             ],
             outbox_kind: "tenant.policyChanged",
             payload: serde_json::json!({}),

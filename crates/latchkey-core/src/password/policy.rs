@@ -31,6 +31,9 @@ pub struct PasswordPolicy {
     /// Who may reset a forgotten password themselves, and with how many methods.
     #[serde(default)]
     pub self_service_reset: crate::sspr::SelfServiceReset,
+    /// When repeated failed sign-ins lock an account, and for how long.
+    #[serde(default)]
+    pub lockout: crate::sign_in::SmartLockout,
 }
 
 impl Default for PasswordPolicy {
@@ -43,6 +46,7 @@ impl Default for PasswordPolicy {
             generated_length: 16,
             validity_days: None,
             self_service_reset: crate::sspr::SelfServiceReset::default(),
+            lockout: crate::sign_in::SmartLockout::default(),
         }
     }
 }
@@ -195,6 +199,7 @@ impl PasswordPolicy {
             return Err("a password validity period must be 1 to 730 days".into());
         }
         self.self_service_reset.validate()?;
+        self.lockout.validate()?;
         Self::validate_custom_terms(&self.custom_banned_terms)
     }
 }

@@ -1,7 +1,7 @@
 //! Settings › Password policy: the tenant's length, character categories, generated length,
-//! expiry and custom banned terms, changed through `Directory::update_password_policy`
-//! (`Action::ManageTenant`; core validates the policy). Smart lockout's thresholds are shown
-//! but fixed (core's constants). The form carries a digest of the policy it showed, so a
+//! expiry, custom banned terms and smart lockout's threshold and duration, changed through
+//! `Directory::update_password_policy` (`Action::ManageTenant`; core validates the policy,
+//! lockout bounds included). The form carries a digest of the policy it showed, so a
 //! form older than the policy (another administrator saved meanwhile) is refused as stale.
 
 use askama::Template;
@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use latchkey_core::authz::{Action, authorize};
 use latchkey_core::password::PasswordPolicy;
-use latchkey_core::sign_in::{LOCKOUT_SECONDS, LOCKOUT_THRESHOLD};
+use latchkey_core::sign_in::SmartLockout;
 use latchkey_identity::browser::csrf_matches;
 use sha2::{Digest, Sha256};
 
@@ -32,8 +32,8 @@ struct PolicyPage {
     generated_length: String,
     validity_days: String,
     banned_terms: String,
-    lockout_threshold: i64,
-    lockout_seconds: i64,
+    lockout_threshold: String,
+    lockout_seconds: String,
     digest: String,
     notice: Option<String>,
     errors: Vec<String>,
@@ -55,8 +55,8 @@ fn page(v: &Viewer, p: &PasswordPolicy) -> PolicyPage {
         generated_length: p.generated_length.to_string(),
         validity_days: p.validity_days.map(|d| d.to_string()).unwrap_or_default(),
         banned_terms: p.custom_banned_terms.join("\n"),
-        lockout_threshold: LOCKOUT_THRESHOLD,
-        lockout_seconds: LOCKOUT_SECONDS,
+        lockout_threshold: p.lockout.threshold.to_string(),
+        lockout_seconds: p.lockout.duration_seconds.to_string(),
         digest: digest(p),
         notice: None,
         errors: vec![],
@@ -97,6 +97,13 @@ pub(super) async fn save(
     again.categories = field("categories");
     again.generated_length = field("generated_length");
     again.validity_days = field("validity_days");
+    // A form from before the lockout fields existed keeps the current lockout.
+    if form.get("lockout_threshold").is_some() {
+        again.lockout_threshold = field("lockout_threshold");
+    }
+    if form.get("lockout_seconds").is_some() {
+        again.lockout_seconds = field("lockout_seconds");
+    }
     again.banned_terms = form
         .get("banned_terms")
         .unwrap_or_default()
@@ -149,8 +156,18 @@ pub(super) async fn save(
             .map(str::to_owned)
             .collect();
         terms.dedup();
+        let lockout = SmartLockout {
+            threshold: u32::try_from(number("Lockout threshold", &again.lockout_threshold)?)
+                .map_err(|_| "Lockout threshold: at most 100.".to_owned())?,
+            duration_seconds: u32::try_from(number(
+                "Lockout duration in seconds",
+                &again.lockout_seconds,
+            )?)
+            .map_err(|_| "Lockout duration in seconds: at most 86400.".to_owned())?,
+        };
         Ok(PasswordPolicy {
             min_length,
+            lockout,
             min_character_categories: categories,
             generated_length,
             validity_days,
@@ -170,7 +187,7 @@ pub(super) async fn save(
         Ok(()) => {
             let mut done = page(&v, &policy);
             done.notice = Some(
-                "The password policy is saved. It applies to every password set from now on."
+                "The password policy is saved. Its password rules apply to every password set from now on, its lockout settings from the next failed sign-in."
                     .into(),
             );
             html(StatusCode::OK, done.render())
