@@ -43,6 +43,7 @@ async fn a_global_administrator_changes_the_password_policy_and_bad_or_stale_for
     )
     .await;
     assert!(home.body.contains("id=\"nav-password-policy\""));
+    assert!(home.body.contains("href=\"/admin/settings/password-policy#smart-lockout\""));
     let form = b.get(&w.app, "/admin/settings/password-policy").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     assert_eq!(form.input("min_length"), "8");
@@ -237,6 +238,7 @@ async fn other_administrators_neither_see_nor_use_the_password_policy(backend: B
     )
     .await;
     assert!(!home.body.contains("nav-password-policy"));
+    assert!(!home.body.contains("nav-lockout"));
     let page = b.get(&w.app, "/admin/settings/password-policy").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     let posted = b
