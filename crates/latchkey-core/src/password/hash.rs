@@ -6,12 +6,13 @@
 //! (one per core by default) behind a queue with a limit; when the queue is full the caller
 //! gets [`HashError::Busy`] at once and can answer "try again later".
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash as Phc, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash as Phc, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -212,12 +213,58 @@ pub fn verify_now(
     let phc = Phc::new(&stored.0).map_err(|_| HashError::Malformed)?;
     // Verify with the parameters recorded in the hash, not the current ones, so that hashes
     // made before a parameter change still verify.
-    let matches = Argon2::default()
-        .verify_password(password.expose_secret().as_bytes(), &phc)
-        .is_ok();
+    let matches = verify_in_place(password.expose_secret().as_bytes(), &phc);
     Ok(Verification {
         matches,
         needs_rehash: needs_rehash(params, &phc),
+    })
+}
+
+thread_local! {
+    /// This thread's argon2 memory, kept between verifications. argon2's own
+    /// `verify_password` allocates and zeroes its ~19 MiB on every call, and the page faults
+    /// and `memset` that costs were about a tenth of a sign-in's CPU (benches/README.md).
+    /// Only the hashing pool's threads verify in a server, so this is bounded by workers ×
+    /// the largest memory cost among stored hashes.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `password` against a PHC string the way `PasswordVerifier::verify_password` does it
+/// (the recorded algorithm, version, parameters and salt; a constant-time comparison of the
+/// outputs), but in this thread's reused memory. Anything unusable in the string is a
+/// mismatch, as it is there.
+fn verify_in_place(password: &[u8], phc: &Phc<'_>) -> bool {
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(phc.algorithm) else {
+        return false;
+    };
+    let version = match phc.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(phc) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let computed = Output::init_with(expected.len(), |out| {
+            argon2
+                .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+                .map_err(Into::into)
+        });
+        // `Output`'s equality is constant-time.
+        computed.is_ok_and(|c| c == expected)
     })
 }
 
@@ -238,6 +285,48 @@ fn needs_rehash(params: HashParams, phc: &Phc<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verifying_in_reused_memory_agrees_with_argon2s_own_verifier_for_every_variant() {
+        use argon2::password_hash::PasswordVerifier;
+        // Largest first, then smaller, then larger again: the reused memory is resized and
+        // sliced, never stale.
+        let variants = [
+            (Algorithm::Argon2id, Version::V0x13, 512, 2, 2),
+            (Algorithm::Argon2id, Version::V0x13, 64, 1, 1),
+            (Algorithm::Argon2i, Version::V0x13, 128, 3, 1),
+            (Algorithm::Argon2d, Version::V0x10, 96, 1, 3),
+            (Algorithm::Argon2id, Version::V0x13, 1024, 1, 4),
+        ];
+        for (algorithm, version, m, t, p) in variants {
+            let argon2 = Argon2::new(algorithm, version, Params::new(m, t, p, None).unwrap());
+            let salt = SaltString::generate(&mut OsRng);
+            let made = argon2
+                .hash_password(b"Correct-Horse-7", &salt)
+                .unwrap()
+                .to_string();
+            let phc = Phc::new(&made).unwrap();
+            for (candidate, right) in [
+                (&b"Correct-Horse-7"[..], true),
+                (&b"Correct-Horse-8"[..], false),
+                (&b""[..], false),
+            ] {
+                assert_eq!(verify_in_place(candidate, &phc), right, "{made}");
+                assert_eq!(
+                    Argon2::default().verify_password(candidate, &phc).is_ok(),
+                    right
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_phc_string_without_a_hash_or_salt_never_matches() {
+        let made = hash_now(cheap(), &secret("Correct-Horse-7")).unwrap();
+        let (head, _) = made.as_str().rsplit_once('$').unwrap();
+        let phc = Phc::new(head).unwrap();
+        assert!(!verify_in_place(b"Correct-Horse-7", &phc));
+    }
 
     // Small parameters keep the tests fast; the defaults are measured in benches/.
     fn cheap() -> HashParams {
