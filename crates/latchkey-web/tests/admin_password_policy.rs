@@ -43,7 +43,10 @@ async fn a_global_administrator_changes_the_password_policy_and_bad_or_stale_for
     )
     .await;
     assert!(home.body.contains("id=\"nav-password-policy\""));
-    assert!(home.body.contains("href=\"/admin/settings/password-policy#smart-lockout\""));
+    assert!(
+        home.body
+            .contains("href=\"/admin/settings/password-policy#smart-lockout\"")
+    );
     let form = b.get(&w.app, "/admin/settings/password-policy").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     assert_eq!(form.input("min_length"), "8");
