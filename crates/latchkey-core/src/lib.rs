@@ -25,6 +25,7 @@ pub mod password;
 pub mod query;
 pub mod role;
 pub mod saas;
+pub mod saas_license;
 pub mod sign_in;
 pub mod sspr;
 pub mod store;

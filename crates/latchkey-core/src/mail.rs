@@ -125,16 +125,20 @@ pub enum MailKind {
     WorkflowNotice,
     /// The SaaS inventory tells the Global Administrators of an app newly seen in use.
     SaasAppDiscovered,
+    /// SaaS management tells someone of a licence or contract matter (a seat reclaimed, a
+    /// renewal deadline coming).
+    SaasNotice,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::OneTimeCode,
         Self::ViewOnceLink,
         Self::PasswordChanged,
         Self::Test,
         Self::WorkflowNotice,
         Self::SaasAppDiscovered,
+        Self::SaasNotice,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -145,6 +149,7 @@ impl MailKind {
             Self::Test => "test",
             Self::WorkflowNotice => "workflowNotice",
             Self::SaasAppDiscovered => "saasAppDiscovered",
+            Self::SaasNotice => "saasNotice",
         }
     }
 
@@ -198,6 +203,11 @@ pub enum MailContent {
         /// The risky ones among `permissions`.
         risky: Vec<String>,
     },
+    /// From SaaS management: a subject and paragraphs of plain text.
+    SaasNotice {
+        subject: String,
+        paragraphs: Vec<String>,
+    },
 }
 
 impl fmt::Debug for MailContent {
@@ -216,6 +226,7 @@ impl MailContent {
             Self::Test { .. } => MailKind::Test,
             Self::WorkflowNotice { .. } => MailKind::WorkflowNotice,
             Self::SaasAppDiscovered { .. } => MailKind::SaasAppDiscovered,
+            Self::SaasNotice { .. } => MailKind::SaasNotice,
         }
     }
 
@@ -279,6 +290,13 @@ impl MailContent {
                 permissions: permissions.clone(),
                 risky: risky.clone(),
             },
+            Self::SaasNotice {
+                subject,
+                paragraphs,
+            } => WireContent::SaasNotice {
+                subject: subject.clone(),
+                paragraphs: paragraphs.clone(),
+            },
         };
         Wire {
             organization: organization.to_owned(),
@@ -333,6 +351,11 @@ enum WireContent {
         source: String,
         permissions: Vec<String>,
         risky: Vec<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    SaasNotice {
+        subject: String,
+        paragraphs: Vec<String>,
     },
 }
 
@@ -394,6 +417,13 @@ impl From<WireContent> for MailContent {
                 source,
                 permissions,
                 risky,
+            },
+            WireContent::SaasNotice {
+                subject,
+                paragraphs,
+            } => Self::SaasNotice {
+                subject,
+                paragraphs,
             },
         }
     }

@@ -381,6 +381,8 @@ pub struct NewContract {
     pub currency: String,
     pub exponent: u8,
     pub billing_period: BillingPeriod,
+    /// Seats the contract buys, if it says.
+    pub seats: Option<u32>,
 }
 
 /// A contract for an app in the inventory.
@@ -397,6 +399,7 @@ pub struct SaasContract {
     pub currency: String,
     pub exponent: u8,
     pub billing_period: BillingPeriod,
+    pub seats: Option<u32>,
     pub created: DateTime<Utc>,
 }
 
@@ -444,6 +447,15 @@ impl NewContract {
                 ),
             ));
         }
+        if self
+            .seats
+            .is_some_and(|s| s > crate::saas_license::MAX_SEATS)
+        {
+            return Err((
+                "seats",
+                format!("at most {} seats", crate::saas_license::MAX_SEATS),
+            ));
+        }
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err((
                 "currency",
@@ -462,6 +474,7 @@ impl NewContract {
             currency: self.currency,
             exponent: self.exponent,
             billing_period: self.billing_period,
+            seats: self.seats,
             created: now,
         })
     }
@@ -577,6 +590,7 @@ mod tests {
             currency: "USD".into(),
             exponent: 2,
             billing_period: BillingPeriod::Annual,
+            seats: None,
         }
     }
 

@@ -245,6 +245,7 @@ pub trait Store:
     + WorkflowStore
     + TenantConnectionStore
     + crate::saas::SaasStore
+    + crate::saas_license::SaasLicenseStore
     + Send
     + Sync
     + Debug

@@ -28,7 +28,7 @@ const DEFAULT_TOP: u32 = 100;
 const SET: &str = "latchkey/saas/apps";
 
 /// Core's refusals in this resource's words.
-fn saas_error(e: DirectoryError) -> GraphError {
+pub(crate) fn saas_error(e: DirectoryError) -> GraphError {
     match e {
         DirectoryError::Invalid { property, message } => GraphError::bad_request(format!(
             "Invalid value specified for property '{property}' of resource 'saasApp': {message}"
@@ -178,7 +178,7 @@ pub(crate) async fn list_apps(
     Ok(json_response(StatusCode::OK, &out))
 }
 
-fn app_id(raw: &str) -> Result<SaasAppId, GraphError> {
+pub(crate) fn app_id(raw: &str) -> Result<SaasAppId, GraphError> {
     raw.parse().map_err(|_| GraphError::not_found(raw))
 }
 
@@ -255,7 +255,7 @@ pub(crate) async fn update_app(
     Ok(json_response(StatusCode::OK, &app_json(&app)))
 }
 
-fn contract_json(c: &latchkey_core::saas::SaasContract) -> Value {
+pub(crate) fn contract_json(c: &latchkey_core::saas::SaasContract) -> Value {
     json!({
         "id": c.id.to_string(),
         "startDate": c.start.to_string(),
@@ -266,6 +266,7 @@ fn contract_json(c: &latchkey_core::saas::SaasContract) -> Value {
         "cost": latchkey_core::saas::format_amount(c.cost_minor, c.exponent),
         "currency": c.currency,
         "billingPeriod": c.billing_period.as_str(),
+        "seats": c.seats,
     })
 }
 

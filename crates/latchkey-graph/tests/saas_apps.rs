@@ -399,6 +399,7 @@ async fn contracts_show_their_cancellation_deadline_and_idle_users_follow_the_cl
                 currency: "EUR".into(),
                 exponent: 2,
                 billing_period: BillingPeriod::Annual,
+                seats: None,
             },
         )
         .await

@@ -59,6 +59,9 @@ pair!(SaasText, "saas_app_discovered.txt", SaasHtml, "saas_app_discovered.html",
     organization: &'a str, app_name: &'a str, seen_by: &'a str, source: &'a str,
     permissions: String, risky: String,
 });
+pair!(SaasNoticeText, "saas_notice.txt", SaasNoticeHtml, "saas_notice.html", {
+    organization: &'a str, subject: &'a str, paragraphs: &'a [String],
+});
 
 /// How a discovery source reads in a sentence.
 fn seen_through(source: &str) -> &'static str {
@@ -231,6 +234,26 @@ pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
             };
             (subject, t.render().map_err(err)?, h.render().map_err(err)?)
         }
+        MailContent::SaasNotice {
+            subject,
+            paragraphs,
+        } => {
+            let t = SaasNoticeText {
+                organization: org,
+                subject,
+                paragraphs,
+            };
+            let h = SaasNoticeHtml {
+                organization: org,
+                subject,
+                paragraphs,
+            };
+            (
+                subject.clone(),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
     };
     Ok(Rendered {
         subject,
@@ -289,5 +312,31 @@ mod tests {
         assert!(r.text.contains("\"Offboarding\""));
         assert!(r.text.contains("leaver@contoso.test"));
         assert!(!r.html.contains("<b>Leaver"));
+    }
+
+    #[test]
+    fn a_saas_notice_carries_its_subject_and_paragraphs_and_escapes_them_in_html() {
+        let mail = OpenedMail {
+            organization: "Contoso".into(),
+            content: MailContent::SaasNotice {
+                subject: "Design <Suite>: cancel by 2027-05-02 (30 days left)".into(),
+                paragraphs: vec![
+                    "The Design <Suite> contract ends on 2027-06-01.".into(),
+                    "It costs 1200.00 EUR per annual period.".into(),
+                ],
+            },
+        };
+        let r = render(&mail).unwrap();
+        assert_eq!(
+            r.subject,
+            "Design <Suite>: cancel by 2027-05-02 (30 days left)"
+        );
+        assert!(
+            r.text
+                .contains("The Design <Suite> contract ends on 2027-06-01.")
+        );
+        assert!(r.text.contains("It costs 1200.00 EUR per annual period."));
+        assert!(!r.html.contains("<Suite>"));
+        assert!(r.html.contains("It costs 1200.00 EUR per annual period."));
     }
 }

@@ -10,6 +10,7 @@ mod mail;
 mod managers;
 mod postgres;
 mod saas;
+mod saas_licenses;
 mod shared;
 mod sqlite;
 mod tenant_connections;

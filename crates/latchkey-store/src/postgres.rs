@@ -44,4 +44,5 @@ crate::managers::impl_manager_store!(PgStore, sqlx::Postgres);
 crate::changes::impl_change_store!(PgStore, sqlx::Postgres);
 crate::workflows::impl_workflow_store!(PgStore, sqlx::Postgres, "FOR UPDATE OF s SKIP LOCKED");
 crate::saas::impl_saas_store!(PgStore, sqlx::Postgres, "FOR UPDATE");
+crate::saas_licenses::impl_saas_license_store!(PgStore, sqlx::Postgres);
 crate::tenant_connections::impl_tenant_connection_store!(PgStore, sqlx::Postgres);

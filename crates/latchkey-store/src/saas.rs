@@ -95,7 +95,7 @@ macro_rules! impl_saas_store {
                 Ok((key.to_owned(), id.parse().map_err(|_| StoreError::BadCursor)?))
             }
 
-            async fn insert_evidence(
+            pub(crate) async fn insert_evidence(
                 tx: &mut Tx<'_>,
                 app: Uuid,
                 e: &SaasEvidence,
@@ -134,7 +134,7 @@ macro_rules! impl_saas_store {
 
             /// Inserts a new app row unless its name (or registration, or catalogue entry)
             /// is taken; whether it was inserted.
-            async fn insert_app_row(
+            pub(crate) async fn insert_app_row(
                 tx: &mut Tx<'_>,
                 a: &SaasApp,
             ) -> StoreResult<bool> {
@@ -650,8 +650,8 @@ macro_rules! impl_saas_store {
                     let done = sqlx::query(
                         "INSERT INTO saas_contracts (id, tenant_id, app_id, start_date, end_date, \
                          notice_days, auto_renew, cost_minor, currency, currency_exponent, \
-                         billing_period, created_at) \
-                         SELECT $1, tenant_id, id, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+                         billing_period, created_at, seats) \
+                         SELECT $1, tenant_id, id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
                          FROM saas_apps WHERE tenant_id = $2 AND id = $3",
                     )
                     .bind(c.id)
@@ -666,6 +666,7 @@ macro_rules! impl_saas_store {
                     .bind(i32::from(c.exponent))
                     .bind(c.billing_period.as_str())
                     .bind(c.created)
+                    .bind(c.seats.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
@@ -683,7 +684,7 @@ macro_rules! impl_saas_store {
                 ) -> StoreResult<Vec<SaasContract>> {
                     sqlx::query(
                         "SELECT id, tenant_id, app_id, start_date, end_date, notice_days, auto_renew, \
-                         cost_minor, currency, currency_exponent, billing_period, created_at \
+                         cost_minor, currency, currency_exponent, billing_period, created_at, seats \
                          FROM saas_contracts WHERE tenant_id = $1 AND app_id = $2 \
                          ORDER BY start_date, id",
                     )
@@ -693,35 +694,43 @@ macro_rules! impl_saas_store {
                     .await
                     .map_err(map_err)?
                     .iter()
-                    .map(|r| {
-                        let date = |col: &str| -> StoreResult<NaiveDate> {
-                            let raw: String = r.try_get(col).map_err(map_err)?;
-                            NaiveDate::parse_from_str(&raw, "%Y-%m-%d").map_err(|e| corrupt(col, e))
-                        };
-                        let notice: i32 = r.try_get("notice_days").map_err(map_err)?;
-                        let exponent: i32 = r.try_get("currency_exponent").map_err(map_err)?;
-                        let period: String = r.try_get("billing_period").map_err(map_err)?;
-                        Ok(SaasContract {
-                            id: r.try_get("id").map_err(map_err)?,
-                            tenant_id: TenantId::from_uuid(r.try_get("tenant_id").map_err(map_err)?),
-                            app_id: SaasAppId::from_uuid(r.try_get("app_id").map_err(map_err)?),
-                            start: date("start_date")?,
-                            end: date("end_date")?,
-                            notice_days: u32::try_from(notice).map_err(|e| corrupt("notice_days", e))?,
-                            auto_renew: r.try_get("auto_renew").map_err(map_err)?,
-                            cost_minor: r.try_get("cost_minor").map_err(map_err)?,
-                            currency: r.try_get("currency").map_err(map_err)?,
-                            exponent: u8::try_from(exponent).map_err(|e| corrupt("currency_exponent", e))?,
-                            billing_period: BillingPeriod::parse(&period)
-                                .ok_or_else(|| corrupt("billing_period", &period))?,
-                            created: r.try_get("created_at").map_err(map_err)?,
-                        })
-                    })
+                    .map(contract_from_row)
                     .collect()
                 }
             }
+
+            pub(crate) fn contract_from_row(r: &DbRow) -> StoreResult<SaasContract> {
+                let date = |col: &str| -> StoreResult<NaiveDate> {
+                    let raw: String = r.try_get(col).map_err(map_err)?;
+                    NaiveDate::parse_from_str(&raw, "%Y-%m-%d").map_err(|e| corrupt(col, e))
+                };
+                let notice: i32 = r.try_get("notice_days").map_err(map_err)?;
+                let exponent: i32 = r.try_get("currency_exponent").map_err(map_err)?;
+                let period: String = r.try_get("billing_period").map_err(map_err)?;
+                Ok(SaasContract {
+                    id: r.try_get("id").map_err(map_err)?,
+                    tenant_id: TenantId::from_uuid(r.try_get("tenant_id").map_err(map_err)?),
+                    app_id: SaasAppId::from_uuid(r.try_get("app_id").map_err(map_err)?),
+                    start: date("start_date")?,
+                    end: date("end_date")?,
+                    notice_days: u32::try_from(notice).map_err(|e| corrupt("notice_days", e))?,
+                    auto_renew: r.try_get("auto_renew").map_err(map_err)?,
+                    cost_minor: r.try_get("cost_minor").map_err(map_err)?,
+                    currency: r.try_get("currency").map_err(map_err)?,
+                    exponent: u8::try_from(exponent).map_err(|e| corrupt("currency_exponent", e))?,
+                    billing_period: BillingPeriod::parse(&period)
+                        .ok_or_else(|| corrupt("billing_period", &period))?,
+                    created: r.try_get("created_at").map_err(map_err)?,
+                    seats: r
+                        .try_get::<Option<i32>, _>("seats")
+                        .map_err(map_err)?
+                        .map(|s| u32::try_from(s).map_err(|e| corrupt("seats", e)))
+                        .transpose()?,
+                })
+            }
         }
         use saas_store::insert_saas_discoveries;
+        use saas_store::{contract_from_row, insert_app_row, insert_evidence};
     };
 }
 

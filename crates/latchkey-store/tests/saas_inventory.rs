@@ -567,6 +567,7 @@ async fn a_contract_is_kept_with_its_deadline_and_bad_ones_are_refused_by_field(
         currency: "USD".into(),
         exponent: 2,
         billing_period: BillingPeriod::Annual,
+        seats: None,
     };
     let added = h
         .directory

@@ -1500,6 +1500,7 @@ async fn mail_queue(State(state): State<WebState>, headers: HeaderMap) -> Respon
                 latchkey_core::mail::MailKind::Test => "Test message",
                 latchkey_core::mail::MailKind::WorkflowNotice => "Workflow notice",
                 latchkey_core::mail::MailKind::SaasAppDiscovered => "New app discovered",
+                latchkey_core::mail::MailKind::SaasNotice => "SaaS notice",
             },
             to: m
                 .to

@@ -94,6 +94,9 @@ pub struct AppsInventoryAddContractArgs {
     /// monthly, quarterly or annual.
     #[arg(long, default_value = "annual")]
     pub billing_period: String,
+    /// Seats the contract buys (the cost per seat is the cost over them).
+    #[arg(long)]
+    pub seats: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,7 @@ fn contract_json(c: &SaasContract) -> Value {
         "cost": format_amount(c.cost_minor, c.exponent),
         "currency": c.currency,
         "billingPeriod": c.billing_period.as_str(),
+        "seats": c.seats,
     })
 }
 
@@ -285,6 +286,7 @@ pub async fn run(cmd: AppsInventoryCommand) -> CliResult {
                         currency,
                         exponent,
                         billing_period,
+                        seats: a.seats,
                     },
                 )
                 .await?;
