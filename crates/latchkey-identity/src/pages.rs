@@ -1862,8 +1862,6 @@ async fn userinfo(State(state): State<IdentityState>, headers: HeaderMap) -> Res
     r
 }
 
-/// The `tid` claim, read before validation only to know which issuer to expect; the
-/// validation that follows checks the signature over it.
 /// The tenant a sign-out at `common` or `organizations` is for: the app's (`client_id`),
 /// else the one the `id_token_hint` names (its signature is checked against that tenant's
 /// issuer before any redirect), else the one whose session the cookie ended.
@@ -1889,6 +1887,8 @@ async fn logout_tenant(
     }
 }
 
+/// The `tid` claim, read before validation only to know which issuer to expect; the
+/// validation that follows checks the signature over it.
 fn unverified_tid(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
