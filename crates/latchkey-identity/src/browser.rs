@@ -14,13 +14,23 @@ use subtle::ConstantTimeEq;
 /// sheet and nothing else (no script), forms only to ourselves (and `form_target`, an
 /// origin a form's response may redirect to), no framing, no sniffing, no referrer, and no
 /// caching anywhere.
-pub fn secure_headers(mut r: Response, form_target: Option<&str>) -> Response {
+pub fn secure_headers(r: Response, form_target: Option<&str>) -> Response {
+    with_headers(r, form_target, "")
+}
+
+/// [`secure_headers`] for a page that loads our own script (the admin center's enhancements):
+/// scripts and `fetch` only from ourselves, never inline.
+pub fn secure_headers_with_script(r: Response) -> Response {
+    with_headers(r, None, " script-src 'self'; connect-src 'self';")
+}
+
+fn with_headers(mut r: Response, form_target: Option<&str>, script: &str) -> Response {
     let form_action = match form_target {
         Some(o) => format!("form-action 'self' {o}"),
         None => "form-action 'self'".to_owned(),
     };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; {form_action}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self';{script} {form_action}; frame-ancestors 'none'; base-uri 'none'"
     );
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp) {

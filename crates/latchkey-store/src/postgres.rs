@@ -37,7 +37,7 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, sqlx::Postgres, false);
+impl_store!(PgStore, sqlx::Postgres);
 impl_mail_store!(PgStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
 crate::licenses::impl_license_store!(PgStore, sqlx::Postgres);
 crate::managers::impl_manager_store!(PgStore, sqlx::Postgres);

@@ -77,6 +77,22 @@ pub(crate) fn filter_column(property: latchkey_core::query::UserProperty) -> (&'
     }
 }
 
+/// The least string greater than every string that starts with `prefix`, in code point
+/// (= UTF-8 byte) order: the prefix with its last character replaced by the next one, after
+/// dropping trailing U+10FFFF; `None` when no string is greater (an empty prefix, or only
+/// U+10FFFF). Appending U+10FFFF instead would miss the strings that continue with it.
+pub(crate) fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`, without adding wildcards.
 pub(crate) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -122,10 +138,7 @@ pub(crate) const USER_COLUMNS: &str = "id, tenant_id, user_principal_name, displ
     last_password_change, sign_in_sessions_valid_from, created_at, deleted_at, version";
 
 macro_rules! impl_store {
-    // `$prefix_by_range`: whether a prefix match on a normalised column is written as a
-    // range (SQLite, whose LIKE cannot use a BINARY index) or as LIKE (PostgreSQL, whose
-    // text_pattern_ops indexes serve it).
-    ($store:ty, $db:ty, $prefix_by_range:expr) => {
+    ($store:ty, $db:ty) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use latchkey_core::app::{App, AppId, CertificateCredential, ClientSecret};
@@ -148,7 +161,7 @@ macro_rules! impl_store {
         use sqlx::{QueryBuilder, Row};
         use uuid::Uuid;
 
-        use crate::shared::{USER_COLUMNS, corrupt, decode_cursor, encode_cursor, filter_column, like_escape, like_prefix, map_err, order_column};
+        use crate::shared::{USER_COLUMNS, corrupt, decode_cursor, encode_cursor, filter_column, like_escape, like_prefix, map_err, order_column, prefix_successor};
         use latchkey_core::query::{Comparison, Filter, Literal};
         use latchkey_core::store::UserWrite;
 
@@ -656,14 +669,20 @@ macro_rules! impl_store {
                 }
                 Filter::StartsWith { property, prefix } => {
                     let (col, lower) = filter_column(*property);
-                    if !lower && $prefix_by_range {
-                        // [prefix, prefix + U+10FFFF): exactly the strings starting with the
-                        // prefix, in BINARY order, so the index serves it.
+                    if !lower {
+                        // [prefix, the prefix's successor): exactly the strings starting with
+                        // the prefix, since the normalised columns compare byte by byte on
+                        // both backends (SQLite's BINARY, PostgreSQL's "C" since migration
+                        // 0029). The (tenant, column, id) index serves the range and the
+                        // order, also in a prepared statement's generic plan, where `LIKE $1`
+                        // bounds nothing; and SQLite's LIKE cannot use a BINARY index at all.
                         let p = prefix.to_lowercase();
                         qb.push(format!("({col} >= "));
                         qb.push_bind(p.clone());
-                        qb.push(format!(" AND {col} < "));
-                        qb.push_bind(format!("{p}\u{10FFFF}"));
+                        if let Some(end) = prefix_successor(&p) {
+                            qb.push(format!(" AND {col} < "));
+                            qb.push_bind(end);
+                        }
                         qb.push(")");
                     } else {
                         qb.push("(");
@@ -2651,3 +2670,26 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn a_prefixs_successor_is_the_next_string_after_everything_it_starts() {
+        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_successor("\u{10FFFF}"), None);
+        assert_eq!(prefix_successor(""), None);
+        for s in [
+            "ab",
+            "ab\u{10FFFF}",
+            "ab\u{10FFFF}\u{10FFFF}z",
+            "abz\u{10FFFF}",
+        ] {
+            assert!(s < prefix_successor("ab").unwrap().as_str(), "{s:?}");
+        }
+        assert!("ac" >= prefix_successor("ab").unwrap().as_str());
+    }
+}

@@ -58,7 +58,7 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, sqlx::Sqlite, true);
+impl_store!(SqliteStore, sqlx::Sqlite);
 impl_mail_store!(SqliteStore, sqlx::Sqlite, "");
 crate::licenses::impl_license_store!(SqliteStore, sqlx::Sqlite);
 crate::managers::impl_manager_store!(SqliteStore, sqlx::Sqlite);

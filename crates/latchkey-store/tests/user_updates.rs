@@ -662,6 +662,91 @@ async fn upns(h: &Harness, query: &UserQuery) -> Vec<String> {
         .collect()
 }
 
+/// A `startswith` on a normalised name is the range [prefix, prefix + U+10FFFF) on both
+/// backends (PostgreSQL's name columns compare byte by byte since migration 0029): exactly
+/// the names with the prefix, whatever follows it (punctuation, accents, the last code
+/// point), and paged in byte order, the same on both.
+async fn a_name_prefix_matches_exactly_the_names_with_it_in_byte_order_on_both_backends(
+    h: Harness,
+) {
+    for (upn, name) in [
+        ("a1@contoso.test", "Ab Cd"),
+        ("a2@contoso.test", "ab-c"),
+        ("a3@contoso.test", "Ab%y"),
+        ("a4@contoso.test", "Ab_x"),
+        ("a5@contoso.test", "Abz"),
+        ("a6@contoso.test", "Abé"),
+        ("a7@contoso.test", "Ab\u{10FFFF}"),
+        ("b1@contoso.test", "Ábel"),
+        ("b2@contoso.test", "Aa Zed"),
+        ("b3@contoso.test", "Ac"),
+        ("b4@contoso.test", "A"),
+    ] {
+        add(&h, upn, name, vec![]).await;
+    }
+    let by_name = OrderBy {
+        property: UserProperty::DisplayName,
+        descending: false,
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = h
+            .directory
+            .list_users(
+                &Harness::operator(),
+                h.tenant(),
+                &UserQuery {
+                    filter: Some(Filter::StartsWith {
+                        property: UserProperty::DisplayName,
+                        prefix: "AB".into(),
+                    }),
+                    order: by_name.clone(),
+                    after: after.take(),
+                    limit: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|u| u.display_name.to_string()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    // Space (0x20) < % (0x25) < - (0x2d) < _ (0x5f) < z < é < U+10FFFF.
+    assert_eq!(
+        seen,
+        [
+            "Ab Cd",
+            "Ab%y",
+            "ab-c",
+            "Ab_x",
+            "Abz",
+            "Abé",
+            "Ab\u{10FFFF}"
+        ]
+    );
+    let upn_prefix = upns(
+        &h,
+        &q(Filter::StartsWith {
+            property: UserProperty::UserPrincipalName,
+            prefix: "B".into(),
+        }),
+    )
+    .await;
+    assert_eq!(
+        upn_prefix,
+        [
+            "b1@contoso.test",
+            "b2@contoso.test",
+            "b3@contoso.test",
+            "b4@contoso.test"
+        ]
+    );
+}
+
 async fn typed_filters_select_the_right_users_on_every_operator(h: Harness) {
     let op = Harness::operator();
     for (upn, name, city, enabled) in [
@@ -977,6 +1062,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    a_name_prefix_matches_exactly_the_names_with_it_in_byte_order_on_both_backends,
     a_profile_and_password_change_is_written_together_with_two_audit_events,
     a_patch_whose_password_fails_policy_changes_nothing,
     a_failure_after_the_user_row_and_credential_rolls_both_back,

@@ -25,7 +25,8 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use crate::admin::{
-    Form, STYLE, WebState, challenge_for, home_tenant, html, redirect, with_cookie,
+    Form, STYLE, WebState, challenge_for, home_tenant, html_without_script as html, redirect,
+    with_cookie,
 };
 
 const SESSION_COOKIE: &str = "lk_account";

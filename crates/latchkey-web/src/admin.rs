@@ -36,7 +36,8 @@ use latchkey_core::tenant::Tenant;
 use latchkey_core::user::User;
 use latchkey_core::{Directory, DirectoryError};
 use latchkey_identity::browser::{
-    cookie, csrf_for, csrf_matches, derive, secure_headers, set_cookie_at,
+    cookie, csrf_for, csrf_matches, derive, secure_headers, secure_headers_with_script,
+    set_cookie_at,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -67,11 +68,11 @@ const SESSION_COOKIE: &str = "lk_admin";
 const FLOW_COOKIE: &str = "lk_admin_flow";
 const COOKIE_PATH: &str = "/admin";
 pub(crate) const STYLE: &str = include_str!("../assets/admin.css");
+const SCRIPT: &str = include_str!("../assets/admin.js");
 const PAGE_SIZE: u32 = 25;
 /// Longest search text accepted; longer ones are cut, never echoed in full.
 const MAX_SEARCH: usize = 100;
 const MAX_FORM_BYTES: usize = 16 * 1024;
-const RULES: &str = "Use 8 to 256 characters with at least three of: upper-case letters, lower-case letters, digits, symbols. Avoid the user's name, user name and common passwords.";
 
 pub fn router(state: WebState) -> Router {
     Router::new()
@@ -85,6 +86,7 @@ pub fn router(state: WebState) -> Router {
             "/admin/users/{id}/reset-password",
             get(reset_form).post(reset_post),
         )
+        .route("/admin/users/{id}/password-check", post(password_check))
         .route(
             "/admin/users/{id}/temporary-access-pass",
             post(tap::create_pass),
@@ -126,6 +128,7 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/mail", get(mail_queue))
         .route("/admin/licenses", get(licenses))
         .route("/admin/assets/admin.css", get(style))
+        .route("/admin/assets/admin.js", get(script))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
 }
@@ -196,7 +199,7 @@ struct UsersPage {
     rows: Vec<Row>,
     next: Option<String>,
     pane: Option<Pane>,
-    rules: &'static str,
+    rules: String,
     /// The command bar's actions this viewer may take (none: no checkboxes either).
     bulk: bulk::BulkActions,
     /// The list's position, for the bulk form's action.
@@ -270,6 +273,8 @@ struct Pane {
     sign_ins: Option<Vec<(String, String, String)>>,
     details_href: String,
     reset_href: String,
+    /// Where the reset form's script asks for live feedback on a typed password.
+    check_href: String,
     notice: Option<String>,
     /// The Temporary Access Pass section, for viewers who may manage the user's methods.
     tap: Option<tap::TapSection>,
@@ -338,7 +343,17 @@ pub(crate) fn html(status: StatusCode, body: Result<String, askama::Error>) -> R
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    secure_headers(r, None)
+    secure_headers_with_script(r)
+}
+
+/// A page of another part of the site (My account), sent like the admin center's but with a
+/// policy that allows no script: those pages load none.
+pub(crate) fn html_without_script(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+) -> Response {
+    // The same headers, the policy replaced by the one without script.
+    secure_headers(html(status, body), None)
 }
 
 fn message(status: StatusCode, heading: &str, text: &str) -> Response {
@@ -382,12 +397,19 @@ pub(crate) fn with_cookie(mut r: Response, c: Option<HeaderValue>) -> Response {
 }
 
 async fn style() -> Response {
-    let mut r = STYLE.into_response();
+    asset(STYLE, "text/css; charset=utf-8")
+}
+
+/// The admin center's one script: enhancements only (search as you type, live password
+/// feedback, show/hide and copy, focus in the pane); every page works without it.
+async fn script() -> Response {
+    asset(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
@@ -1019,7 +1041,7 @@ async fn users_page(
         rows,
         next: page.next.as_deref().map(|n| pos.href(Some(n), None)),
         pane,
-        rules: RULES,
+        rules: v.tenant.password_policy.summary(),
         bulk,
         suffix: pos.suffix(),
         skus,
@@ -1163,6 +1185,7 @@ async fn pane_for(
         sign_ins,
         details_href: details,
         reset_href: format!("/admin/users/{id}/reset-password{suffix}"),
+        check_href: format!("/admin/users/{id}/password-check"),
         notice: None,
         tap,
         body,
@@ -1300,6 +1323,72 @@ async fn delivery_recipients(state: &WebState, v: &Viewer, id: UserId) -> Vec<St
         Err(e) => {
             tracing::warn!(error = %e, "cannot list a user's addresses for delivery");
             vec![]
+        }
+    }
+}
+
+/// `POST /admin/users/{id}/password-check`: live feedback for the typed password of the reset
+/// form (admin.js posts the form's `password` and `csrf` as the administrator types). JSON
+/// `{"violations":[{"rule","message"}]}` from the same policy check the reset applies, for
+/// whoever may reset this user; sent `no-store`, and the candidate is neither logged nor kept.
+async fn password_check(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let json = |status: StatusCode, value: serde_json::Value| {
+        let mut r = (status, value.to_string()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        secure_headers(r, None)
+    };
+    let error =
+        |status: StatusCode, message: &str| json(status, serde_json::json!({ "error": message }));
+    let v = match viewer(&state, &headers).await {
+        Ok(v) => v,
+        Err(_) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "Sign in to the admin center again.",
+            );
+        }
+    };
+    let form = Form::parse(&body);
+    if !csrf_matches(&headers, SESSION_COOKIE, form.get("csrf")) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from the admin center.",
+        );
+    }
+    let Some(id) = parse_user_id(&id) else {
+        return error(StatusCode::NOT_FOUND, "No such user.");
+    };
+    let candidate = SecretString::from(form.get("password").unwrap_or_default().to_owned());
+    match state
+        .directory
+        .check_new_password(&v.actor, v.tenant.id, &UserRef::Id(id), &candidate)
+        .await
+    {
+        Ok(violations) => json(
+            StatusCode::OK,
+            serde_json::json!({
+                "violations": violations
+                    .iter()
+                    .map(|x| serde_json::json!({ "rule": x.rule(), "message": x.message() }))
+                    .collect::<Vec<_>>()
+            }),
+        ),
+        Err(DirectoryError::Denied(d)) => error(StatusCode::FORBIDDEN, &d.0),
+        Err(DirectoryError::NotFound { .. }) => error(StatusCode::NOT_FOUND, "No such user."),
+        Err(e) => {
+            tracing::error!(error = %e, "password check failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "A transient error has occurred.",
+            )
         }
     }
 }

@@ -137,9 +137,26 @@ async fn an_administrator_signs_in_through_the_identity_platform_with_a_locked_d
     let csp = home.headers[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap();
-    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+    // Our own script and fetches to ourselves, nothing inline, nothing from elsewhere.
+    assert!(csp.contains("default-src 'none'"));
+    assert!(csp.contains("script-src 'self';") && csp.contains("connect-src 'self';"));
+    assert!(!csp.contains("unsafe"));
     assert_eq!(home.headers[header::CACHE_CONTROL], "no-store");
-    assert!(!home.body.contains("<script"));
+    assert_eq!(
+        home.body.matches("<script").count(),
+        home.body
+            .matches("<script src=\"/admin/assets/admin.js\" defer></script>")
+            .count()
+    );
+    let script = b.get(&w.app, "/admin/assets/admin.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(
+        script.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.body.contains("password-check") || script.body.contains("data-check"));
     let session = b.cookies.get("lk_admin").unwrap();
     assert!(session.len() >= 40);
 
@@ -433,6 +450,123 @@ async fn post_reset(
     .await
 }
 
+async fn check(w: &World, b: &mut Browser, id: &str, csrf: &str, candidate: &str) -> Page {
+    b.post(
+        &w.app,
+        &format!("/admin/users/{id}/password-check"),
+        &[("csrf", csrf), ("password", candidate)],
+    )
+    .await
+}
+
+fn rules(page: &Page) -> Vec<String> {
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(page.headers[header::CONTENT_TYPE], "application/json");
+    let v: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            assert!(!x["message"].as_str().unwrap().is_empty());
+            x["rule"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+async fn live_feedback_names_the_unmet_rules_of_the_tenants_own_policy_for_whoever_may_reset(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let mut policy =
+        w.h.store
+            .find_tenant(w.h.tenant())
+            .await
+            .unwrap()
+            .unwrap()
+            .password_policy;
+    policy.min_length = 12;
+    policy.generated_length = 16;
+    policy.min_character_categories = 4;
+    w.h.directory
+        .update_password_policy(&Harness::operator(), w.h.tenant(), policy)
+        .await
+        .unwrap();
+    let mut b = Browser::at(PUBLIC);
+    admin(&w, &mut b).await;
+    let pat = user(&w, "pat@contoso.test", "Pat Example", vec![]).await;
+    let boss = user(
+        &w,
+        "gia@contoso.test",
+        "Gia Global",
+        vec![DirectoryRole::GlobalAdministrator],
+    )
+    .await;
+    let form = reset_form(&w, &mut b, &pat).await;
+    // The hint states this tenant's rules, and the form says where the script checks.
+    assert!(
+        form.body
+            .contains("Use 12 to 256 characters with all four of"),
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body
+            .contains(&format!("data-check=\"/admin/users/{pat}/password-check\""))
+    );
+    let csrf = form.hidden("csrf");
+
+    let short = check(&w, &mut b, &pat, &csrf, "amber-falcon").await;
+    assert_eq!(
+        rules(&short),
+        vec!["characterCategories".to_owned()],
+        "12 characters but no upper case or digit"
+    );
+    let shorter = check(&w, &mut b, &pat, &csrf, "Pat-Ex9").await;
+    let r = rules(&shorter);
+    assert!(r.contains(&"minLength".to_owned()), "{r:?}");
+    let named = check(&w, &mut b, &pat, &csrf, "Example-Harbour-71").await;
+    assert!(rules(&named).contains(&"noUserName".to_owned()));
+    let good = check(&w, &mut b, &pat, &csrf, "Amber-Falcon-Ridge-31").await;
+    assert_eq!(rules(&good), Vec::<String>::new());
+
+    // A forged check (no token) is refused and says nothing about the candidate.
+    let forged = check(&w, &mut b, &pat, "", "Pat-Ex9").await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(!forged.body.contains("violations"));
+
+    // Checking changed nothing: the old password still signs in.
+    assert!(sign_in_result(&w, "pat@contoso.test", PW).await.is_ok());
+
+    // A Helpdesk Administrator gets feedback for an ordinary user, not for a Global
+    // Administrator whose password they may not reset.
+    user(
+        &w,
+        "hal@contoso.test",
+        "Hal Helpdesk",
+        vec![DirectoryRole::HelpdeskAdministrator],
+    )
+    .await;
+    let mut hb = Browser::at(PUBLIC);
+    sign_in(&w, &mut hb, "hal@contoso.test").await;
+    let hal_form = reset_form(&w, &mut hb, &pat).await;
+    let hal_csrf = hal_form.hidden("csrf");
+    assert_eq!(
+        rules(&check(&w, &mut hb, &pat, &hal_csrf, "Amber-Falcon-Ridge-31").await),
+        Vec::<String>::new()
+    );
+    let refused = check(&w, &mut hb, &boss, &hal_csrf, "amber").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(!refused.body.contains("violations"));
+
+    // No candidate reaches a log line.
+    let logged = logs().lock().unwrap().clone();
+    for candidate in ["Amber-Falcon-Ridge-31", "Example-Harbour-71", "Pat-Ex9"] {
+        assert!(!contains(&logged, candidate), "{candidate} was logged");
+    }
+}
+
 async fn an_automatic_reset_shows_the_password_once_and_the_user_must_change_it(backend: Backend) {
     let w = world(backend).await;
     let mut b = Browser::at(PUBLIC);
@@ -675,7 +809,14 @@ async fn markup_in_a_display_name_renders_as_text(backend: Backend) {
         "/admin/users?q=%3Cscript%3E".to_owned(),
     ] {
         let p = b.get(&w.app, &page).await;
-        assert!(!p.body.contains("<script"), "{page}: {}", p.body);
+        // The one script tag is our own file's; the name adds none.
+        let ours = "<script src=\"/admin/assets/admin.js\" defer></script>";
+        assert_eq!(p.body.matches(ours).count(), 1, "{page}");
+        assert!(
+            !p.body.replace(ours, "").contains("<script"),
+            "{page}: {}",
+            p.body
+        );
     }
     let p = b.get(&w.app, &format!("/admin/users?user={id}")).await;
     assert!(
@@ -865,6 +1006,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    live_feedback_names_the_unmet_rules_of_the_tenants_own_policy_for_whoever_may_reset,
     an_administrator_whose_roles_are_removed_is_shut_out_on_the_next_request,
     an_administrator_signs_in_through_the_identity_platform_with_a_locked_down_session_cookie,
     a_callback_with_another_browsers_state_or_a_replayed_code_signs_nobody_in,

@@ -176,19 +176,33 @@ impl Directory {
         })
     }
 
-    /// Checks a password against the tenant's policy for this user without setting it; for
-    /// live feedback in forms.
-    pub async fn check_password(
+    /// Checks a candidate against the tenant's policy for `target` without setting it, for
+    /// live feedback while a password is typed: the rules it breaks, none when it would be
+    /// accepted. Authorized exactly as setting that user's password would be, so a form
+    /// shows feedback only to someone who may submit it.
+    pub async fn check_new_password(
         &self,
+        actor: &Actor,
         tenant_id: TenantId,
-        user: &User,
+        target: &UserRef,
         candidate: &SecretString,
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<Vec<crate::password::Violation>, DirectoryError> {
+        let user = self.active_user(tenant_id, target).await?;
+        let roles = self.store.list_user_roles(tenant_id, user.id).await?;
+        let self_service = matches!(actor, Actor::User { id, .. } if *id == user.id);
+        let action = if self_service && actor.channel() == Channel::SelfService {
+            Action::ChangeOwnPassword
+        } else {
+            Action::ResetPassword
+        };
+        authorize(actor, action, &roles)?;
         let tenant = self.tenant(tenant_id).await?;
-        tenant
+        Ok(tenant
             .password_policy
-            .check(candidate.expose_secret(), &context(user))?;
-        Ok(())
+            .check(candidate.expose_secret(), &context(&user))
+            .err()
+            .map(|e| e.violations)
+            .unwrap_or_default())
     }
 
     /// Generates a password, or checks the provided one against the policy.

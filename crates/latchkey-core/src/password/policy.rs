@@ -176,6 +176,20 @@ impl PasswordPolicy {
         }
     }
 
+    /// The rules in one sentence, for the hint beside a form's password box.
+    pub fn summary(&self) -> String {
+        let groups = match self.min_character_categories {
+            1 => "at least one of",
+            2 => "at least two of",
+            3 => "at least three of",
+            _ => "all four of",
+        };
+        format!(
+            "Use {} to {} characters with {groups}: upper-case letters, lower-case letters, digits, symbols. Avoid the user's name, user name and common passwords.",
+            self.min_length, self.max_length
+        )
+    }
+
     /// Checks a tenant's custom banned list.
     pub fn validate_custom_terms(terms: &[String]) -> Result<(), String> {
         banned::validate_custom_terms(terms)

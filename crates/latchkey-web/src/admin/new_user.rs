@@ -23,8 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use super::{
-    Chrome, DirectoryError, Form, RULES, SESSION_COOKIE, Viewer, WebState, denied_or_transient,
-    html, viewer,
+    Chrome, DirectoryError, Form, SESSION_COOKIE, Viewer, WebState, denied_or_transient, html,
+    viewer,
 };
 
 /// What was typed, shown again after a refusal. Never holds a password.
@@ -60,7 +60,7 @@ struct NewUserPage {
     roles: Vec<(&'static str, &'static str)>,
     licenses: Vec<(String, String)>,
     errors: Vec<FieldError>,
-    rules: &'static str,
+    rules: String,
 }
 
 impl NewUserPage {
@@ -136,7 +136,7 @@ async fn render_form(
             roles,
             licenses,
             errors,
-            rules: RULES,
+            rules: v.tenant.password_policy.summary(),
         }
         .render(),
     )
