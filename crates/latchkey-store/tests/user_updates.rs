@@ -701,7 +701,7 @@ async fn a_name_prefix_matches_exactly_the_names_with_it_in_byte_order_on_both_b
                         property: UserProperty::DisplayName,
                         prefix: "AB".into(),
                     }),
-                    order: by_name.clone(),
+                    order: by_name,
                     after: after.take(),
                     limit: 2,
                     ..Default::default()
