@@ -624,7 +624,13 @@ pub(crate) async fn add_app(
         .directory
         .add_saas_app(&caller.actor, caller.tenant, new)
         .await
-        .map_err(saas_error)?;
+        .map_err(|e| match e {
+            // Core names the owner; this resource calls it ownerId.
+            latchkey_core::DirectoryError::Invalid { property, message } if property == "owner" => {
+                invalid(R, "ownerId", message)
+            }
+            other => saas_error(other),
+        })?;
     let mut out = app_json(&app);
     if let Value::Object(map) = &mut out {
         map.insert(

@@ -293,12 +293,11 @@ async fn saas_renewal_alerts(directory: Directory) {
     loop {
         tick.tick().await;
         match directory.saas_renewal_pass_all().await {
-            Ok(p) if p.alerts_sent > 0 => tracing::info!(
+            Ok(p) => tracing::info!(
                 contracts = p.contracts_read,
                 alerts = p.alerts_sent,
-                "sent SaaS renewal alerts"
+                "SaaS renewal pass done"
             ),
-            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "SaaS renewal pass failed"),
         }
     }
