@@ -34,6 +34,8 @@ struct Api {
     reader: String,
     writer: String,
     nobody: String,
+    /// What the three tokens were issued for, to issue them again after the clock moves.
+    requests: Vec<TokenRequest>,
 }
 
 async fn api(backend: Backend) -> Api {
@@ -58,15 +60,33 @@ async fn api(backend: Backend) -> Api {
         reader: String::new(),
         writer: String::new(),
         nobody: String::new(),
+        requests: Vec::new(),
     };
-    api.reader = api.app_token("Reader", "Directory.Read.All").await;
-    api.writer = api.app_token("Writer", "Directory.ReadWrite.All").await;
-    api.nobody = api.app_token("Nobody", "User.Read.All").await;
+    for (name, permission) in [
+        ("Reader", "Directory.Read.All"),
+        ("Writer", "Directory.ReadWrite.All"),
+        ("Nobody", "User.Read.All"),
+    ] {
+        let request = api.app_token(name, permission).await;
+        api.requests.push(request);
+    }
+    api.renew().await;
     api
 }
 
 impl Api {
-    async fn app_token(&self, name: &str, permission: &str) -> String {
+    /// Fresh tokens at the clock's time (they live an hour).
+    async fn renew(&mut self) {
+        let mut tokens = Vec::new();
+        for r in &self.requests {
+            tokens.push(self.tokens.issue(r.clone()).await.unwrap().token);
+        }
+        self.reader = tokens[0].clone();
+        self.writer = tokens[1].clone();
+        self.nobody = tokens[2].clone();
+    }
+
+    async fn app_token(&self, name: &str, permission: &str) -> TokenRequest {
         let created = self
             .h
             .directory
@@ -83,20 +103,16 @@ impl Api {
             .await
             .unwrap();
         let tenant = self.h.tenant().to_string();
-        self.tokens
-            .issue(TokenRequest {
-                audience: GRAPH_RESOURCE.into(),
-                issuer: format!("{PUBLIC}/{tenant}/v2.0"),
-                tenant_id: tenant,
-                object_id: created.app.object_id.to_string(),
-                client_id: created.app.app_id.to_string(),
-                roles: created.app.granted_roles().to_vec(),
-                scopes: None,
-                app_only: true,
-            })
-            .await
-            .unwrap()
-            .token
+        TokenRequest {
+            audience: GRAPH_RESOURCE.into(),
+            issuer: format!("{PUBLIC}/{tenant}/v2.0"),
+            tenant_id: tenant,
+            object_id: created.app.object_id.to_string(),
+            client_id: created.app.app_id.to_string(),
+            roles: created.app.granted_roles().to_vec(),
+            scopes: None,
+            app_only: true,
+        }
     }
 
     async fn user(&self, upn: &str) -> User {
@@ -232,7 +248,7 @@ impl Api {
 async fn a_seat_unused_for_61_days_is_idle_with_its_saving_and_reclaiming_it_tells_the_user(
     backend: Backend,
 ) {
-    let api = api(backend).await;
+    let mut api = api(backend).await;
     let ada = api.user("ada@contoso.test").await;
     let grace = api.user("grace@contoso.test").await;
     let board = api.used_app("Team Board", &[&ada]).await;
@@ -275,6 +291,7 @@ async fn a_seat_unused_for_61_days_is_idle_with_its_saving_and_reclaiming_it_tel
         .unwrap();
     api.consent(&grace, &registration).await;
     api.h.clock.advance(Duration::days(59));
+    api.renew().await;
 
     let licenses = format!("/v1.0/latchkey/saas/apps/{board}/licenses");
     let (status, report) = api.send("GET", &licenses, &api.reader, None).await;
