@@ -148,10 +148,7 @@ fn renewal_json(r: &RenewalRow, today: chrono::NaiveDate) -> Value {
     if let Value::Object(map) = &mut out {
         map.insert("appId".into(), json!(r.contract.app_id.to_string()));
         map.insert("appDisplayName".into(), json!(r.app_name));
-        map.insert(
-            "ownerId".into(),
-            json!(r.app_owner.map(|o| o.to_string())),
-        );
+        map.insert("ownerId".into(), json!(r.app_owner.map(|o| o.to_string())));
         map.insert(
             "daysLeft".into(),
             json!((r.contract.cancellation_deadline() - today).num_days()),
@@ -190,12 +187,7 @@ pub(crate) async fn get_licenses(
 }
 
 /// An optional whole number no larger than `max`, or `null`.
-fn nullable_u32(
-    resource: &str,
-    key: &str,
-    v: &Value,
-    max: u64,
-) -> Result<Option<u32>, GraphError> {
+fn nullable_u32(resource: &str, key: &str, v: &Value, max: u64) -> Result<Option<u32>, GraphError> {
     match v {
         Value::Null => Ok(None),
         Value::Number(n) => n
@@ -235,9 +227,10 @@ pub(crate) async fn update_licensing(
             "skuId" => {
                 changes.sku = Some(match v {
                     Value::Null => None,
-                    Value::String(s) => Some(s.parse::<SkuId>().map_err(|_| {
-                        invalid(R, k, format!("'{}' is not a SKU id", clip(s)))
-                    })?),
+                    Value::String(s) => Some(
+                        s.parse::<SkuId>()
+                            .map_err(|_| invalid(R, k, format!("'{}' is not a SKU id", clip(s))))?,
+                    ),
                     _ => return Err(invalid(R, k, "expected a SKU id or null")),
                 });
             }
@@ -313,7 +306,8 @@ pub(crate) async fn reclaim(
             }
         }
     }
-    let user = user.ok_or_else(|| invalid(R, "userId", "the user whose seat to reclaim is required"))?;
+    let user =
+        user.ok_or_else(|| invalid(R, "userId", "the user whose seat to reclaim is required"))?;
     let seat = state
         .directory
         .reclaim_saas_seat(&caller.actor, caller.tenant, id, &user)
@@ -381,7 +375,10 @@ pub(crate) async fn get_renewal_settings(
         .saas_renewal_offsets(&caller.actor, caller.tenant)
         .await
         .map_err(saas_error)?;
-    Ok(json_response(StatusCode::OK, &offsets_json(&state, &offsets)))
+    Ok(json_response(
+        StatusCode::OK,
+        &offsets_json(&state, &offsets),
+    ))
 }
 
 /// `PATCH /v1.0/latchkey/saas/renewalSettings` with `renewalAlertDays` (1 to 10 whole
@@ -427,7 +424,10 @@ pub(crate) async fn update_renewal_settings(
         .set_saas_renewal_offsets(&caller.actor, caller.tenant, offsets)
         .await
         .map_err(saas_error)?;
-    Ok(json_response(StatusCode::OK, &offsets_json(&state, &offsets)))
+    Ok(json_response(
+        StatusCode::OK,
+        &offsets_json(&state, &offsets),
+    ))
 }
 
 fn text(resource: &str, key: &str, v: &Value) -> Result<Option<String>, GraphError> {
@@ -442,8 +442,13 @@ fn date(resource: &str, key: &str, v: Option<&Value>) -> Result<chrono::NaiveDat
     let s = v
         .and_then(Value::as_str)
         .ok_or_else(|| invalid(resource, key, "a date like 2026-12-31 is required"))?;
-    s.parse()
-        .map_err(|_| invalid(resource, key, format!("'{}' is not a date like 2026-12-31", clip(s))))
+    s.parse().map_err(|_| {
+        invalid(
+            resource,
+            key,
+            format!("'{}' is not a date like 2026-12-31", clip(s)),
+        )
+    })
 }
 
 /// A contract body: `startDate`, `endDate`, `cost` (a decimal string or number) and

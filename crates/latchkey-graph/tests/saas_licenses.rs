@@ -171,7 +171,12 @@ impl Api {
 
     async fn inventory_id(&self, name: &str) -> String {
         let (_, list) = self
-            .send("GET", "/v1.0/latchkey/saas/apps?$top=999", &self.reader, None)
+            .send(
+                "GET",
+                "/v1.0/latchkey/saas/apps?$top=999",
+                &self.reader,
+                None,
+            )
             .await;
         list["value"]
             .as_array()
@@ -273,7 +278,9 @@ async fn a_seat_unused_for_61_days_is_idle_with_its_saving_and_reclaiming_it_tel
             "POST",
             &contracts,
             &api.reader,
-            Some(r#"{"startDate":"2026-01-01","endDate":"2027-01-01","cost":"1","currency":"EUR"}"#),
+            Some(
+                r#"{"startDate":"2026-01-01","endDate":"2027-01-01","cost":"1","currency":"EUR"}"#,
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -333,8 +340,13 @@ async fn a_seat_unused_for_61_days_is_idle_with_its_saving_and_reclaiming_it_tel
     upns.sort_unstable();
     assert_eq!(upns, ["ada@contoso.test", "grace@contoso.test"]);
     assert!(pages >= 2, "paged by $top=1");
-    api.send("PATCH", &licensing, &api.writer, Some(r#"{"idleDays":null}"#))
-        .await;
+    api.send(
+        "PATCH",
+        &licensing,
+        &api.writer,
+        Some(r#"{"idleDays":null}"#),
+    )
+    .await;
 
     for (body, property) in [
         (r#"{"idleDays":0}"#, "idleDays"),
@@ -351,19 +363,35 @@ async fn a_seat_unused_for_61_days_is_idle_with_its_saving_and_reclaiming_it_tel
         api.refused("PATCH", &licensing, body, property).await;
     }
     let (status, _) = api
-        .send("GET", "/v1.0/latchkey/saas/reclamation?$skiptoken=bm9wZQ", &api.reader, None)
+        .send(
+            "GET",
+            "/v1.0/latchkey/saas/reclamation?$skiptoken=bm9wZQ",
+            &api.reader,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let reclaim = format!("/v1.0/latchkey/saas/apps/{board}/reclaim");
     let (status, _) = api
-        .send("POST", &reclaim, &api.reader, Some(r#"{"userId":"ada@contoso.test"}"#))
+        .send(
+            "POST",
+            &reclaim,
+            &api.reader,
+            Some(r#"{"userId":"ada@contoso.test"}"#),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     api.refused("POST", &reclaim, "{}", "userId").await;
-    api.refused("POST", &reclaim, r#"{"userId":7}"#, "userId").await;
+    api.refused("POST", &reclaim, r#"{"userId":7}"#, "userId")
+        .await;
     let (status, seat) = api
-        .send("POST", &reclaim, &api.writer, Some(r#"{"userId":"ada@contoso.test"}"#))
+        .send(
+            "POST",
+            &reclaim,
+            &api.writer,
+            Some(r#"{"userId":"ada@contoso.test"}"#),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{seat}");
     assert_eq!(seat["userId"], ada.id.to_string());
@@ -442,7 +470,10 @@ async fn apps_entered_by_hand_show_in_overlaps_and_renewals_a_page_at_a_time(bac
         ("{}", "displayName"),
         (r#"{"displayName":"   "}"#, "displayName"),
         (r#"{"displayName":"X","state":"approved"}"#, "state"),
-        (r#"{"displayName":"X","ownerId":"nobody@contoso.test"}"#, "ownerId"),
+        (
+            r#"{"displayName":"X","ownerId":"nobody@contoso.test"}"#,
+            "ownerId",
+        ),
         (
             r#"{"displayName":"X","contract":{"startDate":"2026-01-01","endDate":"2025-01-01","cost":"1","currency":"EUR"}}"#,
             "endDate",
@@ -464,7 +495,12 @@ async fn apps_entered_by_hand_show_in_overlaps_and_renewals_a_page_at_a_time(bac
         api.refused("POST", apps, body, property).await;
     }
     assert_eq!(
-        api.all(apps).await.0.iter().filter(|a| a["displayName"] == "X").count(),
+        api.all(apps)
+            .await
+            .0
+            .iter()
+            .filter(|a| a["displayName"] == "X")
+            .count(),
         0,
         "nothing half-written"
     );
@@ -504,7 +540,10 @@ async fn apps_entered_by_hand_show_in_overlaps_and_renewals_a_page_at_a_time(bac
     assert_eq!(groups[0]["apps"][0]["cost"]["monthlyCost"], "250.00");
     assert_eq!(groups[0]["apps"][0]["cost"]["costPerSeatPerMonth"], "25.00");
     assert_eq!(groups[0]["apps"][1]["cost"]["seatsBought"], 5);
-    assert_eq!(groups[0]["apps"][1]["cost"]["costPerSeatPerMonth"], "100.00");
+    assert_eq!(
+        groups[0]["apps"][1]["cost"]["costPerSeatPerMonth"],
+        "100.00"
+    );
     let (status, _) = api
         .send("GET", "/v1.0/latchkey/saas/overlaps", &api.nobody, None)
         .await;
@@ -528,11 +567,21 @@ async fn apps_entered_by_hand_show_in_overlaps_and_renewals_a_page_at_a_time(bac
     );
     assert_eq!(renewals[0]["daysLeft"], 67);
     let (status, err) = api
-        .send("GET", "/v1.0/latchkey/saas/renewals?$top=0", &api.reader, None)
+        .send(
+            "GET",
+            "/v1.0/latchkey/saas/renewals?$top=0",
+            &api.reader,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     let (status, _) = api
-        .send("GET", "/v1.0/latchkey/saas/renewals?$filter=x", &api.reader, None)
+        .send(
+            "GET",
+            "/v1.0/latchkey/saas/renewals?$filter=x",
+            &api.reader,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -541,7 +590,12 @@ async fn apps_entered_by_hand_show_in_overlaps_and_renewals_a_page_at_a_time(bac
     assert_eq!(status, StatusCode::OK, "{got}");
     assert_eq!(got["renewalAlertDays"], serde_json::json!([90, 60, 30]));
     let (status, _) = api
-        .send("PATCH", settings, &api.reader, Some(r#"{"renewalAlertDays":[14]}"#))
+        .send(
+            "PATCH",
+            settings,
+            &api.reader,
+            Some(r#"{"renewalAlertDays":[14]}"#),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, set) = api
@@ -561,7 +615,8 @@ async fn apps_entered_by_hand_show_in_overlaps_and_renewals_a_page_at_a_time(bac
         r#"{"renewalAlertDays":[1.5]}"#,
         "{}",
     ] {
-        api.refused("PATCH", settings, body, "renewalAlertDays").await;
+        api.refused("PATCH", settings, body, "renewalAlertDays")
+            .await;
     }
     let (_, got) = api.send("GET", settings, &api.reader, None).await;
     assert_eq!(got["renewalAlertDays"], serde_json::json!([45, 14]));

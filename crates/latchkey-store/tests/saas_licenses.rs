@@ -709,7 +709,11 @@ async fn a_directory_without_the_master_key_leaves_renewal_alerts_for_the_server
         matches!(refused, DirectoryError::Conflict(ref m) if m.contains("master key")),
         "{refused:?}"
     );
-    assert_eq!(outbox_count(&h, "saas.renewalDue").await, 0, "nothing recorded");
+    assert_eq!(
+        outbox_count(&h, "saas.renewalDue").await,
+        0,
+        "nothing recorded"
+    );
     // The server's pass still sends it.
     assert_eq!(
         h.directory

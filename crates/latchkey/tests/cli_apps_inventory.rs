@@ -229,7 +229,10 @@ fn an_operator_enters_apps_sets_licensing_and_reads_renewals_overlaps_and_idle_s
     assert_eq!(two["state"], "discovered");
     let says = refused(&data, &["apps-inventory", "add", "chat one"]);
     assert!(says.contains("displayName"), "{says}");
-    let says = refused(&data, &["apps-inventory", "add", "X", "--state", "approved"]);
+    let says = refused(
+        &data,
+        &["apps-inventory", "add", "X", "--state", "approved"],
+    );
     assert!(says.contains("--state 'approved' is not a state"), "{says}");
 
     let today = chrono::Utc::now().date_naive();
@@ -280,7 +283,13 @@ fn an_operator_enters_apps_sets_licensing_and_reads_renewals_overlaps_and_idle_s
     assert_eq!(cleared["seatsBought"], 5, "left as it was");
     let says = refused(
         &data,
-        &["apps-inventory", "licensing", "Chat Two", "--idle-days", "0"],
+        &[
+            "apps-inventory",
+            "licensing",
+            "Chat Two",
+            "--idle-days",
+            "0",
+        ],
     );
     assert!(says.contains("idleDays"), "{says}");
     let says = refused(
@@ -301,9 +310,17 @@ fn an_operator_enters_apps_sets_licensing_and_reads_renewals_overlaps_and_idle_s
     assert!(idle["next"].is_null());
     let says = refused(
         &data,
-        &["apps-inventory", "reclaim", "Chat Two", "admin@contoso.test"],
+        &[
+            "apps-inventory",
+            "reclaim",
+            "Chat Two",
+            "admin@contoso.test",
+        ],
     );
-    assert!(says.contains("has no seat of Chat Two to reclaim"), "{says}");
+    assert!(
+        says.contains("has no seat of Chat Two to reclaim"),
+        "{says}"
+    );
     let says = refused(&data, &["apps-inventory", "reclaim", "Chat Two"]);
     assert!(says.contains("give the user"), "{says}");
 

@@ -31,6 +31,8 @@ async fn serve(data: &Path, sink: &SmtpSink) -> (Child, u32) {
             "none",
             "--mail-from",
             "latchkey@contoso.test",
+            "--log-format",
+            "json",
         ])
         .env("LATCHKEY_ARGON2_MEMORY_KIB", "256")
         .env("LATCHKEY_ARGON2_ITERATIONS", "1")
@@ -52,11 +54,9 @@ async fn serve(data: &Path, sink: &SmtpSink) -> (Child, u32) {
                 .expect("the server exited before its renewal pass");
             assert!(!line.contains("SaaS renewal pass failed"), "{line}");
             if line.contains("SaaS renewal pass done") {
-                let n = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("alerts="))
-                    .expect("the pass logs its alerts");
-                break n.parse::<u32>().unwrap();
+                let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+                break u32::try_from(event["alerts"].as_u64().expect("the pass logs its alerts"))
+                    .unwrap();
             }
         }
     })

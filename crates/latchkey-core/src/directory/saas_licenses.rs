@@ -13,15 +13,15 @@ use crate::error::DirectoryError;
 use crate::ids::{SaasAppId, TenantId, UserId};
 use crate::license::LicenseChange;
 use crate::mail::{MailAddress, MailContent};
+use crate::query::{Filter, Literal, UserProperty};
 use crate::role::DirectoryRole;
 use crate::saas::{NewContract, SaasApp, SaasAppState, SaasContract, SaasQuery, format_amount};
+use crate::saas_license::RenewalRow;
 use crate::saas_license::{
     DEFAULT_RENEWAL_OFFSETS, IdleSeat, MAX_SEATS, OverlapApp, OverlapGroup, SaasLicenseReport,
     SaasLicensing, SaasLicensingChanges, SeatCost, SeatReclaim, SeatRow, due_offsets, is_idle,
     seat_cost,
 };
-use crate::query::{Filter, Literal, UserProperty};
-use crate::saas_license::RenewalRow;
 use crate::store::{Page, StoreError, UserQuery};
 
 /// Most apps the overlap report reads.
@@ -585,9 +585,11 @@ impl Directory {
             })
             .transpose()?;
         let groups = self.saas_overlaps(actor, tenant).await?;
-        let mut rest = groups
-            .into_iter()
-            .filter(|g| after.as_ref().is_none_or(|a| g.category.to_lowercase() > *a));
+        let mut rest = groups.into_iter().filter(|g| {
+            after
+                .as_ref()
+                .is_none_or(|a| g.category.to_lowercase() > *a)
+        });
         let items: Vec<OverlapGroup> = rest.by_ref().take(limit as usize).collect();
         let next = match (rest.next(), items.last()) {
             (Some(_), Some(last)) => Some(format!("c:{}", last.category.to_lowercase())),
@@ -735,7 +737,10 @@ impl Directory {
 
     /// The enabled Global Administrators' addresses (`mail`, `otherMails`, else the UPN),
     /// each once: where a SaaS alert goes when its app has no owner with an address.
-    async fn saas_admin_addresses(&self, tenant: TenantId) -> Result<Vec<MailAddress>, DirectoryError> {
+    async fn saas_admin_addresses(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<MailAddress>, DirectoryError> {
         let admins = self
             .store
             .list_users(

@@ -225,9 +225,11 @@ fn number_or(raw: &str, keyword: &str, flag: &str) -> CliResult<Option<u32>> {
     if raw.eq_ignore_ascii_case(keyword) {
         return Ok(None);
     }
-    raw.parse::<u32>()
-        .map(Some)
-        .map_err(|_| CliError(format!("{flag} '{raw}' is not a whole number or '{keyword}'")))
+    raw.parse::<u32>().map(Some).map_err(|_| {
+        CliError(format!(
+            "{flag} '{raw}' is not a whole number or '{keyword}'"
+        ))
+    })
 }
 
 fn print_next(next: Option<&String>) {
@@ -253,7 +255,11 @@ async fn run_more(cmd: AppsInventoryCommand) -> CliResult {
                 changes.sku = Some(if raw.eq_ignore_ascii_case("none") {
                     None
                 } else {
-                    Some(super::licenses::find_sku(&directory, tenant, raw).await?.sku_id)
+                    Some(
+                        super::licenses::find_sku(&directory, tenant, raw)
+                            .await?
+                            .sku_id,
+                    )
                 });
             }
             let id = find(&directory, tenant, &a.app.app).await?;
@@ -297,7 +303,11 @@ async fn run_more(cmd: AppsInventoryCommand) -> CliResult {
                     "idle": r.idle.iter().map(seat_json).collect::<Vec<_>>(),
                 }));
             } else {
-                let currency = r.cost.as_ref().map(|c| c.currency.clone()).unwrap_or_default();
+                let currency = r
+                    .cost
+                    .as_ref()
+                    .map(|c| c.currency.clone())
+                    .unwrap_or_default();
                 output::fields(&[
                     (
                         "Seats bought",
