@@ -65,7 +65,7 @@ fn page_json(
     state: &GraphState,
     set: &str,
     top: u32,
-    value: Vec<Value>,
+    value: &[Value],
     next: Option<String>,
 ) -> Value {
     let mut out = json!({
@@ -263,10 +263,10 @@ pub(crate) async fn list_reclamation(
         .saas_reclamation(&caller.actor, caller.tenant, after, top)
         .await
         .map_err(saas_error)?;
-    let value = page.items.iter().map(seat_json).collect();
+    let value: Vec<Value> = page.items.iter().map(seat_json).collect();
     Ok(json_response(
         StatusCode::OK,
-        &page_json(&state, "latchkey/saas/reclamation", top, value, page.next),
+        &page_json(&state, "latchkey/saas/reclamation", top, &value, page.next),
     ))
 }
 
@@ -330,10 +330,10 @@ pub(crate) async fn list_renewals(
         .await
         .map_err(saas_error)?;
     let today = state.directory.clock().now().date_naive();
-    let value = page.items.iter().map(|r| renewal_json(r, today)).collect();
+    let value: Vec<Value> = page.items.iter().map(|r| renewal_json(r, today)).collect();
     Ok(json_response(
         StatusCode::OK,
-        &page_json(&state, "latchkey/saas/renewals", top, value, page.next),
+        &page_json(&state, "latchkey/saas/renewals", top, &value, page.next),
     ))
 }
 
@@ -350,10 +350,10 @@ pub(crate) async fn list_overlaps(
         .saas_overlaps_page(&caller.actor, caller.tenant, after, top)
         .await
         .map_err(saas_error)?;
-    let value = page.items.iter().map(overlap_json).collect();
+    let value: Vec<Value> = page.items.iter().map(overlap_json).collect();
     Ok(json_response(
         StatusCode::OK,
-        &page_json(&state, "latchkey/saas/overlaps", top, value, page.next),
+        &page_json(&state, "latchkey/saas/overlaps", top, &value, page.next),
     ))
 }
 
