@@ -15,13 +15,30 @@ use support::{BIN, cli};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// A server started with the sink as its mail server, and the `alerts=N` of its first
-/// renewal pass (read from its log).
+/// A server started with the sink as its mail server, and the `alerts` of its first
+/// renewal pass (read from its JSON log).
 async fn serve(data: &Path, sink: &SmtpSink) -> (Child, u32) {
+    serve_on(data, None, &[], sink).await
+}
+
+/// [`serve`] on a PostgreSQL database (`database`) or the data directory's SQLite, with
+/// extra arguments.
+async fn serve_on(
+    data: &Path,
+    database: Option<&str>,
+    extra: &[&str],
+    sink: &SmtpSink,
+) -> (Child, u32) {
     let port = sink.port().to_string();
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command.env_remove("LATCHKEY_DATABASE_URL");
+    if let Some(url) = database {
+        command.env("LATCHKEY_DATABASE_URL", url);
+    }
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(extra)
         .args([
             "--smtp-host",
             "127.0.0.1",
@@ -37,7 +54,6 @@ async fn serve(data: &Path, sink: &SmtpSink) -> (Child, u32) {
         .env("LATCHKEY_ARGON2_MEMORY_KIB", "256")
         .env("LATCHKEY_ARGON2_ITERATIONS", "1")
         .env("LATCHKEY_LOG", "info")
-        .env_remove("LATCHKEY_DATABASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -137,4 +153,85 @@ async fn serve_alerts_a_renewal_once_at_start_and_not_again_after_a_restart() {
     assert_eq!(alerts, 0, "a restart sends the alert no second time");
     stop(server).await;
     assert_eq!(sink.messages().len(), 1);
+}
+
+/// `latchkey ARGS --json` on a PostgreSQL database; it must succeed.
+fn cli_pg(data: &Path, database: &str, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .arg("--json")
+        .env("LATCHKEY_DATA_DIR", data)
+        .env("LATCHKEY_DATABASE_URL", database)
+        .env("LATCHKEY_ARGON2_MEMORY_KIB", "256")
+        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_postgresql_starting_together_send_the_alert_once() {
+    use base64::Engine;
+    let database = latchkey_testkit::PgServer::shared().fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli_pg(&data, &database, &["init", "--domain", "contoso.test"]);
+    cli_pg(&data, &database, &["apps-inventory", "add", "Shared Suite"]);
+    let today = chrono::Utc::now().date_naive();
+    let end = today + chrono::Days::new(20);
+    cli_pg(
+        &data,
+        &database,
+        &[
+            "apps-inventory",
+            "add-contract",
+            "Shared Suite",
+            "--start",
+            &(today - chrono::Days::new(300)).to_string(),
+            "--end",
+            &end.to_string(),
+            "--cost",
+            "99",
+            "--currency",
+            "EUR",
+        ],
+    );
+    // The nodes of one directory share its master key.
+    let key = dir.path().join("cluster.key");
+    let bytes = latchkey_core::crypto::MasterKey::generate().to_bytes();
+    std::fs::write(
+        &key,
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    )
+    .unwrap();
+    let key = key.to_str().unwrap();
+    let sink = SmtpSink::start().await.unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let extra = ["--http", "--master-key-file", key];
+    let ((a, sent_a), (b, sent_b)) = tokio::join!(
+        serve_on(&one, Some(&database), &extra, &sink),
+        serve_on(&two, Some(&database), &extra, &sink),
+    );
+    assert_eq!(
+        sent_a + sent_b,
+        1,
+        "one node sends the alert: {sent_a} + {sent_b}"
+    );
+    let mail = sink.wait_for(1, Duration::from_secs(60)).await;
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0]
+            .data
+            .contains(&format!("Shared Suite: cancel by {end} (20 days left)")),
+        "{}",
+        mail[0].data
+    );
+    stop(a).await;
+    stop(b).await;
+    assert_eq!(sink.messages().len(), 1, "and the mail goes once");
 }
