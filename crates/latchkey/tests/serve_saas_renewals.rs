@@ -1,7 +1,8 @@
 //! `latchkey serve` sends SaaS renewal alerts: a contract whose cancellation deadline is
 //! inside an alert offset when the server starts is alerted by mail at start (the pass
 //! catches up after downtime), through a real SMTP server; a restart sends no second mail.
-//! The real binary, on a fresh data directory, the contract entered through the CLI.
+//! Two nodes on one PostgreSQL database starting together send it once. The real binary on
+//! fresh data directories, the contract entered through the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
