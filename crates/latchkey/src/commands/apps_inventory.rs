@@ -716,7 +716,8 @@ async fn run_inventory(cmd: AppsInventoryCommand) -> CliResult {
         | AppsInventoryCommand::Overlaps(_)
         | AppsInventoryCommand::RenewalOffsets(_)
         | AppsInventoryCommand::Add(_) => {
-            return Err(CliError("handled by run_more".into()));
+            // `run` sends these to `run_more`, which handles them.
+            return Err(CliError("not an inventory command".into()));
         }
         AppsInventoryCommand::ImportExpenses(a) => {
             let size = std::fs::metadata(&a.file)
