@@ -189,6 +189,13 @@ pub trait SaasLicenseStore {
         tenant: TenantId,
         app: SaasAppId,
     ) -> StoreResult<Option<SaasLicensing>>;
+    /// The settings of each of `apps` in the tenant, in one query per 500 apps (an app not
+    /// in the tenant is left out).
+    async fn find_saas_licensings(
+        &self,
+        tenant: TenantId,
+        apps: &[SaasAppId],
+    ) -> StoreResult<Vec<(SaasAppId, SaasLicensing)>>;
     /// Writes the settings (`NotFound` when there is no such app).
     async fn set_saas_licensing(
         &self,

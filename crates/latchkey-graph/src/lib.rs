@@ -21,6 +21,7 @@ pub mod odata;
 mod openapi;
 pub mod roles;
 mod saas;
+mod saas_licenses;
 mod tap;
 pub mod throttle;
 pub mod user;

@@ -119,6 +119,34 @@ macro_rules! impl_saas_license_store {
                     row.as_ref().map(licensing_from_row).transpose()
                 }
 
+                async fn find_saas_licensings(
+                    &self,
+                    tenant: TenantId,
+                    apps: &[SaasAppId],
+                ) -> StoreResult<Vec<(SaasAppId, SaasLicensing)>> {
+                    let mut out = Vec::with_capacity(apps.len());
+                    for chunk in apps.chunks(500) {
+                        let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                            "SELECT id, seats_bought, idle_days, license_sku_id FROM saas_apps \
+                             WHERE tenant_id = ",
+                        );
+                        qb.push_bind(tenant.as_uuid());
+                        qb.push(" AND id IN (");
+                        let mut sep = qb.separated(", ");
+                        for a in chunk {
+                            sep.push_bind(a.as_uuid());
+                        }
+                        qb.push(")");
+                        for row in qb.build().fetch_all(&self.read).await.map_err(map_err)? {
+                            out.push((
+                                SaasAppId::from_uuid(row.try_get("id").map_err(map_err)?),
+                                licensing_from_row(&row)?,
+                            ));
+                        }
+                    }
+                    Ok(out)
+                }
+
                 async fn set_saas_licensing(
                     &self,
                     tenant: TenantId,
