@@ -11,6 +11,8 @@ mod methods;
 mod new_user;
 mod policy;
 mod roles;
+mod saas;
+mod saas_dashboard;
 mod tap;
 
 use std::sync::Arc;
@@ -117,6 +119,13 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/apps", get(apps::index).post(apps::create))
         .route("/admin/apps/{app}", get(apps::show))
         .route("/admin/apps/{app}/{action}", post(apps::act))
+        .route("/admin/saas", get(saas::inventory))
+        .route("/admin/saas/dashboard", get(saas_dashboard::page))
+        .route("/admin/saas/dashboard/{chart}", get(saas_dashboard::export))
+        .route("/admin/saas/renewals", get(saas::renewals))
+        .route("/admin/saas/overlaps", get(saas::overlaps))
+        .route("/admin/saas/apps/{app}", get(saas::show))
+        .route("/admin/saas/apps/{app}/{action}", post(saas::act))
         .route("/admin/audit", get(audit::page))
         .route("/admin/audit/export.csv", get(audit::export))
         .route(
@@ -152,6 +161,8 @@ struct Nav {
     audit: bool,
     settings: bool,
     apps: bool,
+    /// The SaaS apps section: readers of the SaaS inventory.
+    saas: bool,
 }
 
 #[derive(Template)]
@@ -623,6 +634,7 @@ impl Viewer {
                 audit: self.may(Action::ReadAuditLogs),
                 settings: self.may(Action::ManageTenant),
                 apps: self.may(Action::ManageApps),
+                saas: self.may(Action::ReadSaasApps),
             },
         }
     }
