@@ -67,16 +67,21 @@ fn chart(
     rows: Vec<Vec<String>>,
     raw: Vec<Raw>,
 ) -> Chart {
-    let bars = raw
+    let maxes: Vec<i64> = raw
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let max = raw
-                .iter()
+        .map(|r| {
+            raw.iter()
                 .filter(|o| o.group == r.group)
                 .map(|o| o.magnitude)
                 .max()
-                .unwrap_or(0);
+                .unwrap_or(0)
+        })
+        .collect();
+    let bars = raw
+        .into_iter()
+        .zip(maxes)
+        .enumerate()
+        .map(|(i, (r, max))| {
             let width = if max <= 0 || r.magnitude <= 0 {
                 0
             } else {
@@ -85,8 +90,8 @@ fn chart(
             };
             let y = u32::try_from(i).unwrap_or(0) * ROW;
             Bar {
-                label: r.label.clone(),
-                value: r.value.clone(),
+                label: r.label,
+                value: r.value,
                 y: y + (ROW - BAR) / 2,
                 text_y: y + ROW / 2 + 5,
                 width,
@@ -152,7 +157,7 @@ fn charts(d: &SaasDashboard) -> Vec<Chart> {
     let spend_by_category = chart(
         "spend-by-category",
         "Spend by category",
-        format!("The same expense lines, by the category of the app they matched."),
+        "The same expense lines, by the category of the app they matched.".to_owned(),
         vec!["Category", "Currency", "Spend"],
         d.spend_by_category
             .iter()
