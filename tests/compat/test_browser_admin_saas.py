@@ -1,5 +1,5 @@
 """The admin center's SaaS apps pages in headless Chromium against the real binary: expenses
-imported and contracts recorded through the CLI, a user signing in to an app (through MSAL),
+imported and contracts recorded through the CLI, a user consenting to an app on Latchkey's consent page,
 then an administrator opens the SaaS dashboard (its SVG charts drawn by the server, each over
 its table, with a CSV export), the inventory, an app's page with its users, licences and
 contracts, the renewal calendar and the overlap report, and sanctions an app.
@@ -12,16 +12,15 @@ import datetime
 import io
 from pathlib import Path
 
-import msal
 import pytest
 import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import CHROMEDRIVER, CHROMIUM, SHOTS, cli, gone
-
-msal.authority.Authority._domains_without_user_realm_discovery.add("localhost")
 
 ADMIN_PW = "Granite-Otter-Signal-58"
 USER_PW = "Copper-Valley-Thistle-24"
@@ -59,7 +58,7 @@ def months_ago(today, n):
     return datetime.date(y, m, 10)
 
 
-def test_an_admin_reads_the_saas_dashboard_and_reviews_an_app(latchkey, browser):
+def test_an_admin_reads_the_saas_dashboard_and_reviews_an_app(latchkey, redirect_uri, browser):
     admin = "sasha@contoso.test"
     create_user(latchkey, admin, "Sasha Admin", ADMIN_PW, "--role", "Global Administrator")
     create_user(latchkey, "remy@contoso.test", "Remy Okafor", USER_PW)
@@ -69,7 +68,7 @@ def test_an_admin_reads_the_saas_dashboard_and_reviews_an_app(latchkey, browser)
     lines = ["vendor,amount,currency,date,employee"]
     for n, (vendor, amount) in enumerate([
             ("Slack Technologies", "480.00"), ("Zoom Video Communications", "149.90"),
-            ("Slack HQ", "480.00"), ("Webex", "95.00"), ("Dropbox, Inc.", "240.00"),
+            ("Slack HQ", "480.00"), ("Webex", "95.00"), ("\"Dropbox, Inc.\"", "240.00"),
             ("Slack", "512.50"), ("Corner Cafe", "12.40")]):
         lines.append(f"{vendor},{amount},EUR,{months_ago(today, 5 - n % 6)},remy@contoso.test")
     expenses = latchkey.data_dir.parent / "admin-saas-expenses.csv"
@@ -82,15 +81,28 @@ def test_an_admin_reads_the_saas_dashboard_and_reviews_an_app(latchkey, browser)
             "--end", str(end), "--notice-days", "30", "--auto-renew", "--cost", cost,
             "--currency", "EUR", "--seats", seats)
 
-    # Remy signs in to an app registered here: it joins the inventory with Remy as a user.
-    board = latchkey.app("--name", "Board <b>&co", "--public-client", "--delegated-permission",
-                         "User.Read", "--grant-admin-consent")
-    pca = msal.PublicClientApplication(board["appId"], authority=f"{latchkey.base}/{latchkey.tenant}",
-                                       instance_discovery=False)
-    token = pca.acquire_token_by_username_password("remy@contoso.test", USER_PW, scopes=["User.Read"])
-    assert "access_token" in token, token
-
+    # Remy signs in to an app registered here and consents to it on Latchkey's consent page:
+    # it joins the inventory at that moment, with Remy as its user.
+    board = latchkey.app("--name", "Board <b>&co", "--redirect-uri", redirect_uri,
+                         "--delegated-permission", "User.Read")
+    config = requests.get(f"{latchkey.base}/{latchkey.tenant}/v2.0/.well-known/openid-configuration",
+                          timeout=10).json()
+    rp = OAuth2Session(board["appId"], board["clientSecret"], scope="openid profile User.Read",
+                       redirect_uri=redirect_uri, code_challenge_method="S256")
+    url, _ = rp.create_authorization_url(config["authorization_endpoint"],
+                                         code_verifier=generate_token(64))
     wait = WebDriverWait(browser, 20)
+    browser.delete_all_cookies()
+    browser.get(url)
+    wait.until(ec.presence_of_element_located((By.ID, "username")))
+    browser.find_element(By.ID, "username").send_keys("remy@contoso.test")
+    browser.find_element(By.ID, "password").send_keys(USER_PW)
+    browser.find_element(By.ID, "submit").click()
+    wait.until(ec.presence_of_element_located((By.ID, "accept")))
+    browser.find_element(By.ID, "accept").click()
+    wait.until(lambda d: d.current_url.startswith(redirect_uri))
+
+    browser.set_window_size(1280, 1600)  # taller screenshots: each page whole, or nearly
     browser.get(f"{latchkey.base}/admin/assets/admin.css")
     browser.delete_all_cookies()
     browser.get(f"{latchkey.base}/admin")
