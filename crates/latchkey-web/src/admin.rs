@@ -163,6 +163,8 @@ struct Nav {
     apps: bool,
     /// The SaaS apps section: readers of the SaaS inventory.
     saas: bool,
+    /// The Mail queue: for those who may reset passwords.
+    mail: bool,
 }
 
 #[derive(Template)]
@@ -635,6 +637,7 @@ impl Viewer {
                 settings: self.may(Action::ManageTenant),
                 apps: self.may(Action::ManageApps),
                 saas: self.may(Action::ReadSaasApps),
+                mail: self.may(Action::ResetPassword),
             },
         }
     }

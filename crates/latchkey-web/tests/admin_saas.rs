@@ -635,6 +635,87 @@ async fn an_administrator_without_the_saas_inventory_neither_sees_it_nor_reclaim
     assert_eq!(report.idle.len(), 1);
 }
 
+async fn a_saas_reader_reads_every_saas_page_without_a_form_and_cannot_reclaim(backend: Backend) {
+    let w = admin_world(backend).await;
+    let id = seeded(&w).await;
+    let grace =
+        w.h.store
+            .find_user_by_upn(w.h.tenant(), &Upn::parse("grace@contoso.test").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+    for (n, role) in DirectoryRole::SAAS_READERS.into_iter().enumerate() {
+        let mut b = Browser::at(ADMIN_PUBLIC);
+        let home =
+            admin_signed_in(&w, &mut b, &format!("reader{n}@contoso.test"), vec![role]).await;
+        assert!(home.body.contains("id=\"nav-saas-dashboard\""), "{role:?}");
+        // Nothing in the rail that the role cannot open.
+        for hidden in ["nav-mail", "nav-apps", "nav-audit", "nav-add-user"] {
+            assert!(!home.body.contains(hidden), "{role:?} sees {hidden}");
+        }
+        let page = b.get(&w.app, &format!("/admin/saas/apps/{id}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body
+                .contains("<td class=\"idle-user\">grace@contoso.test</td>")
+        );
+        assert!(page.body.contains("<dd id=\"saving\">10.00 EUR</dd>"));
+        assert!(
+            !page
+                .body
+                .contains("<form method=\"post\" action=\"/admin/saas"),
+            "no forms"
+        );
+        assert!(!page.body.contains("Reclaim</button>"));
+        for path in [
+            "/admin/saas",
+            "/admin/saas/dashboard",
+            "/admin/saas/renewals",
+            "/admin/saas/overlaps",
+            "/admin/saas/dashboard/renewals.csv",
+        ] {
+            assert_eq!(
+                b.get(&w.app, path).await.status,
+                StatusCode::OK,
+                "{role:?} {path}"
+            );
+        }
+        // The operations refuse what the page does not offer.
+        let csrf = admin_csrf(&home);
+        let reclaim = b
+            .post(
+                &w.app,
+                &format!("/admin/saas/apps/{id}/reclaim"),
+                &[("csrf", &csrf), ("user", &grace.to_string())],
+            )
+            .await;
+        assert_eq!(reclaim.status, StatusCode::FORBIDDEN);
+        let sanction = b
+            .post(
+                &w.app,
+                &format!("/admin/saas/apps/{id}/state"),
+                &[("csrf", &csrf), ("state", "sanctioned")],
+            )
+            .await;
+        assert_eq!(sanction.status, StatusCode::FORBIDDEN);
+    }
+    let report =
+        w.h.directory
+            .saas_licenses(&Harness::operator(), w.h.tenant(), id)
+            .await
+            .unwrap();
+    assert_eq!(report.seats_assigned, 2);
+    assert_eq!(report.idle.len(), 1);
+    let app =
+        w.h.directory
+            .get_saas_app(&Harness::operator(), w.h.tenant(), id)
+            .await
+            .unwrap()
+            .app;
+    assert_eq!(app.state, latchkey_core::saas::SaasAppState::Discovered);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -654,4 +735,5 @@ both_backends!(
     the_inventory_searches_filters_by_state_and_pages,
     the_dashboard_draws_its_tables_and_exports_them_as_csv,
     an_administrator_without_the_saas_inventory_neither_sees_it_nor_reclaims,
+    a_saas_reader_reads_every_saas_page_without_a_form_and_cannot_reclaim,
 );
