@@ -128,17 +128,21 @@ pub fn may_act_on_privileged(
     let allowed_for = |actor: DirectoryRole, target: DirectoryRole| -> bool {
         match actor {
             GlobalAdministrator | PrivilegedAuthenticationAdministrator => true,
+            // The SaaS readers are limited administrators, like the License Administrator.
             UserAdministrator => matches!(
                 target,
                 HelpdeskAdministrator
                     | PasswordAdministrator
                     | UserAdministrator
                     | LicenseAdministrator
+                    | SaasItReader
+                    | SaasFinanceReader
+                    | SaasSecurityReader
             ),
             HelpdeskAdministrator | PasswordAdministrator => {
                 matches!(target, HelpdeskAdministrator | PasswordAdministrator)
             }
-            LicenseAdministrator => false,
+            LicenseAdministrator | SaasItReader | SaasFinanceReader | SaasSecurityReader => false,
         }
     };
     let can_reset_at_all = !actor_roles.is_empty();
@@ -182,6 +186,8 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
             )
         }
         LicenseAdministrator => matches!(action, ReadUsers | ReadLicenses | AssignLicenses),
+        // IT's, Finance's and Security's view of the SaaS inventory: read-only.
+        SaasItReader | SaasFinanceReader | SaasSecurityReader => matches!(action, ReadSaasApps),
     }
 }
 
@@ -536,6 +542,80 @@ mod tests {
             ),
             (LicenseAdministrator, Some(GlobalAdministrator), false),
             (LicenseAdministrator, Some(LicenseAdministrator), false),
+            // The SaaS readers reset nobody; only those who may reset a License
+            // Administrator may reset them.
+            (GlobalAdministrator, Some(SaasItReader), true),
+            (GlobalAdministrator, Some(SaasFinanceReader), true),
+            (GlobalAdministrator, Some(SaasSecurityReader), true),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(SaasItReader),
+                true,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(SaasFinanceReader),
+                true,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(SaasSecurityReader),
+                true,
+            ),
+            (UserAdministrator, Some(SaasItReader), true),
+            (UserAdministrator, Some(SaasFinanceReader), true),
+            (UserAdministrator, Some(SaasSecurityReader), true),
+            (PasswordAdministrator, Some(SaasItReader), false),
+            (PasswordAdministrator, Some(SaasFinanceReader), false),
+            (PasswordAdministrator, Some(SaasSecurityReader), false),
+            (HelpdeskAdministrator, Some(SaasItReader), false),
+            (HelpdeskAdministrator, Some(SaasFinanceReader), false),
+            (HelpdeskAdministrator, Some(SaasSecurityReader), false),
+            (LicenseAdministrator, Some(SaasItReader), false),
+            (LicenseAdministrator, Some(SaasFinanceReader), false),
+            (LicenseAdministrator, Some(SaasSecurityReader), false),
+            (SaasItReader, None, false),
+            (SaasItReader, Some(GlobalAdministrator), false),
+            (
+                SaasItReader,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (SaasItReader, Some(UserAdministrator), false),
+            (SaasItReader, Some(PasswordAdministrator), false),
+            (SaasItReader, Some(HelpdeskAdministrator), false),
+            (SaasItReader, Some(LicenseAdministrator), false),
+            (SaasItReader, Some(SaasItReader), false),
+            (SaasItReader, Some(SaasFinanceReader), false),
+            (SaasItReader, Some(SaasSecurityReader), false),
+            (SaasFinanceReader, None, false),
+            (SaasFinanceReader, Some(GlobalAdministrator), false),
+            (
+                SaasFinanceReader,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (SaasFinanceReader, Some(UserAdministrator), false),
+            (SaasFinanceReader, Some(PasswordAdministrator), false),
+            (SaasFinanceReader, Some(HelpdeskAdministrator), false),
+            (SaasFinanceReader, Some(LicenseAdministrator), false),
+            (SaasFinanceReader, Some(SaasItReader), false),
+            (SaasFinanceReader, Some(SaasFinanceReader), false),
+            (SaasFinanceReader, Some(SaasSecurityReader), false),
+            (SaasSecurityReader, None, false),
+            (SaasSecurityReader, Some(GlobalAdministrator), false),
+            (
+                SaasSecurityReader,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (SaasSecurityReader, Some(UserAdministrator), false),
+            (SaasSecurityReader, Some(PasswordAdministrator), false),
+            (SaasSecurityReader, Some(HelpdeskAdministrator), false),
+            (SaasSecurityReader, Some(LicenseAdministrator), false),
+            (SaasSecurityReader, Some(SaasItReader), false),
+            (SaasSecurityReader, Some(SaasFinanceReader), false),
+            (SaasSecurityReader, Some(SaasSecurityReader), false),
         ];
         assert_eq!(
             table.len(),

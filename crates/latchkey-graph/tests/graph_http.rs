@@ -1137,7 +1137,9 @@ async fn the_password_reset_matrix_over_http_matches_entras_table() {
     let allowed = |actor: DirectoryRole, target: Option<DirectoryRole>| -> bool {
         match (actor, target) {
             // A License Administrator resets nobody's password.
-            (LicenseAdministrator, _) => false,
+            (LicenseAdministrator | SaasItReader | SaasFinanceReader | SaasSecurityReader, _) => {
+                false
+            }
             (_, None) => true,
             (GlobalAdministrator | PrivilegedAuthenticationAdministrator, _) => true,
             (UserAdministrator, Some(t)) => {
@@ -1147,6 +1149,9 @@ async fn the_password_reset_matrix_over_http_matches_entras_table() {
                         | PasswordAdministrator
                         | UserAdministrator
                         | LicenseAdministrator
+                        | SaasItReader
+                        | SaasFinanceReader
+                        | SaasSecurityReader
                 )
             }
             (HelpdeskAdministrator | PasswordAdministrator, Some(t)) => {

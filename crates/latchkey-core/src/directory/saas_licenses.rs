@@ -179,7 +179,7 @@ impl Directory {
     }
 
     /// Seat costs for `apps` (one query for their current contracts).
-    async fn seat_costs(
+    pub(super) async fn seat_costs(
         &self,
         tenant: TenantId,
         apps: &[(SaasAppId, SaasLicensing)],
