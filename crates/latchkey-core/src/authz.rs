@@ -110,6 +110,11 @@ pub enum Action {
     ReadSaasApps,
     /// Review the SaaS inventory (state, owner) and import expenses.
     ManageSaasApps,
+    /// Read lifecycle workflows and their runs (Graph's `LifecycleWorkflows.Read.All`).
+    ReadWorkflows,
+    /// Create, change, delete and run lifecycle workflows, and run their steps
+    /// (`LifecycleWorkflows.ReadWrite.All`).
+    ManageWorkflows,
 }
 
 /// The refusal, worded for the person who asked.
@@ -138,7 +143,7 @@ pub fn may_act_on_privileged(
             HelpdeskAdministrator | PasswordAdministrator => {
                 matches!(target, HelpdeskAdministrator | PasswordAdministrator)
             }
-            LicenseAdministrator => false,
+            LicenseAdministrator | LifecycleWorkflowsAdministrator => false,
         }
     };
     let can_reset_at_all = !actor_roles.is_empty();
@@ -165,6 +170,8 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
                 | ManageAuthMethods
                 | ReadSaasApps
                 | ManageSaasApps
+                | ReadWorkflows
+                | ManageWorkflows
         ),
         PrivilegedAuthenticationAdministrator => matches!(
             action,
@@ -182,6 +189,10 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
             )
         }
         LicenseAdministrator => matches!(action, ReadUsers | ReadLicenses | AssignLicenses),
+        // As in Entra: the workflows and their runs, and reading the users they act on.
+        LifecycleWorkflowsAdministrator => {
+            matches!(action, ReadUsers | ReadWorkflows | ManageWorkflows)
+        }
     }
 }
 
@@ -238,6 +249,8 @@ fn permission_allows(permission: &str, action: Action) -> bool {
         }
         "RoleManagement.Read.Directory" => matches!(action, ReadRoles),
         "AuditLog.Read.All" => matches!(action, ReadAuditLogs),
+        "LifecycleWorkflows.ReadWrite.All" => matches!(action, ReadWorkflows | ManageWorkflows),
+        "LifecycleWorkflows.Read.All" => matches!(action, ReadWorkflows),
         _ => false,
     }
 }
@@ -389,6 +402,8 @@ pub fn authorize(
                                     | Action::ManageTenant
                                     | Action::ManageApps
                                     | Action::ReadAuditLogs
+                                    | Action::ReadWorkflows
+                                    | Action::ManageWorkflows
                             ))
                 }) {
                     return Err(Denied(

@@ -13,16 +13,20 @@ pub enum DirectoryRole {
     HelpdeskAdministrator,
     /// Assigns and removes licences (and reads users); resets nobody's password.
     LicenseAdministrator,
+    /// Creates and manages lifecycle workflows and reads their runs; manages no user
+    /// directly (the workflow's own steps do, as the workflow).
+    LifecycleWorkflowsAdministrator,
 }
 
 impl DirectoryRole {
-    pub const ALL: [DirectoryRole; 6] = [
+    pub const ALL: [DirectoryRole; 7] = [
         DirectoryRole::GlobalAdministrator,
         DirectoryRole::PrivilegedAuthenticationAdministrator,
         DirectoryRole::UserAdministrator,
         DirectoryRole::PasswordAdministrator,
         DirectoryRole::HelpdeskAdministrator,
         DirectoryRole::LicenseAdministrator,
+        DirectoryRole::LifecycleWorkflowsAdministrator,
     ];
 
     /// Entra's `roleTemplateId` for the role; Graph clients match roles on it.
@@ -34,6 +38,7 @@ impl DirectoryRole {
             Self::PasswordAdministrator => "966707d0-3269-4727-9be2-8c3a10f19b9d",
             Self::HelpdeskAdministrator => "729827e3-9c14-49f7-bb1b-9608f156bbb8",
             Self::LicenseAdministrator => "4d6ac14f-3453-41d0-bef9-a3e0c569773a",
+            Self::LifecycleWorkflowsAdministrator => "59d46f88-662b-457b-bceb-5c3809e5908f",
         }
     }
 
@@ -47,6 +52,7 @@ impl DirectoryRole {
             Self::PasswordAdministrator => "Password Administrator",
             Self::HelpdeskAdministrator => "Helpdesk Administrator",
             Self::LicenseAdministrator => "License Administrator",
+            Self::LifecycleWorkflowsAdministrator => "Lifecycle Workflows Administrator",
         }
     }
 

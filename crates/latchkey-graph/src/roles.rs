@@ -34,6 +34,9 @@ fn description(role: DirectoryRole) -> &'static str {
             "Can reset passwords for non-administrators and Helpdesk Administrators."
         }
         DirectoryRole::LicenseAdministrator => "Can manage product licenses on users and groups.",
+        DirectoryRole::LifecycleWorkflowsAdministrator => {
+            "Create and manage all aspects of workflows and tasks associated with Lifecycle Workflows in Microsoft Entra ID."
+        }
     }
 }
 

@@ -75,6 +75,9 @@ fn about(role: DirectoryRole) -> &'static str {
             "Can reset passwords and revoke sessions of users without roles and of other helpdesk administrators."
         }
         DirectoryRole::LicenseAdministrator => "Can assign and remove licences.",
+        DirectoryRole::LifecycleWorkflowsAdministrator => {
+            "Can create, change, run and delete lifecycle workflows and read their runs."
+        }
     }
 }
 
