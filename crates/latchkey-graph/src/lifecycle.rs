@@ -25,7 +25,9 @@ use latchkey_core::workflow::{
     Action, OnFailure, Step, Trigger, WatchedAttribute, WebhookFormat, WorkflowCategory,
     WorkflowDefinition,
 };
-use latchkey_core::workflow_store::{RunId, RunRecord, RunStatus, StepRecord, StepStatus, WorkflowId};
+use latchkey_core::workflow_store::{
+    RunId, RunRecord, RunStatus, StepRecord, StepStatus, WorkflowId,
+};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -172,15 +174,25 @@ fn task_definition(
                 (WorkflowCategory::Mover, _) => {
                     (MAIL_USER_MOVE, "Send email to notify manager of user move")
                 }
-                (WorkflowCategory::Leaver, Trigger::LeaveDate { offset_days }) if *offset_days < 0 => (
-                    MAIL_BEFORE_LAST_DAY,
-                    "Send email to manager before user last day",
-                ),
-                (WorkflowCategory::Leaver, Trigger::LeaveDate { offset_days }) if *offset_days > 0 => (
-                    MAIL_AFTER_LAST_DAY,
-                    "Send offboarding email to user's manager after their last day",
-                ),
-                (WorkflowCategory::Leaver, _) => (MAIL_ON_LAST_DAY, "Send email on user's last day"),
+                (WorkflowCategory::Leaver, Trigger::LeaveDate { offset_days })
+                    if *offset_days < 0 =>
+                {
+                    (
+                        MAIL_BEFORE_LAST_DAY,
+                        "Send email to manager before user last day",
+                    )
+                }
+                (WorkflowCategory::Leaver, Trigger::LeaveDate { offset_days })
+                    if *offset_days > 0 =>
+                {
+                    (
+                        MAIL_AFTER_LAST_DAY,
+                        "Send offboarding email to user's manager after their last day",
+                    )
+                }
+                (WorkflowCategory::Leaver, _) => {
+                    (MAIL_ON_LAST_DAY, "Send email on user's last day")
+                }
             };
             (id, name, vec![("to".into(), "Managers".into())])
         }
@@ -388,12 +400,17 @@ fn trigger_from(conditions: &Value) -> Result<(Trigger, Option<String>), GraphEr
                         .get("offsetInDays")
                         .and_then(Value::as_i64)
                         .ok_or_else(|| {
-                            invalid("executionConditions.trigger.offsetInDays", "expected a whole number of days")
+                            invalid(
+                                "executionConditions.trigger.offsetInDays",
+                                "expected a whole number of days",
+                            )
                         })?;
                     if offset.abs() > MAX_GRAPH_OFFSET_DAYS {
                         return Err(invalid(
                             "executionConditions.trigger.offsetInDays",
-                            format!("must be between -{MAX_GRAPH_OFFSET_DAYS} and {MAX_GRAPH_OFFSET_DAYS}"),
+                            format!(
+                                "must be between -{MAX_GRAPH_OFFSET_DAYS} and {MAX_GRAPH_OFFSET_DAYS}"
+                            ),
                         ));
                     }
                     let attribute = trigger
@@ -424,7 +441,10 @@ fn trigger_from(conditions: &Value) -> Result<(Trigger, Option<String>), GraphEr
                         .get("triggerAttributes")
                         .and_then(Value::as_array)
                         .ok_or_else(|| {
-                            invalid("executionConditions.trigger.triggerAttributes", "expected a list")
+                            invalid(
+                                "executionConditions.trigger.triggerAttributes",
+                                "expected a list",
+                            )
                         })?;
                     let mut attributes = Vec::with_capacity(list.len());
                     for (i, a) in list.iter().enumerate() {
@@ -474,28 +494,41 @@ fn arguments(task: &Map<String, Value>, p: &str) -> Result<Vec<(String, String)>
     if raw.is_null() {
         return Ok(vec![]);
     }
-    let list = raw
-        .as_array()
-        .ok_or_else(|| invalid(&format!("{p}.arguments"), "expected a list of {name, value}"))?;
+    let list = raw.as_array().ok_or_else(|| {
+        invalid(
+            &format!("{p}.arguments"),
+            "expected a list of {name, value}",
+        )
+    })?;
     list.iter()
         .enumerate()
         .map(|(i, a)| {
             let ap = format!("{p}.arguments[{i}]");
             let name = as_str(a.get("name").unwrap_or(&Value::Null), &format!("{ap}.name"))?;
-            let value = as_str(a.get("value").unwrap_or(&Value::Null), &format!("{ap}.value"))?;
+            let value = as_str(
+                a.get("value").unwrap_or(&Value::Null),
+                &format!("{ap}.value"),
+            )?;
             Ok((name.to_owned(), value.to_owned()))
         })
         .collect()
 }
 
 fn action_from(id: &str, args: &[(String, String)], p: &str) -> Result<Action, GraphError> {
-    let arg = |name: &str| args.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let arg = |name: &str| {
+        args.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
     // Arguments Latchkey has nothing to do with are refused rather than ignored.
     let only = |allowed: &[&str]| -> Result<(), GraphError> {
         if let Some((name, _)) = args.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
             return Err(invalid(
                 &format!("{p}.arguments"),
-                format!("'{}' is not an argument Latchkey supports for this task", clip(name)),
+                format!(
+                    "'{}' is not an argument Latchkey supports for this task",
+                    clip(name)
+                ),
             ));
         }
         Ok(())
@@ -530,7 +563,10 @@ fn action_from(id: &str, args: &[(String, String)], p: &str) -> Result<Action, G
             only(&[])?;
             Action::RemoveAllLicenses
         }
-        MAIL_BEFORE_LAST_DAY | MAIL_ON_LAST_DAY | MAIL_AFTER_LAST_DAY | MAIL_USER_MOVE
+        MAIL_BEFORE_LAST_DAY
+        | MAIL_ON_LAST_DAY
+        | MAIL_AFTER_LAST_DAY
+        | MAIL_USER_MOVE
         | MAIL_ONBOARDING_REMINDER => {
             only(&["to"])?;
             if let Some(to) = arg("to")
@@ -665,7 +701,9 @@ const READ_ONLY: [&str; 8] = [
     "lastModifiedBy",
 ];
 
-fn definition_from(map: &Map<String, Value>) -> Result<(WorkflowDefinition, Vec<usize>), GraphError> {
+fn definition_from(
+    map: &Map<String, Value>,
+) -> Result<(WorkflowDefinition, Vec<usize>), GraphError> {
     for key in map.keys() {
         if !key.starts_with('@')
             && !READ_ONLY.contains(&key.as_str())
@@ -762,8 +800,7 @@ fn run_status(r: &RunRecord) -> &'static str {
         RunStatus::Failed if r.cancelled_at.is_some() => "canceled",
         RunStatus::Failed => "failed",
         RunStatus::Running
-            if r
-                .steps
+            if r.steps
                 .iter()
                 .any(|s| s.status != StepStatus::Pending || s.attempts > 0) =>
         {
@@ -804,7 +841,11 @@ struct Counts {
 fn counts(r: &RunRecord) -> Counts {
     Counts {
         total: r.steps.len(),
-        failed: r.steps.iter().filter(|s| s.status == StepStatus::Failed).count(),
+        failed: r
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Failed)
+            .count(),
         unprocessed: r
             .steps
             .iter()
@@ -1216,12 +1257,18 @@ mod tests {
     #[test]
     fn core_field_names_become_graphs_with_the_clients_task_index() {
         assert_eq!(graph_property("name", &[]), "displayName");
-        assert_eq!(graph_property("scope", &[]), "executionConditions.scope.rule");
+        assert_eq!(
+            graph_property("scope", &[]),
+            "executionConditions.scope.rule"
+        );
         assert_eq!(
             graph_property("trigger.offsetDays", &[]),
             "executionConditions.trigger"
         );
-        assert_eq!(graph_property("steps[0].url", &[2, 0, 1]), "tasks[2].arguments.url");
+        assert_eq!(
+            graph_property("steps[0].url", &[2, 0, 1]),
+            "tasks[2].arguments.url"
+        );
         assert_eq!(graph_property("steps[1]", &[2, 0, 1]), "tasks[0]");
     }
 

@@ -248,9 +248,7 @@ fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap_or_default()
 }
 
-async fn a_workflow_is_created_listed_a_page_at_a_time_read_changed_and_deleted(
-    backend: Backend,
-) {
+async fn a_workflow_is_created_listed_a_page_at_a_time_read_changed_and_deleted(backend: Backend) {
     let api = api(backend).await;
     let rw = api.app_token(&[READ_WRITE]).await;
 
@@ -280,7 +278,10 @@ async fn a_workflow_is_created_listed_a_page_at_a_time_read_changed_and_deleted(
         .iter()
         .map(|t| t["taskDefinitionId"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [REMOVE_ALL_LICENSES, REVOKE_REFRESH_TOKENS, DELETE_USER]);
+    assert_eq!(
+        ids,
+        [REMOVE_ALL_LICENSES, REVOKE_REFRESH_TOKENS, DELETE_USER]
+    );
     assert_eq!(tasks[0]["continueOnError"], true);
     assert_eq!(tasks[2]["continueOnError"], false);
     assert_eq!(tasks[2]["executionSequence"], 3);
@@ -356,7 +357,12 @@ async fn activating_a_workflow_runs_it_for_each_user_and_the_runs_show_their_tas
     let api = api(backend).await;
     let rw = api.app_token(&[READ_WRITE]).await;
     let (status, created) = api
-        .send("POST", WORKFLOWS, &rw, Some(&on_demand("Real-time termination")))
+        .send(
+            "POST",
+            WORKFLOWS,
+            &rw,
+            Some(&on_demand("Real-time termination")),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(
@@ -618,7 +624,10 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_saved(backend: Bac
             },
             "'category'",
         ),
-        (json!({"displayName": "Bare", "category": "joiner"}), "'executionConditions'"),
+        (
+            json!({"displayName": "Bare", "category": "joiner"}),
+            "'executionConditions'",
+        ),
     ];
     for (body, field) in cases {
         let (status, answer) = api.send("POST", WORKFLOWS, &rw, Some(&body)).await;
@@ -707,8 +716,10 @@ async fn a_lifecycle_workflows_administrator_manages_workflows_with_a_delegated_
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r["roleTemplateId"] == "59d46f88-662b-457b-bceb-5c3809e5908f"
-                && r["displayName"] == "Lifecycle Workflows Administrator"),
+            .any(
+                |r| r["roleTemplateId"] == "59d46f88-662b-457b-bceb-5c3809e5908f"
+                    && r["displayName"] == "Lifecycle Workflows Administrator"
+            ),
         "{roles}"
     );
 }

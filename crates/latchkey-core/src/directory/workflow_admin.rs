@@ -61,15 +61,10 @@ impl Directory {
     ) -> Result<Page<Workflow>, DirectoryError> {
         authorize(actor, Action::ReadWorkflows, &[])?;
         let limit = page_size(limit)?;
-        let mut rows = self
-            .store
-            .workflows_page(tenant, after, limit + 1)
-            .await?;
+        let mut rows = self.store.workflows_page(tenant, after, limit + 1).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next = more
-            .then(|| rows.last().map(|w| w.name.clone()))
-            .flatten();
+        let next = more.then(|| rows.last().map(|w| w.name.clone())).flatten();
         Ok(Page {
             items: rows
                 .into_iter()
