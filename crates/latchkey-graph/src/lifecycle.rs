@@ -928,7 +928,14 @@ fn task_result_json(workflow: &Workflow, r: &RunRecord, s: &StepRecord) -> Value
 // ---------------------------------------------------------------------------------------
 
 /// `$top` and `$skiptoken`, the options the collections take.
-fn paging(raw: Option<&str>) -> Result<(Vec<(String, String)>, u32, Option<String>), GraphError> {
+/// A collection's query: every pair (kept for the next link), `$top`, `$skiptoken`.
+struct Paging {
+    pairs: Vec<(String, String)>,
+    top: u32,
+    after: Option<String>,
+}
+
+fn paging(raw: Option<&str>) -> Result<Paging, GraphError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|_| GraphError::bad_request("The query string is not valid."))?;
     let mut top = DEFAULT_TOP;
@@ -946,11 +953,11 @@ fn paging(raw: Option<&str>) -> Result<(Vec<(String, String)>, u32, Option<Strin
             _ => {}
         }
     }
-    Ok((pairs, top, after))
+    Ok(Paging { pairs, top, after })
 }
 
 fn no_options(raw: Option<&str>) -> Result<(), GraphError> {
-    let (pairs, _, _) = paging(raw)?;
+    let Paging { pairs, .. } = paging(raw)?;
     if let Some((key, _)) = pairs.iter().find(|(k, _)| k.starts_with('$')) {
         return Err(GraphError::unsupported(format!(
             "Query option '{}' is not supported on a single lifecycle-workflows object.",
@@ -964,7 +971,7 @@ fn collection(
     state: &GraphState,
     path: &str,
     pairs: Vec<(String, String)>,
-    items: Vec<Value>,
+    items: &[Value],
     next: Option<String>,
 ) -> Value {
     let mut out = json!({
@@ -992,16 +999,16 @@ pub(crate) async fn list_workflows(
     State(state): State<GraphState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
-    let (pairs, top, after) = paging(raw.as_deref())?;
+    let Paging { pairs, top, after } = paging(raw.as_deref())?;
     let page = state
         .directory
         .list_workflows_page(&caller.actor, caller.tenant, after.as_deref(), top)
         .await
         .map_err(core_error)?;
-    let items = page.items.iter().map(workflow_json).collect();
+    let items: Vec<Value> = page.items.iter().map(workflow_json).collect();
     Ok(json_response(
         StatusCode::OK,
-        &collection(&state, SET, pairs, items, page.next),
+        &collection(&state, SET, pairs, &items, page.next),
     ))
 }
 
@@ -1163,17 +1170,17 @@ pub(crate) async fn list_runs(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
     let id = workflow_id(&id)?;
-    let (pairs, top, after) = paging(raw.as_deref())?;
+    let Paging { pairs, top, after } = paging(raw.as_deref())?;
     let page = state
         .directory
         .list_workflow_runs_page(&caller.actor, caller.tenant, id, after.as_deref(), top)
         .await
         .map_err(core_error)?;
-    let items = page.items.iter().map(run_json).collect();
+    let items: Vec<Value> = page.items.iter().map(run_json).collect();
     let path = format!("{SET}/{id}/runs");
     Ok(json_response(
         StatusCode::OK,
-        &collection(&state, &path, pairs, items, page.next),
+        &collection(&state, &path, pairs, &items, page.next),
     ))
 }
 
@@ -1220,7 +1227,7 @@ pub(crate) async fn list_user_results(
     let path = format!("{SET}/{id}/runs/{}/userProcessingResults", record.id);
     Ok(json_response(
         StatusCode::OK,
-        &collection(&state, &path, vec![], vec![user_result_json(&record)], None),
+        &collection(&state, &path, vec![], &[user_result_json(&record)], None),
     ))
 }
 
@@ -1238,7 +1245,7 @@ pub(crate) async fn list_task_results(
         .workflow_by_id(&caller.actor, caller.tenant, id)
         .await
         .map_err(core_error)?;
-    let items = record
+    let items: Vec<Value> = record
         .steps
         .iter()
         .map(|s| task_result_json(&workflow, &record, s))
@@ -1246,7 +1253,7 @@ pub(crate) async fn list_task_results(
     let path = format!("{SET}/{id}/runs/{}/taskProcessingResults", record.id);
     Ok(json_response(
         StatusCode::OK,
-        &collection(&state, &path, vec![], items, None),
+        &collection(&state, &path, vec![], &items, None),
     ))
 }
 

@@ -67,7 +67,7 @@ impl Directory {
         let next = more.then(|| rows.last().map(|w| w.name.clone())).flatten();
         Ok(Page {
             items: rows
-                .into_iter()
+                .iter()
                 .map(Workflow::from_stored)
                 .collect::<Result<_, _>>()?,
             next,
@@ -87,7 +87,7 @@ impl Directory {
             .workflow_by_id(tenant, id)
             .await?
             .ok_or_else(|| DirectoryError::not_found(format!("Workflow '{id}'")))?;
-        Workflow::from_stored(stored)
+        Workflow::from_stored(&stored)
     }
 
     async fn check_target(
@@ -117,11 +117,8 @@ impl Directory {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        id: WorkflowId,
-        name: &str,
-        activity: &'static str,
-        operation_type: &'static str,
-        outbox_kind: &'static str,
+        (id, name): (WorkflowId, &str),
+        (activity, operation_type, outbox_kind): (&'static str, &'static str, &'static str),
     ) -> crate::audit::Events {
         self.events(Change {
             actor,
@@ -162,11 +159,8 @@ impl Directory {
         let events = self.workflow_event(
             actor,
             tenant,
-            id,
-            &name,
-            "Create workflow",
-            "Add",
-            "workflow.created",
+            (id, &name),
+            ("Create workflow", "Add", "workflow.created"),
         );
         self.store
             .create_workflow(id, &write, &events)
@@ -218,11 +212,8 @@ impl Directory {
         let events = self.workflow_event(
             actor,
             tenant,
-            id,
-            &name,
-            "Update workflow",
-            "Update",
-            "workflow.updated",
+            (id, &name),
+            ("Update workflow", "Update", "workflow.updated"),
         );
         let version = self
             .store
@@ -262,11 +253,8 @@ impl Directory {
         let events = self.workflow_event(
             actor,
             tenant,
-            id,
-            &current.workflow.definition.name,
-            "Delete workflow",
-            "Delete",
-            "workflow.deleted",
+            (id, &current.workflow.definition.name),
+            ("Delete workflow", "Delete", "workflow.deleted"),
         );
         if self.store.delete_workflow(tenant, id, &events).await? {
             Ok(())

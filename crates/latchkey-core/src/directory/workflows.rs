@@ -57,7 +57,7 @@ pub struct Workflow {
 impl Workflow {
     /// The workflow as stored, its definition validated again.
     pub(crate) fn from_stored(
-        w: crate::workflow_store::StoredWorkflow,
+        w: &crate::workflow_store::StoredWorkflow,
     ) -> Result<Self, DirectoryError> {
         Ok(Self {
             id: w.id,
@@ -143,7 +143,7 @@ impl Directory {
         self.store
             .list_workflows(tenant)
             .await?
-            .into_iter()
+            .iter()
             .map(Workflow::from_stored)
             .collect()
     }
