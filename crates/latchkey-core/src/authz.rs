@@ -551,6 +551,74 @@ mod tests {
             ),
             (LicenseAdministrator, Some(GlobalAdministrator), false),
             (LicenseAdministrator, Some(LicenseAdministrator), false),
+            (
+                LicenseAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            // A Lifecycle Workflows Administrator resets nobody's password, and only the
+            // two privileged roles reset theirs (Entra's table does not list the role).
+            (LifecycleWorkflowsAdministrator, None, false),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(HelpdeskAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(PasswordAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(UserAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(GlobalAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(LicenseAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                HelpdeskAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                PasswordAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                UserAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                true,
+            ),
+            (
+                GlobalAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                true,
+            ),
         ];
         assert_eq!(
             table.len(),
@@ -568,6 +636,53 @@ mod tests {
             let got = authorize(&actor, Action::ResetPassword, &target_roles).is_ok();
             assert_eq!(got, allowed, "{actor_role:?} resetting {target:?}");
         }
+    }
+
+    #[test]
+    fn workflows_are_read_and_managed_with_lifecycle_permissions_or_the_lifecycle_role() {
+        let app = |permissions: &[&str]| Actor::App {
+            app_id: "app".into(),
+            display: "app".into(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            roles: vec![],
+            channel: Channel::Graph,
+        };
+        let user = |roles: Vec<DirectoryRole>, scopes: &[&str]| Actor::User {
+            id: UserId::new(),
+            display: "admin".into(),
+            roles,
+            scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+            channel: Channel::Graph,
+        };
+        let read = app(&["LifecycleWorkflows.Read.All"]);
+        let write = app(&["LifecycleWorkflows.ReadWrite.All"]);
+        assert!(authorize(&read, Action::ReadWorkflows, &[]).is_ok());
+        assert!(authorize(&read, Action::ManageWorkflows, &[]).is_err());
+        assert!(authorize(&write, Action::ManageWorkflows, &[]).is_ok());
+        assert!(authorize(&write, Action::ManageTenant, &[]).is_err());
+        assert!(
+            authorize(
+                &app(&["Directory.ReadWrite.All"]),
+                Action::ReadWorkflows,
+                &[]
+            )
+            .is_err()
+        );
+        let admin = user(
+            vec![LifecycleWorkflowsAdministrator],
+            &["LifecycleWorkflows.ReadWrite.All"],
+        );
+        assert!(authorize(&admin, Action::ManageWorkflows, &[]).is_ok());
+        assert!(authorize(&admin, Action::ManageTenant, &[]).is_err());
+        assert!(authorize(&admin, Action::ResetPassword, &[]).is_err());
+        let ua = user(
+            vec![UserAdministrator],
+            &["LifecycleWorkflows.ReadWrite.All"],
+        );
+        assert!(authorize(&ua, Action::ReadWorkflows, &[]).is_err());
+        // Directory.AccessAsUser.All does not reach workflows.
+        let global = user(vec![GlobalAdministrator], &["Directory.AccessAsUser.All"]);
+        assert!(authorize(&global, Action::ReadWorkflows, &[]).is_err());
     }
 
     #[test]
