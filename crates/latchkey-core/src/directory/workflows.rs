@@ -398,11 +398,12 @@ impl Directory {
             ));
         }
         let workflow = self
-            .list_workflows(actor, tenant)
-            .await?
-            .into_iter()
-            .find(|w| w.id == record.workflow_id)
-            .ok_or_else(|| DirectoryError::not_found("the run's workflow"))?;
+            .workflow_by_id(actor, tenant, record.workflow_id)
+            .await
+            .map_err(|e| match e {
+                DirectoryError::NotFound { .. } => DirectoryError::not_found("the run's workflow"),
+                other => other,
+            })?;
         let now = self.clock.now();
         let id = RunId::new();
         let created = self
