@@ -98,7 +98,8 @@ impl Engine {
         let settings = self.directory.workflow_settings(&actor, tenant).await?;
         let mut started = 0;
         for workflow in self.directory.list_workflows(&actor, tenant).await? {
-            if !workflow.workflow.definition.enabled {
+            // Disabled, on demand only (scheduling off), or manual: nothing fires by itself.
+            if !workflow.workflow.definition.fires_on_schedule() {
                 continue;
             }
             let (runs, cursor) = match &workflow.workflow.definition.target {

@@ -110,6 +110,11 @@ pub enum Action {
     ReadSaasApps,
     /// Review the SaaS inventory (state, owner) and import expenses.
     ManageSaasApps,
+    /// Read lifecycle workflows and their runs (Graph's `LifecycleWorkflows.Read.All`).
+    ReadWorkflows,
+    /// Create, change, delete and run lifecycle workflows, and run their steps
+    /// (`LifecycleWorkflows.ReadWrite.All`).
+    ManageWorkflows,
 }
 
 /// The refusal, worded for the person who asked.
@@ -142,7 +147,11 @@ pub fn may_act_on_privileged(
             HelpdeskAdministrator | PasswordAdministrator => {
                 matches!(target, HelpdeskAdministrator | PasswordAdministrator)
             }
-            LicenseAdministrator | SaasItReader | SaasFinanceReader | SaasSecurityReader => false,
+            LicenseAdministrator
+            | SaasItReader
+            | SaasFinanceReader
+            | SaasSecurityReader
+            | LifecycleWorkflowsAdministrator => false,
         }
     };
     let can_reset_at_all = !actor_roles.is_empty();
@@ -169,6 +178,8 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
                 | ManageAuthMethods
                 | ReadSaasApps
                 | ManageSaasApps
+                | ReadWorkflows
+                | ManageWorkflows
         ),
         PrivilegedAuthenticationAdministrator => matches!(
             action,
@@ -188,6 +199,10 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
         LicenseAdministrator => matches!(action, ReadUsers | ReadLicenses | AssignLicenses),
         // IT's, Finance's and Security's view of the SaaS inventory: read-only.
         SaasItReader | SaasFinanceReader | SaasSecurityReader => matches!(action, ReadSaasApps),
+        // As in Entra: the workflows and their runs, and reading the users they act on.
+        LifecycleWorkflowsAdministrator => {
+            matches!(action, ReadUsers | ReadWorkflows | ManageWorkflows)
+        }
     }
 }
 
@@ -244,6 +259,8 @@ fn permission_allows(permission: &str, action: Action) -> bool {
         }
         "RoleManagement.Read.Directory" => matches!(action, ReadRoles),
         "AuditLog.Read.All" => matches!(action, ReadAuditLogs),
+        "LifecycleWorkflows.ReadWrite.All" => matches!(action, ReadWorkflows | ManageWorkflows),
+        "LifecycleWorkflows.Read.All" => matches!(action, ReadWorkflows),
         _ => false,
     }
 }
@@ -395,6 +412,8 @@ pub fn authorize(
                                     | Action::ManageTenant
                                     | Action::ManageApps
                                     | Action::ReadAuditLogs
+                                    | Action::ReadWorkflows
+                                    | Action::ManageWorkflows
                             ))
                 }) {
                     return Err(Denied(
@@ -616,6 +635,97 @@ mod tests {
             (SaasSecurityReader, Some(SaasItReader), false),
             (SaasSecurityReader, Some(SaasFinanceReader), false),
             (SaasSecurityReader, Some(SaasSecurityReader), false),
+            (
+                LicenseAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            // A Lifecycle Workflows Administrator resets nobody's password, and only the
+            // two privileged roles reset theirs (Entra's table does not list the role).
+            (LifecycleWorkflowsAdministrator, None, false),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(HelpdeskAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(PasswordAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(UserAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(GlobalAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(LicenseAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                HelpdeskAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                PasswordAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                UserAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                true,
+            ),
+            (
+                GlobalAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                true,
+            ),
+            // Neither resets the other.
+            (LifecycleWorkflowsAdministrator, Some(SaasItReader), false),
+            (SaasItReader, Some(LifecycleWorkflowsAdministrator), false),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(SaasFinanceReader),
+                false,
+            ),
+            (
+                SaasFinanceReader,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(SaasSecurityReader),
+                false,
+            ),
+            (
+                SaasSecurityReader,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
         ];
         assert_eq!(
             table.len(),
@@ -633,6 +743,53 @@ mod tests {
             let got = authorize(&actor, Action::ResetPassword, &target_roles).is_ok();
             assert_eq!(got, allowed, "{actor_role:?} resetting {target:?}");
         }
+    }
+
+    #[test]
+    fn workflows_are_read_and_managed_with_lifecycle_permissions_or_the_lifecycle_role() {
+        let app = |permissions: &[&str]| Actor::App {
+            app_id: "app".into(),
+            display: "app".into(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            roles: vec![],
+            channel: Channel::Graph,
+        };
+        let user = |roles: Vec<DirectoryRole>, scopes: &[&str]| Actor::User {
+            id: UserId::new(),
+            display: "admin".into(),
+            roles,
+            scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+            channel: Channel::Graph,
+        };
+        let read = app(&["LifecycleWorkflows.Read.All"]);
+        let write = app(&["LifecycleWorkflows.ReadWrite.All"]);
+        assert!(authorize(&read, Action::ReadWorkflows, &[]).is_ok());
+        assert!(authorize(&read, Action::ManageWorkflows, &[]).is_err());
+        assert!(authorize(&write, Action::ManageWorkflows, &[]).is_ok());
+        assert!(authorize(&write, Action::ManageTenant, &[]).is_err());
+        assert!(
+            authorize(
+                &app(&["Directory.ReadWrite.All"]),
+                Action::ReadWorkflows,
+                &[]
+            )
+            .is_err()
+        );
+        let admin = user(
+            vec![LifecycleWorkflowsAdministrator],
+            &["LifecycleWorkflows.ReadWrite.All"],
+        );
+        assert!(authorize(&admin, Action::ManageWorkflows, &[]).is_ok());
+        assert!(authorize(&admin, Action::ManageTenant, &[]).is_err());
+        assert!(authorize(&admin, Action::ResetPassword, &[]).is_err());
+        let ua = user(
+            vec![UserAdministrator],
+            &["LifecycleWorkflows.ReadWrite.All"],
+        );
+        assert!(authorize(&ua, Action::ReadWorkflows, &[]).is_err());
+        // Directory.AccessAsUser.All does not reach workflows.
+        let global = user(vec![GlobalAdministrator], &["Directory.AccessAsUser.All"]);
+        assert!(authorize(&global, Action::ReadWorkflows, &[]).is_err());
     }
 
     #[test]

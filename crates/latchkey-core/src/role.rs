@@ -20,10 +20,13 @@ pub enum DirectoryRole {
     SaasFinanceReader,
     /// Latchkey's own: reads the SaaS inventory and its dashboards (Security's view).
     SaasSecurityReader,
+    /// Creates and manages lifecycle workflows and reads their runs; manages no user
+    /// directly (the workflow's own steps do, as the workflow).
+    LifecycleWorkflowsAdministrator,
 }
 
 impl DirectoryRole {
-    pub const ALL: [DirectoryRole; 9] = [
+    pub const ALL: [DirectoryRole; 10] = [
         DirectoryRole::GlobalAdministrator,
         DirectoryRole::PrivilegedAuthenticationAdministrator,
         DirectoryRole::UserAdministrator,
@@ -33,6 +36,7 @@ impl DirectoryRole {
         DirectoryRole::SaasItReader,
         DirectoryRole::SaasFinanceReader,
         DirectoryRole::SaasSecurityReader,
+        DirectoryRole::LifecycleWorkflowsAdministrator,
     ];
 
     /// The SaaS reader roles: the inventory and its dashboards, read-only.
@@ -55,6 +59,7 @@ impl DirectoryRole {
             Self::SaasItReader => "00225e00-ecba-4c4e-beed-f8c4b698b1e1",
             Self::SaasFinanceReader => "54dedbfe-5101-4974-a9be-ed48c2b06ea8",
             Self::SaasSecurityReader => "a490e565-9d43-45d9-942d-0a4dc16c587c",
+            Self::LifecycleWorkflowsAdministrator => "59d46f88-662b-457b-bceb-5c3809e5908f",
         }
     }
 
@@ -71,6 +76,7 @@ impl DirectoryRole {
             Self::SaasItReader => "SaaS IT Reader",
             Self::SaasFinanceReader => "SaaS Finance Reader",
             Self::SaasSecurityReader => "SaaS Security Reader",
+            Self::LifecycleWorkflowsAdministrator => "Lifecycle Workflows Administrator",
         }
     }
 

@@ -22,7 +22,7 @@ use crate::body;
 use crate::error::{GraphError, clip, envelope};
 use crate::list::{ListOptions, Listing};
 use crate::user::to_json;
-use crate::{audit_logs, auth_methods, licenses, manager, roles};
+use crate::{audit_logs, auth_methods, licenses, lifecycle, manager, roles};
 
 /// What the Graph routes need.
 #[derive(Debug, Clone)]
@@ -187,6 +187,40 @@ pub fn router_and_paths(state: GraphState) -> (Router, Vec<&'static str>) {
             post(restore_deleted_user),
         )
         .route("/directory/deletedItems/{id}", delete(purge_deleted_user))
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows",
+            get(lifecycle::list_workflows).post(lifecycle::create_workflow),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}",
+            get(lifecycle::get_workflow)
+                .patch(lifecycle::update_workflow)
+                .delete(lifecycle::delete_workflow),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/microsoft.graph.identityGovernance.activate",
+            post(lifecycle::activate),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/activate",
+            post(lifecycle::activate),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/runs",
+            get(lifecycle::list_runs),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/runs/{run}",
+            get(lifecycle::get_run),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/runs/{run}/userProcessingResults",
+            get(lifecycle::list_user_results),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/runs/{run}/taskProcessingResults",
+            get(lifecycle::list_task_results),
+        )
         .finish();
     let v1 = v1
         .fallback(unknown_segment)

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fuzz;
 pub mod http;
 pub mod licenses;
+pub mod lifecycle;
 pub mod list;
 pub mod manager;
 pub mod odata;

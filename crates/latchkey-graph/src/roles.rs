@@ -43,6 +43,9 @@ fn description(role: DirectoryRole) -> &'static str {
         DirectoryRole::SaasSecurityReader => {
             "Latchkey: can read the SaaS inventory and its dashboards, for Security."
         }
+        DirectoryRole::LifecycleWorkflowsAdministrator => {
+            "Create and manage all aspects of workflows and tasks associated with Lifecycle Workflows in Microsoft Entra ID."
+        }
     }
 }
 

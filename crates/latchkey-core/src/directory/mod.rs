@@ -31,6 +31,7 @@ mod tenants;
 mod unlock;
 mod update;
 mod users;
+mod workflow_admin;
 mod workflows;
 
 use std::sync::Arc;
@@ -80,6 +81,7 @@ pub use tenant_connections::{TenantConnection, TenantConnectionInput};
 pub use tenants::Bootstrapped;
 pub use update::{ProfileField, UserChanges};
 pub use users::{CreatedUser, NewUser};
+pub use workflow_admin::{MAX_ON_DEMAND_SUBJECTS, MAX_WORKFLOW_PAGE, WorkflowChanges};
 pub use workflows::{
     ActionResult, MAX_STEP_ATTEMPTS, STEP_LEASE_SECONDS, Workflow, effect_is_from_step,
 };

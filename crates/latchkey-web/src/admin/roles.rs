@@ -80,6 +80,9 @@ fn about(role: DirectoryRole) -> &'static str {
         | DirectoryRole::SaasSecurityReader => {
             "Can read the SaaS inventory, its renewals and its dashboards; changes nothing."
         }
+        DirectoryRole::LifecycleWorkflowsAdministrator => {
+            "Can create, change, run and delete lifecycle workflows and read their runs."
+        }
     }
 }
 
