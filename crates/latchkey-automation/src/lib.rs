@@ -169,7 +169,7 @@ impl Engine {
     ) -> Result<(Vec<(User, Occurrence)>, Option<i64>), DirectoryError> {
         let actor = workflow_actor();
         let trigger = &workflow.workflow.definition.trigger;
-        if matches!(trigger, Trigger::AttributeChanged { .. }) {
+        if trigger.follows_changes() {
             return self.changed_users(tenant, workflow).await;
         }
         let ctx = TriggerContext {
@@ -240,7 +240,7 @@ impl Engine {
                     e.subject?,
                     Occurrence {
                         due: e.occurred_at,
-                        key: format!("changed:{}", e.id),
+                        key: trigger.change_key(e.id),
                     },
                 ))
             })
@@ -650,7 +650,11 @@ fn candidates(trigger: &Trigger, scope: Option<Filter>, now: DateTime<Utc>) -> O
         Trigger::Inactivity { days } => {
             (UserProperty::CreatedDateTime, now - Duration::days(*days))
         }
-        Trigger::Manual | Trigger::Schedule { .. } | Trigger::AttributeChanged { .. } => {
+        Trigger::Manual
+        | Trigger::Schedule { .. }
+        | Trigger::AttributeChanged { .. }
+        | Trigger::UserCreated
+        | Trigger::AccountDisabled => {
             return scope;
         }
     };

@@ -222,11 +222,60 @@ async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, 
             Err(e) if e.status() == Some(404) => Ok("the user was already deleted".into()),
             other => other.map(|()| "moved the user to the deleted items".into()),
         },
-        Action::NotifyManager | Action::SendWebhook { .. } | Action::Wait { .. } => {
-            Err(GraphClientError::Transport(format!(
-                "{} is not a connected-tenant action",
-                action.name()
-            )))
+        Action::EnableAccount => {
+            let user = client.get_user(id, &["accountEnabled".into()]).await?;
+            if user["accountEnabled"] == Value::Bool(true) {
+                return Ok("the account was already enabled".into());
+            }
+            client.set_account_enabled(id, true).await?;
+            Ok("enabled the account".into())
         }
+        // A PATCH of the same values is the same state: repeating it is harmless.
+        Action::SetAttributes { attributes } => {
+            let body: serde_json::Map<String, Value> = attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            client.update_user(id, &Value::Object(body)).await?;
+            Ok(format!(
+                "set {}",
+                attributes.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        }
+        Action::AssignLicense { sku } | Action::RemoveLicense { sku } => {
+            let sku = sku.trim().to_ascii_lowercase();
+            let user = client.get_user(id, &["assignedLicenses".into()]).await?;
+            let held = user["assignedLicenses"].as_array().is_some_and(|a| {
+                a.iter().any(|l| {
+                    l["skuId"]
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(&sku))
+                })
+            });
+            let adding = matches!(action, Action::AssignLicense { .. });
+            if adding == held {
+                return Ok(if adding {
+                    format!("the user already holds {sku}")
+                } else {
+                    format!("the user does not hold {sku}: nothing to do")
+                });
+            }
+            if adding {
+                client.assign_license(id, &[sku.clone()], &[]).await?;
+                Ok(format!("assigned the licence {sku}"))
+            } else {
+                client.assign_license(id, &[], &[sku.clone()]).await?;
+                Ok(format!("removed the licence {sku}"))
+            }
+        }
+        Action::NotifyManager
+        | Action::SendWebhook { .. }
+        | Action::Wait { .. }
+        | Action::AddRole { .. }
+        | Action::RemoveRole { .. }
+        | Action::SendEmail { .. } => Err(GraphClientError::Transport(format!(
+            "{} is not a connected-tenant action",
+            action.name()
+        ))),
     }
 }

@@ -63,6 +63,20 @@ pair!(SaasNoticeText, "saas_notice.txt", SaasNoticeHtml, "saas_notice.html", {
     organization: &'a str, subject: &'a str, paragraphs: &'a [String],
 });
 
+#[derive(Template)]
+#[template(path = "workflow_message.txt")]
+struct WorkflowMessageText<'a> {
+    organization: &'a str,
+    body: &'a str,
+}
+#[derive(Template)]
+#[template(path = "workflow_message.html")]
+struct WorkflowMessageHtml<'a> {
+    organization: &'a str,
+    subject: &'a str,
+    paragraphs: &'a [String],
+}
+
 /// How a discovery source reads in a sentence.
 fn seen_through(source: &str) -> &'static str {
     match source {
@@ -247,6 +261,29 @@ pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
                 organization: org,
                 subject,
                 paragraphs,
+            };
+            (
+                subject.clone(),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
+        MailContent::WorkflowMessage { subject, body } => {
+            // The HTML part: the plain text's paragraphs (blank-line separated), escaped.
+            let paragraphs: Vec<String> = body
+                .split("\n\n")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let t = WorkflowMessageText {
+                organization: org,
+                body,
+            };
+            let h = WorkflowMessageHtml {
+                organization: org,
+                subject,
+                paragraphs: &paragraphs,
             };
             (
                 subject.clone(),

@@ -98,6 +98,9 @@ impl Directory {
                 ),
             ));
         }
+        if workflow.definition.target.is_none() {
+            self.check_workflow_skus(tenant, &workflow).await?;
+        }
         let (id, version) = self
             .store
             .save_workflow(&WorkflowWrite {
@@ -306,6 +309,90 @@ impl Directory {
             ],
             outbox_kind: "user.managerNotified",
             payload: json!({ "workflow": workflow, "managerId": manager.id }),
+        });
+        events.mail.push(mail);
+        self.store.record_workflow_events(&events).await?;
+        self.mail_queued(&events);
+        Ok(())
+    }
+
+    /// A local workflow's licence steps name SKUs of this tenant (by part number or id).
+    async fn check_workflow_skus(
+        &self,
+        tenant: TenantId,
+        workflow: &ValidWorkflow,
+    ) -> Result<(), DirectoryError> {
+        let mut skus = None;
+        for (i, step) in workflow.definition.steps.iter().enumerate() {
+            let (crate::workflow::Action::AssignLicense { sku }
+            | crate::workflow::Action::RemoveLicense { sku }) = &step.action
+            else {
+                continue;
+            };
+            if skus.is_none() {
+                skus = Some(self.store.list_skus(tenant).await?);
+            }
+            let known = skus.as_deref().unwrap_or_default();
+            if find_sku(known, sku).is_none() {
+                return Err(DirectoryError::invalid(
+                    format!("steps[{i}].sku"),
+                    format!(
+                        "no SKU '{}' in this tenant (name it by skuPartNumber or skuId)",
+                        sku.trim()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a workflow's e-mail (its subject and body already rendered) to `to` about
+    /// `user`, with an audit event, in one transaction. Fails (naming why) when there is no
+    /// address or this directory cannot seal mail.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_workflow_email(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        user: &User,
+        to: Vec<crate::mail::MailAddress>,
+        subject: &str,
+        body: &str,
+        workflow: &str,
+    ) -> Result<(), DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        if to.is_empty() {
+            return Err(DirectoryError::invalid("to", "has no e-mail address"));
+        }
+        let recipients = to
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let tenant_record = self.tenant(tenant).await?;
+        let mail = self.seal_mail(
+            &tenant_record,
+            to,
+            &MailContent::WorkflowMessage {
+                subject: subject.to_owned(),
+                body: body.to_owned(),
+            },
+        )?;
+        let mut events = self.events(Change {
+            actor,
+            tenant,
+            category: "UserManagement",
+            activity: "Send workflow e-mail",
+            operation_type: "Other",
+            target: Some(user),
+            other_target: None,
+            // Who it went to, never what it said.
+            details: vec![
+                ("workflow".into(), workflow.to_owned()),
+                ("to".into(), recipients),
+            ],
+            outbox_kind: "user.workflowEmailSent",
+            payload: json!({ "workflow": workflow }),
         });
         events.mail.push(mail);
         self.store.record_workflow_events(&events).await?;
@@ -685,6 +772,18 @@ impl Directory {
             .map_err(|_| DirectoryError::Internal("webhook secret is not UTF-8".into()))?;
         Ok(Some(secrecy::SecretString::from(text)))
     }
+}
+
+/// The SKU a workflow step names, by `skuPartNumber` (any case) or `skuId`.
+pub fn find_sku<'a>(
+    skus: &'a [crate::license::SkuUsage],
+    name: &str,
+) -> Option<&'a crate::license::Sku> {
+    let name = name.trim();
+    skus.iter().map(|u| &u.sku).find(|s| {
+        s.sku_part_number.eq_ignore_ascii_case(name)
+            || s.sku_id.to_string().eq_ignore_ascii_case(name)
+    })
 }
 
 /// Failures that may pass on their own: a busy hashing pool, a racing writer, the database.
