@@ -1167,6 +1167,83 @@ mod tests {
     }
 
     #[test]
+    fn templates_render_in_a_sandbox_with_strict_names_fuel_and_an_output_limit() {
+        let ctx = serde_json::json!({"user": {"displayName": "Ada", "department": null}});
+        assert_eq!(
+            render_template(
+                "Hi {{ user.displayName }}{{ user.department or '' }}",
+                &ctx,
+                100
+            ),
+            Ok("Hi Ada".to_owned())
+        );
+        // No auto-escaping here: the mail renderer escapes the HTML part.
+        let markup = serde_json::json!({"user": {"displayName": "<b>Ada</b>"}});
+        assert_eq!(
+            render_template("{{ user.displayName }}", &markup, 100),
+            Ok("<b>Ada</b>".to_owned())
+        );
+        let e = render_template("{{ user.shoeSize }}", &ctx, 100).unwrap_err();
+        assert!(e.contains("undefined"), "{e}");
+        let e = render_template(
+            "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+            &ctx,
+            100,
+        )
+        .unwrap_err();
+        assert!(e.contains("fuel"), "{e}");
+        let e = render_template("{{ 'x' * 500 }}", &ctx, 100).unwrap_err();
+        assert!(e.contains("more than 100 bytes"), "{e}");
+        // Nothing to include from: there is no loader.
+        assert!(render_template("{% include 'secrets.txt' %}", &ctx, 100).is_err());
+    }
+
+    #[test]
+    fn joiner_actions_are_checked_at_save_naming_the_step_field() {
+        let raw = |steps: &str| {
+            format!(r#"{{"name": "J", "trigger": {{"kind": "userCreated"}}, "steps": [{steps}]}}"#)
+        };
+        let field = |steps: &str| {
+            invalid_property(WorkflowDefinition::parse_json(&raw(steps)).unwrap_err()).0
+        };
+        assert_eq!(
+            field(r#"{"action": "setAttributes", "attributes": {"department": true}}"#),
+            "steps[0].attributes.department"
+        );
+        assert_eq!(
+            field(r#"{"action": "setAttributes", "attributes": {"passwordHash": "x"}}"#),
+            "steps[0].attributes.passwordHash"
+        );
+        assert_eq!(
+            field(r#"{"action": "removeRole", "role": "Wizard"}"#),
+            "steps[0].role"
+        );
+        assert_eq!(
+            field(r#"{"action": "assignLicense", "sku": " "}"#),
+            "steps[0].sku"
+        );
+        assert_eq!(
+            field(r#"{"action": "sendEmail", "to": "manager", "subject": "{{", "body": ""}"#),
+            "steps[0].subject"
+        );
+        let ok = WorkflowDefinition::parse_json(&raw(
+            r#"{"action": "addRole", "role": "fe930be7-5e62-47db-91af-98c3a49a38b1"},
+               {"action": "enableAccount"},
+               {"action": "sendEmail", "to": "it@contoso.test", "subject": "{{ user.displayName }}", "body": "{{ run.id }}"}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok.definition.trigger, Trigger::UserCreated);
+        let disabled =
+            serde_json::json!({"modifiedProperties": ["accountEnabled"], "accountEnabled": false});
+        let enabled =
+            serde_json::json!({"modifiedProperties": ["accountEnabled"], "accountEnabled": true});
+        assert!(Trigger::AccountDisabled.watches("user.updated", &disabled));
+        assert!(!Trigger::AccountDisabled.watches("user.updated", &enabled));
+        assert!(Trigger::UserCreated.watches("user.created", &serde_json::Value::Null));
+        assert!(!Trigger::UserCreated.watches("user.updated", &disabled));
+    }
+
+    #[test]
     fn the_stored_form_round_trips_with_its_schema_version() {
         let w = WorkflowDefinition::parse_json(OFFBOARDING).unwrap();
         let stored = w.definition.to_stored_json().unwrap();

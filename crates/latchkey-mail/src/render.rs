@@ -352,6 +352,22 @@ mod tests {
     }
 
     #[test]
+    fn a_workflow_message_keeps_its_text_and_escapes_its_paragraphs_in_html() {
+        let mail = OpenedMail {
+            organization: "Contoso".into(),
+            content: MailContent::WorkflowMessage {
+                subject: "Welcome <Jo>".into(),
+                body: "Hello Morgan,\n\nJo <b>joins</b> today.".into(),
+            },
+        };
+        let r = render(&mail).unwrap();
+        assert_eq!(r.subject, "Welcome <Jo>");
+        assert!(r.text.contains("Hello Morgan,\n\nJo <b>joins</b> today."));
+        assert!(r.html.contains("<p>Hello Morgan,</p>"), "{}", r.html);
+        assert!(!r.html.contains("<b>joins"));
+    }
+
+    #[test]
     fn a_saas_notice_carries_its_subject_and_paragraphs_and_escapes_them_in_html() {
         let mail = OpenedMail {
             organization: "Contoso".into(),
