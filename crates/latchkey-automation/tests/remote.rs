@@ -68,12 +68,24 @@ async fn update_user(State(g): State<FakeGraph>, Json(body): Json<Value>) -> Res
     }
 }
 
+async fn assign_license(State(g): State<FakeGraph>, Json(body): Json<Value>) -> Json<Value> {
+    g.asked
+        .lock()
+        .unwrap()
+        .push(format!("POST assignLicense {body}"));
+    Json(json!({ "id": REMOTE_ID }))
+}
+
 async fn start(graph: FakeGraph) -> String {
     let app = axum::Router::new()
         .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(token))
         .route(
             "/v1.0/users/{id}",
             axum::routing::get(read_user).patch(update_user),
+        )
+        .route(
+            "/v1.0/users/{id}/assignLicense",
+            axum::routing::post(assign_license),
         )
         .with_state(graph);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -249,6 +261,87 @@ async fn a_throttled_remote_is_retried_by_the_engine_and_a_refusal_fails_the_ste
     );
 }
 
+const SKU: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+
+async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_are_refused_at_save(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let graph = FakeGraph::default();
+    let base = start(graph.clone()).await;
+    h.directory
+        .save_tenant_connection(&op, h.tenant(), connection(&base))
+        .await
+        .unwrap();
+    // Roles and e-mail need this directory: refused against a connected tenant, by step.
+    for step in [
+        r#"{"action": "addRole", "role": "User Administrator"}"#,
+        r#"{"action": "removeRole", "role": "User Administrator"}"#,
+        r#"{"action": "sendEmail", "to": "manager", "subject": "s", "body": "b"}"#,
+    ] {
+        let raw = format!(
+            r#"{{"name": "Remote joiner", "trigger": {{"kind": "manual"}},
+                "target": {{"tenant": "fabrikam"}}, "steps": [{{"action": "enableAccount"}}, {step}]}}"#
+        );
+        let e = h
+            .directory
+            .save_workflow(&op, h.tenant(), &raw)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("steps[1].action")
+                && e.to_string()
+                    .contains("not available against a connected tenant"),
+            "{e}"
+        );
+    }
+    let definition = format!(
+        r#"{{"name": "Remote joiner", "trigger": {{"kind": "manual"}},
+            "target": {{"tenant": "fabrikam"}},
+            "steps": [
+                {{"action": "enableAccount"}},
+                {{"action": "setAttributes", "attributes": {{"department": "Ops", "jobTitle": null}}}},
+                {{"action": "assignLicense", "sku": "{SKU}"}}
+            ]}}"#
+    );
+    h.directory
+        .save_workflow(&op, h.tenant(), &definition)
+        .await
+        .unwrap();
+    let engine = Engine::new(h.directory.clone());
+    let ola = UserRef::Upn(Upn::parse("ola@fabrikam.test").unwrap());
+    engine
+        .run_manually(h.tenant(), "Remote joiner", &[ola], false)
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    let run = &h
+        .directory
+        .list_workflow_runs(&op, h.tenant(), None, 1)
+        .await
+        .unwrap()[0];
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_eq!(
+        run.steps[0].output.as_deref(),
+        Some("the account was already enabled")
+    );
+    let asked = graph.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [
+            "GET user".to_owned(),
+            "GET user".to_owned(),
+            r#"PATCH user {"department":"Ops","jobTitle":null}"#.to_owned(),
+            "GET user".to_owned(),
+            format!(
+                r#"POST assignLicense {{"addLicenses":[{{"disabledPlans":[],"skuId":"{SKU}"}}],"removeLicenses":[]}}"#
+            ),
+        ],
+        "resolve; enable read first (already enabled: no PATCH); one PATCH; licence read, then assigned"
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -262,4 +355,7 @@ macro_rules! both_backends {
     };
 }
 
-both_backends!(a_throttled_remote_is_retried_by_the_engine_and_a_refusal_fails_the_step_by_name);
+both_backends!(
+    a_throttled_remote_is_retried_by_the_engine_and_a_refusal_fails_the_step_by_name,
+    joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_are_refused_at_save,
+);
