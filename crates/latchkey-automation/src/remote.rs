@@ -261,10 +261,14 @@ async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, 
                 });
             }
             if adding {
-                client.assign_license(id, &[sku.clone()], &[]).await?;
+                client
+                    .assign_license(id, std::slice::from_ref(&sku), &[])
+                    .await?;
                 Ok(format!("assigned the licence {sku}"))
             } else {
-                client.assign_license(id, &[], &[sku.clone()]).await?;
+                client
+                    .assign_license(id, &[], std::slice::from_ref(&sku))
+                    .await?;
                 Ok(format!("removed the licence {sku}"))
             }
         }

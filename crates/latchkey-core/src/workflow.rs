@@ -943,16 +943,16 @@ fn validate_action(i: usize, action: &Action, remote: bool) -> Result<(), Direct
                 }
             }
         }
-        Action::AddRole { role } | Action::RemoveRole { role } => {
-            if crate::role::DirectoryRole::parse(role).is_none() {
-                return Err(DirectoryError::invalid(
-                    field("role"),
-                    format!(
-                        "'{}' is not a directory role (its display name or template id)",
-                        role.trim()
-                    ),
-                ));
-            }
+        Action::AddRole { role } | Action::RemoveRole { role }
+            if crate::role::DirectoryRole::parse(role).is_none() =>
+        {
+            return Err(DirectoryError::invalid(
+                field("role"),
+                format!(
+                    "'{}' is not a directory role (its display name or template id)",
+                    role.trim()
+                ),
+            ));
         }
         Action::AssignLicense { sku } | Action::RemoveLicense { sku } => {
             if sku.trim().is_empty() {
