@@ -99,6 +99,13 @@ impl Engine {
         let mut started = 0;
         for workflow in self.directory.list_workflows(&actor, tenant).await? {
             if !workflow.workflow.definition.enabled {
+                // A change-following workflow passes over what happens while it is
+                // disabled: enabled again, it fires for changes from then on.
+                if workflow.workflow.definition.trigger.follows_changes()
+                    && workflow.workflow.definition.target.is_none()
+                {
+                    self.skip_changes(tenant, &workflow).await?;
+                }
                 continue;
             }
             let (runs, cursor) = match &workflow.workflow.definition.target {
@@ -274,6 +281,26 @@ impl Engine {
             .filter_map(|(id, o)| Some((in_scope.get(&id)?.clone(), o)))
             .collect();
         Ok((runs, cursor))
+    }
+
+    /// Moves a disabled workflow's cursor past the changes it has not read (up to
+    /// [`CHANGES_PER_TICK`] a tick), starting nothing.
+    async fn skip_changes(
+        &self,
+        tenant: TenantId,
+        workflow: &Workflow,
+    ) -> Result<(), DirectoryError> {
+        let actor = workflow_actor();
+        let events = self
+            .directory
+            .workflow_user_changes(&actor, tenant, workflow, CHANGES_PER_TICK)
+            .await?;
+        if let Some((seq, _)) = events.last() {
+            self.directory
+                .advance_workflow_cursor(&actor, workflow.id, *seq)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Starts a run of the named workflow for each of `users` now, whatever its trigger.

@@ -326,6 +326,33 @@ async fn a_user_created_after_the_joiner_workflow_gets_attributes_role_licence_a
         );
     }
     assert_eq!(licences(&h, &joiner).await.len(), 1);
+
+    // Disabled, the workflow passes over the users created meanwhile; enabled again, it
+    // fires for those created after.
+    h.directory
+        .save_workflow(
+            &op,
+            h.tenant(),
+            &JOINER.replace(
+                r#""name": "Joiner","#,
+                r#""name": "Joiner", "enabled": false,"#,
+            ),
+        )
+        .await
+        .unwrap();
+    let while_off = add_user(&h, "new.off@contoso.test", "Off", UserProfile::default()).await;
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 0);
+    h.directory
+        .save_workflow(&op, h.tenant(), JOINER)
+        .await
+        .unwrap();
+    let after_on = add_user(&h, "new.on@contoso.test", "On", UserProfile::default()).await;
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    let started: Vec<_> = runs(&h).await.iter().map(|r| r.user_id).collect();
+    assert!(started.contains(&after_on.id));
+    assert!(!started.contains(&while_off.id));
 }
 
 async fn an_account_disabled_workflow_removes_the_licence_once_per_disable(backend: Backend) {
