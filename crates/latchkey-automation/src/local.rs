@@ -2,7 +2,9 @@
 //! Each is idempotent, so that a step taken over after a crash (its effect made, its record
 //! not) does not act twice: disabling a disabled account is a no-op, removing licences
 //! removes what is held, and a password set (or sessions revoked) since a taken-over step's
-//! first claim is recognised as the step's own.
+//! first claim is recognised as the step's own. Role, licence and attribute steps read the
+//! user first and write only what differs; a `sendEmail` step's message has an id derived
+//! from its run and step, so it is queued once.
 
 use latchkey_core::Directory;
 use latchkey_core::directory::{
@@ -304,17 +306,14 @@ async fn send_email(
     let subject = subject.lines().map(str::trim).collect::<Vec<_>>().join(" ");
     let body = render_template(body, &context, MAX_RENDERED_BODY)
         .map_err(|m| DirectoryError::invalid(field("body"), m))?;
-    directory
-        .send_workflow_email(
-            &actor,
-            tenant,
-            user,
-            addresses,
-            &subject,
-            &body,
-            &step.workflow_name,
-        )
-        .await?;
+    if !directory
+        .send_workflow_email(&actor, tenant, user, addresses, &subject, &body, step)
+        .await?
+    {
+        return Ok(format!(
+            "the message to {said} was already queued by this step: \"{subject}\""
+        ));
+    }
     Ok(format!("e-mailed {said}: \"{subject}\""))
 }
 

@@ -666,6 +666,64 @@ async fn a_template_failing_at_run_time_fails_its_step_with_the_error_and_the_ru
     );
 }
 
+async fn an_email_step_taken_over_after_a_crash_does_not_send_twice(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let user = add_user(
+        &h,
+        "ada@contoso.test",
+        "Ada",
+        UserProfile {
+            mail: Some("ada@contoso.test".into()),
+            ..UserProfile::default()
+        },
+    )
+    .await;
+    h.directory
+        .save_workflow(
+            &op,
+            h.tenant(),
+            r#"{"name": "Hello", "trigger": {"kind": "manual"}, "steps": [
+                {"action": "sendEmail", "to": "user", "subject": "Hello {{ user.displayName }}",
+                 "body": "Hi."}]}"#,
+        )
+        .await
+        .unwrap();
+    let engine = Engine::new(h.directory.clone());
+    engine
+        .run_manually(h.tenant(), "hello", &[UserRef::Id(user.id)], false)
+        .await
+        .unwrap();
+    // A worker claims the step, queues the message, and dies before recording it.
+    let claimed = h
+        .directory
+        .claim_workflow_steps(&latchkey_automation::workflow_actor(), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    latchkey_automation::local::perform(&h.directory, &claimed[0])
+        .await
+        .unwrap();
+    // After the lease another worker takes over and finds the message queued.
+    h.clock.advance(Duration::minutes(6));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    let run = runs(&h).await.pop().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.steps[0].attempts, 2);
+    let output = run.steps[0].output.as_deref().unwrap();
+    assert!(output.contains("already queued"), "{output}");
+    let sink = SmtpSink::start().await.unwrap();
+    let pass = deliver_due(&h.directory, &sink_mailer(&sink))
+        .await
+        .unwrap();
+    assert_eq!(pass, DeliveryPass { sent: 1, failed: 0 });
+    assert_eq!(sink.messages().len(), 1);
+    assert_eq!(
+        workflow_audit_count(&h, &user, "Send workflow e-mail").await,
+        1
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -684,4 +742,5 @@ both_backends!(
     an_account_disabled_workflow_removes_the_licence_once_per_disable,
     bad_definitions_are_refused_naming_the_field_and_nothing_is_saved,
     a_template_failing_at_run_time_fails_its_step_with_the_error_and_the_run_can_be_rerun,
+    an_email_step_taken_over_after_a_crash_does_not_send_twice,
 );

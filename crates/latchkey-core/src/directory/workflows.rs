@@ -346,9 +346,11 @@ impl Directory {
         Ok(())
     }
 
-    /// Queues a workflow's e-mail (its subject and body already rendered) to `to` about
-    /// `user`, with an audit event, in one transaction. Fails (naming why) when there is no
-    /// address or this directory cannot seal mail.
+    /// Queues the e-mail of a workflow's `sendEmail` step (its subject and body already
+    /// rendered) to `to` about `user`, with an audit event, in one transaction. The message's
+    /// id is derived from the run and the step, so a step taken over after a crash that had
+    /// already queued it queues nothing: returns `false` then. Fails (naming why) when there
+    /// is no address or this directory cannot seal mail.
     #[allow(clippy::too_many_arguments)]
     pub async fn send_workflow_email(
         &self,
@@ -358,9 +360,10 @@ impl Directory {
         to: Vec<crate::mail::MailAddress>,
         subject: &str,
         body: &str,
-        workflow: &str,
-    ) -> Result<(), DirectoryError> {
+        step: &ClaimedStep,
+    ) -> Result<bool, DirectoryError> {
         authorize(actor, Action::ManageTenant, &[])?;
+        let workflow = step.workflow_name.as_str();
         if to.is_empty() {
             return Err(DirectoryError::invalid("to", "has no e-mail address"));
         }
@@ -370,7 +373,7 @@ impl Directory {
             .collect::<Vec<_>>()
             .join(", ");
         let tenant_record = self.tenant(tenant).await?;
-        let mail = self.seal_mail(
+        let mut mail = self.seal_mail(
             &tenant_record,
             to,
             &MailContent::WorkflowMessage {
@@ -378,6 +381,7 @@ impl Directory {
                 body: body.to_owned(),
             },
         )?;
+        mail.id = step_mail_id(step);
         let mut events = self.events(Change {
             actor,
             tenant,
@@ -392,12 +396,16 @@ impl Directory {
                 ("to".into(), recipients),
             ],
             outbox_kind: "user.workflowEmailSent",
-            payload: json!({ "workflow": workflow }),
+            payload: json!({ "workflow": workflow, "runId": step.run_id }),
         });
         events.mail.push(mail);
-        self.store.record_workflow_events(&events).await?;
+        match self.store.record_workflow_events(&events).await {
+            // The message of this run's step is queued already (with its audit event).
+            Err(crate::store::StoreError::Conflict(_)) => return Ok(false),
+            other => other?,
+        }
         self.mail_queued(&events);
-        Ok(())
+        Ok(true)
     }
 
     /// The newest runs of the tenant (of one workflow, if named), with their steps.
@@ -772,6 +780,19 @@ impl Directory {
             .map_err(|_| DirectoryError::Internal("webhook secret is not UTF-8".into()))?;
         Ok(Some(secrecy::SecretString::from(text)))
     }
+}
+
+/// The queue id of a run's step's message: the same for every attempt of the step.
+fn step_mail_id(step: &ClaimedStep) -> crate::mail::MailId {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"latchkey workflow mail\0")
+        .chain_update(step.run_id.to_string().as_bytes())
+        .chain_update(step.position.to_be_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    crate::mail::MailId(uuid::Builder::from_random_bytes(bytes).into_uuid())
 }
 
 /// The SKU a workflow step names, by `skuPartNumber` (any case) or `skuId`.
