@@ -146,7 +146,11 @@ pub async fn resolve_users(
 
 /// Performs the step's action on its user in the connected tenant.
 pub async fn perform(client: &GraphClient, connection: &str, step: &ClaimedStep) -> ActionResult {
-    match act(client, &step.step.action, &step.user_id.to_string()).await {
+    let action = match resolve_sku(client, connection, &step.step.action).await {
+        Ok(action) => action,
+        Err(result) => return result,
+    };
+    match act(client, &action, &step.user_id.to_string()).await {
         Ok(output) => ActionResult::Done { output },
         Err(e) => {
             tracing::warn!(
@@ -159,6 +163,44 @@ pub async fn perform(client: &GraphClient, connection: &str, step: &ClaimedStep)
             remote(connection, &e)
         }
     }
+}
+
+/// A licence step naming its SKU by `skuPartNumber` gets the connected tenant's `skuId` for
+/// it (`GET /subscribedSkus`); one the tenant does not have fails the step for good.
+async fn resolve_sku(
+    client: &GraphClient,
+    connection: &str,
+    action: &Action,
+) -> Result<Action, ActionResult> {
+    let (Action::AssignLicense { sku } | Action::RemoveLicense { sku }) = action else {
+        return Ok(action.clone());
+    };
+    let name = sku.trim();
+    if name.parse::<latchkey_core::ids::SkuId>().is_ok() {
+        return Ok(action.clone());
+    }
+    let skus = client
+        .list_subscribed_skus()
+        .await
+        .map_err(|e| remote(connection, &e))?;
+    let id = skus
+        .iter()
+        .find(|s| {
+            s["skuPartNumber"]
+                .as_str()
+                .is_some_and(|p| p.eq_ignore_ascii_case(name))
+        })
+        .and_then(|s| s["skuId"].as_str())
+        .ok_or_else(|| ActionResult::Remote {
+            error: format!("the connected tenant '{connection}' has no SKU '{name}'"),
+            transient: false,
+            retry_after: None,
+        })?
+        .to_owned();
+    Ok(match action {
+        Action::AssignLicense { .. } => Action::AssignLicense { sku: id },
+        _ => Action::RemoveLicense { sku: id },
+    })
 }
 
 async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, GraphClientError> {

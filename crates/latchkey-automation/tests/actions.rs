@@ -534,9 +534,9 @@ async fn bad_definitions_are_refused_naming_the_field_and_nothing_is_saved(backe
             "connected tenant",
         ),
         (
-            remote(r#"{"action": "assignLicense", "sku": "ENTERPRISEPACK"}"#),
+            remote(r#"{"action": "assignLicense", "sku": " "}"#),
             "steps[0].sku",
-            "skuId",
+            "must name a SKU",
         ),
     ];
     for (raw, field, says) in cases {

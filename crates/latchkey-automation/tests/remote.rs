@@ -76,6 +76,10 @@ async fn assign_license(State(g): State<FakeGraph>, Json(body): Json<Value>) -> 
     Json(json!({ "id": REMOTE_ID }))
 }
 
+async fn subscribed_skus() -> Json<Value> {
+    Json(json!({ "value": [{ "skuId": SKU, "skuPartNumber": "ENTERPRISEPACK" }] }))
+}
+
 async fn start(graph: FakeGraph) -> String {
     let app = axum::Router::new()
         .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(token))
@@ -83,6 +87,7 @@ async fn start(graph: FakeGraph) -> String {
             "/v1.0/users/{id}",
             axum::routing::get(read_user).patch(update_user),
         )
+        .route("/v1.0/subscribedSkus", axum::routing::get(subscribed_skus))
         .route(
             "/v1.0/users/{id}/assignLicense",
             axum::routing::post(assign_license),
@@ -302,7 +307,9 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
             "steps": [
                 {{"action": "enableAccount"}},
                 {{"action": "setAttributes", "attributes": {{"department": "Ops", "jobTitle": null}}}},
-                {{"action": "assignLicense", "sku": "{SKU}"}}
+                {{"action": "assignLicense", "sku": "{SKU}"}},
+                {{"action": "removeLicense", "sku": "enterprisepack", "onFailure": "continue"}},
+                {{"action": "assignLicense", "sku": "NOSUCHSKU", "onFailure": "continue"}}
             ]}}"#
     );
     h.directory
@@ -321,7 +328,22 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
         .list_workflow_runs(&op, h.tenant(), None, 1)
         .await
         .unwrap()[0];
-    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_ne!(run.status, RunStatus::Running, "{run:?}");
+    for step in &run.steps[..4] {
+        assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    }
+    assert!(
+        run.steps[3]
+            .output
+            .as_deref()
+            .unwrap()
+            .contains("does not hold")
+    );
+    // A SKU the tenant does not have fails its step for good, naming it.
+    assert_eq!(run.steps[4].status, StepStatus::Failed);
+    assert_eq!(run.steps[4].attempts, 1);
+    let error = run.steps[4].error.as_deref().unwrap();
+    assert!(error.contains("no SKU 'NOSUCHSKU'"), "{error}");
     assert_eq!(
         run.steps[0].output.as_deref(),
         Some("the account was already enabled")
@@ -337,8 +359,12 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
             format!(
                 r#"POST assignLicense {{"addLicenses":[{{"disabledPlans":[],"skuId":"{SKU}"}}],"removeLicenses":[]}}"#
             ),
+            // The fake never shows the licence held, so the removal by part number reads
+            // and finds nothing to do.
+            "GET user".to_owned(),
         ],
-        "resolve; enable read first (already enabled: no PATCH); one PATCH; licence read, then assigned"
+        "resolve; enable read first (already enabled: no PATCH); one PATCH; licence read, then assigned; \
+         the part number resolved through subscribedSkus, then read"
     );
 }
 

@@ -856,7 +856,7 @@ impl WorkflowDefinition {
                     format!("a wait must be positive and at most {MAX_OFFSET_DAYS} days"),
                 ));
             }
-            validate_action(i, &step.action, self.target.is_some())?;
+            validate_action(i, &step.action)?;
             if let Action::SendWebhook { url, .. } = &step.action {
                 let ok = (url.starts_with("https://") || url.starts_with("http://"))
                     && url.len() <= MAX_URL_LEN
@@ -905,7 +905,7 @@ impl WorkflowDefinition {
 
 /// The argument checks of the actions added with joiner automation; each error names the
 /// step's field.
-fn validate_action(i: usize, action: &Action, remote: bool) -> Result<(), DirectoryError> {
+fn validate_action(i: usize, action: &Action) -> Result<(), DirectoryError> {
     let field = |name: &str| format!("steps[{i}].{name}");
     match action {
         Action::SetAttributes { attributes } => {
@@ -959,12 +959,6 @@ fn validate_action(i: usize, action: &Action, remote: bool) -> Result<(), Direct
                 return Err(DirectoryError::invalid(
                     field("sku"),
                     "must name a SKU (its skuPartNumber or skuId)",
-                ));
-            }
-            if remote && sku.trim().parse::<uuid::Uuid>().is_err() {
-                return Err(DirectoryError::invalid(
-                    field("sku"),
-                    "against a connected tenant a licence is named by its skuId (a GUID)",
                 ));
             }
         }

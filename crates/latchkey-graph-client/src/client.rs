@@ -450,6 +450,14 @@ impl GraphClient {
         Ok(())
     }
 
+    /// `GET /subscribedSkus`: the tenant's SKUs (`skuId`, `skuPartNumber`, seats).
+    pub async fn list_subscribed_skus(&self) -> Result<Vec<Value>> {
+        let body = self
+            .send_json(Method::GET, self.url(&["subscribedSkus"]), None, false)
+            .await?;
+        Ok(body["value"].as_array().cloned().unwrap_or_default())
+    }
+
     /// `DELETE /users/{id}`: to the deleted items, restorable for 30 days.
     pub async fn delete_user(&self, user: &str) -> Result<()> {
         self.send(Method::DELETE, self.url(&["users", user]), None, false)
