@@ -954,13 +954,11 @@ fn validate_action(i: usize, action: &Action) -> Result<(), DirectoryError> {
                 ),
             ));
         }
-        Action::AssignLicense { sku } | Action::RemoveLicense { sku } => {
-            if sku.trim().is_empty() {
-                return Err(DirectoryError::invalid(
-                    field("sku"),
-                    "must name a SKU (its skuPartNumber or skuId)",
-                ));
-            }
+        Action::AssignLicense { sku } | Action::RemoveLicense { sku } if sku.trim().is_empty() => {
+            return Err(DirectoryError::invalid(
+                field("sku"),
+                "must name a SKU (its skuPartNumber or skuId)",
+            ));
         }
         Action::SendEmail { to, subject, body } => {
             EmailRecipient::parse(to).map_err(|m| DirectoryError::invalid(field("to"), m))?;
