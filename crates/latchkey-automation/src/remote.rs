@@ -150,6 +150,12 @@ pub async fn perform(client: &GraphClient, connection: &str, step: &ClaimedStep)
         Ok(action) => action,
         Err(result) => return result,
     };
+    if let Action::AddRole { role } | Action::RemoveRole { role } = &action {
+        return match role_step(client, connection, &action, role, &step.user_id.to_string()).await {
+            Ok(output) => ActionResult::Done { output },
+            Err(result) => result,
+        };
+    }
     match act(client, &action, &step.user_id.to_string()).await {
         Ok(output) => ActionResult::Done { output },
         Err(e) => {
@@ -201,6 +207,62 @@ async fn resolve_sku(
         Action::AssignLicense { .. } => Action::AssignLicense { sku: id },
         _ => Action::RemoveLicense { sku: id },
     })
+}
+
+/// A role step: the role (named by display name or template id, checked at save) found
+/// among the connected tenant's activated roles by its `roleTemplateId`, then the member
+/// added or removed. Already held (Graph's 400 "already exist") or not held (404) is done.
+async fn role_step(
+    client: &GraphClient,
+    connection: &str,
+    action: &Action,
+    role: &str,
+    user: &str,
+) -> Result<String, ActionResult> {
+    let role = latchkey_core::role::DirectoryRole::parse(role).ok_or_else(|| {
+        ActionResult::Failed(DirectoryError::invalid("role", "is not a directory role"))
+    })?;
+    let roles = client
+        .list_directory_roles()
+        .await
+        .map_err(|e| remote(connection, &e))?;
+    let id = roles
+        .iter()
+        .find(|r| r["roleTemplateId"].as_str() == Some(role.template_id()))
+        .and_then(|r| r["id"].as_str())
+        .ok_or_else(|| ActionResult::Remote {
+            error: format!(
+                "the connected tenant '{connection}' has no activated role '{}'",
+                role.display_name()
+            ),
+            transient: false,
+            retry_after: None,
+        })?
+        .to_owned();
+    let adding = matches!(action, Action::AddRole { .. });
+    let result = if adding {
+        client.add_directory_role_member(&id, user).await
+    } else {
+        client.remove_directory_role_member(&id, user).await
+    };
+    match result {
+        Ok(()) if adding => Ok(format!("assigned the role {role}")),
+        Ok(()) => Ok(format!("removed the role {role}")),
+        Err(GraphClientError::Graph {
+            status: 400,
+            message,
+            ..
+        }) if adding && message.contains("already exist") => {
+            Ok(format!("the user already holds {role}"))
+        }
+        Err(e) if !adding && e.status() == Some(404) => {
+            Ok(format!("the user does not hold {role}: nothing to do"))
+        }
+        Err(e) => {
+            tracing::warn!(connection, error = %e, "workflow role step against a connected tenant failed");
+            Err(remote(connection, &e))
+        }
+    }
 }
 
 async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, GraphClientError> {

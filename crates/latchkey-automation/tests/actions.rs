@@ -524,7 +524,7 @@ async fn bad_definitions_are_refused_naming_the_field_and_nothing_is_saved(backe
             "template",
         ),
         (
-            remote(r#"{"action": "addRole", "role": "User Administrator"}"#),
+            remote(r#"{"action": "notifyManager"}"#),
             "steps[0].action",
             "connected tenant",
         ),

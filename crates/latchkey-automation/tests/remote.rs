@@ -80,6 +80,44 @@ async fn subscribed_skus() -> Json<Value> {
     Json(json!({ "value": [{ "skuId": SKU, "skuPartNumber": "ENTERPRISEPACK" }] }))
 }
 
+async fn directory_roles() -> Json<Value> {
+    Json(json!({ "value": [
+        { "id": "role-object-1", "roleTemplateId": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+          "displayName": "User Administrator" },
+        { "id": "role-object-2", "roleTemplateId": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+          "displayName": "Helpdesk Administrator" }
+    ] }))
+}
+
+async fn add_role_member(
+    State(g): State<FakeGraph>,
+    axum::extract::Path(role): axum::extract::Path<String>,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    g.asked
+        .lock()
+        .unwrap()
+        .push(format!("POST {role} member {}", body["@odata.id"]));
+    StatusCode::NO_CONTENT
+}
+
+async fn remove_role_member(
+    State(g): State<FakeGraph>,
+    axum::extract::Path((role, member)): axum::extract::Path<(String, String)>,
+) -> Response {
+    g.asked
+        .lock()
+        .unwrap()
+        .push(format!("DELETE {role} member {member}"));
+    (
+        StatusCode::NOT_FOUND,
+        Json(
+            json!({ "error": { "code": "Request_ResourceNotFound", "message": "Not a member." } }),
+        ),
+    )
+        .into_response()
+}
+
 async fn start(graph: FakeGraph) -> String {
     let app = axum::Router::new()
         .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(token))
@@ -88,6 +126,15 @@ async fn start(graph: FakeGraph) -> String {
             axum::routing::get(read_user).patch(update_user),
         )
         .route("/v1.0/subscribedSkus", axum::routing::get(subscribed_skus))
+        .route("/v1.0/directoryRoles", axum::routing::get(directory_roles))
+        .route(
+            "/v1.0/directoryRoles/{role}/members/$ref",
+            axum::routing::post(add_role_member),
+        )
+        .route(
+            "/v1.0/directoryRoles/{role}/members/{member}/$ref",
+            axum::routing::delete(remove_role_member),
+        )
         .route(
             "/v1.0/users/{id}/assignLicense",
             axum::routing::post(assign_license),
@@ -279,11 +326,10 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
         .save_tenant_connection(&op, h.tenant(), connection(&base))
         .await
         .unwrap();
-    // Roles and e-mail need this directory: refused against a connected tenant, by step.
+    // E-mail needs this directory's users: refused against a connected tenant, by step.
     for step in [
-        r#"{"action": "addRole", "role": "User Administrator"}"#,
-        r#"{"action": "removeRole", "role": "User Administrator"}"#,
         r#"{"action": "sendEmail", "to": "manager", "subject": "s", "body": "b"}"#,
+        r#"{"action": "notifyManager"}"#,
     ] {
         let raw = format!(
             r#"{{"name": "Remote joiner", "trigger": {{"kind": "manual"}},
@@ -309,7 +355,9 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
                 {{"action": "setAttributes", "attributes": {{"department": "Ops", "jobTitle": null}}}},
                 {{"action": "assignLicense", "sku": "{SKU}"}},
                 {{"action": "removeLicense", "sku": "enterprisepack", "onFailure": "continue"}},
-                {{"action": "assignLicense", "sku": "NOSUCHSKU", "onFailure": "continue"}}
+                {{"action": "assignLicense", "sku": "NOSUCHSKU", "onFailure": "continue"}},
+                {{"action": "addRole", "role": "User Administrator"}},
+                {{"action": "removeRole", "role": "729827e3-9c14-49f7-bb1b-9608f156bbb8"}}
             ]}}"#
     );
     h.directory
@@ -344,6 +392,26 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
     assert_eq!(run.steps[4].attempts, 1);
     let error = run.steps[4].error.as_deref().unwrap();
     assert!(error.contains("no SKU 'NOSUCHSKU'"), "{error}");
+    // Roles by their activated role's object id; one not held is done.
+    assert_eq!(
+        run.steps[5].status,
+        StepStatus::Succeeded,
+        "{:?}",
+        run.steps[5]
+    );
+    assert_eq!(
+        run.steps[6].status,
+        StepStatus::Succeeded,
+        "{:?}",
+        run.steps[6]
+    );
+    assert!(
+        run.steps[6]
+            .output
+            .as_deref()
+            .unwrap()
+            .contains("does not hold")
+    );
     assert_eq!(
         run.steps[0].output.as_deref(),
         Some("the account was already enabled")
@@ -362,6 +430,8 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
             // The fake never shows the licence held, so the removal by part number reads
             // and finds nothing to do.
             "GET user".to_owned(),
+            format!(r#"POST role-object-1 member "{base}/v1.0/directoryObjects/{REMOTE_ID}""#),
+            format!("DELETE role-object-2 member {REMOTE_ID}"),
         ],
         "resolve; enable read first (already enabled: no PATCH); one PATCH; licence read, then assigned; \
          the part number resolved through subscribedSkus, then read"

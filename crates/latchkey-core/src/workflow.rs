@@ -711,6 +711,8 @@ pub fn remote_action_supported(action: &Action) -> bool {
             | Action::SetAttributes { .. }
             | Action::AssignLicense { .. }
             | Action::RemoveLicense { .. }
+            | Action::AddRole { .. }
+            | Action::RemoveRole { .. }
     )
 }
 
