@@ -334,17 +334,24 @@ async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, 
             client.set_account_enabled(id, true).await?;
             Ok("enabled the account".into())
         }
-        // A PATCH of the same values is the same state: repeating it is harmless.
+        // Read first; only the properties that differ are sent.
         Action::SetAttributes { attributes } => {
+            let names: Vec<String> = attributes.keys().cloned().collect();
+            let user = client.get_user(id, &names).await?;
             let body: serde_json::Map<String, Value> = attributes
                 .iter()
+                .filter(|(k, v)| user.get(k.as_str()).unwrap_or(&Value::Null) != *v)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            client.update_user(id, &Value::Object(body)).await?;
-            Ok(format!(
+            if body.is_empty() {
+                return Ok("every property already had its value: nothing to do".into());
+            }
+            let said = format!(
                 "set {}",
-                attributes.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
+                body.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+            client.update_user(id, &Value::Object(body)).await?;
+            Ok(said)
         }
         Action::AssignLicense { sku } | Action::RemoveLicense { sku } => {
             let sku = sku.trim().to_ascii_lowercase();

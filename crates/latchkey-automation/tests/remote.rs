@@ -422,7 +422,9 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
         [
             "GET user".to_owned(),
             "GET user".to_owned(),
-            r#"PATCH user {"department":"Ops","jobTitle":null}"#.to_owned(),
+            // Read first: jobTitle is already empty, only the department is sent.
+            "GET user".to_owned(),
+            r#"PATCH user {"department":"Ops"}"#.to_owned(),
             "GET user".to_owned(),
             format!(
                 r#"POST assignLicense {{"addLicenses":[{{"disabledPlans":[],"skuId":"{SKU}"}}],"removeLicenses":[]}}"#
@@ -433,7 +435,7 @@ async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_
             format!(r#"POST role-object-1 member "{base}/v1.0/directoryObjects/{REMOTE_ID}""#),
             format!("DELETE role-object-2 member {REMOTE_ID}"),
         ],
-        "resolve; enable read first (already enabled: no PATCH); one PATCH; licence read, then assigned; \
+        "resolve; enable read first (already enabled: no PATCH); read, one PATCH of what differs; licence read, then assigned; \
          the part number resolved through subscribedSkus, then read"
     );
 }
