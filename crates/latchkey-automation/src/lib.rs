@@ -98,9 +98,10 @@ impl Engine {
         let settings = self.directory.workflow_settings(&actor, tenant).await?;
         let mut started = 0;
         for workflow in self.directory.list_workflows(&actor, tenant).await? {
-            if !workflow.workflow.definition.enabled {
-                // A change-following workflow passes over what happens while it is
-                // disabled: enabled again, it fires for changes from then on.
+            // Disabled, on demand only (scheduling off), or manual: nothing fires by itself.
+            if !workflow.workflow.definition.fires_on_schedule() {
+                // A change-following workflow passes over what happens while it does not
+                // fire: once it does again, it fires for changes from then on.
                 if workflow.workflow.definition.trigger.follows_changes()
                     && workflow.workflow.definition.target.is_none()
                 {

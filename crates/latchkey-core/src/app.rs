@@ -39,6 +39,7 @@ pub const APPLICATION_PERMISSIONS: &[&str] = &[
     "UserAuthenticationMethod.Read.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "RoleManagement.ReadWrite.Directory",
+    "LifecycleWorkflows.Read.All",
     "LifecycleWorkflows.ReadWrite.All",
     "Organization.Read.All",
     "LicenseAssignment.Read.All",
@@ -61,6 +62,8 @@ pub const DELEGATED_PERMISSIONS: &[&str] = &[
     "Organization.Read.All",
     "LicenseAssignment.Read.All",
     "LicenseAssignment.ReadWrite.All",
+    "LifecycleWorkflows.Read.All",
+    "LifecycleWorkflows.ReadWrite.All",
 ];
 
 /// Checks permission names against a catalogue, case-insensitively, and returns them in the

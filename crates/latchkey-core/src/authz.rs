@@ -110,6 +110,11 @@ pub enum Action {
     ReadSaasApps,
     /// Review the SaaS inventory (state, owner) and import expenses.
     ManageSaasApps,
+    /// Read lifecycle workflows and their runs (Graph's `LifecycleWorkflows.Read.All`).
+    ReadWorkflows,
+    /// Create, change, delete and run lifecycle workflows, and run their steps
+    /// (`LifecycleWorkflows.ReadWrite.All`).
+    ManageWorkflows,
 }
 
 /// The refusal, worded for the person who asked.
@@ -128,17 +133,25 @@ pub fn may_act_on_privileged(
     let allowed_for = |actor: DirectoryRole, target: DirectoryRole| -> bool {
         match actor {
             GlobalAdministrator | PrivilegedAuthenticationAdministrator => true,
+            // The SaaS readers are limited administrators, like the License Administrator.
             UserAdministrator => matches!(
                 target,
                 HelpdeskAdministrator
                     | PasswordAdministrator
                     | UserAdministrator
                     | LicenseAdministrator
+                    | SaasItReader
+                    | SaasFinanceReader
+                    | SaasSecurityReader
             ),
             HelpdeskAdministrator | PasswordAdministrator => {
                 matches!(target, HelpdeskAdministrator | PasswordAdministrator)
             }
-            LicenseAdministrator => false,
+            LicenseAdministrator
+            | SaasItReader
+            | SaasFinanceReader
+            | SaasSecurityReader
+            | LifecycleWorkflowsAdministrator => false,
         }
     };
     let can_reset_at_all = !actor_roles.is_empty();
@@ -165,6 +178,8 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
                 | ManageAuthMethods
                 | ReadSaasApps
                 | ManageSaasApps
+                | ReadWorkflows
+                | ManageWorkflows
         ),
         PrivilegedAuthenticationAdministrator => matches!(
             action,
@@ -182,6 +197,12 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
             )
         }
         LicenseAdministrator => matches!(action, ReadUsers | ReadLicenses | AssignLicenses),
+        // IT's, Finance's and Security's view of the SaaS inventory: read-only.
+        SaasItReader | SaasFinanceReader | SaasSecurityReader => matches!(action, ReadSaasApps),
+        // As in Entra: the workflows and their runs, and reading the users they act on.
+        LifecycleWorkflowsAdministrator => {
+            matches!(action, ReadUsers | ReadWorkflows | ManageWorkflows)
+        }
     }
 }
 
@@ -238,6 +259,8 @@ fn permission_allows(permission: &str, action: Action) -> bool {
         }
         "RoleManagement.Read.Directory" => matches!(action, ReadRoles),
         "AuditLog.Read.All" => matches!(action, ReadAuditLogs),
+        "LifecycleWorkflows.ReadWrite.All" => matches!(action, ReadWorkflows | ManageWorkflows),
+        "LifecycleWorkflows.Read.All" => matches!(action, ReadWorkflows),
         _ => false,
     }
 }
@@ -389,6 +412,8 @@ pub fn authorize(
                                     | Action::ManageTenant
                                     | Action::ManageApps
                                     | Action::ReadAuditLogs
+                                    | Action::ReadWorkflows
+                                    | Action::ManageWorkflows
                             ))
                 }) {
                     return Err(Denied(
@@ -536,6 +561,171 @@ mod tests {
             ),
             (LicenseAdministrator, Some(GlobalAdministrator), false),
             (LicenseAdministrator, Some(LicenseAdministrator), false),
+            // The SaaS readers reset nobody; only those who may reset a License
+            // Administrator may reset them.
+            (GlobalAdministrator, Some(SaasItReader), true),
+            (GlobalAdministrator, Some(SaasFinanceReader), true),
+            (GlobalAdministrator, Some(SaasSecurityReader), true),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(SaasItReader),
+                true,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(SaasFinanceReader),
+                true,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(SaasSecurityReader),
+                true,
+            ),
+            (UserAdministrator, Some(SaasItReader), true),
+            (UserAdministrator, Some(SaasFinanceReader), true),
+            (UserAdministrator, Some(SaasSecurityReader), true),
+            (PasswordAdministrator, Some(SaasItReader), false),
+            (PasswordAdministrator, Some(SaasFinanceReader), false),
+            (PasswordAdministrator, Some(SaasSecurityReader), false),
+            (HelpdeskAdministrator, Some(SaasItReader), false),
+            (HelpdeskAdministrator, Some(SaasFinanceReader), false),
+            (HelpdeskAdministrator, Some(SaasSecurityReader), false),
+            (LicenseAdministrator, Some(SaasItReader), false),
+            (LicenseAdministrator, Some(SaasFinanceReader), false),
+            (LicenseAdministrator, Some(SaasSecurityReader), false),
+            (SaasItReader, None, false),
+            (SaasItReader, Some(GlobalAdministrator), false),
+            (
+                SaasItReader,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (SaasItReader, Some(UserAdministrator), false),
+            (SaasItReader, Some(PasswordAdministrator), false),
+            (SaasItReader, Some(HelpdeskAdministrator), false),
+            (SaasItReader, Some(LicenseAdministrator), false),
+            (SaasItReader, Some(SaasItReader), false),
+            (SaasItReader, Some(SaasFinanceReader), false),
+            (SaasItReader, Some(SaasSecurityReader), false),
+            (SaasFinanceReader, None, false),
+            (SaasFinanceReader, Some(GlobalAdministrator), false),
+            (
+                SaasFinanceReader,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (SaasFinanceReader, Some(UserAdministrator), false),
+            (SaasFinanceReader, Some(PasswordAdministrator), false),
+            (SaasFinanceReader, Some(HelpdeskAdministrator), false),
+            (SaasFinanceReader, Some(LicenseAdministrator), false),
+            (SaasFinanceReader, Some(SaasItReader), false),
+            (SaasFinanceReader, Some(SaasFinanceReader), false),
+            (SaasFinanceReader, Some(SaasSecurityReader), false),
+            (SaasSecurityReader, None, false),
+            (SaasSecurityReader, Some(GlobalAdministrator), false),
+            (
+                SaasSecurityReader,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (SaasSecurityReader, Some(UserAdministrator), false),
+            (SaasSecurityReader, Some(PasswordAdministrator), false),
+            (SaasSecurityReader, Some(HelpdeskAdministrator), false),
+            (SaasSecurityReader, Some(LicenseAdministrator), false),
+            (SaasSecurityReader, Some(SaasItReader), false),
+            (SaasSecurityReader, Some(SaasFinanceReader), false),
+            (SaasSecurityReader, Some(SaasSecurityReader), false),
+            (
+                LicenseAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            // A Lifecycle Workflows Administrator resets nobody's password, and only the
+            // two privileged roles reset theirs (Entra's table does not list the role).
+            (LifecycleWorkflowsAdministrator, None, false),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(HelpdeskAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(PasswordAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(UserAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(PrivilegedAuthenticationAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(GlobalAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(LicenseAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                HelpdeskAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                PasswordAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                UserAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                PrivilegedAuthenticationAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                true,
+            ),
+            (
+                GlobalAdministrator,
+                Some(LifecycleWorkflowsAdministrator),
+                true,
+            ),
+            // Neither resets the other.
+            (LifecycleWorkflowsAdministrator, Some(SaasItReader), false),
+            (SaasItReader, Some(LifecycleWorkflowsAdministrator), false),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(SaasFinanceReader),
+                false,
+            ),
+            (
+                SaasFinanceReader,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
+            (
+                LifecycleWorkflowsAdministrator,
+                Some(SaasSecurityReader),
+                false,
+            ),
+            (
+                SaasSecurityReader,
+                Some(LifecycleWorkflowsAdministrator),
+                false,
+            ),
         ];
         assert_eq!(
             table.len(),
@@ -553,6 +743,53 @@ mod tests {
             let got = authorize(&actor, Action::ResetPassword, &target_roles).is_ok();
             assert_eq!(got, allowed, "{actor_role:?} resetting {target:?}");
         }
+    }
+
+    #[test]
+    fn workflows_are_read_and_managed_with_lifecycle_permissions_or_the_lifecycle_role() {
+        let app = |permissions: &[&str]| Actor::App {
+            app_id: "app".into(),
+            display: "app".into(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            roles: vec![],
+            channel: Channel::Graph,
+        };
+        let user = |roles: Vec<DirectoryRole>, scopes: &[&str]| Actor::User {
+            id: UserId::new(),
+            display: "admin".into(),
+            roles,
+            scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+            channel: Channel::Graph,
+        };
+        let read = app(&["LifecycleWorkflows.Read.All"]);
+        let write = app(&["LifecycleWorkflows.ReadWrite.All"]);
+        assert!(authorize(&read, Action::ReadWorkflows, &[]).is_ok());
+        assert!(authorize(&read, Action::ManageWorkflows, &[]).is_err());
+        assert!(authorize(&write, Action::ManageWorkflows, &[]).is_ok());
+        assert!(authorize(&write, Action::ManageTenant, &[]).is_err());
+        assert!(
+            authorize(
+                &app(&["Directory.ReadWrite.All"]),
+                Action::ReadWorkflows,
+                &[]
+            )
+            .is_err()
+        );
+        let admin = user(
+            vec![LifecycleWorkflowsAdministrator],
+            &["LifecycleWorkflows.ReadWrite.All"],
+        );
+        assert!(authorize(&admin, Action::ManageWorkflows, &[]).is_ok());
+        assert!(authorize(&admin, Action::ManageTenant, &[]).is_err());
+        assert!(authorize(&admin, Action::ResetPassword, &[]).is_err());
+        let ua = user(
+            vec![UserAdministrator],
+            &["LifecycleWorkflows.ReadWrite.All"],
+        );
+        assert!(authorize(&ua, Action::ReadWorkflows, &[]).is_err());
+        // Directory.AccessAsUser.All does not reach workflows.
+        let global = user(vec![GlobalAdministrator], &["Directory.AccessAsUser.All"]);
+        assert!(authorize(&global, Action::ReadWorkflows, &[]).is_err());
     }
 
     #[test]

@@ -13,16 +13,37 @@ pub enum DirectoryRole {
     HelpdeskAdministrator,
     /// Assigns and removes licences (and reads users); resets nobody's password.
     LicenseAdministrator,
+    /// Latchkey's own: reads the SaaS inventory and its dashboards (IT's view); changes
+    /// nothing.
+    SaasItReader,
+    /// Latchkey's own: reads the SaaS inventory and its dashboards (Finance's view).
+    SaasFinanceReader,
+    /// Latchkey's own: reads the SaaS inventory and its dashboards (Security's view).
+    SaasSecurityReader,
+    /// Creates and manages lifecycle workflows and reads their runs; manages no user
+    /// directly (the workflow's own steps do, as the workflow).
+    LifecycleWorkflowsAdministrator,
 }
 
 impl DirectoryRole {
-    pub const ALL: [DirectoryRole; 6] = [
+    pub const ALL: [DirectoryRole; 10] = [
         DirectoryRole::GlobalAdministrator,
         DirectoryRole::PrivilegedAuthenticationAdministrator,
         DirectoryRole::UserAdministrator,
         DirectoryRole::PasswordAdministrator,
         DirectoryRole::HelpdeskAdministrator,
         DirectoryRole::LicenseAdministrator,
+        DirectoryRole::SaasItReader,
+        DirectoryRole::SaasFinanceReader,
+        DirectoryRole::SaasSecurityReader,
+        DirectoryRole::LifecycleWorkflowsAdministrator,
+    ];
+
+    /// The SaaS reader roles: the inventory and its dashboards, read-only.
+    pub const SAAS_READERS: [DirectoryRole; 3] = [
+        DirectoryRole::SaasItReader,
+        DirectoryRole::SaasFinanceReader,
+        DirectoryRole::SaasSecurityReader,
     ];
 
     /// Entra's `roleTemplateId` for the role; Graph clients match roles on it.
@@ -34,6 +55,11 @@ impl DirectoryRole {
             Self::PasswordAdministrator => "966707d0-3269-4727-9be2-8c3a10f19b9d",
             Self::HelpdeskAdministrator => "729827e3-9c14-49f7-bb1b-9608f156bbb8",
             Self::LicenseAdministrator => "4d6ac14f-3453-41d0-bef9-a3e0c569773a",
+            // Entra has no such roles: these ids are Latchkey's own.
+            Self::SaasItReader => "00225e00-ecba-4c4e-beed-f8c4b698b1e1",
+            Self::SaasFinanceReader => "54dedbfe-5101-4974-a9be-ed48c2b06ea8",
+            Self::SaasSecurityReader => "a490e565-9d43-45d9-942d-0a4dc16c587c",
+            Self::LifecycleWorkflowsAdministrator => "59d46f88-662b-457b-bceb-5c3809e5908f",
         }
     }
 
@@ -47,6 +73,10 @@ impl DirectoryRole {
             Self::PasswordAdministrator => "Password Administrator",
             Self::HelpdeskAdministrator => "Helpdesk Administrator",
             Self::LicenseAdministrator => "License Administrator",
+            Self::SaasItReader => "SaaS IT Reader",
+            Self::SaasFinanceReader => "SaaS Finance Reader",
+            Self::SaasSecurityReader => "SaaS Security Reader",
+            Self::LifecycleWorkflowsAdministrator => "Lifecycle Workflows Administrator",
         }
     }
 

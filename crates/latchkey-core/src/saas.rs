@@ -504,6 +504,14 @@ pub trait SaasStore {
         tenant: TenantId,
         query: &SaasQuery,
     ) -> StoreResult<Page<SaasApp>>;
+    /// As `list_saas_apps`, only apps whose name or vendor contains `text` (lower case,
+    /// compared case-insensitively).
+    async fn list_saas_apps_matching(
+        &self,
+        tenant: TenantId,
+        query: &SaasQuery,
+        text: &str,
+    ) -> StoreResult<Page<SaasApp>>;
     async fn find_saas_app(&self, tenant: TenantId, id: SaasAppId) -> StoreResult<Option<SaasApp>>;
     async fn find_saas_app_by_latchkey_app(
         &self,

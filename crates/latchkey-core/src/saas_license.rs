@@ -180,6 +180,36 @@ pub fn due_offsets(deadline: NaiveDate, today: NaiveDate, offsets: &[u32]) -> Ve
     due
 }
 
+/// Spend summed in SQL by month (of the expense date), category (of the matched app; `None`:
+/// unmatched or uncategorised) and currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendSum {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub category: Option<String>,
+    pub currency: String,
+    pub exponent: u8,
+    pub total_minor: i64,
+}
+
+/// How many of the tenant's apps are in a state, and how many of those were added since a
+/// time (counted in SQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateCount {
+    pub state: crate::saas::SaasAppState,
+    pub apps: u64,
+    pub added_since: u64,
+}
+
+/// An app's idle seats counted in SQL, with its licensing (to price them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleCount {
+    pub app_id: SaasAppId,
+    pub app_name: String,
+    pub licensing: SaasLicensing,
+    pub seats: u64,
+}
+
 /// Storage for licences and renewals.
 #[async_trait]
 pub trait SaasLicenseStore {
@@ -189,6 +219,13 @@ pub trait SaasLicenseStore {
         tenant: TenantId,
         app: SaasAppId,
     ) -> StoreResult<Option<SaasLicensing>>;
+    /// The settings of each of `apps` in the tenant, in one query per 500 apps (an app not
+    /// in the tenant is left out).
+    async fn find_saas_licensings(
+        &self,
+        tenant: TenantId,
+        apps: &[SaasAppId],
+    ) -> StoreResult<Vec<(SaasAppId, SaasLicensing)>>;
     /// Writes the settings (`NotFound` when there is no such app).
     async fn set_saas_licensing(
         &self,
@@ -258,6 +295,31 @@ pub trait SaasLicenseStore {
         seen_by: &str,
         events: &Events,
     ) -> StoreResult<()>;
+    /// Spend on expense lines dated on or after `from`, summed by month, category and
+    /// currency; one query.
+    async fn saas_spend_sums(
+        &self,
+        tenant: TenantId,
+        from: NaiveDate,
+    ) -> StoreResult<Vec<SpendSum>>;
+    /// The tenant's apps counted by state, with those created at or after `since`; one query.
+    async fn saas_state_counts(
+        &self,
+        tenant: TenantId,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<StateCount>>;
+    /// The distinct idle thresholds (days) the tenant's apps use, `default` for apps
+    /// without one.
+    async fn saas_idle_thresholds(&self, tenant: TenantId, default: u32) -> StoreResult<Vec<u32>>;
+    /// Idle seats counted per app in one query: for each (threshold, cutoff), seats of apps
+    /// with that threshold (`default` for apps without one) neither used nor first seen
+    /// since the cutoff. Apps without idle seats are absent; by app name.
+    async fn saas_idle_counts(
+        &self,
+        tenant: TenantId,
+        default: u32,
+        cutoffs: &[(u32, DateTime<Utc>)],
+    ) -> StoreResult<Vec<IdleCount>>;
 }
 
 #[cfg(test)]

@@ -671,8 +671,19 @@ fn compile_filter(raw: Option<&str>, field: &str) -> Result<Option<Filter>, Dire
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkflowDefinition {
     pub name: String,
+    /// What the workflow is for, as its administrators wrote it (Graph's `description`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Joiner, mover or leaver (Graph's `category`); absent, it follows from the trigger
+    /// ([`WorkflowDefinition::category`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<WorkflowCategory>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Whether the trigger fires on its own (Graph's `isSchedulingEnabled`); with `false`
+    /// an enabled workflow only runs on demand. Ignored when `enabled` is false.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub scheduling_enabled: bool,
     pub trigger: Trigger,
     /// A `$filter` over users; absent means every user of the tenant.
     #[serde(default)]
@@ -720,6 +731,62 @@ fn yes() -> bool {
     true
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if takes a reference
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// Longest workflow description, in characters.
+pub const MAX_DESCRIPTION_LEN: usize = 1000;
+
+/// The lifecycle stage a workflow serves (Entra's `lifecycleWorkflowCategory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WorkflowCategory {
+    Joiner,
+    Mover,
+    Leaver,
+}
+
+impl WorkflowCategory {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Joiner => "joiner",
+            Self::Mover => "mover",
+            Self::Leaver => "leaver",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Joiner, Self::Mover, Self::Leaver]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+impl WorkflowDefinition {
+    /// The category as saved, or the one the trigger implies: a hire date or a creation is a
+    /// joiner's, a leave date, inactivity or a disabled account a leaver's, anything else a
+    /// mover's.
+    pub fn category(&self) -> WorkflowCategory {
+        self.category.unwrap_or(match self.trigger {
+            Trigger::HireDate { .. } | Trigger::UserCreated => WorkflowCategory::Joiner,
+            Trigger::LeaveDate { .. } | Trigger::Inactivity { .. } | Trigger::AccountDisabled => {
+                WorkflowCategory::Leaver
+            }
+            Trigger::Manual
+            | Trigger::Anniversary { .. }
+            | Trigger::Schedule { .. }
+            | Trigger::AttributeChanged { .. } => WorkflowCategory::Mover,
+        })
+    }
+
+    /// Whether the trigger fires on its own now: enabled, scheduling on, and not manual.
+    pub fn fires_on_schedule(&self) -> bool {
+        self.enabled && self.scheduling_enabled && self.trigger != Trigger::Manual
+    }
+}
+
 /// A definition that passed validation, with its scope compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidWorkflow {
@@ -748,6 +815,14 @@ impl WorkflowDefinition {
             return Err(DirectoryError::invalid(
                 "name",
                 format!("must be at most {MAX_NAME_LEN} characters"),
+            ));
+        }
+        if let Some(d) = &self.description
+            && d.chars().count() > MAX_DESCRIPTION_LEN
+        {
+            return Err(DirectoryError::invalid(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION_LEN} characters"),
             ));
         }
         if let Trigger::HireDate { offset_days } | Trigger::LeaveDate { offset_days } =

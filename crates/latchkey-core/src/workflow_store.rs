@@ -297,6 +297,61 @@ pub trait WorkflowStore {
     async fn set_workflow_cursor(&self, workflow: WorkflowId, seq: i64) -> StoreResult<()>;
 }
 
+/// Workflows one at a time and a page at a time (Graph's lifecycle-workflows surface): a
+/// separate trait so that the engine's [`WorkflowStore`] stays as it is.
+#[async_trait]
+pub trait WorkflowAdminStore {
+    /// Up to `limit` of the tenant's workflows by name, after `after` (a name).
+    async fn workflows_page(
+        &self,
+        tenant: TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredWorkflow>>;
+    /// One workflow of the tenant.
+    async fn workflow_by_id(
+        &self,
+        tenant: TenantId,
+        id: WorkflowId,
+    ) -> StoreResult<Option<StoredWorkflow>>;
+    /// Creates workflow `id` at version 1, with its events, in one transaction;
+    /// [`StoreError::Conflict`](crate::store::StoreError::Conflict) when the tenant already
+    /// has one of that name.
+    async fn create_workflow(
+        &self,
+        id: WorkflowId,
+        write: &WorkflowWrite,
+        events: &Events,
+    ) -> StoreResult<()>;
+    /// Saves the next version of workflow `id` (its name may change) if it is still at
+    /// `version`, with its events, in one transaction; `Stale` when it is not (or is gone),
+    /// `Conflict` when the new name is another workflow's. Returns the new version.
+    async fn update_workflow(
+        &self,
+        id: WorkflowId,
+        version: i64,
+        write: &WorkflowWrite,
+        events: &Events,
+    ) -> StoreResult<i64>;
+    /// Deletes the workflow with its versions, runs and steps, with its events, in one
+    /// transaction; `false` when the tenant has no such workflow.
+    async fn delete_workflow(
+        &self,
+        tenant: TenantId,
+        id: WorkflowId,
+        events: &Events,
+    ) -> StoreResult<bool>;
+    /// Up to `limit` runs of the workflow, newest first, after run `after` (the last of the
+    /// previous page), with their steps (two queries, whatever the count).
+    async fn workflow_runs_page(
+        &self,
+        tenant: TenantId,
+        workflow: WorkflowId,
+        after: Option<RunId>,
+        limit: u32,
+    ) -> StoreResult<Vec<RunRecord>>;
+}
+
 /// A connected Microsoft 365 tenant as stored (migration 0021): the client secret sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTenantConnection {

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use latchkey_core::Directory;
 use latchkey_core::directory::UserRef;
 use latchkey_core::ids::UserId;
@@ -22,7 +22,7 @@ use crate::body;
 use crate::error::{GraphError, clip, envelope};
 use crate::list::{ListOptions, Listing};
 use crate::user::to_json;
-use crate::{audit_logs, auth_methods, licenses, manager, roles};
+use crate::{audit_logs, auth_methods, licenses, lifecycle, manager, roles};
 
 /// What the Graph routes need.
 #[derive(Debug, Clone)]
@@ -125,14 +125,46 @@ pub fn router_and_paths(state: GraphState) -> (Router, Vec<&'static str>) {
             "/directoryRoles/{id}/members/{member}/$ref",
             delete(roles::remove_member),
         )
-        .route("/latchkey/saas/apps", get(crate::saas::list_apps))
+        .route(
+            "/latchkey/saas/apps",
+            get(crate::saas::list_apps).post(crate::saas_licenses::add_app),
+        )
         .route(
             "/latchkey/saas/apps/{id}",
             get(crate::saas::get_app).patch(crate::saas::update_app),
         )
         .route(
             "/latchkey/saas/apps/{id}/contracts",
-            get(crate::saas::list_contracts),
+            get(crate::saas::list_contracts).post(crate::saas_licenses::add_contract),
+        )
+        .route(
+            "/latchkey/saas/apps/{id}/licenses",
+            get(crate::saas_licenses::get_licenses),
+        )
+        .route(
+            "/latchkey/saas/apps/{id}/licensing",
+            patch(crate::saas_licenses::update_licensing),
+        )
+        .route(
+            "/latchkey/saas/apps/{id}/reclaim",
+            post(crate::saas_licenses::reclaim),
+        )
+        .route(
+            "/latchkey/saas/reclamation",
+            get(crate::saas_licenses::list_reclamation),
+        )
+        .route(
+            "/latchkey/saas/renewals",
+            get(crate::saas_licenses::list_renewals),
+        )
+        .route(
+            "/latchkey/saas/renewalSettings",
+            get(crate::saas_licenses::get_renewal_settings)
+                .patch(crate::saas_licenses::update_renewal_settings),
+        )
+        .route(
+            "/latchkey/saas/overlaps",
+            get(crate::saas_licenses::list_overlaps),
         )
         .route(
             "/latchkey/saas/apps/{id}/idleUsers",
@@ -155,6 +187,40 @@ pub fn router_and_paths(state: GraphState) -> (Router, Vec<&'static str>) {
             post(restore_deleted_user),
         )
         .route("/directory/deletedItems/{id}", delete(purge_deleted_user))
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows",
+            get(lifecycle::list_workflows).post(lifecycle::create_workflow),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}",
+            get(lifecycle::get_workflow)
+                .patch(lifecycle::update_workflow)
+                .delete(lifecycle::delete_workflow),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/microsoft.graph.identityGovernance.activate",
+            post(lifecycle::activate),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/activate",
+            post(lifecycle::activate),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/runs",
+            get(lifecycle::list_runs),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/runs/{run}",
+            get(lifecycle::get_run),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/runs/{run}/userProcessingResults",
+            get(lifecycle::list_user_results),
+        )
+        .route(
+            "/identityGovernance/lifecycleWorkflows/workflows/{id}/runs/{run}/taskProcessingResults",
+            get(lifecycle::list_task_results),
+        )
         .finish();
     let v1 = v1
         .fallback(unknown_segment)

@@ -34,6 +34,18 @@ fn description(role: DirectoryRole) -> &'static str {
             "Can reset passwords for non-administrators and Helpdesk Administrators."
         }
         DirectoryRole::LicenseAdministrator => "Can manage product licenses on users and groups.",
+        DirectoryRole::SaasItReader => {
+            "Latchkey: can read the SaaS inventory and its dashboards, for IT."
+        }
+        DirectoryRole::SaasFinanceReader => {
+            "Latchkey: can read the SaaS inventory and its dashboards, for Finance."
+        }
+        DirectoryRole::SaasSecurityReader => {
+            "Latchkey: can read the SaaS inventory and its dashboards, for Security."
+        }
+        DirectoryRole::LifecycleWorkflowsAdministrator => {
+            "Create and manage all aspects of workflows and tasks associated with Lifecycle Workflows in Microsoft Entra ID."
+        }
     }
 }
 

@@ -1136,8 +1136,16 @@ async fn the_password_reset_matrix_over_http_matches_entras_table() {
     // Which targets each actor may reset, straight from spec/graph-entra.md §3.
     let allowed = |actor: DirectoryRole, target: Option<DirectoryRole>| -> bool {
         match (actor, target) {
-            // A License Administrator resets nobody's password.
-            (LicenseAdministrator, _) => false,
+            // A License, SaaS reader or Lifecycle Workflows Administrator resets nobody's
+            // password.
+            (
+                LicenseAdministrator
+                | SaasItReader
+                | SaasFinanceReader
+                | SaasSecurityReader
+                | LifecycleWorkflowsAdministrator,
+                _,
+            ) => false,
             (_, None) => true,
             (GlobalAdministrator | PrivilegedAuthenticationAdministrator, _) => true,
             (UserAdministrator, Some(t)) => {
@@ -1147,6 +1155,9 @@ async fn the_password_reset_matrix_over_http_matches_entras_table() {
                         | PasswordAdministrator
                         | UserAdministrator
                         | LicenseAdministrator
+                        | SaasItReader
+                        | SaasFinanceReader
+                        | SaasSecurityReader
                 )
             }
             (HelpdeskAdministrator | PasswordAdministrator, Some(t)) => {

@@ -107,7 +107,11 @@ async fn world(backend: Backend) -> World {
                 display_name: "Counter".into(),
                 redirect_uris: vec![],
                 public_client: false,
-                application_permissions: vec!["User.Read.All".into(), "AuditLog.Read.All".into()],
+                application_permissions: vec![
+                    "User.Read.All".into(),
+                    "AuditLog.Read.All".into(),
+                    "Directory.Read.All".into(),
+                ],
                 delegated_permissions: vec![],
                 grant_admin_consent: true,
             },
@@ -269,4 +273,75 @@ async fn sqlite_a_page_of_200_users_costs_the_statements_of_a_page_of_10() {
 #[tokio::test]
 async fn postgres_a_page_of_200_users_costs_the_statements_of_a_page_of_10() {
     a_page_of_200_users_costs_the_statements_of_a_page_of_10(Backend::Postgres).await;
+}
+
+/// `n` more apps entered by hand, all in one category, each with an owner and a contract
+/// whose cancellation deadline is ahead.
+async fn grow_saas(w: &World, from: usize, n: usize) {
+    use latchkey_core::saas::{BillingPeriod, NewContract};
+    for i in from..from + n {
+        w.h.directory
+            .add_saas_app(
+                &Harness::operator(),
+                w.h.tenant(),
+                latchkey_core::directory::NewSaasApp {
+                    name: format!("Chat {i:03}"),
+                    vendor: None,
+                    category: Some("Communication".into()),
+                    owner: Some(UserRef::Id(w.h.boot.admin.id)),
+                    state: None,
+                    contract: Some(NewContract {
+                        start: "2026-01-01".parse().unwrap(),
+                        end: "2027-03-01".parse().unwrap(),
+                        notice_days: 30,
+                        auto_renew: true,
+                        cost_minor: 120_000,
+                        currency: "EUR".into(),
+                        exponent: 2,
+                        billing_period: BillingPeriod::Annual,
+                        seats: Some(10),
+                    }),
+                },
+            )
+            .await
+            .unwrap();
+    }
+}
+
+const SAAS_PAGES: &[&str] = &[
+    "/v1.0/latchkey/saas/renewals?$top=999",
+    "/v1.0/latchkey/saas/overlaps?$top=999",
+    "/v1.0/latchkey/saas/reclamation?$top=999",
+];
+
+async fn saas_reports_of_40_apps_cost_the_statements_of_3(backend: Backend) {
+    let _one = SERIAL.lock().await;
+    install_counter();
+    let w = world(backend).await;
+    grow_saas(&w, 0, 3).await;
+    let mut small = Vec::new();
+    for page in SAAS_PAGES {
+        small.push(w.cost(page).await);
+    }
+    grow_saas(&w, 3, 37).await;
+    for (page, (statements, items)) in SAAS_PAGES.iter().zip(small) {
+        let (more_statements, more_items) = w.cost(page).await;
+        assert!(statements > 0, "{page}: no statement was counted");
+        assert_eq!(
+            more_statements, statements,
+            "{page}: {statements} statements for {items} items but {more_statements} for {more_items}"
+        );
+    }
+    let (_, renewals) = w.cost(SAAS_PAGES[0]).await;
+    assert_eq!(renewals, 40);
+}
+
+#[tokio::test]
+async fn sqlite_saas_reports_of_40_apps_cost_the_statements_of_3() {
+    saas_reports_of_40_apps_cost_the_statements_of_3(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_saas_reports_of_40_apps_cost_the_statements_of_3() {
+    saas_reports_of_40_apps_cost_the_statements_of_3(Backend::Postgres).await;
 }

@@ -320,6 +320,62 @@ macro_rules! impl_saas_store {
                 Ok(())
             }
 
+            /// A page of apps by name, only those whose name or vendor contains `text`.
+            async fn list_apps(
+                store: &$store,
+                tenant: TenantId,
+                query: &SaasQuery,
+                text: Option<&str>,
+            ) -> StoreResult<Page<SaasApp>> {
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!(
+                    "SELECT {APP_COLUMNS} FROM saas_apps a WHERE a.tenant_id = "
+                ));
+                qb.push_bind(tenant.as_uuid());
+                if let Some(state) = query.state {
+                    qb.push(" AND a.state = ");
+                    qb.push_bind(state.as_str());
+                }
+                if let Some(text) = text.map(str::to_lowercase).filter(|t| !t.is_empty()) {
+                    let escaped: String = text
+                        .chars()
+                        .flat_map(|c| match c {
+                            '%' | '_' | '\\' => vec!['\\', c],
+                            c => vec![c],
+                        })
+                        .collect();
+                    let pattern = format!("%{escaped}%");
+                    qb.push(" AND (a.name_normalized LIKE ");
+                    qb.push_bind(pattern.clone());
+                    qb.push(" ESCAPE '\\' OR LOWER(COALESCE(a.vendor, '')) LIKE ");
+                    qb.push_bind(pattern);
+                    qb.push(" ESCAPE '\\')");
+                }
+                if let Some(cursor) = &query.after {
+                    let (key, id) = decode_cursor(cursor)?;
+                    qb.push(" AND (a.name_normalized > ");
+                    qb.push_bind(key.clone());
+                    qb.push(" OR (a.name_normalized = ");
+                    qb.push_bind(key);
+                    qb.push(" AND a.id > ");
+                    qb.push_bind(id);
+                    qb.push("))");
+                }
+                qb.push(" ORDER BY a.name_normalized, a.id LIMIT ");
+                qb.push_bind(i64::from(query.limit) + 1);
+                let rows = qb.build().fetch_all(&store.read).await.map_err(map_err)?;
+                let mut items = Vec::with_capacity(rows.len());
+                let mut last_key = None;
+                for row in rows.iter().take(query.limit as usize) {
+                    items.push(app_from_row(row)?);
+                    last_key = Some(row.try_get::<String, _>("name_normalized").map_err(map_err)?);
+                }
+                let next = match (rows.len() > query.limit as usize, last_key, items.last()) {
+                    (true, Some(key), Some(last)) => Some(encode_cursor(&key, last.id.as_uuid())),
+                    _ => None,
+                };
+                Ok(Page { items, next })
+            }
+
             #[async_trait]
             impl SaasStore for $store {
                 async fn list_saas_apps(
@@ -327,38 +383,16 @@ macro_rules! impl_saas_store {
                     tenant: TenantId,
                     query: &SaasQuery,
                 ) -> StoreResult<Page<SaasApp>> {
-                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!(
-                        "SELECT {APP_COLUMNS} FROM saas_apps a WHERE a.tenant_id = "
-                    ));
-                    qb.push_bind(tenant.as_uuid());
-                    if let Some(state) = query.state {
-                        qb.push(" AND a.state = ");
-                        qb.push_bind(state.as_str());
-                    }
-                    if let Some(cursor) = &query.after {
-                        let (key, id) = decode_cursor(cursor)?;
-                        qb.push(" AND (a.name_normalized > ");
-                        qb.push_bind(key.clone());
-                        qb.push(" OR (a.name_normalized = ");
-                        qb.push_bind(key);
-                        qb.push(" AND a.id > ");
-                        qb.push_bind(id);
-                        qb.push("))");
-                    }
-                    qb.push(" ORDER BY a.name_normalized, a.id LIMIT ");
-                    qb.push_bind(i64::from(query.limit) + 1);
-                    let rows = qb.build().fetch_all(&self.read).await.map_err(map_err)?;
-                    let mut items = Vec::with_capacity(rows.len());
-                    let mut last_key = None;
-                    for row in rows.iter().take(query.limit as usize) {
-                        items.push(app_from_row(row)?);
-                        last_key = Some(row.try_get::<String, _>("name_normalized").map_err(map_err)?);
-                    }
-                    let next = match (rows.len() > query.limit as usize, last_key, items.last()) {
-                        (true, Some(key), Some(last)) => Some(encode_cursor(&key, last.id.as_uuid())),
-                        _ => None,
-                    };
-                    Ok(Page { items, next })
+                    list_apps(self, tenant, query, None).await
+                }
+
+                async fn list_saas_apps_matching(
+                    &self,
+                    tenant: TenantId,
+                    query: &SaasQuery,
+                    text: &str,
+                ) -> StoreResult<Page<SaasApp>> {
+                    list_apps(self, tenant, query, Some(text)).await
                 }
 
                 async fn find_saas_app(

@@ -11,9 +11,12 @@ macro_rules! impl_saas_license_store {
             use chrono::{DateTime, NaiveDate, Utc};
             use latchkey_core::audit::Events;
             use latchkey_core::ids::{SaasAppId, SkuId, TenantId, UserId};
-            use latchkey_core::saas::{EvidenceSource, SaasApp, SaasContract, SaasEvidence};
+            use latchkey_core::saas::{
+                EvidenceSource, SaasApp, SaasAppState, SaasContract, SaasEvidence,
+            };
             use latchkey_core::saas_license::{
-                RenewalRow, SaasLicenseStore, SaasLicensing, SeatReclaim, SeatRow,
+                IdleCount, RenewalRow, SaasLicenseStore, SaasLicensing, SeatReclaim, SeatRow,
+                SpendSum, StateCount,
             };
             use latchkey_core::store::{Page, StoreError, StoreResult};
             use sqlx::{QueryBuilder, Row};
@@ -117,6 +120,34 @@ macro_rules! impl_saas_license_store {
                     .await
                     .map_err(map_err)?;
                     row.as_ref().map(licensing_from_row).transpose()
+                }
+
+                async fn find_saas_licensings(
+                    &self,
+                    tenant: TenantId,
+                    apps: &[SaasAppId],
+                ) -> StoreResult<Vec<(SaasAppId, SaasLicensing)>> {
+                    let mut out = Vec::with_capacity(apps.len());
+                    for chunk in apps.chunks(500) {
+                        let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                            "SELECT id, seats_bought, idle_days, license_sku_id FROM saas_apps \
+                             WHERE tenant_id = ",
+                        );
+                        qb.push_bind(tenant.as_uuid());
+                        qb.push(" AND id IN (");
+                        let mut sep = qb.separated(", ");
+                        for a in chunk {
+                            sep.push_bind(a.as_uuid());
+                        }
+                        qb.push(")");
+                        for row in qb.build().fetch_all(&self.read).await.map_err(map_err)? {
+                            out.push((
+                                SaasAppId::from_uuid(row.try_get("id").map_err(map_err)?),
+                                licensing_from_row(&row)?,
+                            ));
+                        }
+                    }
+                    Ok(out)
                 }
 
                 async fn set_saas_licensing(
@@ -413,6 +444,143 @@ macro_rules! impl_saas_license_store {
                     }
                     insert_events(&mut tx, events).await?;
                     tx.commit().await.map_err(map_err)
+                }
+
+                async fn saas_spend_sums(
+                    &self,
+                    tenant: TenantId,
+                    from: NaiveDate,
+                ) -> StoreResult<Vec<SpendSum>> {
+                    sqlx::query(
+                        "SELECT SUBSTR(e.spent_on, 1, 7) AS month, a.category, e.currency, \
+                         MAX(e.currency_exponent) AS exponent, \
+                         CAST(SUM(e.amount_minor) AS BIGINT) AS total \
+                         FROM saas_expenses e LEFT JOIN saas_apps a ON a.id = e.app_id \
+                         WHERE e.tenant_id = $1 AND e.spent_on >= $2 \
+                         GROUP BY SUBSTR(e.spent_on, 1, 7), a.category, e.currency \
+                         ORDER BY month, a.category, e.currency",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(day(from))
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| {
+                        let exponent: i32 = r.try_get("exponent").map_err(map_err)?;
+                        Ok(SpendSum {
+                            month: r.try_get("month").map_err(map_err)?,
+                            category: r.try_get("category").map_err(map_err)?,
+                            currency: r.try_get("currency").map_err(map_err)?,
+                            exponent: u8::try_from(exponent).map_err(|e| corrupt("currency_exponent", e))?,
+                            total_minor: r.try_get("total").map_err(map_err)?,
+                        })
+                    })
+                    .collect()
+                }
+
+                async fn saas_state_counts(
+                    &self,
+                    tenant: TenantId,
+                    since: DateTime<Utc>,
+                ) -> StoreResult<Vec<StateCount>> {
+                    sqlx::query(
+                        "SELECT state, COUNT(*) AS apps, \
+                         CAST(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END) AS BIGINT) AS added \
+                         FROM saas_apps WHERE tenant_id = $1 GROUP BY state",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(since)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| {
+                        let state: String = r.try_get("state").map_err(map_err)?;
+                        let apps: i64 = r.try_get("apps").map_err(map_err)?;
+                        let added: i64 = r.try_get("added").map_err(map_err)?;
+                        Ok(StateCount {
+                            state: SaasAppState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+                            apps: u64::try_from(apps).unwrap_or(0),
+                            added_since: u64::try_from(added).unwrap_or(0),
+                        })
+                    })
+                    .collect()
+                }
+
+                async fn saas_idle_thresholds(
+                    &self,
+                    tenant: TenantId,
+                    default: u32,
+                ) -> StoreResult<Vec<u32>> {
+                    let default = i32::try_from(default).unwrap_or(i32::MAX);
+                    sqlx::query(
+                        "SELECT DISTINCT COALESCE(idle_days, $2) AS days FROM saas_apps \
+                         WHERE tenant_id = $1 ORDER BY days",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(default)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| {
+                        let d: i32 = r.try_get("days").map_err(map_err)?;
+                        u32::try_from(d).map_err(|e| corrupt("idle_days", e))
+                    })
+                    .collect()
+                }
+
+                async fn saas_idle_counts(
+                    &self,
+                    tenant: TenantId,
+                    default: u32,
+                    cutoffs: &[(u32, DateTime<Utc>)],
+                ) -> StoreResult<Vec<IdleCount>> {
+                    if cutoffs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let default = i32::try_from(default).unwrap_or(i32::MAX);
+                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                        "SELECT a.id, a.name, a.seats_bought, a.idle_days, a.license_sku_id, \
+                         COUNT(*) AS seats FROM saas_app_users u \
+                         JOIN saas_apps a ON a.id = u.app_id WHERE a.tenant_id = ",
+                    );
+                    qb.push_bind(tenant.as_uuid());
+                    qb.push(" AND (");
+                    for (i, (days, cutoff)) in cutoffs.iter().enumerate() {
+                        if i > 0 {
+                            qb.push(" OR ");
+                        }
+                        qb.push("(COALESCE(a.idle_days, ");
+                        qb.push_bind(default);
+                        qb.push(") = ");
+                        qb.push_bind(i32::try_from(*days).unwrap_or(i32::MAX));
+                        qb.push(" AND u.last_used_at < ");
+                        qb.push_bind(*cutoff);
+                        qb.push(" AND u.first_seen_at < ");
+                        qb.push_bind(*cutoff);
+                        qb.push(")");
+                    }
+                    qb.push(
+                        ") GROUP BY a.id, a.name, a.seats_bought, a.idle_days, a.license_sku_id \
+                         ORDER BY a.name, a.id",
+                    );
+                    qb.build()
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(map_err)?
+                        .iter()
+                        .map(|r| {
+                            let seats: i64 = r.try_get("seats").map_err(map_err)?;
+                            Ok(IdleCount {
+                                app_id: SaasAppId::from_uuid(r.try_get("id").map_err(map_err)?),
+                                app_name: r.try_get("name").map_err(map_err)?,
+                                licensing: licensing_from_row(r)?,
+                                seats: u64::try_from(seats).unwrap_or(0),
+                            })
+                        })
+                        .collect()
                 }
             }
         }

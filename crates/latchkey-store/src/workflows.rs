@@ -72,6 +72,104 @@ macro_rules! impl_workflow_store {
                 Ok(())
             }
 
+            /// Runs of the tenant (of one workflow, one run, after a run), newest first, with
+            /// their steps: two queries, whatever the count.
+            async fn runs_where(
+                pool: &sqlx::Pool<$db>,
+                tenant: TenantId,
+                workflow: Option<WorkflowId>,
+                run: Option<RunId>,
+                after: Option<RunId>,
+                limit: u32,
+            ) -> StoreResult<Vec<RunRecord>> {
+            let mut q = QueryBuilder::<$db>::new(
+                "SELECT r.id, r.workflow_id, r.workflow_version, r.user_id, \
+                 r.occurrence, r.status, r.created_at, r.finished_at, r.cancelled_at, \
+                 w.name \
+                 FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id \
+                 WHERE r.tenant_id = ",
+            );
+            q.push_bind(tenant.as_uuid());
+            if let Some(w) = workflow {
+                q.push(" AND r.workflow_id = ").push_bind(w.as_uuid());
+            }
+            if let Some(run) = run {
+                q.push(" AND r.id = ").push_bind(run.as_uuid());
+            }
+            // Keyset: older than the cursor's run, or as old with a greater id.
+            if let Some(c) = after {
+                q.push(" AND (r.created_at < (SELECT created_at FROM workflow_runs WHERE id = ")
+                    .push_bind(c.as_uuid())
+                    .push(") OR (r.created_at = (SELECT created_at FROM workflow_runs WHERE id = ")
+                    .push_bind(c.as_uuid())
+                    .push(") AND r.id > ")
+                    .push_bind(c.as_uuid())
+                    .push("))");
+            }
+            q.push(" ORDER BY r.created_at DESC, r.id LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = q.build().fetch_all(pool).await.map_err(map_err)?;
+            let mut runs = rows
+                .iter()
+                .map(|r| {
+                    let status: String = r.try_get("status").map_err(map_err)?;
+                    Ok(RunRecord {
+                        id: RunId::from_uuid(r.try_get("id").map_err(map_err)?),
+                        workflow_id: WorkflowId::from_uuid(
+                            r.try_get("workflow_id").map_err(map_err)?,
+                        ),
+                        workflow_name: r.try_get("name").map_err(map_err)?,
+                        workflow_version: r.try_get("workflow_version").map_err(map_err)?,
+                        user_id: UserId::from_uuid(r.try_get("user_id").map_err(map_err)?),
+                        occurrence: r.try_get("occurrence").map_err(map_err)?,
+                        status: RunStatus::parse(&status)
+                            .ok_or_else(|| corrupt("run status", &status))?,
+                        created_at: r.try_get("created_at").map_err(map_err)?,
+                        finished_at: r.try_get("finished_at").map_err(map_err)?,
+                        cancelled_at: r.try_get("cancelled_at").map_err(map_err)?,
+                        steps: Vec::new(),
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            if runs.is_empty() {
+                return Ok(runs);
+            }
+            let mut q = QueryBuilder::<$db>::new(
+                "SELECT run_id, position, step, status, attempts, output, error, \
+                 finished_at FROM workflow_steps WHERE run_id IN (",
+            );
+            let mut ids = q.separated(", ");
+            for run in &runs {
+                ids.push_bind(run.id.as_uuid());
+            }
+            q.push(") ORDER BY run_id, position");
+            let rows = q.build().fetch_all(pool).await.map_err(map_err)?;
+            let mut by_run: std::collections::HashMap<Uuid, Vec<StepRecord>> =
+                std::collections::HashMap::new();
+            for r in &rows {
+                let raw: String = r.try_get("step").map_err(map_err)?;
+                let status: String = r.try_get("status").map_err(map_err)?;
+                by_run
+                    .entry(r.try_get("run_id").map_err(map_err)?)
+                    .or_default()
+                    .push(StepRecord {
+                        position: r.try_get("position").map_err(map_err)?,
+                        step: step_from(&raw)?,
+                        status: StepStatus::parse(&status)
+                            .ok_or_else(|| corrupt("step status", &status))?,
+                        attempts: r.try_get("attempts").map_err(map_err)?,
+                        output: r.try_get("output").map_err(map_err)?,
+                        error: r.try_get("error").map_err(map_err)?,
+                        finished_at: r.try_get("finished_at").map_err(map_err)?,
+                    });
+            }
+            for run in &mut runs {
+                run.steps = by_run.remove(&run.id.as_uuid()).unwrap_or_default();
+            }
+            Ok(runs)
+        }
+
+
             #[async_trait]
             impl WorkflowStore for $store {
                 async fn save_workflow(
@@ -366,81 +464,7 @@ macro_rules! impl_workflow_store {
                     run: Option<RunId>,
                     limit: u32,
                 ) -> StoreResult<Vec<RunRecord>> {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "SELECT r.id, r.workflow_id, r.workflow_version, r.user_id, \
-                         r.occurrence, r.status, r.created_at, r.finished_at, r.cancelled_at, \
-                         w.name \
-                         FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id \
-                         WHERE r.tenant_id = ",
-                    );
-                    q.push_bind(tenant.as_uuid());
-                    if let Some(w) = workflow {
-                        q.push(" AND r.workflow_id = ").push_bind(w.as_uuid());
-                    }
-                    if let Some(run) = run {
-                        q.push(" AND r.id = ").push_bind(run.as_uuid());
-                    }
-                    q.push(" ORDER BY r.created_at DESC, r.id LIMIT ")
-                        .push_bind(i64::from(limit));
-                    let rows = q.build().fetch_all(&self.read).await.map_err(map_err)?;
-                    let mut runs = rows
-                        .iter()
-                        .map(|r| {
-                            let status: String = r.try_get("status").map_err(map_err)?;
-                            Ok(RunRecord {
-                                id: RunId::from_uuid(r.try_get("id").map_err(map_err)?),
-                                workflow_id: WorkflowId::from_uuid(
-                                    r.try_get("workflow_id").map_err(map_err)?,
-                                ),
-                                workflow_name: r.try_get("name").map_err(map_err)?,
-                                workflow_version: r.try_get("workflow_version").map_err(map_err)?,
-                                user_id: UserId::from_uuid(r.try_get("user_id").map_err(map_err)?),
-                                occurrence: r.try_get("occurrence").map_err(map_err)?,
-                                status: RunStatus::parse(&status)
-                                    .ok_or_else(|| corrupt("run status", &status))?,
-                                created_at: r.try_get("created_at").map_err(map_err)?,
-                                finished_at: r.try_get("finished_at").map_err(map_err)?,
-                                cancelled_at: r.try_get("cancelled_at").map_err(map_err)?,
-                                steps: Vec::new(),
-                            })
-                        })
-                        .collect::<StoreResult<Vec<_>>>()?;
-                    if runs.is_empty() {
-                        return Ok(runs);
-                    }
-                    let mut q = QueryBuilder::<$db>::new(
-                        "SELECT run_id, position, step, status, attempts, output, error, \
-                         finished_at FROM workflow_steps WHERE run_id IN (",
-                    );
-                    let mut ids = q.separated(", ");
-                    for run in &runs {
-                        ids.push_bind(run.id.as_uuid());
-                    }
-                    q.push(") ORDER BY run_id, position");
-                    let rows = q.build().fetch_all(&self.read).await.map_err(map_err)?;
-                    let mut by_run: std::collections::HashMap<Uuid, Vec<StepRecord>> =
-                        std::collections::HashMap::new();
-                    for r in &rows {
-                        let raw: String = r.try_get("step").map_err(map_err)?;
-                        let status: String = r.try_get("status").map_err(map_err)?;
-                        by_run
-                            .entry(r.try_get("run_id").map_err(map_err)?)
-                            .or_default()
-                            .push(StepRecord {
-                                position: r.try_get("position").map_err(map_err)?,
-                                step: step_from(&raw)?,
-                                status: StepStatus::parse(&status)
-                                    .ok_or_else(|| corrupt("step status", &status))?,
-                                attempts: r.try_get("attempts").map_err(map_err)?,
-                                output: r.try_get("output").map_err(map_err)?,
-                                error: r.try_get("error").map_err(map_err)?,
-                                finished_at: r.try_get("finished_at").map_err(map_err)?,
-                            });
-                    }
-                    for run in &mut runs {
-                        run.steps = by_run.remove(&run.id.as_uuid()).unwrap_or_default();
-                    }
-                    Ok(runs)
+                    runs_where(&self.read, tenant, workflow, run, None, limit).await
                 }
 
                 async fn user_changes_after(
@@ -698,6 +722,159 @@ macro_rules! impl_workflow_store {
                         .fetch_optional(&self.read)
                         .await
                         .map_err(map_err)
+                }
+            }
+
+            const WORKFLOW_COLUMNS: &str =
+                "id, tenant_id, name, enabled, version, definition, created_at, updated_at";
+
+            async fn insert_version(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: Uuid,
+                version: i64,
+                write: &WorkflowWrite,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO workflow_versions (workflow_id, version, definition, \
+                     created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(&write.definition)
+                .bind(write.at)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            #[async_trait]
+            impl latchkey_core::workflow_store::WorkflowAdminStore for $store {
+                async fn workflows_page(
+                    &self,
+                    tenant: TenantId,
+                    after: Option<&str>,
+                    limit: u32,
+                ) -> StoreResult<Vec<StoredWorkflow>> {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE tenant_id = "
+                    ));
+                    q.push_bind(tenant.as_uuid());
+                    if let Some(after) = after {
+                        q.push(" AND name > ").push_bind(after.to_owned());
+                    }
+                    q.push(" ORDER BY name LIMIT ").push_bind(i64::from(limit));
+                    let rows = q.build().fetch_all(&self.read).await.map_err(map_err)?;
+                    rows.iter().map(workflow_from_row).collect()
+                }
+
+                async fn workflow_by_id(
+                    &self,
+                    tenant: TenantId,
+                    id: WorkflowId,
+                ) -> StoreResult<Option<StoredWorkflow>> {
+                    let row = sqlx::query(&format!(
+                        "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE tenant_id = $1 AND id = $2"
+                    ))
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    row.as_ref().map(workflow_from_row).transpose()
+                }
+
+                async fn create_workflow(
+                    &self,
+                    id: WorkflowId,
+                    write: &WorkflowWrite,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let id = id.as_uuid();
+                    sqlx::query(
+                        "INSERT INTO workflows (id, tenant_id, name, enabled, version, \
+                         definition, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 1, $5, $6, $6)",
+                    )
+                    .bind(id)
+                    .bind(write.tenant_id.as_uuid())
+                    .bind(&write.name)
+                    .bind(write.enabled)
+                    .bind(&write.definition)
+                    .bind(write.at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    insert_version(&mut tx, id, 1, write).await?;
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn update_workflow(
+                    &self,
+                    id: WorkflowId,
+                    version: i64,
+                    write: &WorkflowWrite,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<i64> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let done = sqlx::query(
+                        "UPDATE workflows SET name = $1, enabled = $2, version = $3, \
+                         definition = $4, updated_at = $5 \
+                         WHERE id = $6 AND tenant_id = $7 AND version = $8",
+                    )
+                    .bind(&write.name)
+                    .bind(write.enabled)
+                    .bind(version + 1)
+                    .bind(&write.definition)
+                    .bind(write.at)
+                    .bind(id.as_uuid())
+                    .bind(write.tenant_id.as_uuid())
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Stale);
+                    }
+                    insert_version(&mut tx, id.as_uuid(), version + 1, write).await?;
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(version + 1)
+                }
+
+                async fn delete_workflow(
+                    &self,
+                    tenant: TenantId,
+                    id: WorkflowId,
+                    events: &latchkey_core::audit::Events,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    // Versions, runs, steps, cursor and secret go with it (ON DELETE CASCADE).
+                    let done = sqlx::query("DELETE FROM workflows WHERE id = $1 AND tenant_id = $2")
+                        .bind(id.as_uuid())
+                        .bind(tenant.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(true)
+                }
+
+                async fn workflow_runs_page(
+                    &self,
+                    tenant: TenantId,
+                    workflow: WorkflowId,
+                    after: Option<RunId>,
+                    limit: u32,
+                ) -> StoreResult<Vec<RunRecord>> {
+                    runs_where(&self.read, tenant, Some(workflow), None, after, limit).await
                 }
             }
         }

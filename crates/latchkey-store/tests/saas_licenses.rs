@@ -685,6 +685,106 @@ async fn two_claims_of_the_same_renewal_alert_make_one_winner(h: Harness) {
     assert_eq!(outbox_count(&h, "test.alertClaimed").await, 3);
 }
 
+async fn a_directory_without_the_master_key_leaves_renewal_alerts_for_the_server(h: Harness) {
+    let ada = user(&h, "ada@contoso.test").await;
+    let id = app_used_by(&h, "Unkeyed Suite", &[&ada]).await;
+    // Cancel by 2026-12-20, inside the 30-day offset.
+    h.directory
+        .add_saas_contract(
+            &Harness::operator(),
+            h.tenant(),
+            id,
+            contract("2026-01-01", "2027-01-19", 30, 1_000, None),
+        )
+        .await
+        .unwrap();
+    // What an offline tool opens: the same store and clock, no master key.
+    let offline = latchkey_core::Directory::new(
+        h.store.clone(),
+        latchkey_core::password::Hasher::new(latchkey_testkit::TEST_HASH, 1, 64).unwrap(),
+        h.clock.clone(),
+    );
+    let refused = offline.saas_renewal_pass(h.tenant()).await.unwrap_err();
+    assert!(
+        matches!(refused, DirectoryError::Conflict(ref m) if m.contains("master key")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        outbox_count(&h, "saas.renewalDue").await,
+        0,
+        "nothing recorded"
+    );
+    // The server's pass still sends it.
+    assert_eq!(
+        h.directory
+            .saas_renewal_pass(h.tenant())
+            .await
+            .unwrap()
+            .alerts_sent,
+        1
+    );
+    assert_eq!(mail_of(&h, MailKind::SaasNotice).await.len(), 1);
+}
+
+async fn the_overlap_report_prices_seats_set_on_the_app(h: Harness) {
+    let ada = user(&h, "ada@contoso.test").await;
+    let mut ids = Vec::new();
+    for name in ["Board One", "Board Two"] {
+        let (app, _) = h
+            .directory
+            .add_saas_app(
+                &Harness::operator(),
+                h.tenant(),
+                latchkey_core::directory::NewSaasApp {
+                    name: name.into(),
+                    vendor: None,
+                    category: Some("Project management".into()),
+                    owner: Some(UserRef::Id(ada.id)),
+                    state: None,
+                    contract: Some(contract("2026-01-01", "2027-06-01", 0, 120_000, None)),
+                },
+            )
+            .await
+            .unwrap();
+        ids.push(app.id);
+    }
+    h.directory
+        .set_saas_licensing(
+            &Harness::operator(),
+            h.tenant(),
+            ids[1],
+            SaasLicensingChanges {
+                seats_bought: Some(Some(4)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let groups = h
+        .directory
+        .saas_overlaps(&Harness::operator(), h.tenant())
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+    let costs: Vec<(Option<u32>, Option<i64>)> = groups[0]
+        .apps
+        .iter()
+        .map(|a| {
+            let c = a.cost.as_ref().unwrap();
+            (c.seats_bought, c.per_seat_monthly_minor)
+        })
+        .collect();
+    // 1,200.00 a year is 100.00 a month; four seats set on the second app.
+    assert_eq!(costs, [(None, None), (Some(4), Some(2_500))]);
+    let page = h
+        .directory
+        .saas_overlaps_page(&Harness::operator(), h.tenant(), None, 1)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.next.is_none());
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -705,4 +805,6 @@ both_backends!(
     a_contract_alerts_90_60_and_30_days_before_its_cancellation_deadline_once_each,
     a_contract_added_inside_the_alert_window_alerts_once_and_offsets_can_be_set,
     two_claims_of_the_same_renewal_alert_make_one_winner,
+    a_directory_without_the_master_key_leaves_renewal_alerts_for_the_server,
+    the_overlap_report_prices_seats_set_on_the_app,
 );

@@ -11,6 +11,8 @@ mod methods;
 mod new_user;
 mod policy;
 mod roles;
+mod saas;
+mod saas_dashboard;
 mod tap;
 
 use std::sync::Arc;
@@ -119,6 +121,13 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/apps", get(apps::index).post(apps::create))
         .route("/admin/apps/{app}", get(apps::show))
         .route("/admin/apps/{app}/{action}", post(apps::act))
+        .route("/admin/saas", get(saas::inventory))
+        .route("/admin/saas/dashboard", get(saas_dashboard::page))
+        .route("/admin/saas/dashboard/{chart}", get(saas_dashboard::export))
+        .route("/admin/saas/renewals", get(saas::renewals))
+        .route("/admin/saas/overlaps", get(saas::overlaps))
+        .route("/admin/saas/apps/{app}", get(saas::show))
+        .route("/admin/saas/apps/{app}/{action}", post(saas::act))
         .route("/admin/audit", get(audit::page))
         .route("/admin/audit/export.csv", get(audit::export))
         .route(
@@ -155,6 +164,10 @@ struct Nav {
     audit: bool,
     settings: bool,
     apps: bool,
+    /// The SaaS apps section: readers of the SaaS inventory.
+    saas: bool,
+    /// The Mail queue: for those who may reset passwords.
+    mail: bool,
 }
 
 #[derive(Template)]
@@ -645,6 +658,8 @@ impl Viewer {
                 audit: self.may(Action::ReadAuditLogs),
                 settings: self.may(Action::ManageTenant),
                 apps: self.may(Action::ManageApps),
+                saas: self.may(Action::ReadSaasApps),
+                mail: self.may(Action::ResetPassword),
             },
         }
     }

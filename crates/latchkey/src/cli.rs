@@ -67,6 +67,90 @@ pub enum AppsInventoryCommand {
     AddContract(AppsInventoryAddContractArgs),
     /// The app's users who have not used it for a number of days (60 by default).
     Idle(AppsInventoryIdleArgs),
+    /// Set an app's seats bought, idle threshold and the Latchkey SKU its seats are.
+    Licensing(AppsInventoryLicensingArgs),
+    /// An app's licences: seats bought and assigned, idle seats and the saving per month.
+    Licenses(AppsInventoryAppArgs),
+    /// The reclamation list (idle seats of every app), or with APP and USER reclaim one seat.
+    Reclaim(AppsInventoryReclaimArgs),
+    /// Contracts by cancellation deadline, from today.
+    Renewals(AppsInventoryPageArgs),
+    /// Categories with more than one app in use, with their users and cost.
+    Overlaps(AppsInventoryPageArgs),
+    /// Show or set the days before a cancellation deadline at which alerts go out.
+    RenewalOffsets(AppsInventoryOffsetsArgs),
+    /// Enter an app by hand (add its contract with `add-contract`).
+    Add(AppsInventoryAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryLicensingArgs {
+    #[command(flatten)]
+    pub app: AppsInventoryAppArgs,
+    /// Seats bought, or `none` to take them from the current contracts.
+    #[arg(long)]
+    pub seats_bought: Option<String>,
+    /// Days without use after which a seat is idle, or `default` (60).
+    #[arg(long)]
+    pub idle_days: Option<String>,
+    /// The Latchkey SKU (part number or id) the app's seats are, or `none`.
+    #[arg(long)]
+    pub sku: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryReclaimArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The app's id or name; with USER, reclaim that seat.
+    pub app: Option<String>,
+    /// The user (UPN or id) whose seat to reclaim.
+    pub user: Option<String>,
+    /// Page size of the list (1-999).
+    #[arg(long, default_value_t = 100)]
+    pub top: u32,
+    /// The page after this token (printed as `next` by the previous page).
+    #[arg(long)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryPageArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Page size (1-999).
+    #[arg(long, default_value_t = 100)]
+    pub top: u32,
+    /// The page after this token (printed as `next` by the previous page).
+    #[arg(long)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryOffsetsArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// New offsets in days, e.g. 90,60,30.
+    #[arg(long, value_delimiter = ',')]
+    pub set: Option<Vec<u32>>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryAddArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The app's name.
+    pub name: String,
+    #[arg(long)]
+    pub vendor: Option<String>,
+    #[arg(long)]
+    pub category: Option<String>,
+    /// The owner's UPN or id.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// discovered (default), underReview, sanctioned, unsanctioned or retired.
+    #[arg(long)]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -76,10 +76,11 @@ fn our_crates_depend_on_each_other_only_in_the_documented_directions() {
         "core depends on none of ours"
     );
     assert_eq!(ours("latchkey-store"), vec!["latchkey-core"]);
-    // Graph uses the identity platform only for its one token validation.
+    // Graph uses the identity platform only for its one token validation, and SaaS
+    // management's parsers (money in a contract) as the CLI does.
     assert_eq!(
         ours("latchkey-graph"),
-        vec!["latchkey-core", "latchkey-identity"]
+        vec!["latchkey-core", "latchkey-identity", "latchkey-saas"]
     );
     assert_eq!(ours("latchkey-identity"), vec!["latchkey-core"]);
     // The admin center signs in through the identity platform and shares its page headers.

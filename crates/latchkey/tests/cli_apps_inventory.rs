@@ -192,3 +192,161 @@ fn an_operator_imports_expenses_twice_reviews_the_apps_and_sees_a_consented_app(
         "{says}"
     );
 }
+
+#[test]
+fn an_operator_enters_apps_sets_licensing_and_reads_renewals_overlaps_and_idle_seats() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["init", "--domain", "contoso.test"]);
+    let one = cli(
+        &data,
+        &[
+            "apps-inventory",
+            "add",
+            "Chat One",
+            "--vendor",
+            "Chat Inc",
+            "--category",
+            "Communication",
+            "--state",
+            "sanctioned",
+            "--owner",
+            "admin@contoso.test",
+        ],
+    );
+    assert_eq!(one["displayName"], "Chat One");
+    assert_eq!(one["state"], "sanctioned");
+    let two = cli(
+        &data,
+        &[
+            "apps-inventory",
+            "add",
+            "Chat Two",
+            "--category",
+            "communication",
+        ],
+    );
+    assert_eq!(two["state"], "discovered");
+    let says = refused(&data, &["apps-inventory", "add", "chat one"]);
+    assert!(says.contains("displayName"), "{says}");
+    let says = refused(
+        &data,
+        &["apps-inventory", "add", "X", "--state", "approved"],
+    );
+    assert!(says.contains("--state 'approved' is not a state"), "{says}");
+
+    let today = chrono::Utc::now().date_naive();
+    for (app, days, cost) in [("Chat Two", 200, "600"), ("Chat One", 45, "1200")] {
+        cli(
+            &data,
+            &[
+                "apps-inventory",
+                "add-contract",
+                app,
+                "--start",
+                &(today - chrono::Days::new(100)).to_string(),
+                "--end",
+                &(today + chrono::Days::new(days)).to_string(),
+                "--cost",
+                cost,
+                "--currency",
+                "EUR",
+            ],
+        );
+    }
+
+    let set = cli(
+        &data,
+        &[
+            "apps-inventory",
+            "licensing",
+            "Chat Two",
+            "--seats-bought",
+            "5",
+            "--idle-days",
+            "30",
+        ],
+    );
+    assert_eq!(set["seatsBought"], 5);
+    assert_eq!(set["idleDays"], 30);
+    let cleared = cli(
+        &data,
+        &[
+            "apps-inventory",
+            "licensing",
+            "Chat Two",
+            "--idle-days",
+            "default",
+        ],
+    );
+    assert_eq!(cleared["idleDays"], 60);
+    assert_eq!(cleared["seatsBought"], 5, "left as it was");
+    let says = refused(
+        &data,
+        &[
+            "apps-inventory",
+            "licensing",
+            "Chat Two",
+            "--idle-days",
+            "0",
+        ],
+    );
+    assert!(says.contains("idleDays"), "{says}");
+    let says = refused(
+        &data,
+        &["apps-inventory", "licensing", "Chat Two", "--sku", "NOPE"],
+    );
+    assert!(says.contains("NOPE"), "{says}");
+
+    let licenses = cli(&data, &["apps-inventory", "licenses", "Chat Two"]);
+    assert_eq!(licenses["seatsBought"], 5);
+    assert_eq!(licenses["seatsAssigned"], 0);
+    assert_eq!(licenses["idleSeats"], 0);
+    // 600.00 a year over five seats.
+    assert_eq!(licenses["cost"]["costPerSeatPerMonth"], "10.00");
+
+    let idle = cli(&data, &["apps-inventory", "reclaim"]);
+    assert!(idle["value"].as_array().unwrap().is_empty());
+    assert!(idle["next"].is_null());
+    let says = refused(
+        &data,
+        &[
+            "apps-inventory",
+            "reclaim",
+            "Chat Two",
+            "admin@contoso.test",
+        ],
+    );
+    assert!(
+        says.contains("has no seat of Chat Two to reclaim"),
+        "{says}"
+    );
+    let says = refused(&data, &["apps-inventory", "reclaim", "Chat Two"]);
+    assert!(says.contains("give the user"), "{says}");
+
+    let renewals = cli(&data, &["apps-inventory", "renewals", "--top", "1"]);
+    assert_eq!(renewals["value"][0]["appDisplayName"], "Chat One");
+    assert_eq!(renewals["value"][0]["daysLeft"], 45);
+    let next = renewals["next"].as_str().unwrap();
+    let rest = cli(
+        &data,
+        &["apps-inventory", "renewals", "--top", "1", "--after", next],
+    );
+    assert_eq!(rest["value"][0]["appDisplayName"], "Chat Two");
+    assert!(rest["next"].is_null());
+
+    let overlaps = cli(&data, &["apps-inventory", "overlaps"]);
+    assert_eq!(overlaps["value"][0]["category"], "Communication");
+    assert_eq!(overlaps["value"][0]["apps"].as_array().unwrap().len(), 2);
+    assert_eq!(overlaps["value"][0]["apps"][1]["cost"]["seatsBought"], 5);
+
+    let offsets = cli(&data, &["apps-inventory", "renewal-offsets"]);
+    assert_eq!(offsets["renewalAlertDays"], serde_json::json!([90, 60, 30]));
+    let offsets = cli(
+        &data,
+        &["apps-inventory", "renewal-offsets", "--set", "14,45,14"],
+    );
+    assert_eq!(offsets["renewalAlertDays"], serde_json::json!([45, 14]));
+    let says = refused(&data, &["apps-inventory", "renewal-offsets", "--set", "0"]);
+    assert!(says.contains("renewalAlertDays"), "{says}");
+}

@@ -21,6 +21,7 @@ mod require_change;
 mod reset;
 mod roles;
 mod saas;
+mod saas_dashboard;
 mod saas_licenses;
 mod sign_in;
 mod sspr;
@@ -30,6 +31,7 @@ mod tenants;
 mod unlock;
 mod update;
 mod users;
+mod workflow_admin;
 mod workflows;
 
 use std::sync::Arc;
@@ -71,6 +73,7 @@ pub use my_account::MY_ACCOUNT_APP_NAME;
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
 pub use saas::{MAX_EXPENSE_LINES, SaasAppChanges};
+pub use saas_dashboard::{IdleApp, SPEND_MONTHS, SaasDashboard, Spend};
 pub use saas_licenses::{NewSaasApp, RenewalPass};
 pub use sign_in::{ClientRef, SignInError};
 pub use sspr::{ResetError, ResetStep};
@@ -79,6 +82,7 @@ pub use tenant_connections::{TenantConnection, TenantConnectionInput};
 pub use tenants::Bootstrapped;
 pub use update::{ProfileField, UserChanges};
 pub use users::{CreatedUser, NewUser};
+pub use workflow_admin::{MAX_ON_DEMAND_SUBJECTS, MAX_WORKFLOW_PAGE, WorkflowChanges};
 pub use workflows::{
     ActionResult, MAX_STEP_ATTEMPTS, STEP_LEASE_SECONDS, Workflow, effect_is_from_step, find_sku,
 };

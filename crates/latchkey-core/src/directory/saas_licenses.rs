@@ -13,8 +13,10 @@ use crate::error::DirectoryError;
 use crate::ids::{SaasAppId, TenantId, UserId};
 use crate::license::LicenseChange;
 use crate::mail::{MailAddress, MailContent};
+use crate::query::{Filter, Literal, UserProperty};
 use crate::role::DirectoryRole;
 use crate::saas::{NewContract, SaasApp, SaasAppState, SaasContract, SaasQuery, format_amount};
+use crate::saas_license::RenewalRow;
 use crate::saas_license::{
     DEFAULT_RENEWAL_OFFSETS, IdleSeat, MAX_SEATS, OverlapApp, OverlapGroup, SaasLicenseReport,
     SaasLicensing, SaasLicensingChanges, SeatCost, SeatReclaim, SeatRow, due_offsets, is_idle,
@@ -48,6 +50,32 @@ pub struct RenewalPass {
 
 fn not_found(id: SaasAppId) -> DirectoryError {
     DirectoryError::not_found(format!("SaaS app '{id}'"))
+}
+
+fn check_limit(limit: u32) -> Result<(), DirectoryError> {
+    if (1..=999).contains(&limit) {
+        Ok(())
+    } else {
+        Err(DirectoryError::invalid(
+            "$top",
+            "the page size must be between 1 and 999",
+        ))
+    }
+}
+
+fn bad_token() -> DirectoryError {
+    DirectoryError::invalid("$skiptoken", "the page token is not valid")
+}
+
+/// A user's own addresses, else the UPN when it parses as one.
+fn alert_addresses(u: &crate::user::User) -> Vec<MailAddress> {
+    let mut a = super::mail::user_addresses(u);
+    if a.is_empty()
+        && let Ok(x) = MailAddress::parse(u.user_principal_name.as_str())
+    {
+        a.push(x);
+    }
+    a
 }
 
 fn money(minor: i64, cost: &SeatCost) -> String {
@@ -151,7 +179,7 @@ impl Directory {
     }
 
     /// Seat costs for `apps` (one query for their current contracts).
-    async fn seat_costs(
+    pub(super) async fn seat_costs(
         &self,
         tenant: TenantId,
         apps: &[(SaasAppId, SaasLicensing)],
@@ -503,9 +531,22 @@ impl Directory {
         }
         groups.retain(|(_, list)| list.len() > 1);
         groups.sort_by_key(|g| g.0.to_lowercase());
-        let ids: Vec<(SaasAppId, SaasLicensing)> = groups
+        // Each app's own licensing (seats bought set on the app), in one query per 500 apps.
+        let app_ids: Vec<SaasAppId> = groups
             .iter()
-            .flat_map(|(_, list)| list.iter().map(|a| (a.id, SaasLicensing::default())))
+            .flat_map(|(_, list)| list.iter().map(|a| a.id))
+            .collect();
+        let licensings = self.store.find_saas_licensings(tenant, &app_ids).await?;
+        let ids: Vec<(SaasAppId, SaasLicensing)> = app_ids
+            .iter()
+            .map(|id| {
+                let l = licensings
+                    .iter()
+                    .find(|(a, _)| a == id)
+                    .map(|(_, l)| *l)
+                    .unwrap_or_default();
+                (*id, l)
+            })
             .collect();
         let costs = self.seat_costs(tenant, &ids).await?;
         Ok(groups
@@ -524,6 +565,37 @@ impl Directory {
                     .collect(),
             })
             .collect())
+    }
+
+    /// One page of [`Directory::saas_overlaps`]: at most `limit` categories after the
+    /// category `after` (the previous page's `next`).
+    pub async fn saas_overlaps_page(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Page<OverlapGroup>, DirectoryError> {
+        check_limit(limit)?;
+        let after = after
+            .map(|a| {
+                a.strip_prefix("c:")
+                    .map(str::to_owned)
+                    .ok_or_else(bad_token)
+            })
+            .transpose()?;
+        let groups = self.saas_overlaps(actor, tenant).await?;
+        let mut rest = groups.into_iter().filter(|g| {
+            after
+                .as_ref()
+                .is_none_or(|a| g.category.to_lowercase() > *a)
+        });
+        let items: Vec<OverlapGroup> = rest.by_ref().take(limit as usize).collect();
+        let next = match (rest.next(), items.last()) {
+            (Some(_), Some(last)) => Some(format!("c:{}", last.category.to_lowercase())),
+            _ => None,
+        };
+        Ok(Page { items, next })
     }
 
     /// The days before a cancellation deadline at which renewal alerts go out.
@@ -594,8 +666,53 @@ impl Directory {
         actor: &Actor,
         tenant: TenantId,
         limit: u32,
-    ) -> Result<Vec<crate::saas_license::RenewalRow>, DirectoryError> {
+    ) -> Result<Vec<RenewalRow>, DirectoryError> {
         authorize(actor, Action::ReadSaasApps, &[])?;
+        let mut out = self.renewal_calendar(tenant).await?;
+        out.truncate(limit.clamp(1, 999) as usize);
+        Ok(out)
+    }
+
+    /// One page of the renewal calendar (by cancellation deadline, then contract): at most
+    /// `limit` contracts after `after` (the previous page's `next`).
+    pub async fn upcoming_saas_renewals_page(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Page<RenewalRow>, DirectoryError> {
+        authorize(actor, Action::ReadSaasApps, &[])?;
+        check_limit(limit)?;
+        let after = after
+            .map(|a| {
+                a.strip_prefix("d:")
+                    .and_then(|r| r.split_once(' '))
+                    .and_then(|(d, id)| {
+                        Some((d.parse::<NaiveDate>().ok()?, id.parse::<uuid::Uuid>().ok()?))
+                    })
+                    .ok_or_else(bad_token)
+            })
+            .transpose()?;
+        let all = self.renewal_calendar(tenant).await?;
+        let mut rest = all.into_iter().filter(|r| {
+            after.is_none_or(|a| (r.contract.cancellation_deadline(), r.contract.id) > a)
+        });
+        let items: Vec<RenewalRow> = rest.by_ref().take(limit as usize).collect();
+        let next = match (rest.next(), items.last()) {
+            (Some(_), Some(last)) => Some(format!(
+                "d:{} {}",
+                last.contract.cancellation_deadline(),
+                last.contract.id
+            )),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Every contract whose cancellation deadline is today or later (at most 10,000 read),
+    /// by deadline then id; read a page of contracts at a time, never per row.
+    async fn renewal_calendar(&self, tenant: TenantId) -> Result<Vec<RenewalRow>, DirectoryError> {
         let today = self.today();
         let mut out = Vec::new();
         let mut after = None;
@@ -615,35 +732,15 @@ impl Directory {
             }
         }
         out.sort_by_key(|r| (r.contract.cancellation_deadline(), r.contract.id));
-        out.truncate(limit.clamp(1, 999) as usize);
         Ok(out)
     }
 
-    /// Addresses a SaaS alert goes to: the app's owner if it has one with an address, else
-    /// the enabled Global Administrators (`mail`, `otherMails`, else the UPN).
-    async fn saas_alert_recipients(
+    /// The enabled Global Administrators' addresses (`mail`, `otherMails`, else the UPN),
+    /// each once: where a SaaS alert goes when its app has no owner with an address.
+    async fn saas_admin_addresses(
         &self,
         tenant: TenantId,
-        owner: Option<UserId>,
     ) -> Result<Vec<MailAddress>, DirectoryError> {
-        let with_upn = |u: &crate::user::User| {
-            let mut a = super::mail::user_addresses(u);
-            if a.is_empty()
-                && let Ok(x) = MailAddress::parse(u.user_principal_name.as_str())
-            {
-                a.push(x);
-            }
-            a
-        };
-        if let Some(owner) = owner
-            && let Some(u) = self.store.find_user(tenant, owner).await?
-            && u.account_enabled
-        {
-            let a = with_upn(&u);
-            if !a.is_empty() {
-                return Ok(a);
-            }
-        }
         let admins = self
             .store
             .list_users(
@@ -657,7 +754,7 @@ impl Directory {
             .await?;
         let mut to: Vec<MailAddress> = Vec::new();
         for admin in admins.items.iter().filter(|u| u.account_enabled) {
-            for a in with_upn(admin) {
+            for a in alert_addresses(admin) {
                 if !to
                     .iter()
                     .any(|o| o.as_str().eq_ignore_ascii_case(a.as_str()))
@@ -669,13 +766,55 @@ impl Directory {
         Ok(to)
     }
 
+    /// The enabled users among `ids`, with their alert addresses, in one query per 100.
+    async fn saas_owner_addresses(
+        &self,
+        tenant: TenantId,
+        ids: &[UserId],
+    ) -> Result<Vec<(UserId, Vec<MailAddress>)>, DirectoryError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(100) {
+            let page = self
+                .store
+                .list_users(
+                    tenant,
+                    &UserQuery {
+                        filter: Some(Filter::In {
+                            property: UserProperty::Id,
+                            values: chunk.iter().map(|id| Literal::Id(*id)).collect(),
+                        }),
+                        limit: 999,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            out.extend(
+                page.items
+                    .iter()
+                    .filter(|u| u.account_enabled)
+                    .map(|u| (u.id, alert_addresses(u))),
+            );
+        }
+        Ok(out)
+    }
+
     /// One renewal pass over a tenant at the directory's clock: for each contract whose
     /// alert day (cancellation deadline less an offset) has come and whose deadline has not
     /// passed, the alerts not yet sent are recorded and one message goes to the app's owner
     /// (else the Global Administrators) with a `saas.renewalDue` event for workflows. The
     /// store's unique (contract, offset) key makes each alert go once, however many passes
     /// or nodes run; offsets passed while no pass ran are recorded with the next one.
+    ///
+    /// A directory without the master key (an offline tool) cannot seal the message, so it
+    /// refuses rather than record alerts that no one would receive: they stay due for the
+    /// server's next pass.
     pub async fn saas_renewal_pass(&self, tenant: TenantId) -> Result<RenewalPass, DirectoryError> {
+        if self.master.is_none() {
+            return Err(DirectoryError::Conflict(
+                "renewal alerts need the master key to seal their mail; `latchkey serve` sends them"
+                    .into(),
+            ));
+        }
         let actor = Actor::Operator {
             channel: Channel::Workflow,
         };
@@ -688,6 +827,8 @@ impl Directory {
         let mut pass = RenewalPass::default();
         let mut after = None;
         let mut tenant_record = None;
+        // Read once a pass when an alert needs them.
+        let mut admins: Option<Vec<MailAddress>> = None;
         loop {
             let rows = self
                 .store
@@ -695,6 +836,17 @@ impl Directory {
                 .await?;
             let full = rows.len() == RENEWAL_PAGE as usize;
             after = rows.last().map(|r| r.contract.id);
+            // The owners of this page's due contracts, in one query (not one per contract).
+            let mut owner_ids: Vec<UserId> = rows
+                .iter()
+                .filter(|r| {
+                    !due_offsets(r.contract.cancellation_deadline(), today, &offsets).is_empty()
+                })
+                .filter_map(|r| r.app_owner)
+                .collect();
+            owner_ids.sort_unstable();
+            owner_ids.dedup();
+            let owners = self.saas_owner_addresses(tenant, &owner_ids).await?;
             for row in rows {
                 pass.contracts_read += 1;
                 let c = &row.contract;
@@ -729,8 +881,21 @@ impl Directory {
                         "daysLeft": days_left,
                     }),
                 });
-                if self.master.is_some() {
-                    let to = self.saas_alert_recipients(tenant, row.app_owner).await?;
+                {
+                    let owned = row
+                        .app_owner
+                        .and_then(|o| owners.iter().find(|(id, _)| *id == o))
+                        .map(|(_, a)| a.clone())
+                        .filter(|a| !a.is_empty());
+                    let to = match owned {
+                        Some(a) => a,
+                        None => {
+                            if admins.is_none() {
+                                admins = Some(self.saas_admin_addresses(tenant).await?);
+                            }
+                            admins.clone().unwrap_or_default()
+                        }
+                    };
                     if !to.is_empty() {
                         if tenant_record.is_none() {
                             tenant_record = Some(self.tenant(tenant).await?);

@@ -50,6 +50,23 @@ pub struct Workflow {
     pub workflow: ValidWorkflow,
     /// When its first version was saved: recurring triggers fire from then on.
     pub created_at: DateTime<Utc>,
+    /// When its latest version was saved.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Workflow {
+    /// The workflow as stored, its definition validated again.
+    pub(crate) fn from_stored(
+        w: &crate::workflow_store::StoredWorkflow,
+    ) -> Result<Self, DirectoryError> {
+        Ok(Self {
+            id: w.id,
+            version: w.version,
+            workflow: WorkflowDefinition::from_stored_json(&w.definition)?,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        })
+    }
 }
 
 /// How an action ended, as the engine reports it.
@@ -81,7 +98,7 @@ impl Directory {
         tenant: TenantId,
         raw: &str,
     ) -> Result<Workflow, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ManageWorkflows, &[])?;
         let workflow = WorkflowDefinition::parse_json(raw)?;
         if let Some(target) = &workflow.definition.target
             && self
@@ -116,6 +133,7 @@ impl Directory {
             version,
             workflow,
             created_at: self.clock.now(),
+            updated_at: self.clock.now(),
         })
     }
 
@@ -124,19 +142,12 @@ impl Directory {
         actor: &Actor,
         tenant: TenantId,
     ) -> Result<Vec<Workflow>, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ReadWorkflows, &[])?;
         self.store
             .list_workflows(tenant)
             .await?
-            .into_iter()
-            .map(|w| {
-                Ok(Workflow {
-                    id: w.id,
-                    version: w.version,
-                    workflow: WorkflowDefinition::from_stored_json(&w.definition)?,
-                    created_at: w.created_at,
-                })
-            })
+            .iter()
+            .map(Workflow::from_stored)
             .collect()
     }
 
@@ -163,7 +174,7 @@ impl Directory {
         user: UserId,
         occurrence: &str,
     ) -> Result<bool, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ManageWorkflows, &[])?;
         Ok(self
             .store
             .create_workflow_run(&NewRun {
@@ -198,7 +209,7 @@ impl Directory {
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<ClaimedStep>, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ManageWorkflows, &[])?;
         let now = self.clock.now();
         let lease = lease.max(Duration::seconds(MIN_STEP_LEASE_SECONDS));
         Ok(self
@@ -416,7 +427,7 @@ impl Directory {
         workflow: Option<WorkflowId>,
         limit: u32,
     ) -> Result<Vec<RunRecord>, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ReadWorkflows, &[])?;
         Ok(self
             .store
             .list_workflow_runs(tenant, workflow, None, limit.clamp(1, MAX_RUNS_LISTED))
@@ -430,7 +441,7 @@ impl Directory {
         tenant: TenantId,
         run: RunId,
     ) -> Result<RunRecord, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ReadWorkflows, &[])?;
         self.store
             .list_workflow_runs(tenant, None, Some(run), 1)
             .await?
@@ -446,6 +457,7 @@ impl Directory {
         tenant: TenantId,
         run: RunId,
     ) -> Result<RunRecord, DirectoryError> {
+        authorize(actor, Action::ManageWorkflows, &[])?;
         let record = self.get_workflow_run(actor, tenant, run).await?;
         if record.status != RunStatus::Running {
             return Err(DirectoryError::invalid(
@@ -472,6 +484,7 @@ impl Directory {
         tenant: TenantId,
         run: RunId,
     ) -> Result<RunId, DirectoryError> {
+        authorize(actor, Action::ManageWorkflows, &[])?;
         let record = self.get_workflow_run(actor, tenant, run).await?;
         if record.status == RunStatus::Running {
             return Err(DirectoryError::invalid(
@@ -480,11 +493,12 @@ impl Directory {
             ));
         }
         let workflow = self
-            .list_workflows(actor, tenant)
-            .await?
-            .into_iter()
-            .find(|w| w.id == record.workflow_id)
-            .ok_or_else(|| DirectoryError::not_found("the run's workflow"))?;
+            .workflow_by_id(actor, tenant, record.workflow_id)
+            .await
+            .map_err(|e| match e {
+                DirectoryError::NotFound { .. } => DirectoryError::not_found("the run's workflow"),
+                other => other,
+            })?;
         let now = self.clock.now();
         let id = RunId::new();
         let created = self
@@ -541,7 +555,7 @@ impl Directory {
         actor: &Actor,
         tenant: TenantId,
     ) -> Result<WorkflowSettings, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ReadWorkflows, &[])?;
         let Some((zone, share)) = self.store.workflow_settings(tenant).await? else {
             return Ok(WorkflowSettings::default());
         };
@@ -562,6 +576,7 @@ impl Directory {
         time_zone: Option<&str>,
         max_run_share_percent: Option<u32>,
     ) -> Result<WorkflowSettings, DirectoryError> {
+        authorize(actor, Action::ManageWorkflows, &[])?;
         let mut settings = self.workflow_settings(actor, tenant).await?;
         if let Some(zone) = time_zone {
             settings.time_zone = parse_time_zone(zone)?;
@@ -613,7 +628,7 @@ impl Directory {
         workflow: WorkflowId,
         users: &[UserId],
     ) -> Result<HashSet<(UserId, String)>, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ManageWorkflows, &[])?;
         if users.is_empty() {
             return Ok(HashSet::new());
         }
@@ -634,7 +649,7 @@ impl Directory {
         workflow: &Workflow,
         limit: u32,
     ) -> Result<Vec<(i64, crate::audit::OutboxEvent)>, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ManageWorkflows, &[])?;
         let after = self.store.workflow_cursor(workflow.id).await?.unwrap_or(0);
         let until = self.clock.now() - Duration::seconds(CHANGE_SETTLE_SECONDS);
         Ok(self
@@ -656,7 +671,7 @@ impl Directory {
         workflow: WorkflowId,
         seq: i64,
     ) -> Result<(), DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ManageWorkflows, &[])?;
         Ok(self.store.set_workflow_cursor(workflow, seq).await?)
     }
 
@@ -691,7 +706,7 @@ impl Directory {
         runs: &[(UserId, String)],
         confirmed: bool,
     ) -> Result<usize, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ManageWorkflows, &[])?;
         if runs.len() > SHARE_CHECK_FLOOR
             && !confirmed
             && !workflow.workflow.definition.confirm_share
@@ -734,6 +749,7 @@ impl Directory {
         tenant: TenantId,
         name: &str,
     ) -> Result<secrecy::SecretString, DirectoryError> {
+        authorize(actor, Action::ManageWorkflows, &[])?;
         use base64::Engine as _;
         use rand::RngCore as _;
         let workflow = self.get_workflow(actor, tenant, name).await?;
@@ -768,7 +784,7 @@ impl Directory {
         actor: &Actor,
         workflow: WorkflowId,
     ) -> Result<Option<secrecy::SecretString>, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
+        authorize(actor, Action::ManageWorkflows, &[])?;
         let Some(sealed) = self.store.workflow_secret(workflow).await? else {
             return Ok(None);
         };

@@ -75,6 +75,14 @@ fn about(role: DirectoryRole) -> &'static str {
             "Can reset passwords and revoke sessions of users without roles and of other helpdesk administrators."
         }
         DirectoryRole::LicenseAdministrator => "Can assign and remove licences.",
+        DirectoryRole::SaasItReader
+        | DirectoryRole::SaasFinanceReader
+        | DirectoryRole::SaasSecurityReader => {
+            "Can read the SaaS inventory, its renewals and its dashboards; changes nothing."
+        }
+        DirectoryRole::LifecycleWorkflowsAdministrator => {
+            "Can create, change, run and delete lifecycle workflows and read their runs."
+        }
     }
 }
 

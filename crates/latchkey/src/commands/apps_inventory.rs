@@ -3,11 +3,14 @@
 //! `latchkey-saas` and imported by core.
 
 use latchkey_core::Directory;
-use latchkey_core::directory::SaasAppChanges;
+use latchkey_core::directory::{NewSaasApp, SaasAppChanges, UserRef};
 use latchkey_core::ids::{SaasAppId, TenantId};
 use latchkey_core::saas::{
     BillingPeriod, NewContract, SaasApp, SaasAppDetail, SaasAppState, SaasContract, SaasQuery,
     format_amount, risky_permissions,
+};
+use latchkey_core::saas_license::{
+    IdleSeat, RenewalRow, SaasLicensing, SaasLicensingChanges, SeatCost,
 };
 use serde_json::{Value, json};
 
@@ -149,7 +152,391 @@ async fn set_state(a: &crate::cli::AppsInventoryAppArgs, state: SaasAppState) ->
     Ok(())
 }
 
+fn amount(minor: Option<i64>, exponent: Option<u8>) -> Option<String> {
+    Some(format_amount(minor?, exponent?))
+}
+
+fn seat_json(s: &IdleSeat) -> Value {
+    json!({
+        "appId": s.app_id.to_string(),
+        "appDisplayName": s.app_name,
+        "userId": s.user_id.to_string(),
+        "userPrincipalName": s.user_principal_name,
+        "firstSeenDateTime": s.first_seen.to_rfc3339(),
+        "lastUsedDateTime": s.last_used.to_rfc3339(),
+        "idleDays": s.idle_days,
+        "savingPerMonth": amount(s.saving_monthly_minor, s.exponent),
+        "currency": s.currency,
+    })
+}
+
+fn seat_row(s: &IdleSeat) -> Vec<String> {
+    vec![
+        s.app_name.clone(),
+        s.user_principal_name
+            .clone()
+            .unwrap_or_else(|| s.user_id.to_string()),
+        when(s.last_used),
+        s.idle_days.to_string(),
+        match (amount(s.saving_monthly_minor, s.exponent), &s.currency) {
+            (Some(a), Some(c)) => format!("{a} {c}"),
+            _ => String::new(),
+        },
+    ]
+}
+
+const SEAT_HEADERS: [&str; 5] = ["APP", "USER", "LAST USED", "IDLE DAYS", "SAVING/MONTH"];
+
+fn licensing_json(l: &SaasLicensing) -> Value {
+    json!({
+        "seatsBought": l.seats_bought,
+        "idleDays": l.idle_days(),
+        "skuId": l.sku.map(|s| s.to_string()),
+    })
+}
+
+fn cost_json(c: Option<&SeatCost>) -> Value {
+    c.map_or(Value::Null, |c| {
+        json!({
+            "seatsBought": c.seats_bought,
+            "monthlyCost": format_amount(c.monthly_cost_minor, c.exponent),
+            "costPerSeatPerMonth": amount(c.per_seat_monthly_minor, Some(c.exponent)),
+            "currency": c.currency,
+        })
+    })
+}
+
+fn renewal_json(r: &RenewalRow, today: chrono::NaiveDate) -> Value {
+    let mut out = contract_json(&r.contract);
+    if let Value::Object(map) = &mut out {
+        map.insert("appId".into(), json!(r.contract.app_id.to_string()));
+        map.insert("appDisplayName".into(), json!(r.app_name));
+        map.insert("ownerId".into(), json!(r.app_owner.map(|o| o.to_string())));
+        map.insert(
+            "daysLeft".into(),
+            json!((r.contract.cancellation_deadline() - today).num_days()),
+        );
+    }
+    out
+}
+
+/// `N`, or `keyword` for `None`.
+fn number_or(raw: &str, keyword: &str, flag: &str) -> CliResult<Option<u32>> {
+    if raw.eq_ignore_ascii_case(keyword) {
+        return Ok(None);
+    }
+    raw.parse::<u32>().map(Some).map_err(|_| {
+        CliError(format!(
+            "{flag} '{raw}' is not a whole number or '{keyword}'"
+        ))
+    })
+}
+
+fn print_next(next: Option<&String>) {
+    if let Some(next) = next {
+        println!("More: --after '{next}'");
+    }
+}
+
+/// Licences, reclamation, renewals, overlaps and manual entry; the rest goes to
+/// [`run_inventory`].
+async fn run_more(cmd: AppsInventoryCommand) -> CliResult {
+    match cmd {
+        AppsInventoryCommand::Licensing(a) => {
+            let mut changes = SaasLicensingChanges::default();
+            if let Some(raw) = &a.seats_bought {
+                changes.seats_bought = Some(number_or(raw, "none", "--seats-bought")?);
+            }
+            if let Some(raw) = &a.idle_days {
+                changes.idle_days = Some(number_or(raw, "default", "--idle-days")?);
+            }
+            let (directory, tenant) = open(&a.app.tenant).await?;
+            if let Some(raw) = &a.sku {
+                changes.sku = Some(if raw.eq_ignore_ascii_case("none") {
+                    None
+                } else {
+                    Some(
+                        super::licenses::find_sku(&directory, tenant, raw)
+                            .await?
+                            .sku_id,
+                    )
+                });
+            }
+            let id = find(&directory, tenant, &a.app.app).await?;
+            let l = directory
+                .set_saas_licensing(&OPERATOR, tenant, id, changes)
+                .await?;
+            if a.app.tenant.json {
+                output::json(&licensing_json(&l));
+            } else {
+                output::fields(&[
+                    (
+                        "Seats bought",
+                        l.seats_bought
+                            .map_or_else(|| "from the contracts".into(), |s| s.to_string()),
+                    ),
+                    ("Idle after (days)", l.idle_days().to_string()),
+                    ("SKU", l.sku.map(|s| s.to_string()).unwrap_or_default()),
+                ]);
+            }
+        }
+        AppsInventoryCommand::Licenses(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let id = find(&directory, tenant, &a.app).await?;
+            let r = directory.saas_licenses(&OPERATOR, tenant, id).await?;
+            let exponent = r.cost.as_ref().map(|c| c.exponent);
+            let seats_bought = r
+                .cost
+                .as_ref()
+                .and_then(|c| c.seats_bought)
+                .or(r.licensing.seats_bought);
+            if a.tenant.json {
+                output::json(&json!({
+                    "appId": r.app_id.to_string(),
+                    "settings": licensing_json(&r.licensing),
+                    "seatsBought": seats_bought,
+                    "seatsAssigned": r.seats_assigned,
+                    "idleSeats": r.idle.len(),
+                    "cost": cost_json(r.cost.as_ref()),
+                    "savingPerMonth": amount(Some(r.saving_monthly_minor), exponent),
+                    "currency": r.cost.as_ref().map(|c| c.currency.clone()),
+                    "idle": r.idle.iter().map(seat_json).collect::<Vec<_>>(),
+                }));
+            } else {
+                let currency = r
+                    .cost
+                    .as_ref()
+                    .map(|c| c.currency.clone())
+                    .unwrap_or_default();
+                output::fields(&[
+                    (
+                        "Seats bought",
+                        seats_bought.map(|s| s.to_string()).unwrap_or_default(),
+                    ),
+                    ("Seats assigned", r.seats_assigned.to_string()),
+                    ("Idle seats", r.idle.len().to_string()),
+                    (
+                        "Saving/month",
+                        amount(Some(r.saving_monthly_minor), exponent)
+                            .map(|a| format!("{a} {currency}"))
+                            .unwrap_or_default(),
+                    ),
+                ]);
+                let rows: Vec<Vec<String>> = r.idle.iter().map(seat_row).collect();
+                output::table(&SEAT_HEADERS, &rows);
+            }
+        }
+        AppsInventoryCommand::Reclaim(a) => match (&a.app, &a.user) {
+            (Some(app), Some(user)) => {
+                let user = UserRef::parse(user)?;
+                let (directory, tenant) = open(&a.tenant).await?;
+                let data_dir = &a.tenant.store.data_dir;
+                // The notice to the user is sealed with the master key; without one the seat is
+                // still reclaimed, and the operator is told the user was not.
+                let keyed = data_dir.join("master.key").exists();
+                let directory = if keyed {
+                    directory.with_master_key(super::serve::master_key_at(data_dir, None)?)
+                } else {
+                    directory
+                };
+                let id = find(&directory, tenant, app).await?;
+                let seat = directory
+                    .reclaim_saas_seat(&OPERATOR, tenant, id, &user)
+                    .await?;
+                if a.tenant.json {
+                    output::json(&seat_json(&seat));
+                } else {
+                    println!(
+                        "Reclaimed the {} seat of {}.",
+                        seat.app_name,
+                        seat.user_principal_name
+                            .clone()
+                            .unwrap_or_else(|| seat.user_id.to_string())
+                    );
+                }
+                if !keyed {
+                    eprintln!(
+                        "No master key in the data directory: the user was not told (start `latchkey serve` once)."
+                    );
+                }
+            }
+            (Some(_), None) => {
+                return Err(CliError(
+                    "give the user whose seat to reclaim after the app, or neither to list idle seats".into(),
+                ));
+            }
+            _ => {
+                let (directory, tenant) = open(&a.tenant).await?;
+                let page = directory
+                    .saas_reclamation(&OPERATOR, tenant, a.after.clone(), a.top)
+                    .await?;
+                if a.tenant.json {
+                    output::json(&json!({
+                        "value": page.items.iter().map(seat_json).collect::<Vec<_>>(),
+                        "next": page.next,
+                    }));
+                } else {
+                    let rows: Vec<Vec<String>> = page.items.iter().map(seat_row).collect();
+                    output::table(&SEAT_HEADERS, &rows);
+                    print_next(page.next.as_ref());
+                }
+            }
+        },
+        AppsInventoryCommand::Renewals(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let page = directory
+                .upcoming_saas_renewals_page(&OPERATOR, tenant, a.after.clone(), a.top)
+                .await?;
+            let today = directory.clock().now().date_naive();
+            if a.tenant.json {
+                output::json(&json!({
+                    "value": page.items.iter().map(|r| renewal_json(r, today)).collect::<Vec<_>>(),
+                    "next": page.next,
+                }));
+            } else {
+                let rows: Vec<Vec<String>> = page
+                    .items
+                    .iter()
+                    .map(|r| {
+                        let c = &r.contract;
+                        vec![
+                            c.cancellation_deadline().to_string(),
+                            (c.cancellation_deadline() - today).num_days().to_string(),
+                            r.app_name.clone(),
+                            c.end.to_string(),
+                            if c.auto_renew { "yes" } else { "no" }.to_owned(),
+                            format!(
+                                "{} {} {}",
+                                format_amount(c.cost_minor, c.exponent),
+                                c.currency,
+                                c.billing_period.as_str()
+                            ),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &["CANCEL BY", "DAYS LEFT", "APP", "END", "AUTO-RENEW", "COST"],
+                    &rows,
+                );
+                print_next(page.next.as_ref());
+            }
+        }
+        AppsInventoryCommand::Overlaps(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let page = directory
+                .saas_overlaps_page(&OPERATOR, tenant, a.after.clone(), a.top)
+                .await?;
+            if a.tenant.json {
+                output::json(&json!({
+                    "value": page.items.iter().map(|g| json!({
+                        "category": g.category,
+                        "apps": g.apps.iter().map(|x| {
+                            let mut out = app_json(&x.app);
+                            if let Value::Object(map) = &mut out {
+                                map.insert("cost".into(), cost_json(x.cost.as_ref()));
+                            }
+                            out
+                        }).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                    "next": page.next,
+                }));
+            } else {
+                let rows: Vec<Vec<String>> = page
+                    .items
+                    .iter()
+                    .flat_map(|g| {
+                        g.apps.iter().map(|x| {
+                            vec![
+                                g.category.clone(),
+                                x.app.name.clone(),
+                                x.app.state.as_str().to_owned(),
+                                x.app.user_count.to_string(),
+                                x.cost
+                                    .as_ref()
+                                    .map(|c| {
+                                        format!(
+                                            "{} {}",
+                                            format_amount(c.monthly_cost_minor, c.exponent),
+                                            c.currency
+                                        )
+                                    })
+                                    .unwrap_or_default(),
+                            ]
+                        })
+                    })
+                    .collect();
+                output::table(&["CATEGORY", "APP", "STATE", "USERS", "COST/MONTH"], &rows);
+                print_next(page.next.as_ref());
+            }
+        }
+        AppsInventoryCommand::RenewalOffsets(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let offsets = match a.set {
+                Some(set) => {
+                    directory
+                        .set_saas_renewal_offsets(&OPERATOR, tenant, set)
+                        .await?
+                }
+                None => directory.saas_renewal_offsets(&OPERATOR, tenant).await?,
+            };
+            if a.tenant.json {
+                output::json(&json!({ "renewalAlertDays": offsets }));
+            } else {
+                println!(
+                    "Renewal alerts go out {} days before a cancellation deadline.",
+                    offsets
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        AppsInventoryCommand::Add(a) => {
+            let state = a
+                .state
+                .as_deref()
+                .map(|s| {
+                    SaasAppState::parse(s).ok_or_else(|| {
+                        CliError(format!(
+                            "--state '{s}' is not a state: discovered, underReview, sanctioned, unsanctioned, retired"
+                        ))
+                    })
+                })
+                .transpose()?;
+            let owner = a.owner.as_deref().map(UserRef::parse).transpose()?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let (app, _) = directory
+                .add_saas_app(
+                    &OPERATOR,
+                    tenant,
+                    NewSaasApp {
+                        name: a.name.clone(),
+                        vendor: a.vendor.clone(),
+                        category: a.category.clone(),
+                        owner,
+                        state,
+                        contract: None,
+                    },
+                )
+                .await?;
+            if a.tenant.json {
+                output::json(&app_json(&app));
+            } else {
+                println!("Added {} ({}), {}.", app.name, app.id, app.state.as_str());
+            }
+        }
+        other => return run_inventory(other).await,
+    }
+    Ok(())
+}
+
 pub async fn run(cmd: AppsInventoryCommand) -> CliResult {
+    run_more(cmd).await
+}
+
+/// The inventory itself: list, show, review, contracts, idle users, expense import.
+async fn run_inventory(cmd: AppsInventoryCommand) -> CliResult {
     match cmd {
         AppsInventoryCommand::List(a) => {
             let state = a
@@ -321,6 +708,16 @@ pub async fn run(cmd: AppsInventoryCommand) -> CliResult {
                     .collect();
                 output::table(&["USER", "LAST USED"], &rows);
             }
+        }
+        AppsInventoryCommand::Licensing(_)
+        | AppsInventoryCommand::Licenses(_)
+        | AppsInventoryCommand::Reclaim(_)
+        | AppsInventoryCommand::Renewals(_)
+        | AppsInventoryCommand::Overlaps(_)
+        | AppsInventoryCommand::RenewalOffsets(_)
+        | AppsInventoryCommand::Add(_) => {
+            // `run` sends these to `run_more`, which handles them.
+            return Err(CliError("not an inventory command".into()));
         }
         AppsInventoryCommand::ImportExpenses(a) => {
             let size = std::fs::metadata(&a.file)

@@ -95,7 +95,11 @@ fn sku_json(sku: &Sku, consumed: u64) -> serde_json::Value {
 }
 
 /// The SKU named by part number (any case) or id.
-async fn find_sku(directory: &Directory, tenant: TenantId, name: &str) -> CliResult<Sku> {
+pub(super) async fn find_sku(
+    directory: &Directory,
+    tenant: TenantId,
+    name: &str,
+) -> CliResult<Sku> {
     let skus = directory.list_skus(&OPERATOR, tenant).await?;
     skus.into_iter()
         .map(|u| u.sku)

@@ -156,6 +156,7 @@ pub async fn run(args: ServeArgs) -> CliResult {
             .with_step_lease(chrono::Duration::seconds(args.workflow_lease_seconds)),
         Duration::from_secs(args.workflow_interval_seconds),
     ));
+    tokio::spawn(saas_renewal_alerts(directory.clone()));
     tokio::spawn(purge_deleted_users(directory));
 
     // Scripts and tests read this line to learn the port.
@@ -282,6 +283,24 @@ async fn shutdown_on_signal(handle: Handle) {
     }
     tracing::info!("shutting down: finishing requests in flight");
     handle.graceful_shutdown(Some(Duration::from_secs(10)));
+}
+
+/// At start (catching up on alerts whose day came while no server ran) and then hourly:
+/// the SaaS renewal pass over every tenant. With several nodes each runs it; the store's
+/// (contract, deadline, offset) key lets one of them send each alert.
+async fn saas_renewal_alerts(directory: Directory) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match directory.saas_renewal_pass_all().await {
+            Ok(p) => tracing::info!(
+                contracts = p.contracts_read,
+                alerts = p.alerts_sent,
+                "SaaS renewal pass done"
+            ),
+            Err(e) => tracing::warn!(error = %e, "SaaS renewal pass failed"),
+        }
+    }
 }
 
 /// Hourly: permanently remove users whose 30-day restore window has passed, and sign-in
