@@ -100,6 +100,13 @@ impl Engine {
         for workflow in self.directory.list_workflows(&actor, tenant).await? {
             // Disabled, on demand only (scheduling off), or manual: nothing fires by itself.
             if !workflow.workflow.definition.fires_on_schedule() {
+                // A change-following workflow passes over what happens while it does not
+                // fire: once it does again, it fires for changes from then on.
+                if workflow.workflow.definition.trigger.follows_changes()
+                    && workflow.workflow.definition.target.is_none()
+                {
+                    self.skip_changes(tenant, &workflow).await?;
+                }
                 continue;
             }
             let (runs, cursor) = match &workflow.workflow.definition.target {
@@ -170,7 +177,7 @@ impl Engine {
     ) -> Result<(Vec<(User, Occurrence)>, Option<i64>), DirectoryError> {
         let actor = workflow_actor();
         let trigger = &workflow.workflow.definition.trigger;
-        if matches!(trigger, Trigger::AttributeChanged { .. }) {
+        if trigger.follows_changes() {
             return self.changed_users(tenant, workflow).await;
         }
         let ctx = TriggerContext {
@@ -241,7 +248,7 @@ impl Engine {
                     e.subject?,
                     Occurrence {
                         due: e.occurred_at,
-                        key: format!("changed:{}", e.id),
+                        key: trigger.change_key(e.id),
                     },
                 ))
             })
@@ -275,6 +282,26 @@ impl Engine {
             .filter_map(|(id, o)| Some((in_scope.get(&id)?.clone(), o)))
             .collect();
         Ok((runs, cursor))
+    }
+
+    /// Moves a disabled workflow's cursor past the changes it has not read (up to
+    /// [`CHANGES_PER_TICK`] a tick), starting nothing.
+    async fn skip_changes(
+        &self,
+        tenant: TenantId,
+        workflow: &Workflow,
+    ) -> Result<(), DirectoryError> {
+        let actor = workflow_actor();
+        let events = self
+            .directory
+            .workflow_user_changes(&actor, tenant, workflow, CHANGES_PER_TICK)
+            .await?;
+        if let Some((seq, _)) = events.last() {
+            self.directory
+                .advance_workflow_cursor(&actor, workflow.id, *seq)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Starts a run of the named workflow for each of `users` now, whatever its trigger.
@@ -651,7 +678,11 @@ fn candidates(trigger: &Trigger, scope: Option<Filter>, now: DateTime<Utc>) -> O
         Trigger::Inactivity { days } => {
             (UserProperty::CreatedDateTime, now - Duration::days(*days))
         }
-        Trigger::Manual | Trigger::Schedule { .. } | Trigger::AttributeChanged { .. } => {
+        Trigger::Manual
+        | Trigger::Schedule { .. }
+        | Trigger::AttributeChanged { .. }
+        | Trigger::UserCreated
+        | Trigger::AccountDisabled => {
             return scope;
         }
     };

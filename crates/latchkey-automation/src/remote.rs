@@ -146,7 +146,17 @@ pub async fn resolve_users(
 
 /// Performs the step's action on its user in the connected tenant.
 pub async fn perform(client: &GraphClient, connection: &str, step: &ClaimedStep) -> ActionResult {
-    match act(client, &step.step.action, &step.user_id.to_string()).await {
+    let action = match resolve_sku(client, connection, &step.step.action).await {
+        Ok(action) => action,
+        Err(result) => return result,
+    };
+    if let Action::AddRole { role } | Action::RemoveRole { role } = &action {
+        return match role_step(client, connection, &action, role, &step.user_id.to_string()).await {
+            Ok(output) => ActionResult::Done { output },
+            Err(result) => result,
+        };
+    }
+    match act(client, &action, &step.user_id.to_string()).await {
         Ok(output) => ActionResult::Done { output },
         Err(e) => {
             tracing::warn!(
@@ -157,6 +167,100 @@ pub async fn perform(client: &GraphClient, connection: &str, step: &ClaimedStep)
                 "workflow step against a connected tenant failed"
             );
             remote(connection, &e)
+        }
+    }
+}
+
+/// A licence step naming its SKU by `skuPartNumber` gets the connected tenant's `skuId` for
+/// it (`GET /subscribedSkus`); one the tenant does not have fails the step for good.
+async fn resolve_sku(
+    client: &GraphClient,
+    connection: &str,
+    action: &Action,
+) -> Result<Action, ActionResult> {
+    let (Action::AssignLicense { sku } | Action::RemoveLicense { sku }) = action else {
+        return Ok(action.clone());
+    };
+    let name = sku.trim();
+    if name.parse::<latchkey_core::ids::SkuId>().is_ok() {
+        return Ok(action.clone());
+    }
+    let skus = client
+        .list_subscribed_skus()
+        .await
+        .map_err(|e| remote(connection, &e))?;
+    let id = skus
+        .iter()
+        .find(|s| {
+            s["skuPartNumber"]
+                .as_str()
+                .is_some_and(|p| p.eq_ignore_ascii_case(name))
+        })
+        .and_then(|s| s["skuId"].as_str())
+        .ok_or_else(|| ActionResult::Remote {
+            error: format!("the connected tenant '{connection}' has no SKU '{name}'"),
+            transient: false,
+            retry_after: None,
+        })?
+        .to_owned();
+    Ok(match action {
+        Action::AssignLicense { .. } => Action::AssignLicense { sku: id },
+        _ => Action::RemoveLicense { sku: id },
+    })
+}
+
+/// A role step: the role (named by display name or template id, checked at save) found
+/// among the connected tenant's activated roles by its `roleTemplateId`, then the member
+/// added or removed. Already held (Graph's 400 "already exist") or not held (404) is done.
+async fn role_step(
+    client: &GraphClient,
+    connection: &str,
+    action: &Action,
+    role: &str,
+    user: &str,
+) -> Result<String, ActionResult> {
+    let role = latchkey_core::role::DirectoryRole::parse(role).ok_or_else(|| {
+        ActionResult::Failed(DirectoryError::invalid("role", "is not a directory role"))
+    })?;
+    let roles = client
+        .list_directory_roles()
+        .await
+        .map_err(|e| remote(connection, &e))?;
+    let id = roles
+        .iter()
+        .find(|r| r["roleTemplateId"].as_str() == Some(role.template_id()))
+        .and_then(|r| r["id"].as_str())
+        .ok_or_else(|| ActionResult::Remote {
+            error: format!(
+                "the connected tenant '{connection}' has no activated role '{}'",
+                role.display_name()
+            ),
+            transient: false,
+            retry_after: None,
+        })?
+        .to_owned();
+    let adding = matches!(action, Action::AddRole { .. });
+    let result = if adding {
+        client.add_directory_role_member(&id, user).await
+    } else {
+        client.remove_directory_role_member(&id, user).await
+    };
+    match result {
+        Ok(()) if adding => Ok(format!("assigned the role {role}")),
+        Ok(()) => Ok(format!("removed the role {role}")),
+        Err(GraphClientError::Graph {
+            status: 400,
+            message,
+            ..
+        }) if adding && message.contains("already exist") => {
+            Ok(format!("the user already holds {role}"))
+        }
+        Err(e) if !adding && e.status() == Some(404) => {
+            Ok(format!("the user does not hold {role}: nothing to do"))
+        }
+        Err(e) => {
+            tracing::warn!(connection, error = %e, "workflow role step against a connected tenant failed");
+            Err(remote(connection, &e))
         }
     }
 }
@@ -222,11 +326,71 @@ async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, 
             Err(e) if e.status() == Some(404) => Ok("the user was already deleted".into()),
             other => other.map(|()| "moved the user to the deleted items".into()),
         },
-        Action::NotifyManager | Action::SendWebhook { .. } | Action::Wait { .. } => {
-            Err(GraphClientError::Transport(format!(
-                "{} is not a connected-tenant action",
-                action.name()
-            )))
+        Action::EnableAccount => {
+            let user = client.get_user(id, &["accountEnabled".into()]).await?;
+            if user["accountEnabled"] == Value::Bool(true) {
+                return Ok("the account was already enabled".into());
+            }
+            client.set_account_enabled(id, true).await?;
+            Ok("enabled the account".into())
         }
+        // Read first; only the properties that differ are sent.
+        Action::SetAttributes { attributes } => {
+            let names: Vec<String> = attributes.keys().cloned().collect();
+            let user = client.get_user(id, &names).await?;
+            let body: serde_json::Map<String, Value> = attributes
+                .iter()
+                .filter(|(k, v)| user.get(k.as_str()).unwrap_or(&Value::Null) != *v)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if body.is_empty() {
+                return Ok("every property already had its value: nothing to do".into());
+            }
+            let said = format!(
+                "set {}",
+                body.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+            client.update_user(id, &Value::Object(body)).await?;
+            Ok(said)
+        }
+        Action::AssignLicense { sku } | Action::RemoveLicense { sku } => {
+            let sku = sku.trim().to_ascii_lowercase();
+            let user = client.get_user(id, &["assignedLicenses".into()]).await?;
+            let held = user["assignedLicenses"].as_array().is_some_and(|a| {
+                a.iter().any(|l| {
+                    l["skuId"]
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(&sku))
+                })
+            });
+            let adding = matches!(action, Action::AssignLicense { .. });
+            if adding == held {
+                return Ok(if adding {
+                    format!("the user already holds {sku}")
+                } else {
+                    format!("the user does not hold {sku}: nothing to do")
+                });
+            }
+            if adding {
+                client
+                    .assign_license(id, std::slice::from_ref(&sku), &[])
+                    .await?;
+                Ok(format!("assigned the licence {sku}"))
+            } else {
+                client
+                    .assign_license(id, &[], std::slice::from_ref(&sku))
+                    .await?;
+                Ok(format!("removed the licence {sku}"))
+            }
+        }
+        Action::NotifyManager
+        | Action::SendWebhook { .. }
+        | Action::Wait { .. }
+        | Action::AddRole { .. }
+        | Action::RemoveRole { .. }
+        | Action::SendEmail { .. } => Err(GraphClientError::Transport(format!(
+            "{} is not a connected-tenant action",
+            action.name()
+        ))),
     }
 }

@@ -56,6 +56,23 @@ pub const TEMPLATES: &[Template] = &[
     ]
 }"#,
     },
+    Template {
+        name: "joiner",
+        description: "When a user is created: set the company name, require a password change \
+                      at next sign-in, and e-mail the manager a welcome notice (add \
+                      assignLicense / addRole steps for your SKUs and roles)",
+        definition: r#"{
+    "name": "Joiner on creation",
+    "trigger": {"kind": "userCreated"},
+    "steps": [
+        {"action": "setAttributes", "attributes": {"companyName": "Contoso"}},
+        {"action": "requirePasswordChange"},
+        {"action": "sendEmail", "to": "manager", "onFailure": "continue",
+         "subject": "{{ user.displayName }} joins {{ user.department or 'the company' }}",
+         "body": "Hello {{ user.manager.displayName }},\n\n{{ user.displayName }} ({{ user.userPrincipalName }}) now has an account. They will be asked to choose a new password at their first sign-in.\n\n{{ workflow.name }}"}
+    ]
+}"#,
+    },
 ];
 
 /// The template named `name` (case-insensitive).

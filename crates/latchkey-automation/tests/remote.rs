@@ -68,12 +68,76 @@ async fn update_user(State(g): State<FakeGraph>, Json(body): Json<Value>) -> Res
     }
 }
 
+async fn assign_license(State(g): State<FakeGraph>, Json(body): Json<Value>) -> Json<Value> {
+    g.asked
+        .lock()
+        .unwrap()
+        .push(format!("POST assignLicense {body}"));
+    Json(json!({ "id": REMOTE_ID }))
+}
+
+async fn subscribed_skus() -> Json<Value> {
+    Json(json!({ "value": [{ "skuId": SKU, "skuPartNumber": "ENTERPRISEPACK" }] }))
+}
+
+async fn directory_roles() -> Json<Value> {
+    Json(json!({ "value": [
+        { "id": "role-object-1", "roleTemplateId": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+          "displayName": "User Administrator" },
+        { "id": "role-object-2", "roleTemplateId": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+          "displayName": "Helpdesk Administrator" }
+    ] }))
+}
+
+async fn add_role_member(
+    State(g): State<FakeGraph>,
+    axum::extract::Path(role): axum::extract::Path<String>,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    g.asked
+        .lock()
+        .unwrap()
+        .push(format!("POST {role} member {}", body["@odata.id"]));
+    StatusCode::NO_CONTENT
+}
+
+async fn remove_role_member(
+    State(g): State<FakeGraph>,
+    axum::extract::Path((role, member)): axum::extract::Path<(String, String)>,
+) -> Response {
+    g.asked
+        .lock()
+        .unwrap()
+        .push(format!("DELETE {role} member {member}"));
+    (
+        StatusCode::NOT_FOUND,
+        Json(
+            json!({ "error": { "code": "Request_ResourceNotFound", "message": "Not a member." } }),
+        ),
+    )
+        .into_response()
+}
+
 async fn start(graph: FakeGraph) -> String {
     let app = axum::Router::new()
         .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(token))
         .route(
             "/v1.0/users/{id}",
             axum::routing::get(read_user).patch(update_user),
+        )
+        .route("/v1.0/subscribedSkus", axum::routing::get(subscribed_skus))
+        .route("/v1.0/directoryRoles", axum::routing::get(directory_roles))
+        .route(
+            "/v1.0/directoryRoles/{role}/members/$ref",
+            axum::routing::post(add_role_member),
+        )
+        .route(
+            "/v1.0/directoryRoles/{role}/members/{member}/$ref",
+            axum::routing::delete(remove_role_member),
+        )
+        .route(
+            "/v1.0/users/{id}/assignLicense",
+            axum::routing::post(assign_license),
         )
         .with_state(graph);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -249,6 +313,133 @@ async fn a_throttled_remote_is_retried_by_the_engine_and_a_refusal_fails_the_ste
     );
 }
 
+const SKU: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+
+async fn joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_are_refused_at_save(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let graph = FakeGraph::default();
+    let base = start(graph.clone()).await;
+    h.directory
+        .save_tenant_connection(&op, h.tenant(), connection(&base))
+        .await
+        .unwrap();
+    // E-mail needs this directory's users: refused against a connected tenant, by step.
+    for step in [
+        r#"{"action": "sendEmail", "to": "manager", "subject": "s", "body": "b"}"#,
+        r#"{"action": "notifyManager"}"#,
+    ] {
+        let raw = format!(
+            r#"{{"name": "Remote joiner", "trigger": {{"kind": "manual"}},
+                "target": {{"tenant": "fabrikam"}}, "steps": [{{"action": "enableAccount"}}, {step}]}}"#
+        );
+        let e = h
+            .directory
+            .save_workflow(&op, h.tenant(), &raw)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("steps[1].action")
+                && e.to_string()
+                    .contains("not available against a connected tenant"),
+            "{e}"
+        );
+    }
+    let definition = format!(
+        r#"{{"name": "Remote joiner", "trigger": {{"kind": "manual"}},
+            "target": {{"tenant": "fabrikam"}},
+            "steps": [
+                {{"action": "enableAccount"}},
+                {{"action": "setAttributes", "attributes": {{"department": "Ops", "jobTitle": null}}}},
+                {{"action": "assignLicense", "sku": "{SKU}"}},
+                {{"action": "removeLicense", "sku": "enterprisepack", "onFailure": "continue"}},
+                {{"action": "assignLicense", "sku": "NOSUCHSKU", "onFailure": "continue"}},
+                {{"action": "addRole", "role": "User Administrator"}},
+                {{"action": "removeRole", "role": "729827e3-9c14-49f7-bb1b-9608f156bbb8"}}
+            ]}}"#
+    );
+    h.directory
+        .save_workflow(&op, h.tenant(), &definition)
+        .await
+        .unwrap();
+    let engine = Engine::new(h.directory.clone());
+    let ola = UserRef::Upn(Upn::parse("ola@fabrikam.test").unwrap());
+    engine
+        .run_manually(h.tenant(), "Remote joiner", &[ola], false)
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    let run = &h
+        .directory
+        .list_workflow_runs(&op, h.tenant(), None, 1)
+        .await
+        .unwrap()[0];
+    assert_ne!(run.status, RunStatus::Running, "{run:?}");
+    for step in &run.steps[..4] {
+        assert_eq!(step.status, StepStatus::Succeeded, "{step:?}");
+    }
+    assert!(
+        run.steps[3]
+            .output
+            .as_deref()
+            .unwrap()
+            .contains("does not hold")
+    );
+    // A SKU the tenant does not have fails its step for good, naming it.
+    assert_eq!(run.steps[4].status, StepStatus::Failed);
+    assert_eq!(run.steps[4].attempts, 1);
+    let error = run.steps[4].error.as_deref().unwrap();
+    assert!(error.contains("no SKU 'NOSUCHSKU'"), "{error}");
+    // Roles by their activated role's object id; one not held is done.
+    assert_eq!(
+        run.steps[5].status,
+        StepStatus::Succeeded,
+        "{:?}",
+        run.steps[5]
+    );
+    assert_eq!(
+        run.steps[6].status,
+        StepStatus::Succeeded,
+        "{:?}",
+        run.steps[6]
+    );
+    assert!(
+        run.steps[6]
+            .output
+            .as_deref()
+            .unwrap()
+            .contains("does not hold")
+    );
+    assert_eq!(
+        run.steps[0].output.as_deref(),
+        Some("the account was already enabled")
+    );
+    let asked = graph.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [
+            "GET user".to_owned(),
+            "GET user".to_owned(),
+            // Read first: jobTitle is already empty, only the department is sent.
+            "GET user".to_owned(),
+            r#"PATCH user {"department":"Ops"}"#.to_owned(),
+            "GET user".to_owned(),
+            format!(
+                r#"POST assignLicense {{"addLicenses":[{{"disabledPlans":[],"skuId":"{SKU}"}}],"removeLicenses":[]}}"#
+            ),
+            // The fake never shows the licence held, so the removal by part number reads
+            // and finds nothing to do.
+            "GET user".to_owned(),
+            format!(r#"POST role-object-1 member "{base}/v1.0/directoryObjects/{REMOTE_ID}""#),
+            format!("DELETE role-object-2 member {REMOTE_ID}"),
+        ],
+        "resolve; enable read first (already enabled: no PATCH); read, one PATCH of what differs; licence read, then assigned; \
+         the part number resolved through subscribedSkus, then read"
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -262,4 +453,7 @@ macro_rules! both_backends {
     };
 }
 
-both_backends!(a_throttled_remote_is_retried_by_the_engine_and_a_refusal_fails_the_step_by_name);
+both_backends!(
+    a_throttled_remote_is_retried_by_the_engine_and_a_refusal_fails_the_step_by_name,
+    joiner_actions_reach_the_connected_tenant_through_graph_and_the_others_are_refused_at_save,
+);

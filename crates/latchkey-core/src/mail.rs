@@ -128,10 +128,12 @@ pub enum MailKind {
     /// SaaS management tells someone of a licence or contract matter (a seat reclaimed, a
     /// renewal deadline coming).
     SaasNotice,
+    /// A lifecycle workflow's `sendEmail` step: an administrator's template, rendered.
+    WorkflowMessage,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::OneTimeCode,
         Self::ViewOnceLink,
         Self::PasswordChanged,
@@ -139,6 +141,7 @@ impl MailKind {
         Self::WorkflowNotice,
         Self::SaasAppDiscovered,
         Self::SaasNotice,
+        Self::WorkflowMessage,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -150,6 +153,7 @@ impl MailKind {
             Self::WorkflowNotice => "workflowNotice",
             Self::SaasAppDiscovered => "saasAppDiscovered",
             Self::SaasNotice => "saasNotice",
+            Self::WorkflowMessage => "workflowMessage",
         }
     }
 
@@ -208,6 +212,11 @@ pub enum MailContent {
         subject: String,
         paragraphs: Vec<String>,
     },
+    /// A workflow's `sendEmail` step: its rendered subject and plain-text body.
+    WorkflowMessage {
+        subject: String,
+        body: String,
+    },
 }
 
 impl fmt::Debug for MailContent {
@@ -227,6 +236,7 @@ impl MailContent {
             Self::WorkflowNotice { .. } => MailKind::WorkflowNotice,
             Self::SaasAppDiscovered { .. } => MailKind::SaasAppDiscovered,
             Self::SaasNotice { .. } => MailKind::SaasNotice,
+            Self::WorkflowMessage { .. } => MailKind::WorkflowMessage,
         }
     }
 
@@ -297,6 +307,10 @@ impl MailContent {
                 subject: subject.clone(),
                 paragraphs: paragraphs.clone(),
             },
+            Self::WorkflowMessage { subject, body } => WireContent::WorkflowMessage {
+                subject: subject.clone(),
+                body: body.clone(),
+            },
         };
         Wire {
             organization: organization.to_owned(),
@@ -357,6 +371,8 @@ enum WireContent {
         subject: String,
         paragraphs: Vec<String>,
     },
+    #[serde(rename_all = "camelCase")]
+    WorkflowMessage { subject: String, body: String },
 }
 
 impl From<WireContent> for MailContent {
@@ -425,6 +441,9 @@ impl From<WireContent> for MailContent {
                 subject,
                 paragraphs,
             },
+            WireContent::WorkflowMessage { subject, body } => {
+                Self::WorkflowMessage { subject, body }
+            }
         }
     }
 }

@@ -59,6 +59,11 @@ pub enum Trigger {
     /// creation on.
     #[serde(rename_all = "camelCase")]
     AttributeChanged { attributes: Vec<WatchedAttribute> },
+    /// A user was created (joiner), from the workflow's creation on: once per user.
+    UserCreated,
+    /// A user's `accountEnabled` went from true to false, from the workflow's creation on:
+    /// once per such change.
+    AccountDisabled,
 }
 
 /// What a mover trigger can watch.
@@ -91,8 +96,21 @@ impl Trigger {
     /// Whether a directory change event (`user.updated`, `user.managerChanged`) is one this
     /// mover trigger watches.
     pub fn watches(&self, kind: &str, payload: &serde_json::Value) -> bool {
-        let Self::AttributeChanged { attributes } = self else {
-            return false;
+        let modified = |name: &str| {
+            payload["modifiedProperties"]
+                .as_array()
+                .is_some_and(|changed| changed.iter().any(|p| p.as_str() == Some(name)))
+        };
+        let attributes = match self {
+            Self::AttributeChanged { attributes } => attributes,
+            Self::UserCreated => return kind == "user.created",
+            // `user.updated` carries the new `accountEnabled` when it changed.
+            Self::AccountDisabled => {
+                return kind == "user.updated"
+                    && modified("accountEnabled")
+                    && payload["accountEnabled"] == serde_json::Value::Bool(false);
+            }
+            _ => return false,
         };
         match kind {
             "user.managerChanged" => attributes.contains(&WatchedAttribute::Manager),
@@ -145,6 +163,25 @@ pub struct TriggerContext {
 pub const MAX_INACTIVITY_DAYS: i64 = 3650;
 
 impl Trigger {
+    /// Whether runs start from the directory's change events (mover, joiner, disabled)
+    /// rather than from the users' state.
+    pub const fn follows_changes(&self) -> bool {
+        matches!(
+            self,
+            Self::AttributeChanged { .. } | Self::UserCreated | Self::AccountDisabled
+        )
+    }
+
+    /// The occurrence key of a change event this trigger watches: unique per workflow,
+    /// user and change, so each fires once.
+    pub fn change_key(&self, event: crate::ids::EventId) -> String {
+        match self {
+            Self::UserCreated => format!("created:{event}"),
+            Self::AccountDisabled => format!("disabled:{event}"),
+            _ => format!("changed:{event}"),
+        }
+    }
+
     /// The occurrence of this trigger for `user`, if the user has one: the instant it is due
     /// and its key (unique per workflow and user, so it fires once). The key carries the
     /// attribute's date, so moving a leave date creates a new occurrence.
@@ -167,6 +204,8 @@ impl Trigger {
             Self::LeaveDate { offset_days } => (leave?, *offset_days, "leave"),
             Self::Manual
             | Self::AttributeChanged { .. }
+            | Self::UserCreated
+            | Self::AccountDisabled
             | Self::Anniversary { .. }
             | Self::Inactivity { .. }
             | Self::Schedule { .. } => return None,
@@ -192,7 +231,10 @@ impl Trigger {
         let due = match self {
             Self::HireDate { .. } | Self::LeaveDate { .. } => self.occurrence(user)?,
             // Changes come from the directory's events, not from the user's state.
-            Self::Manual | Self::AttributeChanged { .. } => return None,
+            Self::Manual
+            | Self::AttributeChanged { .. }
+            | Self::UserCreated
+            | Self::AccountDisabled => return None,
             Self::Anniversary {
                 attribute,
                 offset_days,
@@ -339,6 +381,146 @@ pub enum Action {
         #[serde(default)]
         format: WebhookFormat,
     },
+    /// Sets `accountEnabled` to true (a no-op when already enabled).
+    EnableAccount,
+    /// Sets profile properties, by Graph name (`department`, `jobTitle`, …), to a string or
+    /// `null` (cleared); properties already so are left alone.
+    #[serde(rename_all = "camelCase")]
+    SetAttributes {
+        attributes: std::collections::BTreeMap<String, serde_json::Value>,
+    },
+    /// Assigns a directory role, by display name or template id (done if already held).
+    #[serde(rename_all = "camelCase")]
+    AddRole { role: String },
+    /// Takes a directory role away (done if not held).
+    #[serde(rename_all = "camelCase")]
+    RemoveRole { role: String },
+    /// Assigns a licence, by `skuPartNumber` or `skuId` (done if already held).
+    #[serde(rename_all = "camelCase")]
+    AssignLicense { sku: String },
+    /// Removes a licence (done if not held).
+    #[serde(rename_all = "camelCase")]
+    RemoveLicense { sku: String },
+    /// E-mails `to` (`user`, `manager`, or an address) a message whose `subject` and `body`
+    /// are minijinja templates over the user's attributes, the workflow and the run.
+    #[serde(rename_all = "camelCase")]
+    SendEmail {
+        to: String,
+        subject: String,
+        body: String,
+    },
+}
+
+/// Who a `sendEmail` step writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailRecipient {
+    /// The run's user (`mail`, then `otherMails`).
+    User,
+    /// The run's user's manager.
+    Manager,
+    /// A fixed address.
+    Address(crate::mail::MailAddress),
+}
+
+impl EmailRecipient {
+    /// `user`, `manager`, or an e-mail address.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "user" => Ok(Self::User),
+            "manager" => Ok(Self::Manager),
+            other => crate::mail::MailAddress::parse(other)
+                .map(Self::Address)
+                .map_err(|_| {
+                    format!("'{other}' is neither \"user\", \"manager\" nor an e-mail address")
+                }),
+        }
+    }
+}
+
+/// Longest template source (subject or body), in bytes.
+pub const MAX_TEMPLATE_SOURCE: usize = 20_000;
+/// Longest rendered subject, in bytes.
+pub const MAX_RENDERED_SUBJECT: usize = 1_000;
+/// Longest rendered body, in bytes.
+pub const MAX_RENDERED_BODY: usize = 100_000;
+/// The work a template may do while rendering (minijinja's fuel: about one unit per
+/// instruction), so that a loop cannot hold a worker.
+pub const TEMPLATE_FUEL: u64 = 50_000;
+
+/// The sandbox templates render in: no loader (no `include`/`import` of anything), builtin
+/// filters only, an undefined name is an error, no auto-escaping (the mail renderer escapes
+/// the HTML part), bounded fuel and recursion.
+fn template_env() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    env.set_recursion_limit(50);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env
+}
+
+/// Checks that a template parses; the error names `field`.
+pub fn check_template(source: &str, field: &str) -> Result<(), DirectoryError> {
+    if source.len() > MAX_TEMPLATE_SOURCE {
+        return Err(DirectoryError::invalid(
+            field,
+            format!("must be at most {MAX_TEMPLATE_SOURCE} bytes"),
+        ));
+    }
+    template_env()
+        .template_from_str(source)
+        .map(|_| ())
+        .map_err(|e| DirectoryError::invalid(field, format!("is not a valid template: {e}")))
+}
+
+/// A writer that refuses to grow past its limit.
+struct Capped {
+    out: Vec<u8>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > self.limit {
+            self.overflowed = true;
+            return Err(std::io::Error::other("output too large"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Renders a template in the sandbox with `context`, at most `limit` bytes of output. The
+/// error says what went wrong (a name undefined, out of fuel, too long) for the run history.
+pub fn render_template(
+    source: &str,
+    context: &serde_json::Value,
+    limit: usize,
+) -> Result<String, String> {
+    let env = template_env();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| format!("does not parse: {e}"))?;
+    let mut out = Capped {
+        out: Vec::new(),
+        limit,
+        overflowed: false,
+    };
+    match template.render_captured_to(context, &mut out) {
+        Ok(_) => String::from_utf8(out.out).map_err(|_| "rendered invalid UTF-8".to_owned()),
+        Err(_) if out.overflowed => Err(format!("renders to more than {limit} bytes")),
+        Err(e) => Err(match e.kind() {
+            minijinja::ErrorKind::OutOfFuel => {
+                "used up its fuel (too much work: a loop too long?)".to_owned()
+            }
+            _ => e.to_string(),
+        }),
+    }
 }
 
 /// The body a webhook step sends.
@@ -385,6 +567,13 @@ impl Action {
             Self::SendWebhook { .. } => "sendWebhook",
             Self::Wait { .. } => "wait",
             Self::DeleteUser => "deleteUser",
+            Self::EnableAccount => "enableAccount",
+            Self::SetAttributes { .. } => "setAttributes",
+            Self::AddRole { .. } => "addRole",
+            Self::RemoveRole { .. } => "removeRole",
+            Self::AssignLicense { .. } => "assignLicense",
+            Self::RemoveLicense { .. } => "removeLicense",
+            Self::SendEmail { .. } => "sendEmail",
         }
     }
 
@@ -413,6 +602,23 @@ impl Action {
             }
             Self::Wait { days, hours } => format!("wait {days} day(s) {hours} hour(s)"),
             Self::DeleteUser => format!("delete {upn} (restorable for 30 days)"),
+            Self::EnableAccount if user.account_enabled => {
+                format!("{upn} is already enabled: nothing to do")
+            }
+            Self::EnableAccount => format!("enable the account of {upn}"),
+            Self::SetAttributes { attributes } => format!(
+                "set {} on {upn}",
+                attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::AddRole { role } => format!("assign the role {role} to {upn}"),
+            Self::RemoveRole { role } => format!("remove the role {role} from {upn}"),
+            Self::AssignLicense { sku } => format!("assign the licence {sku} to {upn}"),
+            Self::RemoveLicense { sku } => format!("remove the licence {sku} from {upn}"),
+            Self::SendEmail { to, .. } => format!("e-mail {to} about {upn}"),
         }
     }
 }
@@ -512,6 +718,12 @@ pub fn remote_action_supported(action: &Action) -> bool {
             | Action::DeleteUser
             | Action::SendWebhook { .. }
             | Action::Wait { .. }
+            | Action::EnableAccount
+            | Action::SetAttributes { .. }
+            | Action::AssignLicense { .. }
+            | Action::RemoveLicense { .. }
+            | Action::AddRole { .. }
+            | Action::RemoveRole { .. }
     )
 }
 
@@ -553,12 +765,15 @@ impl WorkflowCategory {
 }
 
 impl WorkflowDefinition {
-    /// The category as saved, or the one the trigger implies: a hire date is a joiner's, a
-    /// leave date or inactivity a leaver's, anything else a mover's.
+    /// The category as saved, or the one the trigger implies: a hire date or a creation is a
+    /// joiner's, a leave date, inactivity or a disabled account a leaver's, anything else a
+    /// mover's.
     pub fn category(&self) -> WorkflowCategory {
         self.category.unwrap_or(match self.trigger {
-            Trigger::HireDate { .. } => WorkflowCategory::Joiner,
-            Trigger::LeaveDate { .. } | Trigger::Inactivity { .. } => WorkflowCategory::Leaver,
+            Trigger::HireDate { .. } | Trigger::UserCreated => WorkflowCategory::Joiner,
+            Trigger::LeaveDate { .. } | Trigger::Inactivity { .. } | Trigger::AccountDisabled => {
+                WorkflowCategory::Leaver
+            }
             Trigger::Manual
             | Trigger::Anniversary { .. }
             | Trigger::Schedule { .. }
@@ -718,6 +933,7 @@ impl WorkflowDefinition {
                     format!("a wait must be positive and at most {MAX_OFFSET_DAYS} days"),
                 ));
             }
+            validate_action(i, &step.action)?;
             if let Action::SendWebhook { url, .. } = &step.action {
                 let ok = (url.starts_with("https://") || url.starts_with("http://"))
                     && url.len() <= MAX_URL_LEN
@@ -763,6 +979,77 @@ impl WorkflowDefinition {
         stored.definition.validate()
     }
 }
+
+/// The argument checks of the actions added with joiner automation; each error names the
+/// step's field.
+fn validate_action(i: usize, action: &Action) -> Result<(), DirectoryError> {
+    let field = |name: &str| format!("steps[{i}].{name}");
+    match action {
+        Action::SetAttributes { attributes } => {
+            if attributes.is_empty() {
+                return Err(DirectoryError::invalid(
+                    field("attributes"),
+                    "must name at least one property",
+                ));
+            }
+            for (name, value) in attributes {
+                if crate::directory::ProfileField::from_graph_name(name).is_none() {
+                    return Err(DirectoryError::invalid(
+                        field(&format!("attributes.{name}")),
+                        format!(
+                            "'{name}' is not a property a workflow can set (one of: {})",
+                            crate::directory::ProfileField::graph_names().join(", ")
+                        ),
+                    ));
+                }
+                match value {
+                    serde_json::Value::Null => {}
+                    serde_json::Value::String(v) if v.chars().count() <= MAX_ATTRIBUTE_LEN => {}
+                    serde_json::Value::String(_) => {
+                        return Err(DirectoryError::invalid(
+                            field(&format!("attributes.{name}")),
+                            format!("must be at most {MAX_ATTRIBUTE_LEN} characters"),
+                        ));
+                    }
+                    other => {
+                        return Err(DirectoryError::invalid(
+                            field(&format!("attributes.{name}")),
+                            format!("must be a string or null, not {other}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Action::AddRole { role } | Action::RemoveRole { role }
+            if crate::role::DirectoryRole::parse(role).is_none() =>
+        {
+            return Err(DirectoryError::invalid(
+                field("role"),
+                format!(
+                    "'{}' is not a directory role (its display name or template id)",
+                    role.trim()
+                ),
+            ));
+        }
+        Action::AssignLicense { sku } | Action::RemoveLicense { sku } if sku.trim().is_empty() => {
+            return Err(DirectoryError::invalid(
+                field("sku"),
+                "must name a SKU (its skuPartNumber or skuId)",
+            ));
+        }
+        Action::SendEmail { to, subject, body } => {
+            EmailRecipient::parse(to).map_err(|m| DirectoryError::invalid(field("to"), m))?;
+            check_template(subject, &field("subject"))?;
+            check_template(body, &field("body"))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Longest value a `setAttributes` step may write (the directory checks each property's own
+/// limit when the step runs).
+pub const MAX_ATTRIBUTE_LEN: usize = 1024;
 
 #[derive(Serialize, Deserialize)]
 struct StoredDefinition {
@@ -946,6 +1233,83 @@ mod tests {
             invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
         assert_eq!(property, "steps[1].condition");
         assert!(message.contains("shoeSize"), "{message}");
+    }
+
+    #[test]
+    fn templates_render_in_a_sandbox_with_strict_names_fuel_and_an_output_limit() {
+        let ctx = serde_json::json!({"user": {"displayName": "Ada", "department": null}});
+        assert_eq!(
+            render_template(
+                "Hi {{ user.displayName }}{{ user.department or '' }}",
+                &ctx,
+                100
+            ),
+            Ok("Hi Ada".to_owned())
+        );
+        // No auto-escaping here: the mail renderer escapes the HTML part.
+        let markup = serde_json::json!({"user": {"displayName": "<b>Ada</b>"}});
+        assert_eq!(
+            render_template("{{ user.displayName }}", &markup, 100),
+            Ok("<b>Ada</b>".to_owned())
+        );
+        let e = render_template("{{ user.shoeSize }}", &ctx, 100).unwrap_err();
+        assert!(e.contains("undefined"), "{e}");
+        let e = render_template(
+            "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+            &ctx,
+            100,
+        )
+        .unwrap_err();
+        assert!(e.contains("fuel"), "{e}");
+        let e = render_template("{{ 'x' * 500 }}", &ctx, 100).unwrap_err();
+        assert!(e.contains("more than 100 bytes"), "{e}");
+        // Nothing to include from: there is no loader.
+        assert!(render_template("{% include 'secrets.txt' %}", &ctx, 100).is_err());
+    }
+
+    #[test]
+    fn joiner_actions_are_checked_at_save_naming_the_step_field() {
+        let raw = |steps: &str| {
+            format!(r#"{{"name": "J", "trigger": {{"kind": "userCreated"}}, "steps": [{steps}]}}"#)
+        };
+        let field = |steps: &str| {
+            invalid_property(WorkflowDefinition::parse_json(&raw(steps)).unwrap_err()).0
+        };
+        assert_eq!(
+            field(r#"{"action": "setAttributes", "attributes": {"department": true}}"#),
+            "steps[0].attributes.department"
+        );
+        assert_eq!(
+            field(r#"{"action": "setAttributes", "attributes": {"passwordHash": "x"}}"#),
+            "steps[0].attributes.passwordHash"
+        );
+        assert_eq!(
+            field(r#"{"action": "removeRole", "role": "Wizard"}"#),
+            "steps[0].role"
+        );
+        assert_eq!(
+            field(r#"{"action": "assignLicense", "sku": " "}"#),
+            "steps[0].sku"
+        );
+        assert_eq!(
+            field(r#"{"action": "sendEmail", "to": "manager", "subject": "{{", "body": ""}"#),
+            "steps[0].subject"
+        );
+        let ok = WorkflowDefinition::parse_json(&raw(
+            r#"{"action": "addRole", "role": "fe930be7-5e62-47db-91af-98c3a49a38b1"},
+               {"action": "enableAccount"},
+               {"action": "sendEmail", "to": "it@contoso.test", "subject": "{{ user.displayName }}", "body": "{{ run.id }}"}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok.definition.trigger, Trigger::UserCreated);
+        let disabled =
+            serde_json::json!({"modifiedProperties": ["accountEnabled"], "accountEnabled": false});
+        let enabled =
+            serde_json::json!({"modifiedProperties": ["accountEnabled"], "accountEnabled": true});
+        assert!(Trigger::AccountDisabled.watches("user.updated", &disabled));
+        assert!(!Trigger::AccountDisabled.watches("user.updated", &enabled));
+        assert!(Trigger::UserCreated.watches("user.created", &serde_json::Value::Null));
+        assert!(!Trigger::UserCreated.watches("user.updated", &disabled));
     }
 
     #[test]

@@ -450,6 +450,50 @@ impl GraphClient {
         Ok(())
     }
 
+    /// `GET /subscribedSkus`: the tenant's SKUs (`skuId`, `skuPartNumber`, seats).
+    pub async fn list_subscribed_skus(&self) -> Result<Vec<Value>> {
+        let body = self
+            .send_json(Method::GET, self.url(&["subscribedSkus"]), None, false)
+            .await?;
+        Ok(body["value"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `GET /directoryRoles`: the tenant's activated directory roles (`id`,
+    /// `roleTemplateId`, `displayName`).
+    pub async fn list_directory_roles(&self) -> Result<Vec<Value>> {
+        let body = self
+            .send_json(Method::GET, self.url(&["directoryRoles"]), None, false)
+            .await?;
+        Ok(body["value"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `POST /directoryRoles/{id}/members/$ref`: assigns the role to the user. Graph answers
+    /// 400 ("One or more added object references already exist") when they hold it.
+    pub async fn add_directory_role_member(&self, role: &str, user: &str) -> Result<()> {
+        let reference = self.url(&["directoryObjects", user]).to_string();
+        self.send(
+            Method::POST,
+            self.url(&["directoryRoles", role, "members", "$ref"]),
+            Some(&json!({ "@odata.id": reference })),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `DELETE /directoryRoles/{id}/members/{user}/$ref`: takes the role away; 404 when the
+    /// user does not hold it.
+    pub async fn remove_directory_role_member(&self, role: &str, user: &str) -> Result<()> {
+        self.send(
+            Method::DELETE,
+            self.url(&["directoryRoles", role, "members", user, "$ref"]),
+            None,
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `DELETE /users/{id}`: to the deleted items, restorable for 30 days.
     pub async fn delete_user(&self, user: &str) -> Result<()> {
         self.send(Method::DELETE, self.url(&["users", user]), None, false)

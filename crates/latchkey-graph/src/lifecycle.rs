@@ -62,8 +62,15 @@ pub const RESET_PASSWORD_UNKNOWN: &str = "1a7c4b00-0000-4000-8000-000000000001";
 pub const REQUIRE_PASSWORD_CHANGE: &str = "1a7c4b00-0000-4000-8000-000000000002";
 pub const SEND_WEBHOOK: &str = "1a7c4b00-0000-4000-8000-000000000003";
 pub const WAIT: &str = "1a7c4b00-0000-4000-8000-000000000004";
+pub const ENABLE_ACCOUNT: &str = "1a7c4b00-0000-4000-8000-000000000005";
+pub const SET_ATTRIBUTES: &str = "1a7c4b00-0000-4000-8000-000000000006";
+pub const ADD_ROLE: &str = "1a7c4b00-0000-4000-8000-000000000007";
+pub const REMOVE_ROLE: &str = "1a7c4b00-0000-4000-8000-000000000008";
+pub const ASSIGN_LICENSE: &str = "1a7c4b00-0000-4000-8000-000000000009";
+pub const REMOVE_LICENSE: &str = "1a7c4b00-0000-4000-8000-00000000000a";
+pub const SEND_EMAIL: &str = "1a7c4b00-0000-4000-8000-00000000000b";
 /// Latchkey's own task definition ids (id, what it does).
-pub const LATCHKEY_TASKS: [(&str, &str); 4] = [
+pub const LATCHKEY_TASKS: [(&str, &str); 11] = [
     (
         RESET_PASSWORD_UNKNOWN,
         "Reset the password to an unknown value",
@@ -74,6 +81,13 @@ pub const LATCHKEY_TASKS: [(&str, &str); 4] = [
     ),
     (SEND_WEBHOOK, "Send a signed webhook"),
     (WAIT, "Wait"),
+    (ENABLE_ACCOUNT, "Enable the user account"),
+    (SET_ATTRIBUTES, "Set user properties"),
+    (ADD_ROLE, "Assign a directory role"),
+    (REMOVE_ROLE, "Remove a directory role"),
+    (ASSIGN_LICENSE, "Assign a licence"),
+    (REMOVE_LICENSE, "Remove a licence"),
+    (SEND_EMAIL, "Send a templated e-mail"),
 ];
 
 /// A refusal naming a property of the workflow.
@@ -229,6 +243,45 @@ fn task_definition(
                 ("hours".into(), hours.to_string()),
             ],
         ),
+        Action::EnableAccount => (ENABLE_ACCOUNT, "Enable the user account", vec![]),
+        // One argument per property; a cleared one (null) as an empty value.
+        Action::SetAttributes { attributes } => (
+            SET_ATTRIBUTES,
+            "Set user properties",
+            attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+        ),
+        Action::AddRole { role } => (
+            ADD_ROLE,
+            "Assign a directory role",
+            vec![("role".into(), role.clone())],
+        ),
+        Action::RemoveRole { role } => (
+            REMOVE_ROLE,
+            "Remove a directory role",
+            vec![("role".into(), role.clone())],
+        ),
+        Action::AssignLicense { sku } => (
+            ASSIGN_LICENSE,
+            "Assign a licence",
+            vec![("sku".into(), sku.clone())],
+        ),
+        Action::RemoveLicense { sku } => (
+            REMOVE_LICENSE,
+            "Remove a licence",
+            vec![("sku".into(), sku.clone())],
+        ),
+        Action::SendEmail { to, subject, body } => (
+            SEND_EMAIL,
+            "Send a templated e-mail",
+            vec![
+                ("to".into(), to.clone()),
+                ("subject".into(), subject.clone()),
+                ("body".into(), body.clone()),
+            ],
+        ),
     }
 }
 
@@ -279,6 +332,13 @@ fn conditions_json(definition: &WorkflowDefinition) -> Value {
         }
         Trigger::Inactivity { days } => time_trigger("unknownFutureValue", *days),
         Trigger::Schedule { .. } => time_trigger("unknownFutureValue", 0),
+        // The closest Graph shapes: creation as a time trigger on `createdDateTime`, a
+        // disabled account as a change of `accountEnabled`.
+        Trigger::UserCreated => time_trigger("createdDateTime", 0),
+        Trigger::AccountDisabled => json!({
+            "@odata.type": format!("{NS}attributeChangeTrigger"),
+            "triggerAttributes": [{ "name": "accountEnabled" }],
+        }),
     };
     let mut out = json!({
         "@odata.type": format!("{NS}triggerAndScopeBasedConditions"),
@@ -290,7 +350,11 @@ fn conditions_json(definition: &WorkflowDefinition) -> Value {
     });
     if matches!(
         definition.trigger,
-        Trigger::Anniversary { .. } | Trigger::Inactivity { .. } | Trigger::Schedule { .. }
+        Trigger::Anniversary { .. }
+            | Trigger::Inactivity { .. }
+            | Trigger::Schedule { .. }
+            | Trigger::UserCreated
+            | Trigger::AccountDisabled
     ) && let Value::Object(map) = &mut out
     {
         map.insert(
@@ -619,6 +683,49 @@ fn action_from(id: &str, args: &[(String, String)], p: &str) -> Result<Action, G
             Action::Wait {
                 days: number("days")?,
                 hours: number("hours")?,
+            }
+        }
+        ENABLE_ACCOUNT => {
+            only(&[])?;
+            Action::EnableAccount
+        }
+        SET_ATTRIBUTES => Action::SetAttributes {
+            attributes: args
+                .iter()
+                .map(|(n, v)| {
+                    let value = if v.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::String(v.clone())
+                    };
+                    (n.clone(), value)
+                })
+                .collect(),
+        },
+        ADD_ROLE | REMOVE_ROLE => {
+            only(&["role"])?;
+            let role = arg("role").unwrap_or_default().to_owned();
+            if id == ADD_ROLE {
+                Action::AddRole { role }
+            } else {
+                Action::RemoveRole { role }
+            }
+        }
+        ASSIGN_LICENSE | REMOVE_LICENSE => {
+            only(&["sku"])?;
+            let sku = arg("sku").unwrap_or_default().to_owned();
+            if id == ASSIGN_LICENSE {
+                Action::AssignLicense { sku }
+            } else {
+                Action::RemoveLicense { sku }
+            }
+        }
+        SEND_EMAIL => {
+            only(&["to", "subject", "body"])?;
+            Action::SendEmail {
+                to: arg("to").unwrap_or_default().to_owned(),
+                subject: arg("subject").unwrap_or_default().to_owned(),
+                body: arg("body").unwrap_or_default().to_owned(),
             }
         }
         other => {
@@ -1295,9 +1402,49 @@ mod tests {
                 url: "https://hooks.example/x".into(),
                 format: WebhookFormat::Slack,
             },
+            Action::EnableAccount,
+            Action::SetAttributes {
+                attributes: [
+                    ("department".to_owned(), Value::from("Engineering")),
+                    ("jobTitle".to_owned(), Value::Null),
+                ]
+                .into_iter()
+                .collect(),
+            },
+            Action::AddRole {
+                role: "Helpdesk Administrator".into(),
+            },
+            Action::RemoveRole {
+                role: "User Administrator".into(),
+            },
+            Action::AssignLicense {
+                sku: "ENTERPRISEPACK".into(),
+            },
+            Action::RemoveLicense {
+                sku: "ENTERPRISEPACK".into(),
+            },
+            Action::SendEmail {
+                to: "manager".into(),
+                subject: "Welcome {{ user.displayName }}".into(),
+                body: "Hello {{ user.manager.displayName }}".into(),
+            },
         ] {
             let (id, _, args) = task_definition(&action, &trigger, WorkflowCategory::Leaver);
             assert_eq!(action_from(id, &args, "tasks[0]").unwrap(), action);
+        }
+    }
+
+    #[test]
+    fn the_joiner_triggers_round_trip_through_the_latchkey_annotation() {
+        for trigger in [Trigger::UserCreated, Trigger::AccountDisabled] {
+            let definition = WorkflowDefinition::parse_json(&format!(
+                r#"{{"name": "J", "trigger": {}, "steps": [{{"action": "enableAccount"}}]}}"#,
+                serde_json::to_string(&trigger).unwrap()
+            ))
+            .unwrap()
+            .definition;
+            let conditions = conditions_json(&definition);
+            assert_eq!(trigger_from(&conditions).unwrap().0, trigger);
         }
     }
 }

@@ -63,6 +63,20 @@ pair!(SaasNoticeText, "saas_notice.txt", SaasNoticeHtml, "saas_notice.html", {
     organization: &'a str, subject: &'a str, paragraphs: &'a [String],
 });
 
+#[derive(Template)]
+#[template(path = "workflow_message.txt")]
+struct WorkflowMessageText<'a> {
+    organization: &'a str,
+    body: &'a str,
+}
+#[derive(Template)]
+#[template(path = "workflow_message.html")]
+struct WorkflowMessageHtml<'a> {
+    organization: &'a str,
+    subject: &'a str,
+    paragraphs: &'a [String],
+}
+
 /// How a discovery source reads in a sentence.
 fn seen_through(source: &str) -> &'static str {
     match source {
@@ -254,6 +268,29 @@ pub fn render(mail: &OpenedMail) -> Result<Rendered, RenderError> {
                 h.render().map_err(err)?,
             )
         }
+        MailContent::WorkflowMessage { subject, body } => {
+            // The HTML part: the plain text's paragraphs (blank-line separated), escaped.
+            let paragraphs: Vec<String> = body
+                .split("\n\n")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let t = WorkflowMessageText {
+                organization: org,
+                body,
+            };
+            let h = WorkflowMessageHtml {
+                organization: org,
+                subject,
+                paragraphs: &paragraphs,
+            };
+            (
+                subject.clone(),
+                t.render().map_err(err)?,
+                h.render().map_err(err)?,
+            )
+        }
     };
     Ok(Rendered {
         subject,
@@ -312,6 +349,22 @@ mod tests {
         assert!(r.text.contains("\"Offboarding\""));
         assert!(r.text.contains("leaver@contoso.test"));
         assert!(!r.html.contains("<b>Leaver"));
+    }
+
+    #[test]
+    fn a_workflow_message_keeps_its_text_and_escapes_its_paragraphs_in_html() {
+        let mail = OpenedMail {
+            organization: "Contoso".into(),
+            content: MailContent::WorkflowMessage {
+                subject: "Welcome <Jo>".into(),
+                body: "Hello Morgan,\n\nJo <b>joins</b> today.".into(),
+            },
+        };
+        let r = render(&mail).unwrap();
+        assert_eq!(r.subject, "Welcome <Jo>");
+        assert!(r.text.contains("Hello Morgan,\n\nJo <b>joins</b> today."));
+        assert!(r.html.contains("<p>Hello Morgan,</p>"), "{}", r.html);
+        assert!(!r.html.contains("<b>joins"));
     }
 
     #[test]

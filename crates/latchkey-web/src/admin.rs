@@ -1605,6 +1605,7 @@ async fn mail_queue(State(state): State<WebState>, headers: HeaderMap) -> Respon
                 latchkey_core::mail::MailKind::WorkflowNotice => "Workflow notice",
                 latchkey_core::mail::MailKind::SaasAppDiscovered => "New app discovered",
                 latchkey_core::mail::MailKind::SaasNotice => "SaaS notice",
+                latchkey_core::mail::MailKind::WorkflowMessage => "Workflow e-mail",
             },
             to: m
                 .to

@@ -97,7 +97,10 @@ fn an_operator_lists_and_installs_a_template_and_sets_the_tenant_time_zone() {
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["offboarding", "credential-review", "inactivity"]);
+    assert_eq!(
+        names,
+        ["offboarding", "credential-review", "inactivity", "joiner"]
+    );
 
     let saved = cli(
         &data,

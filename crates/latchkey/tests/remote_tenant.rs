@@ -1,7 +1,8 @@
 //! A workflow aimed at "a connected Microsoft 365 tenant": a second, real Latchkey server
 //! plays the remote tenant, with an app registered there (User.ReadWrite.All, admin consent);
 //! the first instance connects to it with that app's credentials and runs its offboarding
-//! steps through Graph. The remote user must end as a local leaver does.
+//! steps through Graph. The remote user must end as a local leaver does; a joiner's steps
+//! (enable, attributes, licence, role) set a remote user up once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -337,6 +338,129 @@ async fn an_offboarding_workflow_aimed_at_a_connected_tenant_leaves_the_remote_u
 
     // The client secret is sealed: in no local file in the clear.
     assert!(!contains(&all_bytes(&local), &remote.secret));
+}
+
+const JOINER: &str = r#"{
+    "name": "Joiner at Fabrikam",
+    "trigger": {"kind": "manual"},
+    "target": {"tenant": "fabrikam"},
+    "steps": [
+        {"action": "enableAccount"},
+        {"action": "setAttributes", "attributes": {"department": "Engineering", "usageLocation": "GB"}},
+        {"action": "assignLicense", "sku": "E3"},
+        {"action": "addRole", "role": "Helpdesk Administrator"}
+    ]
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_workflow_aimed_at_a_connected_tenant_sets_up_the_remote_user_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = remote(dir.path()).await;
+    // An app that may also read the SKUs and manage roles.
+    let app = cli(
+        &remote.data,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Contoso joiner workflows",
+            "--application-permission",
+            "User.ReadWrite.All",
+            "--application-permission",
+            "Organization.Read.All",
+            "--application-permission",
+            "RoleManagement.ReadWrite.Directory",
+            "--grant-admin-consent",
+        ],
+    );
+    let remote = Remote {
+        client_id: app["appId"].as_str().unwrap().to_owned(),
+        secret: app["clientSecret"].as_str().unwrap().to_owned(),
+        ..remote
+    };
+    cli(
+        &remote.data,
+        &[
+            "users",
+            "create",
+            "--upn",
+            "jo@fabrikam.test",
+            "--display-name",
+            "Jo Joiner",
+            "--generate",
+            "--disabled",
+        ],
+    );
+    let local = dir.path().join("local");
+    cli(&local, &["init", "--domain", "contoso.test"]);
+    connect(&local, dir.path(), &remote, &remote.secret);
+    let file = dir.path().join("joiner.json");
+    std::fs::write(&file, JOINER).unwrap();
+    cli(&local, &["workflows", "import", file.to_str().unwrap()]);
+    let run = || {
+        cli(
+            &local,
+            &[
+                "workflows",
+                "run",
+                "Joiner at Fabrikam",
+                "--user",
+                "jo@fabrikam.test",
+            ],
+        );
+        cli(&local, &["workflows", "work"]);
+        latest_run(&local)
+    };
+
+    let first = run();
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let outputs: Vec<&str> = first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["output"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(outputs[0], "enabled the account", "{outputs:?}");
+    assert!(
+        outputs[2].starts_with("assigned the licence"),
+        "{outputs:?}"
+    );
+    assert_eq!(outputs[3], "assigned the role Helpdesk Administrator");
+    let user = cli(&remote.data, &["users", "show", "jo@fabrikam.test"]);
+    assert_eq!(user["accountEnabled"], true, "{user}");
+    assert_eq!(user["department"], "Engineering", "{user}");
+    assert_eq!(user["usageLocation"], "GB", "{user}");
+    assert!(
+        user["directoryRoles"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("Helpdesk Administrator")),
+        "{user}"
+    );
+    let skus = cli(&remote.data, &["licenses", "list"]);
+    assert_eq!(skus["value"][0]["consumedUnits"], 1);
+
+    // Again: everything is found done, nothing is applied twice.
+    let again = run();
+    assert_eq!(again["status"], "succeeded", "{again}");
+    let outputs: Vec<&str> = again["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["output"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            "the account was already enabled",
+            "every property already had its value: nothing to do",
+            outputs[2],
+            "the user already holds Helpdesk Administrator",
+        ]
+    );
+    assert!(outputs[2].contains("already holds"), "{outputs:?}");
+    let skus = cli(&remote.data, &["licenses", "list"]);
+    assert_eq!(skus["value"][0]["consumedUnits"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

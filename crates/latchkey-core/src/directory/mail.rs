@@ -187,7 +187,7 @@ impl Directory {
 }
 
 /// A user's own addresses: `mail`, then `otherMails`, each once; unparseable ones skipped.
-pub(super) fn user_addresses(user: &User) -> Vec<MailAddress> {
+pub fn user_addresses(user: &User) -> Vec<MailAddress> {
     let mut out: Vec<MailAddress> = Vec::new();
     for a in user.profile.mail.iter().chain(&user.profile.other_mails) {
         if let Ok(a) = MailAddress::parse(a)

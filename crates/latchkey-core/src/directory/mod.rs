@@ -68,6 +68,7 @@ pub use interactive::{
 };
 pub use licenses::{LicenseDetail, NO_USAGE_LOCATION};
 pub use mail::DueMail;
+pub use mail::user_addresses;
 pub use my_account::MY_ACCOUNT_APP_NAME;
 pub use password::{PasswordChoice, PasswordSet, SetPassword};
 pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, StartedReset};
@@ -83,7 +84,7 @@ pub use update::{ProfileField, UserChanges};
 pub use users::{CreatedUser, NewUser};
 pub use workflow_admin::{MAX_ON_DEMAND_SUBJECTS, MAX_WORKFLOW_PAGE, WorkflowChanges};
 pub use workflows::{
-    ActionResult, MAX_STEP_ATTEMPTS, STEP_LEASE_SECONDS, Workflow, effect_is_from_step,
+    ActionResult, MAX_STEP_ATTEMPTS, STEP_LEASE_SECONDS, Workflow, effect_is_from_step, find_sku,
 };
 
 /// How a channel names a user: by object id or by UPN, as Graph's `/users/{id | upn}`.

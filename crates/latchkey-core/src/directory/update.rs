@@ -66,6 +66,27 @@ impl ProfileField {
         *self.slot(p) = value;
     }
 
+    /// The property with this Graph name, if a channel may set it.
+    pub fn from_graph_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.graph_name() == name)
+    }
+
+    /// The property's value on a profile.
+    pub fn get(self, p: &UserProfile) -> Option<String> {
+        let mut p = p.clone();
+        self.slot(&mut p).take()
+    }
+
+    /// Every settable property.
+    pub const fn all() -> [Self; 17] {
+        Self::ALL
+    }
+
+    /// Every settable property's Graph name.
+    pub fn graph_names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|f| f.graph_name()).collect()
+    }
+
     const ALL: [ProfileField; 17] = [
         Self::GivenName,
         Self::Surname,
@@ -273,7 +294,13 @@ impl Directory {
                 other_target: None,
                 details: vec![("modifiedProperties".into(), modified.join(", "))],
                 outbox_kind: "user.updated",
-                payload: json!({ "modifiedProperties": modified }),
+                // The new `accountEnabled` when it changed: what a workflow's
+                // `accountDisabled` trigger follows.
+                payload: if modified.contains(&"accountEnabled") {
+                    json!({ "modifiedProperties": modified, "accountEnabled": updated.account_enabled })
+                } else {
+                    json!({ "modifiedProperties": modified })
+                },
             }));
         }
         let mut password = None;

@@ -115,6 +115,9 @@ impl Directory {
                 ),
             ));
         }
+        if workflow.definition.target.is_none() {
+            self.check_workflow_skus(tenant, &workflow).await?;
+        }
         let (id, version) = self
             .store
             .save_workflow(&WorkflowWrite {
@@ -322,6 +325,98 @@ impl Directory {
         self.store.record_workflow_events(&events).await?;
         self.mail_queued(&events);
         Ok(())
+    }
+
+    /// A local workflow's licence steps name SKUs of this tenant (by part number or id).
+    async fn check_workflow_skus(
+        &self,
+        tenant: TenantId,
+        workflow: &ValidWorkflow,
+    ) -> Result<(), DirectoryError> {
+        let mut skus = None;
+        for (i, step) in workflow.definition.steps.iter().enumerate() {
+            let (crate::workflow::Action::AssignLicense { sku }
+            | crate::workflow::Action::RemoveLicense { sku }) = &step.action
+            else {
+                continue;
+            };
+            if skus.is_none() {
+                skus = Some(self.store.list_skus(tenant).await?);
+            }
+            let known = skus.as_deref().unwrap_or_default();
+            if find_sku(known, sku).is_none() {
+                return Err(DirectoryError::invalid(
+                    format!("steps[{i}].sku"),
+                    format!(
+                        "no SKU '{}' in this tenant (name it by skuPartNumber or skuId)",
+                        sku.trim()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues the e-mail of a workflow's `sendEmail` step (its subject and body already
+    /// rendered) to `to` about `user`, with an audit event, in one transaction. The message's
+    /// id is derived from the run and the step, so a step taken over after a crash that had
+    /// already queued it queues nothing: returns `false` then. Fails (naming why) when there
+    /// is no address or this directory cannot seal mail.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_workflow_email(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        user: &User,
+        to: Vec<crate::mail::MailAddress>,
+        subject: &str,
+        body: &str,
+        step: &ClaimedStep,
+    ) -> Result<bool, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let workflow = step.workflow_name.as_str();
+        if to.is_empty() {
+            return Err(DirectoryError::invalid("to", "has no e-mail address"));
+        }
+        let recipients = to
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let tenant_record = self.tenant(tenant).await?;
+        let mut mail = self.seal_mail(
+            &tenant_record,
+            to,
+            &MailContent::WorkflowMessage {
+                subject: subject.to_owned(),
+                body: body.to_owned(),
+            },
+        )?;
+        mail.id = step_mail_id(step);
+        let mut events = self.events(Change {
+            actor,
+            tenant,
+            category: "UserManagement",
+            activity: "Send workflow e-mail",
+            operation_type: "Other",
+            target: Some(user),
+            other_target: None,
+            // Who it went to, never what it said.
+            details: vec![
+                ("workflow".into(), workflow.to_owned()),
+                ("to".into(), recipients),
+            ],
+            outbox_kind: "user.workflowEmailSent",
+            payload: json!({ "workflow": workflow, "runId": step.run_id }),
+        });
+        events.mail.push(mail);
+        match self.store.record_workflow_events(&events).await {
+            // The message of this run's step is queued already (with its audit event).
+            Err(crate::store::StoreError::Conflict(_)) => return Ok(false),
+            other => other?,
+        }
+        self.mail_queued(&events);
+        Ok(true)
     }
 
     /// The newest runs of the tenant (of one workflow, if named), with their steps.
@@ -701,6 +796,31 @@ impl Directory {
             .map_err(|_| DirectoryError::Internal("webhook secret is not UTF-8".into()))?;
         Ok(Some(secrecy::SecretString::from(text)))
     }
+}
+
+/// The queue id of a run's step's message: the same for every attempt of the step.
+fn step_mail_id(step: &ClaimedStep) -> crate::mail::MailId {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"latchkey workflow mail\0")
+        .chain_update(step.run_id.to_string().as_bytes())
+        .chain_update(step.position.to_be_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    crate::mail::MailId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
+/// The SKU a workflow step names, by `skuPartNumber` (any case) or `skuId`.
+pub fn find_sku<'a>(
+    skus: &'a [crate::license::SkuUsage],
+    name: &str,
+) -> Option<&'a crate::license::Sku> {
+    let name = name.trim();
+    skus.iter().map(|u| &u.sku).find(|s| {
+        s.sku_part_number.eq_ignore_ascii_case(name)
+            || s.sku_id.to_string().eq_ignore_ascii_case(name)
+    })
 }
 
 /// Failures that may pass on their own: a busy hashing pool, a racing writer, the database.

@@ -34,6 +34,8 @@ fn trigger_text(t: &Trigger) -> String {
                 .collect::<Vec<_>>()
                 .join(" or ")
         ),
+        Trigger::UserCreated => "user created".into(),
+        Trigger::AccountDisabled => "account disabled".into(),
     }
 }
 
