@@ -181,3 +181,80 @@ async fn every_route_the_router_serves_is_documented_with_its_methods_and_nothin
         );
     }
 }
+
+/// Every `$ref` in `value`, with where it was found.
+fn refs(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "$ref"
+                    && let Some(target) = v.as_str()
+                {
+                    out.push((at.to_owned(), target.to_owned()));
+                }
+                refs(v, &format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                refs(v, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_user_schema_names_exactly_the_properties_latchkey_returns_and_every_ref_resolves() {
+    let (_h, router, _paths) = graph().await;
+    let (_, _, body) = get_anonymously(&router, "/v1.0/$openapi").await;
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+
+    let mut found = Vec::new();
+    refs(&doc, "", &mut found);
+    assert!(found.len() > 10, "{found:?}");
+    for (at, target) in &found {
+        let pointer = target
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{at}: {target} is not local"));
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{at}: {target} names nothing"
+        );
+    }
+
+    let documented: BTreeSet<&str> =
+        doc["components"]["schemas"]["microsoft.graph.user"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+    let returned: BTreeSet<&str> = latchkey_graph::user::ALL_PROPERTIES
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(documented, returned);
+
+    // The user operations point at it, in both directions.
+    let user = "#/components/schemas/microsoft.graph.user";
+    let schema_of = |path: &str, method: &str, code: &str| {
+        doc["paths"][path][method]["responses"][code]["content"]["application/json"]["schema"]
+            ["$ref"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        schema_of("/users/{id}", "get", "200").as_deref(),
+        Some(user)
+    );
+    assert_eq!(schema_of("/me", "get", "200").as_deref(), Some(user));
+    assert_eq!(schema_of("/users", "post", "201").as_deref(), Some(user));
+    assert_eq!(
+        doc["paths"]["/users/{id}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        user
+    );
+    let page = &doc["components"]["schemas"]["microsoft.graph.userCollectionResponse"];
+    assert_eq!(page["properties"]["value"]["items"]["$ref"], user);
+}
