@@ -362,9 +362,6 @@ pub enum Action {
     NotifyManager,
     /// Requires a password change at the next sign-in (a no-op when already required).
     RequirePasswordChange,
-    /// POSTs a JSON notice about the run's user to `url`, signed with the workflow's webhook
-    /// secret (HMAC-SHA-256 of the body); `format: "slack"` sends Slack's `{"text": …}`.
-    /// Delivered at least once (retries carry the same `X-Latchkey-Delivery` id).
     /// Moves the user to the recycle bin (restorable for 30 days); done if already gone.
     DeleteUser,
     /// Waits `days` (and `hours`) from when the step first came up before the run goes on.
@@ -375,6 +372,9 @@ pub enum Action {
         #[serde(default)]
         hours: i64,
     },
+    /// POSTs a JSON notice about the run's user to `url`, signed with the workflow's webhook
+    /// secret (HMAC-SHA-256 of the body); `format: "slack"` sends Slack's `{"text": …}`.
+    /// Delivered at least once (retries carry the same `X-Latchkey-Delivery` id).
     #[serde(rename_all = "camelCase")]
     SendWebhook {
         url: String,
