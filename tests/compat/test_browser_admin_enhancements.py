@@ -69,33 +69,33 @@ def feedback_rules(driver):
 def test_search_as_you_type_focus_live_rules_show_and_copy(latchkey, browser):
     admin = "nadia@contoso.test"
     create_user(latchkey, admin, "Nadia Admin", ADMIN_PW, "--role", "Global Administrator")
-    create_user(latchkey, "quinn@contoso.test", "Quinn Alvarez", START_PW)
-    create_user(latchkey, "quentin@contoso.test", "Quentin Blake", START_PW)
-    create_user(latchkey, "rory@contoso.test", "Rory Stone", START_PW)
+    create_user(latchkey, "zephyrine@contoso.test", "Zephyrine Alvarez", START_PW)
+    create_user(latchkey, "zephyrus@contoso.test", "Zephyrus Blake", START_PW)
+    create_user(latchkey, "thaddeus@contoso.test", "Thaddeus Stone", START_PW)
     wait = WebDriverWait(browser, 20)
     sign_in(latchkey, browser, admin)
 
     # Search as you type: no Enter, no button, no new page.
     browser.find_element(By.ID, "nav-active-users").click()
     wait.until(ec.presence_of_element_located((By.ID, "users")))
-    assert "Rory Stone" in names(browser)
+    assert "Thaddeus Stone" in names(browser)
     browser.execute_script("window.sameDocument = true")
     box = browser.find_element(By.ID, "q")
-    box.send_keys("qu")
-    wait.until(lambda d: sorted(names(d)) == ["Quentin Blake", "Quinn Alvarez"])
-    box.send_keys("in")
-    wait.until(lambda d: names(d) == ["Quinn Alvarez"])
+    box.send_keys("zephyr")
+    wait.until(lambda d: sorted(names(d)) == ["Zephyrine Alvarez", "Zephyrus Blake"])
+    box.send_keys("i")
+    wait.until(lambda d: names(d) == ["Zephyrine Alvarez"])
     assert browser.execute_script("return window.sameDocument") is True
     assert active_id(browser) == "q"
-    assert box.get_attribute("value") == "quin"
-    assert "q=quin" in browser.current_url
+    assert box.get_attribute("value") == "zephyri"
+    assert "q=zephyri" in browser.current_url
     shot(browser, "1-search-as-you-type")
     # Nobody matches: the list says so, still without a new page.
     box.send_keys("zz")
     wait.until(lambda d: d.find_elements(By.ID, "no-users"))
     assert names(browser) == []
     box.send_keys(Keys.BACKSPACE, Keys.BACKSPACE)
-    wait.until(lambda d: names(d) == ["Quinn Alvarez"])
+    wait.until(lambda d: names(d) == ["Zephyrine Alvarez"])
 
     # The details pane takes the focus; the reset form's first choice too; Escape closes it.
     browser.find_element(By.CLASS_NAME, "user-link").click()
@@ -115,7 +115,7 @@ def test_search_as_you_type_focus_live_rules_show_and_copy(latchkey, browser):
     wait.until(ec.presence_of_element_located((By.ID, "reset-form")))
     password = browser.find_element(By.ID, "password")
     confirm = browser.find_element(By.ID, "confirm")
-    password.send_keys("quinn")
+    password.send_keys("alvarez")
     wait.until(lambda d: "minLength" in feedback_rules(d))
     assert "noUserName" in feedback_rules(browser)
     assert browser.find_element(By.ID, "mode-typed").is_selected()
@@ -136,9 +136,9 @@ def test_search_as_you_type_focus_live_rules_show_and_copy(latchkey, browser):
     shot(browser, "3-shown-and-matching")
     toggle.click()
     assert password.get_attribute("type") == "password"
-    browser.find_element(By.ID, "require-change").click()  # off: Quinn keeps what we typed
+    browser.find_element(By.ID, "require-change").click()  # off: she keeps what we typed
     browser.find_element(By.ID, "reset-submit").click()
-    wait.until(lambda d: "is now quinn@contoso.test" in d.page_source)
+    wait.until(lambda d: "is now zephyrine@contoso.test" in d.page_source)
 
     # Copy: an automatic reset's one-time password goes to the clipboard.
     browser.execute_cdp_cmd("Browser.grantPermissions", {
