@@ -355,6 +355,18 @@ pub trait Store:
     async fn insert_sku(&self, sku: &Sku, events: &Events) -> StoreResult<()>;
     /// Every SKU of the tenant with its consumed seats, by part number; one query.
     async fn list_skus(&self, tenant: TenantId) -> StoreResult<Vec<SkuUsage>>;
+    /// Sets a SKU's seats bought, with its events, in one transaction: the row is updated
+    /// first (so assignments racing for a seat wait for it, as they lock the same row), then
+    /// the seats held are counted; fewer seats than are held is
+    /// `StoreError::SeatsExhausted` and changes nothing. `NotFound` for an unknown SKU.
+    /// Returns the seats bought before.
+    async fn set_sku_seats(
+        &self,
+        tenant: TenantId,
+        sku: SkuId,
+        seats: u32,
+        events: &Events,
+    ) -> StoreResult<u32>;
     /// The licences of the given users (deleted ones included), in one query.
     async fn list_user_licenses(
         &self,

@@ -61,6 +61,54 @@ macro_rules! impl_license_store {
                     tx.commit().await.map_err(map_err)
                 }
 
+                pub(crate) async fn licenses_set_sku_seats(
+                    &self,
+                    tenant: TenantId,
+                    sku: SkuId,
+                    seats: u32,
+                    events: &Events,
+                ) -> StoreResult<u32> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    // The old value first, under the row lock the assignments take too.
+                    let before: Option<i64> = sqlx::query_scalar(
+                        "SELECT prepaid_units FROM subscribed_skus WHERE tenant_id = $1 AND sku_id = $2",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(sku.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(before) = before else {
+                        return Err(StoreError::NotFound);
+                    };
+                    sqlx::query(
+                        "UPDATE subscribed_skus SET prepaid_units = $3 WHERE tenant_id = $1 AND sku_id = $2",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(sku.as_uuid())
+                    .bind(i64::from(seats))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    // A new statement, a new snapshot: it sees every assignment committed
+                    // before the row lock was ours, and later ones wait for this commit.
+                    let held: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM user_licenses WHERE tenant_id = $1 AND sku_id = $2",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(sku.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if held > i64::from(seats) {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Err(StoreError::SeatsExhausted(sku));
+                    }
+                    insert_events(&mut tx, events).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    u32::try_from(before).map_err(|e| corrupt("prepaid_units", e))
+                }
+
                 pub(crate) async fn licenses_list_skus(&self, tenant: TenantId) -> StoreResult<Vec<SkuUsage>> {
                     // The count is served by user_licenses_by_sku.
                     let rows = sqlx::query(

@@ -1322,6 +1322,16 @@ macro_rules! impl_store {
                 self.licenses_insert_sku(sku, events).await
             }
 
+            async fn set_sku_seats(
+                &self,
+                tenant: TenantId,
+                sku: latchkey_core::ids::SkuId,
+                seats: u32,
+                events: &Events,
+            ) -> StoreResult<u32> {
+                self.licenses_set_sku_seats(tenant, sku, seats, events).await
+            }
+
             async fn list_skus(&self, tenant: TenantId) -> StoreResult<Vec<latchkey_core::license::SkuUsage>> {
                 self.licenses_list_skus(tenant).await
             }

@@ -4,12 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::Duration;
+use latchkey_core::authz::{Actor, Channel};
 use latchkey_core::clock::Clock;
 use latchkey_core::directory::{NewUser, PasswordChoice, ProfileField, UserChanges, UserRef};
 use latchkey_core::error::DirectoryError;
+use latchkey_core::ids::UserId;
 use latchkey_core::license::{AssignedLicense, LicenseChange, NewSku, Sku};
 use latchkey_core::names::{DisplayName, Upn};
 use latchkey_core::query::Filter;
+use latchkey_core::role::DirectoryRole;
 use latchkey_core::store::UserQuery;
 use latchkey_core::user::User;
 use latchkey_testkit::{Backend, Harness};
@@ -135,6 +138,115 @@ async fn skus_are_listed_by_part_number_with_seats_used_and_bought(h: Harness) {
     );
     assert_eq!(listed[0].sku, e3);
     assert_eq!(listed[1].sku, e5);
+}
+
+async fn seats_bought_change_but_never_below_the_seats_held_and_each_change_is_audited(h: Harness) {
+    let e3 = sku(&h, "ENTERPRISEPACK", 2, &["EXCHANGE_S_ENTERPRISE"]).await;
+    let ada = add_user(&h, "ada@contoso.test", Some("GB")).await;
+    let bob = add_user(&h, "bob@contoso.test", Some("GB")).await;
+    let cy = add_user(&h, "cy@contoso.test", Some("GB")).await;
+    assign(&h, &ada, add(&e3)).await.unwrap();
+    assign(&h, &bob, add(&e3)).await.unwrap();
+    assert!(
+        assign(&h, &cy, add(&e3)).await.is_err(),
+        "two seats, both held"
+    );
+    let op = Harness::operator();
+
+    // More seats bought (named by part number, any case): the third user gets one.
+    let more = h
+        .directory
+        .set_sku_seats(&op, h.tenant(), "enterprisepack", 3)
+        .await
+        .unwrap();
+    assert_eq!((more.consumed, more.sku.seats), (2, 3));
+    assign(&h, &cy, add(&e3)).await.unwrap();
+
+    // Fewer than are held: refused naming `seats`, nothing changed.
+    let refused = h
+        .directory
+        .set_sku_seats(&op, h.tenant(), "ENTERPRISEPACK", 2)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, DirectoryError::Invalid { property: field, message }
+            if field == "seats" && message.contains("more seats assigned than 2")),
+        "{refused:?}"
+    );
+    let skus = h.directory.list_skus(&op, h.tenant()).await.unwrap();
+    assert_eq!((skus[0].consumed, skus[0].sku.seats), (3, 3));
+
+    // Exactly the seats held is fine (by id this time); and freeing one lets it shrink.
+    let same = h
+        .directory
+        .set_sku_seats(&op, h.tenant(), &e3.sku_id.to_string(), 3)
+        .await
+        .unwrap();
+    assert_eq!(same.sku.seats, 3);
+    assign(
+        &h,
+        &cy,
+        LicenseChange {
+            add: vec![],
+            remove: vec![e3.sku_id],
+        },
+    )
+    .await
+    .unwrap();
+    let fewer = h
+        .directory
+        .set_sku_seats(&op, h.tenant(), "ENTERPRISEPACK", 2)
+        .await
+        .unwrap();
+    assert_eq!((fewer.consumed, fewer.sku.seats), (2, 2));
+
+    // Unknown SKU, too many seats, an administrator without tenant rights.
+    assert!(matches!(
+        h.directory
+            .set_sku_seats(&op, h.tenant(), "SPE_E5", 5)
+            .await
+            .unwrap_err(),
+        DirectoryError::NotFound { .. }
+    ));
+    assert!(matches!(
+        h.directory
+            .set_sku_seats(&op, h.tenant(), "ENTERPRISEPACK", 1_000_001)
+            .await
+            .unwrap_err(),
+        DirectoryError::Invalid { property: field, .. } if field == "seats"
+    ));
+    let licence_admin = Actor::User {
+        id: UserId::new(),
+        display: "lic@contoso.test".into(),
+        roles: vec![DirectoryRole::LicenseAdministrator],
+        scopes: None,
+        channel: Channel::AdminCenter,
+    };
+    assert!(matches!(
+        h.directory
+            .set_sku_seats(&licence_admin, h.tenant(), "ENTERPRISEPACK", 9)
+            .await
+            .unwrap_err(),
+        DirectoryError::Denied(_)
+    ));
+
+    // Three changes went through, three audit events; the refused ones wrote none.
+    let audits = h.store.list_audit_events(h.tenant(), 999).await.unwrap();
+    let updates: Vec<_> = audits
+        .iter()
+        .filter(|e| e.activity == "Update subscribed SKU")
+        .collect();
+    assert_eq!(updates.len(), 3);
+    assert_eq!(skus_seats(&h).await, 2);
+}
+
+async fn skus_seats(h: &Harness) -> u32 {
+    h.directory
+        .list_skus(&Harness::operator(), h.tenant())
+        .await
+        .unwrap()[0]
+        .sku
+        .seats
 }
 
 async fn a_second_sku_with_the_same_part_number_in_any_case_is_refused(h: Harness) {
@@ -515,6 +627,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    seats_bought_change_but_never_below_the_seats_held_and_each_change_is_audited,
     skus_are_listed_by_part_number_with_seats_used_and_bought,
     a_second_sku_with_the_same_part_number_in_any_case_is_refused,
     a_licence_needs_a_usage_location_and_nothing_is_written_without_one,

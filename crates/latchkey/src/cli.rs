@@ -682,6 +682,20 @@ pub enum LicensesCommand {
     Create(LicensesCreateArgs),
     /// List the SKUs with their seats used and bought.
     List(TenantArgs),
+    /// Change how many seats of a SKU were bought (never below the seats assigned).
+    SetSeats(LicensesSetSeatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LicensesSetSeatsArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The SKU: its skuPartNumber (any case) or its skuId.
+    #[arg(long)]
+    pub sku: String,
+    /// Seats bought from now on.
+    #[arg(long)]
+    pub seats: u32,
 }
 
 #[derive(Debug, Args)]

@@ -119,3 +119,79 @@ fn an_operator_defines_a_sku_assigns_its_seats_and_frees_them() {
     );
     assert!(says.contains("skuPartNumber"), "{says}");
 }
+
+#[test]
+fn an_operator_buys_more_seats_and_cannot_give_back_seats_still_assigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["init", "--domain", "contoso.test"]);
+    cli(
+        &data,
+        &[
+            "licenses",
+            "create",
+            "--sku-part-number",
+            "E3",
+            "--seats",
+            "1",
+        ],
+    );
+    for upn in ["ada@contoso.test", "ben@contoso.test"] {
+        cli(
+            &data,
+            &["users", "create", "--upn", upn, "--display-name", "Holder"],
+        );
+        let args = [
+            "users",
+            "assign-license",
+            upn,
+            "--sku",
+            "E3",
+            "--usage-location",
+            "GB",
+        ];
+        if upn.starts_with("ada") {
+            cli(&data, &args);
+        } else {
+            let says = refused(&data, &args);
+            assert!(
+                says.contains("does not have any available licenses"),
+                "{says}"
+            );
+        }
+    }
+    let more = cli(
+        &data,
+        &["licenses", "set-seats", "--sku", "e3", "--seats", "2"],
+    );
+    assert_eq!(more["prepaidUnits"]["enabled"], 2);
+    assert_eq!(more["consumedUnits"], 1);
+    cli(
+        &data,
+        &[
+            "users",
+            "assign-license",
+            "ben@contoso.test",
+            "--sku",
+            "E3",
+            "--usage-location",
+            "GB",
+        ],
+    );
+    let says = refused(
+        &data,
+        &["licenses", "set-seats", "--sku", "E3", "--seats", "1"],
+    );
+    assert!(
+        says.contains("seats") && says.contains("remove licences first"),
+        "{says}"
+    );
+    let listed = cli(&data, &["licenses", "list"]);
+    assert_eq!(listed["value"][0]["prepaidUnits"]["enabled"], 2);
+    assert_eq!(listed["value"][0]["consumedUnits"], 2);
+    let says = refused(
+        &data,
+        &["licenses", "set-seats", "--sku", "E5", "--seats", "3"],
+    );
+    assert!(says.contains("E5"), "{says}");
+}

@@ -70,6 +70,72 @@ impl Directory {
         Ok(sku)
     }
 
+    /// Changes how many seats of a SKU were bought (more bought, or some given back): never
+    /// below the seats its assignments hold, which refuses naming `seats` and changes
+    /// nothing. The SKU is named by its id or its part number (any case).
+    pub async fn set_sku_seats(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        sku: &str,
+        seats: u32,
+    ) -> Result<SkuUsage, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        if seats > crate::license::MAX_SEATS {
+            return Err(DirectoryError::invalid(
+                "seats",
+                format!("must be at most {}", crate::license::MAX_SEATS),
+            ));
+        }
+        let wanted = sku.trim();
+        let current = self
+            .store
+            .list_skus(tenant)
+            .await?
+            .into_iter()
+            .find(|u| {
+                u.sku.sku_id.to_string().eq_ignore_ascii_case(wanted)
+                    || u.sku.sku_part_number.eq_ignore_ascii_case(wanted)
+            })
+            .ok_or_else(|| DirectoryError::not_found(format!("SKU '{wanted}'")))?;
+        let id = current.sku.sku_id;
+        let part = current.sku.sku_part_number.clone();
+        let events = self.events(Change {
+            actor,
+            tenant,
+            category: "DirectoryManagement",
+            activity: "Update subscribed SKU",
+            operation_type: "Update",
+            target: None,
+            other_target: Some((id.to_string(), part.clone())),
+            details: vec![
+                ("SkuPartNumber".into(), part.clone()),
+                ("PrepaidUnits".into(), seats.to_string()),
+            ],
+            outbox_kind: "sku.updated",
+            payload: json!({ "skuId": id.to_string(), "skuPartNumber": part, "seats": seats }),
+        });
+        match self.store.set_sku_seats(tenant, id, seats, &events).await {
+            Ok(_) => {}
+            Err(StoreError::SeatsExhausted(_)) => {
+                return Err(DirectoryError::invalid(
+                    "seats",
+                    format!("{part} has more seats assigned than {seats}: remove licences first"),
+                ));
+            }
+            Err(StoreError::NotFound) => {
+                return Err(DirectoryError::not_found(format!("SKU '{wanted}'")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.store
+            .list_skus(tenant)
+            .await?
+            .into_iter()
+            .find(|u| u.sku.sku_id == id)
+            .ok_or_else(|| DirectoryError::not_found(format!("SKU '{wanted}'")))
+    }
+
     /// The tenant's SKUs with the seats their assignments hold (Graph's `subscribedSkus`).
     pub async fn list_skus(
         &self,

@@ -77,6 +77,20 @@ pub async fn run(cmd: LicensesCommand) -> CliResult {
                 output::table(&["SKU", "SEATS USED", "PLANS", "SKU ID"], &rows);
             }
         }
+        LicensesCommand::SetSeats(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let u = directory
+                .set_sku_seats(&OPERATOR, tenant, &a.sku, a.seats)
+                .await?;
+            if a.tenant.json {
+                output::json(&sku_json(&u.sku, u.consumed));
+            } else {
+                output::fields(&[
+                    ("Updated", u.sku.sku_part_number.clone()),
+                    ("Seats", format!("{} used of {}", u.consumed, u.sku.seats)),
+                ]);
+            }
+        }
     }
     Ok(())
 }
