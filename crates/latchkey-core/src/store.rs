@@ -395,6 +395,14 @@ pub trait Store:
     /// The tenant's latest user change number: every change numbered at or below it is
     /// committed and visible (0 before any change).
     async fn latest_user_change(&self, tenant: TenantId) -> StoreResult<i64>;
+    /// Marks every tenant's change counter at `now`, then deletes the tombstones (and the
+    /// marks) that a mark at or before `horizon` covers; one transaction. Returns how many
+    /// tombstones went.
+    async fn prune_user_deletions(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// One page of the tenant's user changes in `(seq, id)` order, in at most two queries
     /// (users, tombstones), with whether more follow.
     async fn list_user_changes(

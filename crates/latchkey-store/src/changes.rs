@@ -56,6 +56,43 @@ macro_rules! impl_change_store {
                     Ok(seq.unwrap_or(0))
                 }
 
+                pub(crate) async fn changes_prune(
+                    &self,
+                    now: DateTime<Utc>,
+                    horizon: DateTime<Utc>,
+                ) -> StoreResult<u64> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    // `WHERE TRUE`: SQLite reads `ON CONFLICT` after a bare SELECT as a join.
+                    sqlx::query(
+                        "INSERT INTO user_change_marks (tenant_id, at, seq) \
+                         SELECT tenant_id, $1, seq FROM user_change_counters WHERE TRUE \
+                         ON CONFLICT (tenant_id, at) DO NOTHING",
+                    )
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    let pruned = sqlx::query(
+                        "DELETE FROM user_deletions WHERE seq <= (SELECT MAX(m.seq) FROM user_change_marks m \
+                         WHERE m.tenant_id = user_deletions.tenant_id AND m.at <= $1)",
+                    )
+                    .bind(horizon)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                    sqlx::query(
+                        "DELETE FROM user_change_marks WHERE at < (SELECT MAX(m.at) FROM user_change_marks m \
+                         WHERE m.tenant_id = user_change_marks.tenant_id AND m.at <= $1)",
+                    )
+                    .bind(horizon)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(pruned)
+                }
+
                 pub(crate) async fn changes_list(
                     &self,
                     tenant: TenantId,

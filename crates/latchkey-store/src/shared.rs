@@ -1370,6 +1370,14 @@ macro_rules! impl_store {
                 self.changes_latest(tenant).await
             }
 
+            async fn prune_user_deletions(
+                &self,
+                now: DateTime<Utc>,
+                horizon: DateTime<Utc>,
+            ) -> StoreResult<u64> {
+                self.changes_prune(now, horizon).await
+            }
+
             async fn list_user_changes(
                 &self,
                 tenant: TenantId,

@@ -171,6 +171,51 @@ async fn a_first_round_pages_through_every_user_and_later_rounds_see_only_what_c
     );
 }
 
+/// Tombstones of users gone for good are pruned once no valid token can need them: a round
+/// started from a token of the last weeks still sees its removals, and the hourly pass drops
+/// only tombstones older than the retention, measured by the marks it leaves.
+async fn tombstones_older_than_any_valid_token_are_pruned_and_recent_ones_kept(h: Harness) {
+    let op = Harness::operator();
+    let gone = add_user(&h, "gone@contoso.test").await;
+    h.directory
+        .delete_user(&op, h.tenant(), &UserRef::Id(gone.id))
+        .await
+        .unwrap();
+    h.directory
+        .delete_user_permanently(&op, h.tenant(), gone.id)
+        .await
+        .unwrap();
+    // The first pass only marks: nothing is old enough.
+    assert_eq!(h.directory.prune_change_tracking().await.unwrap(), 0);
+    h.clock.advance(Duration::days(20));
+    assert_eq!(h.directory.prune_change_tracking().await.unwrap(), 0);
+
+    // 31 days after the first mark: a client syncs, then a user goes for good.
+    h.clock.advance(Duration::days(11));
+    let (_, token) = round(&h, DeltaStart::Initial, 50).await;
+    let later = add_user(&h, "later@contoso.test").await;
+    h.directory
+        .delete_user(&op, h.tenant(), &UserRef::Id(later.id))
+        .await
+        .unwrap();
+    h.directory
+        .delete_user_permanently(&op, h.tenant(), later.id)
+        .await
+        .unwrap();
+    // The pass drops the old tombstone only (the one the first mark covers) ...
+    assert_eq!(h.directory.prune_change_tracking().await.unwrap(), 1);
+    assert_eq!(h.directory.prune_change_tracking().await.unwrap(), 0);
+    // ... and the client's next round still learns of the recent removal.
+    h.clock.advance(Duration::days(6));
+    let (changes, _) = round(&h, DeltaStart::Round(&token), 50).await;
+    assert_eq!(changes, vec![(later.id, Seen::Deleted)]);
+    // The mark left on day 31, after that removal, covers it 30 days on and not before.
+    h.clock.advance(Duration::days(13));
+    assert_eq!(h.directory.prune_change_tracking().await.unwrap(), 0);
+    h.clock.advance(Duration::days(12));
+    assert_eq!(h.directory.prune_change_tracking().await.unwrap(), 1);
+}
+
 async fn latest_starts_from_now_without_listing_anyone(h: Harness) {
     add_user(&h, "before@contoso.test").await;
     let (none, token) = round(&h, DeltaStart::Latest, 10).await;
@@ -398,6 +443,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    tombstones_older_than_any_valid_token_are_pruned_and_recent_ones_kept,
     a_first_round_pages_through_every_user_and_later_rounds_see_only_what_changed,
     latest_starts_from_now_without_listing_anyone,
     tokens_are_sealed_bound_to_their_kind_and_expire_after_seven_days,

@@ -97,7 +97,23 @@ struct TokenState {
     at: i64,
 }
 
+/// How long a tombstone of a user gone for good is kept for delta rounds: longer than any
+/// valid token can reach back (a round's page tokens live 7 days, its delta token 7 more, and
+/// the next round's page tokens 7 more, each carrying the round's starting point).
+pub const TOMBSTONE_RETENTION_DAYS: i64 = 30;
+
 impl Directory {
+    /// Drops the users/delta tombstones no valid token can still need (older than
+    /// [`TOMBSTONE_RETENTION_DAYS`], measured by the marks each pass leaves at the
+    /// directory's clock). Run hourly by `serve`; returns how many went.
+    pub async fn prune_change_tracking(&self) -> Result<u64, DirectoryError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .prune_user_deletions(now, now - Duration::days(TOMBSTONE_RETENTION_DAYS))
+            .await?)
+    }
+
     /// One page of a delta round over the tenant's users.
     pub async fn user_delta(
         &self,

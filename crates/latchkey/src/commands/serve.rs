@@ -319,6 +319,11 @@ async fn purge_deleted_users(directory: Directory) {
             Ok(n) => tracing::info!(purged = n, "purged expired sign-in sessions and codes"),
             Err(e) => tracing::warn!(error = %e, "purge of expired sign-in records failed"),
         }
+        match directory.prune_change_tracking().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned users/delta tombstones past retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning users/delta tombstones failed"),
+        }
         let tenants = match directory.list_tenants().await {
             Ok(t) => t,
             Err(e) => {
