@@ -337,6 +337,23 @@ impl std::fmt::Debug for Done {
 // Responses.
 
 pub(crate) fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
+    page(status, body, secure_headers_with_script)
+}
+
+/// A page of another part of the site (My account), sent like the admin center's but with a
+/// policy that allows no script: those pages load none.
+pub(crate) fn html_without_script(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+) -> Response {
+    page(status, body, |r| secure_headers(r, None))
+}
+
+fn page(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+    headers: fn(Response) -> Response,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(e) => {
@@ -356,17 +373,7 @@ pub(crate) fn html(status: StatusCode, body: Result<String, askama::Error>) -> R
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    secure_headers_with_script(r)
-}
-
-/// A page of another part of the site (My account), sent like the admin center's but with a
-/// policy that allows no script: those pages load none.
-pub(crate) fn html_without_script(
-    status: StatusCode,
-    body: Result<String, askama::Error>,
-) -> Response {
-    // The same headers, the policy replaced by the one without script.
-    secure_headers(html(status, body), None)
+    headers(r)
 }
 
 fn message(status: StatusCode, heading: &str, text: &str) -> Response {

@@ -88,18 +88,11 @@ impl Directory {
             ));
         }
         let wanted = sku.trim();
-        let current = self
-            .store
-            .list_skus(tenant)
-            .await?
-            .into_iter()
-            .find(|u| {
-                u.sku.sku_id.to_string().eq_ignore_ascii_case(wanted)
-                    || u.sku.sku_part_number.eq_ignore_ascii_case(wanted)
-            })
+        let skus = self.store.list_skus(tenant).await?;
+        let current = super::find_sku(&skus, wanted)
             .ok_or_else(|| DirectoryError::not_found(format!("SKU '{wanted}'")))?;
-        let id = current.sku.sku_id;
-        let part = current.sku.sku_part_number.clone();
+        let id = current.sku_id;
+        let part = current.sku_part_number.clone();
         let events = self.events(Change {
             actor,
             tenant,

@@ -79,16 +79,9 @@ impl Directory {
         request: SetPassword,
         reset: Action,
     ) -> Result<PasswordSet, DirectoryError> {
-        let user = self.active_user(tenant_id, target).await?;
-        let roles = self.store.list_user_roles(tenant_id, user.id).await?;
-        let self_service = matches!(actor, Actor::User { id, .. } if *id == user.id);
-        // Changing one's own password (after proving the current one) is not a reset.
-        let action = if self_service && actor.channel() == Channel::SelfService {
-            Action::ChangeOwnPassword
-        } else {
-            reset
-        };
-        authorize(actor, action, &roles)?;
+        let user = self
+            .authorized_password_target(actor, tenant_id, target, reset)
+            .await?;
         let prepared = self
             .prepare_password(actor, tenant_id, &user, request)
             .await?;
@@ -176,6 +169,28 @@ impl Directory {
         })
     }
 
+    /// The active user whose password `actor` would set, once authorized: as changing one's
+    /// own (after proving the current one, self-service only) or else as `reset`.
+    async fn authorized_password_target(
+        &self,
+        actor: &Actor,
+        tenant_id: TenantId,
+        target: &UserRef,
+        reset: Action,
+    ) -> Result<User, DirectoryError> {
+        let user = self.active_user(tenant_id, target).await?;
+        let roles = self.store.list_user_roles(tenant_id, user.id).await?;
+        let self_service = matches!(actor, Actor::User { id, .. } if *id == user.id);
+        // Changing one's own password (after proving the current one) is not a reset.
+        let action = if self_service && actor.channel() == Channel::SelfService {
+            Action::ChangeOwnPassword
+        } else {
+            reset
+        };
+        authorize(actor, action, &roles)?;
+        Ok(user)
+    }
+
     /// Checks a candidate against the tenant's policy for `target` without setting it, for
     /// live feedback while a password is typed: the rules it breaks, none when it would be
     /// accepted. Authorized exactly as setting that user's password would be, so a form
@@ -187,15 +202,9 @@ impl Directory {
         target: &UserRef,
         candidate: &SecretString,
     ) -> Result<Vec<crate::password::Violation>, DirectoryError> {
-        let user = self.active_user(tenant_id, target).await?;
-        let roles = self.store.list_user_roles(tenant_id, user.id).await?;
-        let self_service = matches!(actor, Actor::User { id, .. } if *id == user.id);
-        let action = if self_service && actor.channel() == Channel::SelfService {
-            Action::ChangeOwnPassword
-        } else {
-            Action::ResetPassword
-        };
-        authorize(actor, action, &roles)?;
+        let user = self
+            .authorized_password_target(actor, tenant_id, target, Action::ResetPassword)
+            .await?;
         let tenant = self.tenant(tenant_id).await?;
         Ok(tenant
             .password_policy
