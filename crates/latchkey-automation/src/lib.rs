@@ -8,6 +8,7 @@
 //! `latchkey_core::Directory` operation, acting as `Actor::Operator` on `Channel::Workflow`,
 //! so authorization, validation, audit and outbox events are the directory's.
 
+pub mod definition_file;
 pub mod local;
 pub mod remote;
 pub mod templates;

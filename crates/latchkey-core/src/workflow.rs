@@ -787,6 +787,25 @@ impl WorkflowDefinition {
     }
 }
 
+/// A definition its parser refused, named by the path of the field at fault (`trigger`,
+/// `steps[1]`), or as the workflow when the document itself is at fault (not an object, bad
+/// syntax).
+pub fn refused_definition<E: std::fmt::Display>(
+    e: serde_path_to_error::Error<E>,
+) -> DirectoryError {
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    if path == "." {
+        return DirectoryError::invalid("workflow", format!("is not a valid definition: {inner}"));
+    }
+    // Some parsers (YAML's) start their message with the path already.
+    let inner = inner
+        .strip_prefix(&path)
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(&inner);
+    DirectoryError::invalid(path.clone(), format!("is not valid: {inner}"))
+}
+
 /// A definition that passed validation, with its scope compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidWorkflow {
@@ -799,9 +818,9 @@ impl WorkflowDefinition {
     /// model is refused by the parser, whose message names it; the rest is checked by
     /// [`Self::validate`].
     pub fn parse_json(raw: &str) -> Result<ValidWorkflow, DirectoryError> {
-        let def: Self = serde_json::from_str(raw).map_err(|e| {
-            DirectoryError::invalid("workflow", format!("is not a valid definition: {e}"))
-        })?;
+        let def: Self =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(raw))
+                .map_err(refused_definition)?;
         def.validate()
     }
 
@@ -1107,11 +1126,16 @@ mod tests {
         let (_, message) = invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
         assert!(message.contains("formatHardDisk"), "{message}");
         let raw = OFFBOARDING.replace("\"offsetDays\": 0", "\"offsetDays\": \"soon\"");
-        let (_, message) = invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
+        let (property, message) =
+            invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
+        assert_eq!(property, "trigger");
         assert!(
             message.contains("soon") || message.contains("integer"),
             "{message}"
         );
+        let raw = OFFBOARDING.replace("revokeSessions", "formatHardDisk");
+        let (property, _) = invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
+        assert!(property.starts_with("steps["), "{property}");
     }
 
     #[test]
