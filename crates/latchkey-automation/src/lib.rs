@@ -32,6 +32,8 @@ const PAGE: u32 = 500;
 const CHANGES_PER_TICK: u32 = 1000;
 /// Steps leased per pass of the worker.
 const STEPS_PER_PASS: u32 = 20;
+/// Steps of a pass performed at once (each of a different run).
+const CONCURRENT_STEPS: usize = 8;
 
 /// The actor every workflow effect is made as: the audit log shows the workflow channel.
 pub fn workflow_actor() -> Actor {
@@ -344,19 +346,23 @@ impl Engine {
             .await
     }
 
-    /// One pass of the worker: leases due steps, performs each through the local connector
-    /// and records the outcome. Returns how many steps it performed.
+    /// One pass of the worker: leases due steps, performs them through their connector and
+    /// records each outcome. A lease holds at most one step of a run (its current one), so
+    /// the steps of a pass belong to different runs; those of different users are performed
+    /// concurrently, a few at a time (one run's password reset waits on the hashing pool
+    /// while others' writes go ahead), one user's in turn. Returns how many steps it
+    /// performed.
     pub async fn run_due_steps(&self) -> Result<usize, DirectoryError> {
+        use futures_util::StreamExt as _;
         let claimed = self
             .directory
             .claim_workflow_steps_leased(&workflow_actor(), STEPS_PER_PASS, self.lease)
             .await?;
-        let mut done = 0;
         // Each workflow's target, read once per pass (a step names its workflow).
         let mut targets = std::collections::HashMap::new();
         for step in &claimed {
             let key = (step.tenant_id, step.workflow_name.clone());
-            if !targets.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = targets.entry(key) {
                 let target = match self
                     .directory
                     .get_workflow(&workflow_actor(), step.tenant_id, &step.workflow_name)
@@ -365,16 +371,48 @@ impl Engine {
                     Ok(w) => w.workflow.definition.target.map(|t| t.tenant),
                     Err(_) => None,
                 };
-                targets.insert(key.clone(), target);
+                slot.insert(target);
             }
-            if let Some(Some(connection)) = targets.get(&key) {
-                let result = self.perform_remote(step, connection).await;
-                if self.directory.finish_workflow_step(step, result).await? {
-                    done += 1;
+        }
+        // One user's steps (of different runs) stay in order, one after the other, as
+        // their runs' actions may touch the same account.
+        let mut by_user: Vec<Vec<ClaimedStep>> = Vec::new();
+        for step in claimed {
+            match by_user.iter_mut().find(|g| g[0].user_id == step.user_id) {
+                Some(group) => group.push(step),
+                None => by_user.push(vec![step]),
+            }
+        }
+        let targets = &targets;
+        let finished: Vec<Result<usize, DirectoryError>> = futures_util::stream::iter(by_user)
+            .map(|steps| async move {
+                let mut done = 0;
+                for step in &steps {
+                    let connection = targets
+                        .get(&(step.tenant_id, step.workflow_name.clone()))
+                        .and_then(Option::as_deref);
+                    if self.perform_claimed(step, connection).await? {
+                        done += 1;
+                    }
                 }
-                continue;
-            }
-            let result = match self.condition_holds(step).await {
+                Ok(done)
+            })
+            .buffer_unordered(CONCURRENT_STEPS)
+            .collect()
+            .await;
+        finished.into_iter().sum()
+    }
+
+    /// Performs one leased step (on the connected tenant `connection`, or here) and records
+    /// its outcome; says whether the record was taken (the lease still held).
+    async fn perform_claimed(
+        &self,
+        step: &ClaimedStep,
+        connection: Option<&str>,
+    ) -> Result<bool, DirectoryError> {
+        let result = match connection {
+            Some(connection) => self.perform_remote(step, connection).await,
+            None => match self.condition_holds(step).await {
                 Ok(false) => ActionResult::Skipped {
                     reason: format!(
                         "skipped: the user does not match the condition {}",
@@ -383,12 +421,9 @@ impl Engine {
                 },
                 Ok(true) => self.perform(step).await,
                 Err(e) => ActionResult::Failed(e),
-            };
-            if self.directory.finish_workflow_step(step, result).await? {
-                done += 1;
-            }
-        }
-        Ok(done)
+            },
+        };
+        self.directory.finish_workflow_step(step, result).await
     }
 
     /// A step of a workflow aimed at a connected tenant (conditions are refused at save).
