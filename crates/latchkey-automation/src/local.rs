@@ -246,13 +246,17 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
             let Some(manager) = directory.get_manager(&actor, tenant, &target).await? else {
                 return Ok("the user has no manager: nobody to notify".into());
             };
-            directory
-                .notify_manager_of_workflow(tenant, &user, &manager, &step.workflow_name)
+            let queued = directory
+                .notify_manager_of_workflow(tenant, &user, &manager, step)
                 .await?;
-            Ok(format!(
-                "e-mailed the manager {}",
-                manager.user_principal_name
-            ))
+            Ok(if queued {
+                format!("e-mailed the manager {}", manager.user_principal_name)
+            } else {
+                format!(
+                    "the notice to the manager {} was already queued by this step",
+                    manager.user_principal_name
+                )
+            })
         }
     }
 }
