@@ -320,20 +320,22 @@ impl Engine {
         let actor = workflow_actor();
         let workflow = self.directory.get_workflow(&actor, tenant, name).await?;
         // Every user is resolved first, so that an unknown one starts nothing.
-        let mut resolved = Vec::with_capacity(users.len());
-        if let Some(target) = &workflow.workflow.definition.target {
+        let mut resolved = if let Some(target) = &workflow.workflow.definition.target {
             // A connected tenant's users are named by their remote object id in the run.
             let (client, connection) = self
                 .remote
                 .get(&self.directory, tenant, &target.tenant)
                 .await?;
             let names: Vec<String> = users.iter().map(ToString::to_string).collect();
-            resolved = remote::resolve_users(&client, &connection, &names).await?;
+            remote::resolve_users(&client, &connection, &names).await?
         } else {
-            for user in users {
-                resolved.push(self.directory.get_user(&actor, tenant, user).await?.id);
-            }
-        }
+            self.directory
+                .resolve_users(&actor, tenant, users)
+                .await?
+                .into_iter()
+                .map(|u| u.id)
+                .collect()
+        };
         resolved.sort_unstable();
         resolved.dedup();
         let occurrence = format!("manual:{}", self.now().to_rfc3339());

@@ -302,18 +302,16 @@ impl Directory {
                  directory's: run it with `latchkey workflows run`",
             ));
         }
+        let refs: Vec<UserRef> = users.iter().map(|u| UserRef::Id(*u)).collect();
+        let found = self.active_users(tenant, &refs).await?;
         let mut resolved = Vec::with_capacity(users.len());
-        for user in users {
-            let found = self
-                .active_user(tenant, &UserRef::Id(*user))
-                .await
-                .map_err(|e| match e {
-                    DirectoryError::NotFound { .. } => DirectoryError::invalid(
-                        "subjects",
-                        format!("no user with id '{user}' in this tenant"),
-                    ),
-                    other => other,
-                })?;
+        for (user, found) in users.iter().zip(found) {
+            let found = found.ok_or_else(|| {
+                DirectoryError::invalid(
+                    "subjects",
+                    format!("no user with id '{user}' in this tenant"),
+                )
+            })?;
             resolved.push(found.id);
         }
         resolved.sort_unstable();
