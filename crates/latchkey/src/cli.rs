@@ -282,6 +282,10 @@ pub struct WorkflowsConnectTenantArgs {
     /// An extra CA certificate (PEM) to trust, e.g. another Latchkey's `tls/ca.pem`.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Save without first getting a token and reading one user through Graph with these
+    /// credentials (for a tenant not reachable from here yet).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]

@@ -345,20 +345,22 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
             let key = super::serve::master_key_at(&a.tenant.store.data_dir, None)?;
             let (directory, tenant) = open(&a.tenant).await?;
             let directory = directory.with_master_key(key);
+            let input = latchkey_core::directory::TenantConnectionInput {
+                name: a.name.clone(),
+                remote_tenant: a.tenant_id.clone(),
+                client_id: a.client_id.clone(),
+                client_secret: secrecy::SecretString::from(secret),
+                authority_url: a.authority.clone(),
+                graph_url: a.graph_url.clone(),
+                ca_pem,
+            };
+            if !a.no_verify {
+                // The credentials are tried before anything is saved.
+                let checked = input.check(chrono::Utc::now())?;
+                latchkey_automation::remote::verify_connection(&checked).await?;
+            }
             let saved = directory
-                .save_tenant_connection(
-                    &OPERATOR,
-                    tenant,
-                    latchkey_core::directory::TenantConnectionInput {
-                        name: a.name.clone(),
-                        remote_tenant: a.tenant_id.clone(),
-                        client_id: a.client_id.clone(),
-                        client_secret: secrecy::SecretString::from(secret),
-                        authority_url: a.authority.clone(),
-                        graph_url: a.graph_url.clone(),
-                        ca_pem,
-                    },
-                )
+                .save_tenant_connection(&OPERATOR, tenant, input)
                 .await?;
             if a.tenant.json {
                 output::json(&json!({
