@@ -26,7 +26,9 @@ pub async fn reset_password(
         .get_user(&actor, step.tenant_id, &UserRef::Id(step.user_id))
         .await?;
     if effect_is_from_step(user.last_password_change, step) {
-        return Ok("the password was already reset and its view-once link sent by this step".into());
+        return Ok(
+            "the password was already reset and its view-once link sent by this step".into(),
+        );
     }
     let prefix = link_prefix.ok_or_else(|| {
         DirectoryError::invalid(
@@ -46,6 +48,8 @@ pub async fn reset_password(
             deliver_to.as_str(),
             delivered.expires_at.to_rfc3339()
         )),
-        None => Ok("the password was already reset and its view-once link sent by this step".into()),
+        None => {
+            Ok("the password was already reset and its view-once link sent by this step".into())
+        }
     }
 }

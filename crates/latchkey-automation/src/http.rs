@@ -11,7 +11,6 @@
 //! written to the run history or the log (an excerpt echoing them has them masked), and of
 //! the URLs only their origins.
 
-
 use chrono::Duration;
 use latchkey_core::Directory;
 use latchkey_core::directory::{ActionResult, UserRef};
@@ -40,7 +39,11 @@ pub fn idempotency_key(step: &ClaimedStep) -> String {
 }
 
 /// Performs the step's call.
-pub async fn call(directory: &Directory, http: &reqwest::Client, step: &ClaimedStep) -> ActionResult {
+pub async fn call(
+    directory: &Directory,
+    http: &reqwest::Client,
+    step: &ClaimedStep,
+) -> ActionResult {
     let Action::CallHttp {
         method,
         url,
@@ -161,9 +164,8 @@ async fn fetch_token(
     if let Some(scope) = scope {
         form.push(("scope", scope.as_str()));
     }
-    let body = serde_urlencoded::to_string(&form).map_err(|_| {
-        ActionResult::Failed(DirectoryError::Internal("token request body".into()))
-    })?;
+    let body = serde_urlencoded::to_string(&form)
+        .map_err(|_| ActionResult::Failed(DirectoryError::Internal("token request body".into())))?;
     let sent = http
         .post(token_url)
         .header(
@@ -270,7 +272,9 @@ async fn template_context(
     let actor = workflow_actor();
     let target = UserRef::Id(step.user_id);
     let user = directory.get_user(&actor, step.tenant_id, &target).await?;
-    let manager = directory.get_manager(&actor, step.tenant_id, &target).await?;
+    let manager = directory
+        .get_manager(&actor, step.tenant_id, &target)
+        .await?;
     Ok(json!({
         "user": crate::local::user_context(&user, manager.as_ref()),
         "workflow": { "name": step.workflow_name },
