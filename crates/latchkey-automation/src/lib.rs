@@ -9,6 +9,8 @@
 //! so authorization, validation, audit and outbox events are the directory's.
 
 pub mod definition_file;
+pub mod delivered;
+pub mod http;
 pub mod local;
 pub mod remote;
 pub mod templates;
@@ -61,6 +63,9 @@ pub struct Engine {
     remote: remote::Clients,
     /// How long this worker holds the steps it claims (see [`Engine::with_step_lease`]).
     lease: Duration,
+    /// The view-once page up to the token, for `resetPassword` links
+    /// ([`Engine::with_public_url`]).
+    link_prefix: Option<String>,
 }
 
 impl Engine {
@@ -70,7 +75,19 @@ impl Engine {
             http: webhook::client(),
             remote: remote::Clients::default(),
             lease: Duration::seconds(latchkey_core::directory::STEP_LEASE_SECONDS),
+            link_prefix: None,
         }
+    }
+
+    /// The server's public URL (as `latchkey serve --public-url`): `resetPassword` steps'
+    /// links point at its view-once page. Without it those steps fail, resetting nothing.
+    #[must_use]
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.link_prefix = Some(format!(
+            "{}/account/delivered/",
+            public_url.trim_end_matches('/')
+        ));
+        self
     }
 
     /// Claims steps for `lease` (default 5 minutes, at least 2 s): after a crash, the steps
@@ -484,7 +501,26 @@ impl Engine {
             }
             return result;
         }
-        match local::perform(&self.directory, step).await {
+        if let Action::CallHttp { .. } = &step.step.action {
+            let result = http::call(&self.directory, &self.http, step).await;
+            if let ActionResult::Remote { error, .. } = &result {
+                tracing::warn!(workflow = %step.workflow_name, %error, "workflow HTTP call failed");
+            }
+            return result;
+        }
+        let performed = match &step.step.action {
+            Action::ResetPassword { deliver_to } => {
+                delivered::reset_password(
+                    &self.directory,
+                    step,
+                    *deliver_to,
+                    self.link_prefix.as_deref(),
+                )
+                .await
+            }
+            _ => local::perform(&self.directory, step).await,
+        };
+        match performed {
             Ok(output) => ActionResult::Done { output },
             Err(e) => {
                 tracing::warn!(

@@ -123,6 +123,10 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
         Action::SendWebhook { .. } | Action::Wait { .. } => Err(DirectoryError::Internal(
             "not a local directory action".into(),
         )),
+        // The engine performs these itself (`http`, `delivered`).
+        Action::CallHttp { .. } | Action::ResetPassword { .. } => Err(DirectoryError::Internal(
+            format!("{} is performed by the engine", step.step.action.name()),
+        )),
         Action::EnableAccount => {
             if user.account_enabled {
                 return Ok("the account was already enabled".into());
@@ -323,7 +327,7 @@ async fn send_email(
 
 /// What a template sees of a user: its Graph properties (absent ones as `none`), and its
 /// manager's names. Nothing secret: no password, hash or method.
-fn user_context(user: &User, manager: Option<&User>) -> Value {
+pub(crate) fn user_context(user: &User, manager: Option<&User>) -> Value {
     let mut out = serde_json::Map::new();
     out.insert("id".into(), json!(user.id.to_string()));
     out.insert(

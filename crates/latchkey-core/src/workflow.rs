@@ -409,6 +409,27 @@ pub enum Action {
         subject: String,
         body: String,
     },
+    /// Calls another system's HTTP API: `method` (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`) to
+    /// `url`, with `headers` and an optional `body` that are minijinja templates (as
+    /// `sendEmail`'s), optionally authenticated by OAuth 2.0 client credentials (`auth`, its
+    /// secret sealed at save). Every attempt carries the same `Idempotency-Key`.
+    #[serde(rename_all = "camelCase")]
+    CallHttp {
+        method: String,
+        url: String,
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        headers: std::collections::BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<crate::workflow_http::HttpAuth>,
+    },
+    /// Sets a generated password that meets the tenant's policy, requires a change at next
+    /// sign-in, and e-mails `deliverTo` (`user` or `manager`) a view-once link to it.
+    #[serde(rename_all = "camelCase")]
+    ResetPassword {
+        deliver_to: crate::workflow_http::DeliverTo,
+    },
 }
 
 /// Who a `sendEmail` step writes to.
@@ -574,6 +595,8 @@ impl Action {
             Self::AssignLicense { .. } => "assignLicense",
             Self::RemoveLicense { .. } => "removeLicense",
             Self::SendEmail { .. } => "sendEmail",
+            Self::CallHttp { .. } => "callHttp",
+            Self::ResetPassword { .. } => "resetPassword",
         }
     }
 
@@ -619,6 +642,14 @@ impl Action {
             Self::AssignLicense { sku } => format!("assign the licence {sku} to {upn}"),
             Self::RemoveLicense { sku } => format!("remove the licence {sku} from {upn}"),
             Self::SendEmail { to, .. } => format!("e-mail {to} about {upn}"),
+            Self::CallHttp { method, url, .. } => {
+                format!("call {method} {} about {upn}", url_origin(url))
+            }
+            Self::ResetPassword { deliver_to } => format!(
+                "set a generated password on {upn}, require a change at next sign-in, and \
+                 e-mail the {} a view-once link to it",
+                deliver_to.as_str()
+            ),
         }
     }
 }
@@ -977,6 +1008,23 @@ impl WorkflowDefinition {
 
     /// The stored form: the definition with its schema version.
     pub fn to_stored_json(&self) -> Result<String, DirectoryError> {
+        // A client secret is stored sealed or not at all.
+        if self.steps.iter().any(|s| {
+            matches!(
+                &s.action,
+                Action::CallHttp {
+                    auth: Some(crate::workflow_http::HttpAuth::ClientCredentials {
+                        client_secret: crate::workflow_http::ClientSecret::Plain(_),
+                        ..
+                    }),
+                    ..
+                }
+            )
+        }) {
+            return Err(DirectoryError::Internal(
+                "a callHttp client secret must be sealed before the workflow is stored".into(),
+            ));
+        }
         serde_json::to_string(&StoredDefinition {
             schema: DEFINITION_SCHEMA,
             definition: self.clone(),
@@ -1061,6 +1109,20 @@ fn validate_action(i: usize, action: &Action) -> Result<(), DirectoryError> {
             check_template(subject, &field("subject"))?;
             check_template(body, &field("body"))?;
         }
+        Action::CallHttp {
+            method,
+            url,
+            headers,
+            body,
+            auth,
+        } => crate::workflow_http::validate_call_http(
+            i,
+            method,
+            url,
+            headers,
+            body.as_deref(),
+            auth.as_ref(),
+        )?,
         _ => {}
     }
     Ok(())

@@ -99,7 +99,13 @@ fn an_operator_lists_and_installs_a_template_and_sets_the_tenant_time_zone() {
         .collect();
     assert_eq!(
         names,
-        ["offboarding", "credential-review", "inactivity", "joiner"]
+        [
+            "offboarding",
+            "credential-review",
+            "inactivity",
+            "joiner",
+            "pre-hire"
+        ]
     );
 
     let saved = cli(

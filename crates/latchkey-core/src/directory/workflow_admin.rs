@@ -144,7 +144,7 @@ impl Directory {
         definition: WorkflowDefinition,
     ) -> Result<Workflow, DirectoryError> {
         authorize(actor, Action::ManageWorkflows, &[])?;
-        let workflow = definition.validate()?;
+        let workflow = self.seal_workflow_secrets(definition.validate()?)?;
         self.check_target(tenant, &workflow.definition).await?;
         let name = workflow.definition.name.clone();
         let now = self.clock.now();
@@ -206,7 +206,7 @@ impl Directory {
             }
             definition.scheduling_enabled = scheduling;
         }
-        let workflow = definition.validate()?;
+        let workflow = self.seal_workflow_secrets(definition.validate()?)?;
         let name = workflow.definition.name.clone();
         let now = self.clock.now();
         let events = self.workflow_event(

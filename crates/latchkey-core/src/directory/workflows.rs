@@ -99,7 +99,7 @@ impl Directory {
         raw: &str,
     ) -> Result<Workflow, DirectoryError> {
         authorize(actor, Action::ManageWorkflows, &[])?;
-        let workflow = WorkflowDefinition::parse_json(raw)?;
+        let workflow = self.seal_workflow_secrets(WorkflowDefinition::parse_json(raw)?)?;
         if let Some(target) = &workflow.definition.target
             && self
                 .store
