@@ -57,11 +57,13 @@ impl Directory {
         let settings = self.workflow_settings(actor, tenant).await?;
         let total = self.store.count_active_users(tenant).await?;
         let limit = settings.max_run_share_percent;
-        Ok((starting * 100 > u64::from(limit) * total).then_some(ShareExceeded {
-            starting,
-            total,
-            limit_percent: limit,
-        }))
+        Ok(
+            (starting * 100 > u64::from(limit) * total).then_some(ShareExceeded {
+                starting,
+                total,
+                limit_percent: limit,
+            }),
+        )
     }
 
     /// Replaces the workflow's definition (JSON) with `raw` as its next version, if it is
@@ -208,7 +210,8 @@ impl Directory {
             .list_workflow_runs(tenant, filter.workflow, None, MAX_RUNS_FILTERED)
             .await?;
         let mut matching = runs.into_iter().filter(|r| {
-            filter.status.is_none_or(|s| r.status == s) && filter.user.is_none_or(|u| r.user_id == u)
+            filter.status.is_none_or(|s| r.status == s)
+                && filter.user.is_none_or(|u| r.user_id == u)
         });
         if let Some(after) = after {
             if !matching.by_ref().any(|r| r.id == after) {

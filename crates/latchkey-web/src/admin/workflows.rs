@@ -255,9 +255,10 @@ async fn list_page(
                     version: w.version,
                 })
                 .collect(),
-            next: page.next.as_deref().map(|n| {
-                format!("/admin/workflows{}", query_string(&[("after", n)]))
-            }),
+            next: page
+                .next
+                .as_deref()
+                .map(|n| format!("/admin/workflows{}", query_string(&[("after", n)]))),
             first_page: after.is_some().then(|| "/admin/workflows".to_owned()),
             manage,
             templates,
@@ -294,7 +295,16 @@ pub(super) async fn list(
         .get("after")
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    list_page(&state, &v, after, StatusCode::OK, empty_input(), None, vec![]).await
+    list_page(
+        &state,
+        &v,
+        after,
+        StatusCode::OK,
+        empty_input(),
+        None,
+        vec![],
+    )
+    .await
 }
 
 /// `POST /admin/workflows/new` (`template`, `name`: saved disabled) or
@@ -342,7 +352,9 @@ pub(super) async fn create(
                     StatusCode::BAD_REQUEST,
                     input,
                     None,
-                    vec!["template: choose one of the offered templates. Nothing was saved.".into()],
+                    vec![
+                        "template: choose one of the offered templates. Nothing was saved.".into(),
+                    ],
                 )
                 .await;
             };
@@ -464,12 +476,10 @@ async fn workflow_page(
                 .unwrap_or_else(|| "Every user of the organization".to_owned()),
             enabled: d.enabled,
             version: w.version,
-            target: d
-                .target
-                .as_ref()
-                .map_or_else(|| "This directory".to_owned(), |t| {
-                    format!("Connected tenant {}", t.tenant)
-                }),
+            target: d.target.as_ref().map_or_else(
+                || "This directory".to_owned(),
+                |t| format!("Connected tenant {}", t.tenant),
+            ),
             steps: d
                 .steps
                 .iter()
@@ -584,17 +594,13 @@ pub(super) async fn act(
                 )
                 .await
             {
-                Ok(Ok(w)) if w.workflow.definition.enabled => Ok(format!(
-                    "The workflow is enabled (version {}).",
-                    w.version
-                )),
+                Ok(Ok(w)) if w.workflow.definition.enabled => {
+                    Ok(format!("The workflow is enabled (version {}).", w.version))
+                }
                 Ok(Ok(w)) => Ok(format!("The workflow is disabled (version {}).", w.version)),
                 Ok(Err(exceeded)) => {
-                    extras.confirm = Some((
-                        exceeded.starting,
-                        exceeded.total,
-                        exceeded.limit_percent,
-                    ));
+                    extras.confirm =
+                        Some((exceeded.starting, exceeded.total, exceeded.limit_percent));
                     return workflow_page(&state, &v, id, StatusCode::OK, extras).await;
                 }
                 Err(e) => Err(e),
