@@ -104,13 +104,14 @@ impl Directory {
         let current = self.workflow_by_id(actor, tenant, id).await?;
         let mut definition = current.workflow.definition.clone();
         definition.enabled = enabled;
-        if enabled && !definition.confirm_share {
-            if let Some(exceeded) = self.workflow_share_exceeded(actor, tenant, due_now).await? {
-                if !confirm_share {
-                    return Ok(Err(exceeded));
-                }
-                definition.confirm_share = true;
+        if enabled
+            && !definition.confirm_share
+            && let Some(exceeded) = self.workflow_share_exceeded(actor, tenant, due_now).await?
+        {
+            if !confirm_share {
+                return Ok(Err(exceeded));
             }
+            definition.confirm_share = true;
         }
         let workflow = definition.validate()?;
         self.write_workflow_version(actor, tenant, id, seen_version, workflow)
@@ -130,20 +131,21 @@ impl Directory {
         if current.version != seen_version {
             return Err(DirectoryError::Stale);
         }
-        if let Some(target) = &workflow.definition.target {
-            if self
-                .store
-                .tenant_connection(tenant, &target.tenant)
-                .await?
-                .is_none()
+        match &workflow.definition.target {
+            Some(target)
+                if self
+                    .store
+                    .tenant_connection(tenant, &target.tenant)
+                    .await?
+                    .is_none() =>
             {
                 return Err(DirectoryError::invalid(
                     "target.tenant",
                     format!("no connected tenant '{}'", target.tenant.trim()),
                 ));
             }
-        } else {
-            self.check_workflow_skus(tenant, &workflow).await?;
+            Some(_) => {}
+            None => self.check_workflow_skus(tenant, &workflow).await?,
         }
         let name = workflow.definition.name.clone();
         let now = self.clock.now();
@@ -213,10 +215,10 @@ impl Directory {
             filter.status.is_none_or(|s| r.status == s)
                 && filter.user.is_none_or(|u| r.user_id == u)
         });
-        if let Some(after) = after {
-            if !matching.by_ref().any(|r| r.id == after) {
-                return Err(StoreError::BadCursor.into());
-            }
+        if let Some(after) = after
+            && !matching.by_ref().any(|r| r.id == after)
+        {
+            return Err(StoreError::BadCursor.into());
         }
         let limit = limit.clamp(1, 200) as usize;
         let mut items: Vec<RunRecord> = matching.by_ref().take(limit + 1).collect();
