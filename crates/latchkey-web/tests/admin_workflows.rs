@@ -375,6 +375,44 @@ async fn the_scope_preview_lists_the_users_in_scope_and_what_each_step_would_do(
     assert!(runs.is_empty());
 }
 
+async fn the_preview_shows_the_first_fifty_of_many_and_hides_a_webhook_path(backend: Backend) {
+    let w = admin_world(backend).await;
+    for n in 0..53 {
+        person(
+            &w,
+            &format!("many{n:02}@contoso.test"),
+            UserProfile {
+                department: Some("Many".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let wf = saved(
+        &w,
+        r#"{"name": "Many", "trigger": {"kind": "manual"}, "scope": "department eq 'Many'",
+            "steps": [{"action": "sendWebhook", "url": "https://hooks.example.test/services/T0/B0/s3cr3tpath"}]}"#,
+    )
+    .await;
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    global_admin(&w, &mut b).await;
+    let page = b
+        .get(&w.app, &format!("/admin/workflows/{}/preview", wf.id))
+        .await;
+    assert_eq!(page.text("preview-count"), "The first 50 of 53 users.");
+    assert_eq!(page.body.matches("class=\"preview-user\"").count(), 50);
+    assert!(!page.body.contains("s3cr3tpath"));
+    let shown = b.get(&w.app, &format!("/admin/workflows/{}", wf.id)).await;
+    assert!(
+        shown
+            .body
+            .contains("<td class=\"step-action\">sendWebhook (format json, url https://hooks.example.test)</td>"),
+        "{}",
+        shown.body
+    );
+    assert!(!shown.body.contains("s3cr3tpath"));
+}
+
 async fn run_now_refuses_unknown_names_and_the_history_shows_the_steps_cancel_and_rerun(
     backend: Backend,
 ) {
@@ -675,6 +713,7 @@ both_backends!(
     a_bad_import_names_the_field_and_saves_nothing_and_an_edit_makes_a_version,
     enabling_past_the_share_asks_first_with_the_count,
     the_scope_preview_lists_the_users_in_scope_and_what_each_step_would_do,
+    the_preview_shows_the_first_fifty_of_many_and_hides_a_webhook_path,
     run_now_refuses_unknown_names_and_the_history_shows_the_steps_cancel_and_rerun,
     a_form_without_the_csrf_token_changes_nothing,
     a_lifecycle_administrator_manages_and_a_helpdesk_administrator_is_refused,

@@ -122,6 +122,11 @@ fn arguments(value: &serde_json::Value, skip: &[&str]) -> String {
         .iter()
         .filter(|(k, _)| !skip.contains(&k.as_str()))
         .map(|(k, v)| match v {
+            // A webhook's path may be its credential (Slack's are): only the origin shows,
+            // as in the dry run's words.
+            serde_json::Value::String(s) if k == "url" => {
+                format!("{k} {}", latchkey_core::workflow::url_origin(s))
+            }
             serde_json::Value::String(s) => format!("{k} {s}"),
             other => format!("{k} {other}"),
         })
