@@ -14,6 +14,7 @@ mod roles;
 mod saas;
 mod saas_dashboard;
 mod tap;
+mod workflow_runs;
 mod workflows;
 
 pub use workflows::{PreviewUser, WorkflowEngine, WorkflowTemplate};
@@ -135,11 +136,11 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/saas/apps/{app}", get(saas::show))
         .route("/admin/saas/apps/{app}/{action}", post(saas::act))
         .route("/admin/workflows", get(workflows::list))
-        .route("/admin/workflows/runs", get(workflows::runs))
-        .route("/admin/workflows/runs/{run}", get(workflows::show_run))
+        .route("/admin/workflows/runs", get(workflow_runs::runs))
+        .route("/admin/workflows/runs/{run}", get(workflow_runs::show_run))
         .route(
             "/admin/workflows/runs/{run}/{action}",
-            post(workflows::act_on_run),
+            post(workflow_runs::act_on_run),
         )
         .route(
             "/admin/workflows/{id}",
