@@ -14,6 +14,10 @@ mod roles;
 mod saas;
 mod saas_dashboard;
 mod tap;
+mod workflow_runs;
+mod workflows;
+
+pub use workflows::{PreviewUser, WorkflowEngine, WorkflowTemplate};
 
 use std::sync::Arc;
 
@@ -51,6 +55,9 @@ pub struct WebState {
     pub directory: Directory,
     /// Scheme, host and port browsers reach us at, without a trailing slash.
     pub public_url: Arc<str>,
+    /// The automation engine's templates and dry run, for the Workflows pages (without one
+    /// they offer no template and no preview).
+    pub workflows: Option<Arc<dyn WorkflowEngine>>,
 }
 
 impl WebState {
@@ -128,6 +135,23 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/saas/overlaps", get(saas::overlaps))
         .route("/admin/saas/apps/{app}", get(saas::show))
         .route("/admin/saas/apps/{app}/{action}", post(saas::act))
+        .route("/admin/workflows", get(workflows::list))
+        .route("/admin/workflows/runs", get(workflow_runs::runs))
+        .route("/admin/workflows/runs/{run}", get(workflow_runs::show_run))
+        .route(
+            "/admin/workflows/runs/{run}/{action}",
+            post(workflow_runs::act_on_run),
+        )
+        .route(
+            "/admin/workflows/{id}",
+            get(workflows::show).post(workflows::create),
+        )
+        .route(
+            "/admin/workflows/{id}/edit",
+            get(workflows::edit_form).post(workflows::edit_save),
+        )
+        .route("/admin/workflows/{id}/preview", get(workflows::preview))
+        .route("/admin/workflows/{id}/{action}", post(workflows::act))
         .route("/admin/audit", get(audit::page))
         .route("/admin/audit/export.csv", get(audit::export))
         .route(
@@ -168,6 +192,8 @@ struct Nav {
     saas: bool,
     /// The Mail queue: for those who may reset passwords.
     mail: bool,
+    /// Workflows and their runs: for those who may read them.
+    workflows: bool,
 }
 
 #[derive(Template)]
@@ -667,6 +693,7 @@ impl Viewer {
                 apps: self.may(Action::ManageApps),
                 saas: self.may(Action::ReadSaasApps),
                 mail: self.may(Action::ResetPassword),
+                workflows: self.may(Action::ReadWorkflows),
             },
         }
     }

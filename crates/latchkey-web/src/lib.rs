@@ -17,7 +17,7 @@ mod account;
 mod admin;
 mod delivered;
 
-pub use admin::WebState;
+pub use admin::{PreviewUser, WebState, WorkflowEngine, WorkflowTemplate};
 
 /// The admin center's, My account's and the view-once page's routes.
 pub fn router(state: WebState) -> axum::Router {

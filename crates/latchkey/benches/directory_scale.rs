@@ -113,6 +113,7 @@ async fn world(backend: Backend, n: usize) -> World {
     let web = latchkey_web::WebState {
         directory: h.directory.clone(),
         public_url: PUBLIC.into(),
+        workflows: None,
     };
     let app = latchkey_identity::http::router(identity)
         .merge(latchkey_graph::http::router(graph))

@@ -7,6 +7,7 @@ mod logging;
 mod output;
 mod server;
 mod tls;
+mod workflow_pages;
 
 use std::process::ExitCode;
 

@@ -33,6 +33,7 @@ mod update;
 mod users;
 mod workflow_admin;
 mod workflow_http;
+mod workflow_console;
 mod workflows;
 
 use std::sync::Arc;
@@ -84,6 +85,7 @@ pub use tenants::Bootstrapped;
 pub use update::{ProfileField, UserChanges};
 pub use users::{CreatedUser, NewUser};
 pub use workflow_admin::{MAX_ON_DEMAND_SUBJECTS, MAX_WORKFLOW_PAGE, WorkflowChanges};
+pub use workflow_console::{MAX_RUNS_FILTERED, RunFilter, ShareExceeded};
 pub use workflows::{
     ActionResult, MAX_STEP_ATTEMPTS, STEP_LEASE_SECONDS, Workflow, effect_is_from_step, find_sku,
 };

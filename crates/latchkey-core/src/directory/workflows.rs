@@ -336,7 +336,7 @@ impl Directory {
     }
 
     /// A local workflow's licence steps name SKUs of this tenant (by part number or id).
-    async fn check_workflow_skus(
+    pub(super) async fn check_workflow_skus(
         &self,
         tenant: TenantId,
         workflow: &ValidWorkflow,
@@ -715,27 +715,28 @@ impl Directory {
         confirmed: bool,
     ) -> Result<usize, DirectoryError> {
         authorize(actor, Action::ManageWorkflows, &[])?;
-        if runs.len() > SHARE_CHECK_FLOOR
-            && !confirmed
+        if !confirmed
             && !workflow.workflow.definition.confirm_share
+            && let Some(exceeded) = self
+                .workflow_share_exceeded(actor, tenant, runs.len() as u64)
+                .await?
         {
-            let settings = self.workflow_settings(actor, tenant).await?;
-            let total = self.store.count_active_users(tenant).await?;
-            let n = runs.len() as u64;
-            let limit = u64::from(settings.max_run_share_percent);
-            if n * 100 > limit * total {
-                return Err(DirectoryError::invalid(
-                    "confirmShare",
-                    format!(
-                        "starting '{}' now would touch {n} of the tenant's {total} users \
-                         ({} %), more than the {limit} % allowed at once without confirmation; \
-                         confirm with `latchkey workflows run --confirm-share`, or save the \
-                         workflow with \"confirmShare\": true for its triggers",
-                        workflow.workflow.definition.name,
-                        n * 100 / total.max(1),
-                    ),
-                ));
-            }
+            let super::ShareExceeded {
+                starting: n,
+                total,
+                limit_percent: limit,
+            } = exceeded;
+            return Err(DirectoryError::invalid(
+                "confirmShare",
+                format!(
+                    "starting '{}' now would touch {n} of the tenant's {total} users \
+                     ({} %), more than the {limit} % allowed at once without confirmation; \
+                     confirm with `latchkey workflows run --confirm-share`, or save the \
+                     workflow with \"confirmShare\": true for its triggers",
+                    workflow.workflow.definition.name,
+                    n * 100 / total.max(1),
+                ),
+            ));
         }
         let mut started = 0;
         for (user, occurrence) in runs {

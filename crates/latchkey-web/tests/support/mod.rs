@@ -37,8 +37,47 @@ pub fn app(h: &Harness, public: &str) -> Router {
     let web = WebState {
         directory: h.directory.clone(),
         public_url: public.into(),
+        workflows: Some(std::sync::Arc::new(TestEngine(
+            latchkey_automation::Engine::new(h.directory.clone()),
+        ))),
     };
     latchkey_identity::http::router(identity).merge(latchkey_web::router(web))
+}
+
+/// The automation engine's templates and dry run, as the binary hands them to the pages.
+#[derive(Debug)]
+pub struct TestEngine(pub latchkey_automation::Engine);
+
+#[async_trait::async_trait]
+impl latchkey_web::WorkflowEngine for TestEngine {
+    fn templates(&self) -> Vec<latchkey_web::WorkflowTemplate> {
+        latchkey_automation::templates::TEMPLATES
+            .iter()
+            .map(|t| latchkey_web::WorkflowTemplate {
+                name: t.name.to_owned(),
+                description: t.description.to_owned(),
+                definition: t.definition.to_owned(),
+            })
+            .collect()
+    }
+
+    async fn dry_run(
+        &self,
+        tenant: latchkey_core::ids::TenantId,
+        name: &str,
+    ) -> Result<Vec<latchkey_web::PreviewUser>, latchkey_core::DirectoryError> {
+        Ok(self
+            .0
+            .dry_run(tenant, name)
+            .await?
+            .into_iter()
+            .map(|u| latchkey_web::PreviewUser {
+                user_principal_name: u.user_principal_name,
+                due: u.due,
+                steps: u.steps,
+            })
+            .collect())
+    }
 }
 
 /// Every log line any test of this process writes, at every level.

@@ -129,6 +129,9 @@ pub async fn run(args: ServeArgs) -> CliResult {
     let web = WebState {
         directory: directory.clone(),
         public_url: public_url.clone().into(),
+        workflows: Some(std::sync::Arc::new(crate::workflow_pages::EnginePort::new(
+            directory.clone(),
+        ))),
     };
     let state = AppState {
         directory: directory.clone(),
