@@ -10,6 +10,7 @@
 
 pub mod local;
 pub mod remote;
+mod saas;
 pub mod templates;
 pub mod webhook;
 
@@ -179,6 +180,9 @@ impl Engine {
         let trigger = &workflow.workflow.definition.trigger;
         if trigger.follows_changes() {
             return self.changed_users(tenant, workflow).await;
+        }
+        if trigger.follows_saas() {
+            return self.saas_due_runs(tenant, workflow).await;
         }
         let ctx = TriggerContext {
             now,
@@ -682,7 +686,10 @@ fn candidates(trigger: &Trigger, scope: Option<Filter>, now: DateTime<Utc>) -> O
         | Trigger::Schedule { .. }
         | Trigger::AttributeChanged { .. }
         | Trigger::UserCreated
-        | Trigger::AccountDisabled => {
+        | Trigger::AccountDisabled
+        | Trigger::AppDiscovered
+        | Trigger::LicenseIdle { .. }
+        | Trigger::ContractRenewalDue { .. } => {
             return scope;
         }
     };

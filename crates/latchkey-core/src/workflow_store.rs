@@ -281,7 +281,8 @@ pub trait WorkflowStore {
     ) -> StoreResult<()>;
     /// The workflow's sealed webhook secret, if one was set.
     async fn workflow_secret(&self, workflow: WorkflowId) -> StoreResult<Option<Vec<u8>>>;
-    /// The tenant's user-change events (`user.updated`, `user.managerChanged`) after outbox
+    /// The tenant's user-change events (`user.updated`, `user.managerChanged`, `user.created`,
+    /// and the SaaS inventory's `saas.appDiscovered`, whose subject is the user) after outbox
     /// position `after_seq`, from `since` and up to `until`, in order, with their positions.
     async fn user_changes_after(
         &self,

@@ -479,7 +479,8 @@ macro_rules! impl_workflow_store {
                         "SELECT seq, id, tenant_id, occurred_at, kind, subject, payload \
                          FROM outbox_events WHERE tenant_id = $1 AND seq > $2 \
                          AND occurred_at >= $3 AND occurred_at <= $4 \
-                         AND kind IN ('user.updated', 'user.managerChanged', 'user.created') \
+                         AND kind IN ('user.updated', 'user.managerChanged', 'user.created', \
+                         'saas.appDiscovered') \
                          ORDER BY seq LIMIT $5",
                     )
                     .bind(tenant.as_uuid())
