@@ -494,29 +494,32 @@ async fn the_dashboard_draws_its_tables_and_exports_them_as_csv(backend: Backend
             .map(|t| t[..t.find("</text>").unwrap()].to_owned())
             .collect()
     };
-    // Spend by month: twelve months from 2026-02; the bars say what the table says.
+    // Spend by month: twelve months from 2026-02; the bars say what the table says. The
+    // expense lines, and the contracts' monthly cost (Board's 100.00 all year, Teams Chat's
+    // 50.00 from April; neither app has an expense line to count instead).
     let month = section("spend-by-month");
     assert!(month.contains("<svg class=\"chart\""));
-    assert!(month.contains("<tr><td>2026-12</td><td>EUR</td><td>450.00</td></tr>"));
-    assert!(month.contains("<tr><td>2027-01</td><td>EUR</td><td>134.44</td></tr>"));
-    assert!(month.contains("<tr><td>2026-02</td><td>EUR</td><td>0.00</td></tr>"));
+    assert!(month.contains("<tr><td>2026-12</td><td>EUR</td><td>600.00</td></tr>"));
+    assert!(month.contains("<tr><td>2027-01</td><td>EUR</td><td>284.44</td></tr>"));
+    assert!(month.contains("<tr><td>2026-02</td><td>EUR</td><td>100.00</td></tr>"));
+    assert!(month.contains("<tr><td>2026-04</td><td>EUR</td><td>150.00</td></tr>"));
     let values = svg_values(&month);
     assert_eq!(values.len(), 12);
-    assert_eq!(values[10], "450.00 EUR");
-    assert_eq!(values[11], "134.44 EUR");
+    assert_eq!(values[10], "600.00 EUR");
+    assert_eq!(values[11], "284.44 EUR");
     // The largest bar is the full length, the others in proportion.
     assert!(month.contains("width=\"300\" height=\"18\""));
     assert!(
-        month.contains("width=\"89\" height=\"18\""),
-        "134.44 / 450.00 of 300"
+        month.contains("width=\"142\" height=\"18\""),
+        "284.44 / 600.00 of 300"
     );
 
     let category = section("spend-by-category");
-    assert!(category.contains("<tr><td>Collaboration</td><td>EUR</td><td>573.45</td></tr>"));
-    assert!(category.contains("<tr><td>Uncategorised</td><td>EUR</td><td>9.99</td></tr>"));
+    assert!(category.contains("<tr><td>Collaboration</td><td>EUR</td><td>1073.45</td></tr>"));
+    assert!(category.contains("<tr><td>Uncategorised</td><td>EUR</td><td>1209.99</td></tr>"));
     assert_eq!(
         svg_values(&category),
-        ["573.45 EUR", "9.99 EUR", "1.00 EUR"]
+        ["1209.99 EUR", "1073.45 EUR", "1.00 EUR"]
     );
 
     let states = section("apps-by-state");
@@ -553,7 +556,7 @@ async fn the_dashboard_draws_its_tables_and_exports_them_as_csv(backend: Backend
     );
     assert_eq!(
         csv.body,
-        "Category,Currency,Spend\r\nCollaboration,EUR,573.45\r\nUncategorised,EUR,9.99\r\n\"'=HYPERLINK(\"\"x\"\")\",EUR,1.00\r\n"
+        "Category,Currency,Spend\r\nUncategorised,EUR,1209.99\r\nCollaboration,EUR,1073.45\r\n\"'=HYPERLINK(\"\"x\"\")\",EUR,1.00\r\n"
     );
     let idle_csv = b.get(&w.app, "/admin/saas/dashboard/idle-seats.csv").await;
     assert_eq!(

@@ -125,7 +125,7 @@ fn charts(d: &SaasDashboard) -> Vec<Chart> {
         "spend-by-month",
         "Spend by month",
         format!(
-            "Expense lines dated from {} (all imported lines, matched or not).",
+            "Expense lines dated from {} (all imported lines, matched or not), and each contract's monthly cost in the months it covers that have no expense line of its app.",
             d.spend_from
         ),
         vec!["Month", "Currency", "Spend"],
@@ -157,7 +157,7 @@ fn charts(d: &SaasDashboard) -> Vec<Chart> {
     let spend_by_category = chart(
         "spend-by-category",
         "Spend by category",
-        "The same expense lines, by the category of the app they matched.".to_owned(),
+        "The same spend, by the category of its app.".to_owned(),
         vec!["Category", "Currency", "Spend"],
         d.spend_by_category
             .iter()
