@@ -336,6 +336,13 @@ pub trait SaasLicenseStore {
         tenant: TenantId,
         from: NaiveDate,
     ) -> StoreResult<Vec<(SaasAppId, String)>>;
+    /// The seats of `apps` (at most 500 apps), by app then the user's UPN, at most `limit`.
+    async fn list_saas_seats_of_apps(
+        &self,
+        tenant: TenantId,
+        apps: &[SaasAppId],
+        limit: u32,
+    ) -> StoreResult<Vec<SeatRow>>;
 }
 
 #[cfg(test)]

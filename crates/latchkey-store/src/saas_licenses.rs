@@ -608,6 +608,34 @@ macro_rules! impl_saas_license_store {
                     .collect()
                 }
 
+                async fn list_saas_seats_of_apps(
+                    &self,
+                    tenant: TenantId,
+                    apps: &[SaasAppId],
+                    limit: u32,
+                ) -> StoreResult<Vec<SeatRow>> {
+                    if apps.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut qb: QueryBuilder<'_, $db> =
+                        QueryBuilder::new(format!("{SEAT_COLUMNS} WHERE a.tenant_id = "));
+                    qb.push_bind(tenant.as_uuid());
+                    qb.push(" AND u.app_id IN (");
+                    let mut ids = qb.separated(", ");
+                    for app in apps {
+                        ids.push_bind(app.as_uuid());
+                    }
+                    qb.push(") ORDER BY a.name, us.user_principal_name, u.user_id LIMIT ");
+                    qb.push_bind(i64::from(limit));
+                    qb.build()
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(map_err)?
+                        .iter()
+                        .map(seat_from_row)
+                        .collect()
+                }
+
                 async fn saas_expense_app_months(
                     &self,
                     tenant: TenantId,

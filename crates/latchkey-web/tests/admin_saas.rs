@@ -680,7 +680,6 @@ async fn a_saas_reader_reads_every_saas_page_without_a_form_and_cannot_reclaim(b
             "/admin/saas/dashboard",
             "/admin/saas/renewals",
             "/admin/saas/overlaps",
-            "/admin/saas/dashboard/renewals.csv",
         ] {
             assert_eq!(
                 b.get(&w.app, path).await.status,
@@ -723,6 +722,151 @@ async fn a_saas_reader_reads_every_saas_page_without_a_form_and_cannot_reclaim(b
     assert_eq!(app.state, latchkey_core::saas::SaasAppState::Discovered);
 }
 
+/// The charts a dashboard page shows, in order.
+fn chart_ids(body: &str) -> Vec<String> {
+    body.split("<section class=\"chart-card\" id=\"chart-")
+        .skip(1)
+        .map(|t| t[..t.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+async fn each_saas_reader_sees_the_dashboard_of_its_role_read_only(backend: Backend) {
+    let w = admin_world(backend).await;
+    seeded(&w).await;
+    // An app granted Directory.Read.All by an administrator, then used by Alan: risky, not
+    // sanctioned.
+    let snoop =
+        w.h.directory
+            .create_app(
+                &Harness::operator(),
+                w.h.tenant(),
+                NewApp {
+                    display_name: "Mail Snoop".into(),
+                    redirect_uris: vec!["https://snoop.example.test/callback".into()],
+                    delegated_permissions: vec!["Directory.Read.All".into(), "User.Read".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .app;
+    w.h.directory
+        .grant_admin_consent(&Harness::operator(), w.h.tenant(), snoop.app_id)
+        .await
+        .unwrap();
+    let alan =
+        w.h.store
+            .find_user_by_upn(w.h.tenant(), &Upn::parse("alan@contoso.test").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    w.h.directory
+        .consent_as_user(&alan, &snoop, &["User.Read".into()])
+        .await
+        .unwrap();
+
+    let all = [
+        "spend-by-month",
+        "spend-by-category",
+        "apps-by-state",
+        "idle-seats",
+        "renewals",
+        "risky-apps",
+        "overlaps",
+    ];
+    let views: [(DirectoryRole, &str, &[&str], &[&str]); 3] = [
+        (
+            DirectoryRole::SaasFinanceReader,
+            "Finance",
+            &[
+                "spend-by-month",
+                "spend-by-category",
+                "idle-seats",
+                "renewals",
+            ],
+            &["tile-idle", "tile-saving", "tile-deadline"],
+        ),
+        (
+            DirectoryRole::SaasSecurityReader,
+            "Security",
+            &["apps-by-state", "risky-apps"],
+            &["tile-discovered"],
+        ),
+        (
+            DirectoryRole::SaasItReader,
+            "IT",
+            &["apps-by-state", "idle-seats", "overlaps"],
+            &["tile-discovered", "tile-idle"],
+        ),
+    ];
+    for (n, (role, name, charts, tiles)) in views.into_iter().enumerate() {
+        let mut b = Browser::at(ADMIN_PUBLIC);
+        admin_signed_in(&w, &mut b, &format!("view{n}@contoso.test"), vec![role]).await;
+        let d = b.get(&w.app, "/admin/saas/dashboard").await;
+        assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+        assert_eq!(chart_ids(&d.body), charts, "{role:?}");
+        assert!(
+            d.body
+                .contains(&format!("The {name} view of the SaaS apps, read-only.")),
+            "{role:?}"
+        );
+        for tile in [
+            "tile-discovered",
+            "tile-idle",
+            "tile-saving",
+            "tile-deadline",
+        ] {
+            assert_eq!(
+                d.body.contains(&format!("id=\"{tile}\"")),
+                tiles.contains(&tile),
+                "{role:?} {tile}"
+            );
+        }
+        assert!(
+            !d.body
+                .contains("<form method=\"post\" action=\"/admin/saas")
+        );
+        assert!(!d.body.contains("Reclaim</button>"));
+        // Each chart of the view exports; the others are not the viewer's.
+        for chart in all {
+            let csv = b
+                .get(&w.app, &format!("/admin/saas/dashboard/{chart}.csv"))
+                .await;
+            let expected = if charts.contains(&chart) {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            assert_eq!(csv.status, expected, "{role:?} {chart}");
+        }
+        if role == DirectoryRole::SaasSecurityReader {
+            let csv = b.get(&w.app, "/admin/saas/dashboard/risky-apps.csv").await;
+            assert_eq!(
+                csv.body,
+                "App,State,Risky permissions,Users\r\nMail Snoop,Discovered,Directory.Read.All,alan@contoso.test\r\n"
+            );
+        }
+        if role == DirectoryRole::SaasItReader {
+            assert!(
+                d.body.contains("<td>Collaboration</td><td>Slack</td>"),
+                "{}",
+                d.body
+            );
+            assert!(
+                d.body.contains(
+                    "<td>Collaboration</td><td>Teams Chat</td><td>0</td><td>50.00 EUR</td>"
+                )
+            );
+        }
+    }
+    // A Global Administrator sees the whole dashboard, without a view's name.
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    global_admin(&w, &mut b).await;
+    let d = b.get(&w.app, "/admin/saas/dashboard").await;
+    assert_eq!(chart_ids(&d.body), all);
+    assert!(!d.body.contains("id=\"dashboard-view\""));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -743,4 +887,5 @@ both_backends!(
     the_dashboard_draws_its_tables_and_exports_them_as_csv,
     an_administrator_without_the_saas_inventory_neither_sees_it_nor_reclaims,
     a_saas_reader_reads_every_saas_page_without_a_form_and_cannot_reclaim,
+    each_saas_reader_sees_the_dashboard_of_its_role_read_only,
 );
