@@ -128,7 +128,7 @@ impl Directory {
                 }
             }
         }
-        out.sort_by(|a, b| a.app.name.to_lowercase().cmp(&b.app.name.to_lowercase()));
+        out.sort_by_key(|a| a.app.name.to_lowercase());
         for chunk in out.chunks_mut(500) {
             let ids: Vec<_> = chunk.iter().map(|r| r.app.id).collect();
             let seats = self
