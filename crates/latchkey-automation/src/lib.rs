@@ -252,7 +252,7 @@ impl Engine {
                     e.subject?,
                     Occurrence {
                         due: e.occurred_at,
-                        key: trigger.change_key(e.id),
+                        key: trigger.change_key_for(e),
                     },
                 ))
             })

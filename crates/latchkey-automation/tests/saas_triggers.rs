@@ -126,7 +126,12 @@ fn contract(start: &str, end: &str, notice: u32) -> NewContract {
 const REVIEW: &str = r#"{
     "name": "Review new apps",
     "trigger": {"kind": "appDiscovered"},
-    "steps": [{"action": "setAttributes", "attributes": {"department": "Under review"}}]
+    "steps": [
+        {"action": "setAttributes", "attributes": {"department": "Under review"}},
+        {"action": "sendEmail", "to": "security@contoso.test",
+         "subject": "New app {{ saas.app.name }} ({{ saas.app.state }})",
+         "body": "{{ user.userPrincipalName }} granted {{ saas.app.permissions | join(', ') }}."}
+    ]
 }"#;
 
 async fn a_consent_to_an_unsanctioned_app_starts_one_run_for_the_user_who_consented(h: Harness) {
@@ -160,6 +165,22 @@ async fn a_consent_to_an_unsanctioned_app_starts_one_run_for_the_user_who_consen
     assert_eq!(runs[0].status, RunStatus::Succeeded);
     assert_eq!(department(&h, &ada).await.as_deref(), Some("Under review"));
     assert_eq!(department(&h, &grace).await, None);
+    // The e-mail step rendered the app's name from the run's context (strict templates
+    // would have failed the step otherwise).
+    let output = runs[0].steps[1].output.clone().unwrap_or_default();
+    assert!(
+        output.contains("New app Snoop Mail (discovered)"),
+        "{output}"
+    );
+    let context = h
+        .directory
+        .saas_run_context(&Harness::operator(), h.tenant(), &runs[0].occurrence)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(context["event"], "discovered");
+    assert_eq!(context["app"]["name"], "Snoop Mail");
+    assert_eq!(context["app"]["permissions"][0], "User.Read");
 }
 
 async fn a_seat_idle_for_61_days_starts_one_run_and_not_again_the_next_tick(h: Harness) {
@@ -276,6 +297,26 @@ async fn a_renewal_due_starts_one_run_for_the_owner_per_contract_occurrence(h: H
     assert!(runs.iter().all(|r| r.user_id == owner.id));
     assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
     assert_eq!(department(&h, &owner).await.as_deref(), Some("Renewals"));
+    // Each run knows its contract.
+    let mut deadlines = Vec::new();
+    for run in &runs {
+        let context = h
+            .directory
+            .saas_run_context(&op, h.tenant(), &run.occurrence)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(context["app"]["name"], "Renew Board");
+        assert_eq!(context["contract"]["cost"], "1200.00");
+        deadlines.push(
+            context["contract"]["cancellationDeadline"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    deadlines.sort();
+    assert_eq!(deadlines, ["2027-01-30", "2027-03-02"]);
 }
 
 async fn saas_triggers_with_bad_arguments_are_refused_naming_the_field(h: Harness) {

@@ -213,6 +213,15 @@ impl Trigger {
         }
     }
 
+    /// [`Self::change_key`] for an outbox event: a discovery's key also names the app it
+    /// discovered (`discovered:EVENT:APP`), for the run's template context.
+    pub fn change_key_for(&self, event: &crate::audit::OutboxEvent) -> String {
+        match (self, event.payload["id"].as_str()) {
+            (Self::AppDiscovered, Some(app)) => format!("discovered:{}:{app}", event.id),
+            _ => self.change_key(event.id),
+        }
+    }
+
     /// The occurrence of this trigger for `user`, if the user has one: the instant it is due
     /// and its key (unique per workflow and user, so it fires once). The key carries the
     /// attribute's date, so moving a leave date creates a new occurrence.

@@ -122,6 +122,9 @@ pub struct ClaimedStep {
     /// this instant (a crash after the effect, before the record) does not repeat it.
     pub first_started_at: DateTime<Utc>,
     pub lease: Uuid,
+    /// The run's occurrence key (what fired it: a SaaS trigger's names the app, seat or
+    /// contract, for the templates' `saas` context).
+    pub occurrence: String,
 }
 
 /// What became of a claimed step, as decided by core.

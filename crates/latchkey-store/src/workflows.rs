@@ -327,7 +327,7 @@ macro_rules! impl_workflow_store {
                         .map_err(map_err)?;
                     let rows = sqlx::query(
                         "SELECT s.run_id, s.position, s.step, s.attempts, s.first_started_at, \
-                         r.tenant_id, r.user_id, w.name FROM workflow_steps s \
+                         r.tenant_id, r.user_id, r.occurrence, w.name FROM workflow_steps s \
                          JOIN workflow_runs r ON r.id = s.run_id \
                          JOIN workflows w ON w.id = r.workflow_id \
                          WHERE s.lease_id = $1 ORDER BY s.next_attempt_at, s.run_id",
@@ -354,6 +354,7 @@ macro_rules! impl_workflow_store {
                                     .map_err(map_err)?
                                     .unwrap_or(now),
                                 lease,
+                                occurrence: r.try_get("occurrence").map_err(map_err)?,
                             })
                         })
                         .collect()

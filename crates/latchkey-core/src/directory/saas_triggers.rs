@@ -49,11 +49,77 @@ pub fn renewal_occurrence(
     }
     Some(Occurrence {
         due: alert_day.and_time(chrono::NaiveTime::MIN).and_utc(),
-        key: format!("renewal:{}:{deadline}:{offset_days}", row.contract.id),
+        key: format!(
+            "renewal:{}:{}:{deadline}:{offset_days}",
+            row.contract.app_id, row.contract.id
+        ),
     })
 }
 
 impl Directory {
+    /// What a run started by a SaaS trigger knows of its occurrence, for templates and
+    /// webhooks (`saas` in their context): the app (name, vendor, category, state, the
+    /// permissions granted and the risky ones), and the seat's last use or the contract
+    /// (dates, deadline, cost). `None` for other runs, or when the app is gone. Nothing secret.
+    pub async fn saas_run_context(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        occurrence: &str,
+    ) -> Result<Option<serde_json::Value>, DirectoryError> {
+        authorize(actor, Action::ManageWorkflows, &[])?;
+        let parts: Vec<&str> = occurrence.splitn(3, ':').collect();
+        let (kind, app) = match parts.as_slice() {
+            ["discovered", _, app] => ("discovered", *app),
+            ["idle", app, _] | ["renewal", app, _] => (parts[0], *app),
+            _ => return Ok(None),
+        };
+        let Ok(app_id) = app.parse::<crate::ids::SaasAppId>() else {
+            return Ok(None);
+        };
+        let Some(app) = self.store.find_saas_app(tenant, app_id).await? else {
+            return Ok(None);
+        };
+        let mut out = serde_json::json!({
+            "event": kind,
+            "app": {
+                "id": app.id.to_string(),
+                "name": app.name,
+                "vendor": app.vendor,
+                "category": app.category,
+                "state": app.state.as_str(),
+                "permissions": app.permissions,
+                "riskyPermissions": crate::saas::risky_permissions(&app.permissions),
+                "users": app.user_count,
+            },
+        });
+        match (kind, parts.get(2)) {
+            ("idle", Some(last)) => out["lastUsed"] = serde_json::json!(last),
+            ("renewal", Some(rest)) => {
+                let contract = rest
+                    .split(':')
+                    .next()
+                    .and_then(|c| c.parse::<uuid::Uuid>().ok());
+                let contracts = self.store.list_saas_contracts(tenant, app_id).await?;
+                if let Some(c) = contracts.iter().find(|c| Some(c.id) == contract) {
+                    out["contract"] = serde_json::json!({
+                        "id": c.id.to_string(),
+                        "start": c.start.to_string(),
+                        "end": c.end.to_string(),
+                        "noticeDays": c.notice_days,
+                        "cancellationDeadline": c.cancellation_deadline().to_string(),
+                        "autoRenew": c.auto_renew,
+                        "cost": crate::saas::format_amount(c.cost_minor, c.exponent),
+                        "currency": c.currency,
+                        "billingPeriod": c.billing_period.as_str(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(Some(out))
+    }
+
     /// The due occurrences of a SaaS state trigger ([`Trigger::follows_saas`]) in the
     /// tenant, with the user each run is for: every idle seat (`licenseIdle`), or every
     /// contract inside its renewal window whose app has an owner (`contractRenewalDue`).
