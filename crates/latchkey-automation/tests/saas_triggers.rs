@@ -319,6 +319,84 @@ async fn a_renewal_due_starts_one_run_for_the_owner_per_contract_occurrence(h: H
     assert_eq!(deadlines, ["2027-01-30", "2027-03-02"]);
 }
 
+/// Records every POST's signature and body; answers 200.
+type Got = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+async fn start_receiver(got: Got) -> u16 {
+    let app = axum::Router::new()
+        .route(
+            "/{*path}",
+            axum::routing::post(
+                |axum::extract::State(got): axum::extract::State<Got>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    let signature = headers
+                        .get(latchkey_automation::webhook::SIGNATURE_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    got.lock().unwrap().push((signature, body.to_vec()));
+                    axum::http::StatusCode::OK
+                },
+            ),
+        )
+        .with_state(got);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+async fn a_discovery_reaches_a_webhook_signed_with_the_app_and_its_permissions(h: Harness) {
+    use secrecy::ExposeSecret as _;
+    let op = Harness::operator();
+    let engine = Engine::new(h.directory.clone());
+    let got = Got::default();
+    let port = start_receiver(got.clone()).await;
+    save(
+        &h,
+        &format!(
+            r#"{{"name": "Alert", "trigger": {{"kind": "appDiscovered"}},
+                "steps": [{{"action": "sendWebhook", "url": "http://127.0.0.1:{port}/saas"}}]}}"#
+        ),
+    )
+    .await;
+    let secret = h
+        .directory
+        .new_workflow_webhook_secret(&op, h.tenant(), "Alert")
+        .await
+        .unwrap();
+    h.clock.advance(Duration::minutes(1));
+    let ada = user(&h, "ada@contoso.test").await;
+    let app = registration(&h, "Snoop Mail").await;
+    consent(&h, &ada, &app, &["User.Read"]).await;
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(engine.tick(h.tenant()).await.unwrap(), 1);
+    engine.run_until_idle().await.unwrap();
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let (signature, body) = &got[0];
+    assert_eq!(
+        *signature,
+        format!(
+            "sha256={}",
+            latchkey_automation::webhook::signature(secret.expose_secret(), body)
+        )
+    );
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(body["user"]["userPrincipalName"], "ada@contoso.test");
+    assert_eq!(body["saas"]["event"], "discovered");
+    assert_eq!(body["saas"]["app"]["name"], "Snoop Mail");
+    assert_eq!(
+        body["saas"]["app"]["permissions"],
+        serde_json::json!(["User.Read"])
+    );
+    assert_eq!(
+        body["saas"]["app"]["riskyPermissions"],
+        serde_json::json!([])
+    );
+}
+
 async fn saas_triggers_with_bad_arguments_are_refused_naming_the_field(h: Harness) {
     for (raw, field) in [
         (
@@ -367,4 +445,5 @@ both_backends!(
     a_seat_idle_for_61_days_starts_one_run_and_not_again_the_next_tick,
     a_renewal_due_starts_one_run_for_the_owner_per_contract_occurrence,
     saas_triggers_with_bad_arguments_are_refused_naming_the_field,
+    a_discovery_reaches_a_webhook_signed_with_the_app_and_its_permissions,
 );
