@@ -13,6 +13,7 @@ pub mod delivered;
 pub mod http;
 pub mod local;
 pub mod remote;
+mod saas;
 pub mod templates;
 pub mod webhook;
 
@@ -200,6 +201,9 @@ impl Engine {
         if trigger.follows_changes() {
             return self.changed_users(tenant, workflow).await;
         }
+        if trigger.follows_saas() {
+            return self.saas_due_runs(tenant, workflow).await;
+        }
         let ctx = TriggerContext {
             now,
             time_zone: settings.time_zone,
@@ -268,7 +272,7 @@ impl Engine {
                     e.subject?,
                     Occurrence {
                         due: e.occurred_at,
-                        key: trigger.change_key(e.id),
+                        key: trigger.change_key_for(e),
                     },
                 ))
             })
@@ -756,7 +760,10 @@ fn candidates(trigger: &Trigger, scope: Option<Filter>, now: DateTime<Utc>) -> O
         | Trigger::Schedule { .. }
         | Trigger::AttributeChanged { .. }
         | Trigger::UserCreated
-        | Trigger::AccountDisabled => {
+        | Trigger::AccountDisabled
+        | Trigger::AppDiscovered
+        | Trigger::LicenseIdle { .. }
+        | Trigger::ContractRenewalDue { .. } => {
             return scope;
         }
     };

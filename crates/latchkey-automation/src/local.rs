@@ -303,11 +303,18 @@ async fn send_email(
             format!("{said} has no e-mail address"),
         ));
     }
-    let context = json!({
+    let mut context = json!({
         "user": user_context(user, manager.as_ref()),
         "workflow": { "name": step.workflow_name },
         "run": { "id": step.run_id.to_string(), "step": step.position },
     });
+    // A run started by SaaS management knows its app (and seat or contract).
+    if let Some(saas) = directory
+        .saas_run_context(&actor, tenant, &step.occurrence)
+        .await?
+    {
+        context["saas"] = saas;
+    }
     let subject = render_template(subject, &context, MAX_RENDERED_SUBJECT)
         .map_err(|m| DirectoryError::invalid(field("subject"), m))?;
     // A subject is one line.

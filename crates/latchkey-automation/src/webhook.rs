@@ -129,17 +129,28 @@ async fn prepare(
                 ),
             )
         })?;
+    let saas = directory
+        .saas_run_context(&actor, step.tenant_id, &step.occurrence)
+        .await?;
     let body = match format {
-        WebhookFormat::Json => json!({
-            "workflow": step.workflow_name,
-            "runId": step.run_id.to_string(),
-            "step": step.position,
-            "user": {
-                "id": user.id.to_string(),
-                "userPrincipalName": user.user_principal_name.as_str(),
-                "displayName": user.display_name.as_str(),
-            },
-        }),
+        WebhookFormat::Json => {
+            let mut body = json!({
+                "workflow": step.workflow_name,
+                "runId": step.run_id.to_string(),
+                "step": step.position,
+                "user": {
+                    "id": user.id.to_string(),
+                    "userPrincipalName": user.user_principal_name.as_str(),
+                    "displayName": user.display_name.as_str(),
+                },
+            });
+            // A run started by SaaS management: its app (with the risky permissions) and
+            // seat or contract.
+            if let Some(saas) = saas {
+                body["saas"] = saas;
+            }
+            body
+        }
         WebhookFormat::Slack => json!({
             "text": format!(
                 "Workflow '{}' ran for {} ({})",

@@ -320,6 +320,29 @@ pub trait SaasLicenseStore {
         default: u32,
         cutoffs: &[(u32, DateTime<Utc>)],
     ) -> StoreResult<Vec<IdleCount>>;
+    /// The contracts in force at some time from `from` to `to` (started on or before `to`,
+    /// ending after `from`), each with its app's category; at most `limit`.
+    async fn list_saas_contracts_in_force(
+        &self,
+        tenant: TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+        limit: u32,
+    ) -> StoreResult<Vec<(SaasContract, Option<String>)>>;
+    /// Each (app, month `YYYY-MM`) with an expense line matched to the app on or after
+    /// `from`, once (`SELECT DISTINCT`).
+    async fn saas_expense_app_months(
+        &self,
+        tenant: TenantId,
+        from: NaiveDate,
+    ) -> StoreResult<Vec<(SaasAppId, String)>>;
+    /// The seats of `apps` (at most 500 apps), by app then the user's UPN, at most `limit`.
+    async fn list_saas_seats_of_apps(
+        &self,
+        tenant: TenantId,
+        apps: &[SaasAppId],
+        limit: u32,
+    ) -> StoreResult<Vec<SeatRow>>;
 }
 
 #[cfg(test)]

@@ -64,6 +64,23 @@ pub enum Trigger {
     /// A user's `accountEnabled` went from true to false, from the workflow's creation on:
     /// once per such change.
     AccountDisabled,
+    /// A new app entered the SaaS inventory (discovered, not yet reviewed) from a user's
+    /// consent or sign-in, from the workflow's creation on: once per app, the run's user the
+    /// user whose consent or sign-in revealed it (`saas.appDiscovered` in the outbox).
+    AppDiscovered,
+    /// A user's seat of a SaaS app became idle: unused (and assigned) for `days` days, or
+    /// for the app's own idle threshold when absent. Once per seat and idle spell (a use
+    /// starts a new spell); the run's user is the seat holder.
+    #[serde(rename_all = "camelCase")]
+    LicenseIdle {
+        #[serde(default)]
+        days: Option<u32>,
+    },
+    /// `offsetDays` days (or fewer) are left before a SaaS contract's cancellation deadline
+    /// (end less notice): once per contract and deadline, while the deadline has not passed;
+    /// the run's user is the app's owner (an app without one starts no run).
+    #[serde(rename_all = "camelCase")]
+    ContractRenewalDue { offset_days: u32 },
 }
 
 /// What a mover trigger can watch.
@@ -104,6 +121,7 @@ impl Trigger {
         let attributes = match self {
             Self::AttributeChanged { attributes } => attributes,
             Self::UserCreated => return kind == "user.created",
+            Self::AppDiscovered => return kind == "saas.appDiscovered",
             // `user.updated` carries the new `accountEnabled` when it changed.
             Self::AccountDisabled => {
                 return kind == "user.updated"
@@ -168,7 +186,19 @@ impl Trigger {
     pub const fn follows_changes(&self) -> bool {
         matches!(
             self,
-            Self::AttributeChanged { .. } | Self::UserCreated | Self::AccountDisabled
+            Self::AttributeChanged { .. }
+                | Self::UserCreated
+                | Self::AccountDisabled
+                | Self::AppDiscovered
+        )
+    }
+
+    /// Whether runs start from the SaaS inventory's state (idle seats, contracts' deadlines)
+    /// rather than from the users' own.
+    pub const fn follows_saas(&self) -> bool {
+        matches!(
+            self,
+            Self::LicenseIdle { .. } | Self::ContractRenewalDue { .. }
         )
     }
 
@@ -178,7 +208,17 @@ impl Trigger {
         match self {
             Self::UserCreated => format!("created:{event}"),
             Self::AccountDisabled => format!("disabled:{event}"),
+            Self::AppDiscovered => format!("discovered:{event}"),
             _ => format!("changed:{event}"),
+        }
+    }
+
+    /// [`Self::change_key`] for an outbox event: a discovery's key also names the app it
+    /// discovered (`discovered:EVENT:APP`), for the run's template context.
+    pub fn change_key_for(&self, event: &crate::audit::OutboxEvent) -> String {
+        match (self, event.payload["id"].as_str()) {
+            (Self::AppDiscovered, Some(app)) => format!("discovered:{}:{app}", event.id),
+            _ => self.change_key(event.id),
         }
     }
 
@@ -206,6 +246,9 @@ impl Trigger {
             | Self::AttributeChanged { .. }
             | Self::UserCreated
             | Self::AccountDisabled
+            | Self::AppDiscovered
+            | Self::LicenseIdle { .. }
+            | Self::ContractRenewalDue { .. }
             | Self::Anniversary { .. }
             | Self::Inactivity { .. }
             | Self::Schedule { .. } => return None,
@@ -234,7 +277,10 @@ impl Trigger {
             Self::Manual
             | Self::AttributeChanged { .. }
             | Self::UserCreated
-            | Self::AccountDisabled => return None,
+            | Self::AccountDisabled
+            | Self::AppDiscovered
+            | Self::LicenseIdle { .. }
+            | Self::ContractRenewalDue { .. } => return None,
             Self::Anniversary {
                 attribute,
                 offset_days,
@@ -808,7 +854,10 @@ impl WorkflowDefinition {
             Trigger::Manual
             | Trigger::Anniversary { .. }
             | Trigger::Schedule { .. }
-            | Trigger::AttributeChanged { .. } => WorkflowCategory::Mover,
+            | Trigger::AttributeChanged { .. }
+            | Trigger::AppDiscovered
+            | Trigger::LicenseIdle { .. }
+            | Trigger::ContractRenewalDue { .. } => WorkflowCategory::Mover,
         })
     }
 
@@ -895,6 +944,22 @@ impl WorkflowDefinition {
                 return Err(DirectoryError::invalid(
                     "trigger.attributes",
                     "must name at least one attribute",
+                ));
+            }
+            Trigger::LicenseIdle { days: Some(days) }
+                if !(1..=MAX_INACTIVITY_DAYS).contains(&i64::from(*days)) =>
+            {
+                return Err(DirectoryError::invalid(
+                    "trigger.days",
+                    format!("must be between 1 and {MAX_INACTIVITY_DAYS}"),
+                ));
+            }
+            Trigger::ContractRenewalDue { offset_days }
+                if i64::from(*offset_days) > MAX_OFFSET_DAYS =>
+            {
+                return Err(DirectoryError::invalid(
+                    "trigger.offsetDays",
+                    format!("must be between 0 and {MAX_OFFSET_DAYS}"),
                 ));
             }
             Trigger::Inactivity { days } if !(1..=MAX_INACTIVITY_DAYS).contains(days) => {

@@ -122,7 +122,7 @@ pub fn acceptable_url(url: &str) -> bool {
     !loopback_only
         || host.eq_ignore_ascii_case("localhost")
         || host
-            .parse::<std::net::IpAddr>()
+            .parse::<core::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
 

@@ -122,6 +122,9 @@ pub struct ClaimedStep {
     /// this instant (a crash after the effect, before the record) does not repeat it.
     pub first_started_at: DateTime<Utc>,
     pub lease: Uuid,
+    /// The run's occurrence key (what fired it: a SaaS trigger's names the app, seat or
+    /// contract, for the templates' `saas` context).
+    pub occurrence: String,
 }
 
 /// What became of a claimed step, as decided by core.
@@ -281,7 +284,8 @@ pub trait WorkflowStore {
     ) -> StoreResult<()>;
     /// The workflow's sealed webhook secret, if one was set.
     async fn workflow_secret(&self, workflow: WorkflowId) -> StoreResult<Option<Vec<u8>>>;
-    /// The tenant's user-change events (`user.updated`, `user.managerChanged`) after outbox
+    /// The tenant's user-change events (`user.updated`, `user.managerChanged`, `user.created`,
+    /// and the SaaS inventory's `saas.appDiscovered`, whose subject is the user) after outbox
     /// position `after_seq`, from `since` and up to `until`, in order, with their positions.
     async fn user_changes_after(
         &self,

@@ -363,6 +363,14 @@ fn conditions_json(definition: &WorkflowDefinition) -> Value {
             "@odata.type": format!("{NS}attributeChangeTrigger"),
             "triggerAttributes": [{ "name": "accountEnabled" }],
         }),
+        // SaaS management's events have no Graph shape: the annotation carries them.
+        Trigger::AppDiscovered => time_trigger("unknownFutureValue", 0),
+        Trigger::LicenseIdle { days } => {
+            time_trigger("unknownFutureValue", days.map_or(0, i64::from))
+        }
+        Trigger::ContractRenewalDue { offset_days } => {
+            time_trigger("unknownFutureValue", -i64::from(*offset_days))
+        }
     };
     let mut out = json!({
         "@odata.type": format!("{NS}triggerAndScopeBasedConditions"),
@@ -379,6 +387,9 @@ fn conditions_json(definition: &WorkflowDefinition) -> Value {
             | Trigger::Schedule { .. }
             | Trigger::UserCreated
             | Trigger::AccountDisabled
+            | Trigger::AppDiscovered
+            | Trigger::LicenseIdle { .. }
+            | Trigger::ContractRenewalDue { .. }
     ) && let Value::Object(map) = &mut out
     {
         map.insert(

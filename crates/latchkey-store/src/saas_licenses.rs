@@ -582,6 +582,84 @@ macro_rules! impl_saas_license_store {
                         })
                         .collect()
                 }
+
+                async fn list_saas_contracts_in_force(
+                    &self,
+                    tenant: TenantId,
+                    from: NaiveDate,
+                    to: NaiveDate,
+                    limit: u32,
+                ) -> StoreResult<Vec<(SaasContract, Option<String>)>> {
+                    sqlx::query(&format!(
+                        "SELECT {CONTRACT_COLUMNS}, a.category AS app_category \
+                         FROM saas_contracts c JOIN saas_apps a ON a.id = c.app_id \
+                         WHERE c.tenant_id = $1 AND c.start_date <= $2 AND c.end_date > $3 \
+                         ORDER BY c.id LIMIT $4"
+                    ))
+                    .bind(tenant.as_uuid())
+                    .bind(day(to))
+                    .bind(day(from))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| Ok((contract_from_row(r)?, r.try_get("app_category").map_err(map_err)?)))
+                    .collect()
+                }
+
+                async fn list_saas_seats_of_apps(
+                    &self,
+                    tenant: TenantId,
+                    apps: &[SaasAppId],
+                    limit: u32,
+                ) -> StoreResult<Vec<SeatRow>> {
+                    if apps.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut qb: QueryBuilder<'_, $db> =
+                        QueryBuilder::new(format!("{SEAT_COLUMNS} WHERE a.tenant_id = "));
+                    qb.push_bind(tenant.as_uuid());
+                    qb.push(" AND u.app_id IN (");
+                    let mut ids = qb.separated(", ");
+                    for app in apps {
+                        ids.push_bind(app.as_uuid());
+                    }
+                    qb.push(") ORDER BY a.name, us.user_principal_name, u.user_id LIMIT ");
+                    qb.push_bind(i64::from(limit));
+                    qb.build()
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(map_err)?
+                        .iter()
+                        .map(seat_from_row)
+                        .collect()
+                }
+
+                async fn saas_expense_app_months(
+                    &self,
+                    tenant: TenantId,
+                    from: NaiveDate,
+                ) -> StoreResult<Vec<(SaasAppId, String)>> {
+                    sqlx::query(
+                        "SELECT DISTINCT app_id, SUBSTR(spent_on, 1, 7) AS month \
+                         FROM saas_expenses \
+                         WHERE tenant_id = $1 AND app_id IS NOT NULL AND spent_on >= $2",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(day(from))
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            SaasAppId::from_uuid(r.try_get("app_id").map_err(map_err)?),
+                            r.try_get("month").map_err(map_err)?,
+                        ))
+                    })
+                    .collect()
+                }
             }
         }
     };

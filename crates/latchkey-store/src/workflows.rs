@@ -327,7 +327,7 @@ macro_rules! impl_workflow_store {
                         .map_err(map_err)?;
                     let rows = sqlx::query(
                         "SELECT s.run_id, s.position, s.step, s.attempts, s.first_started_at, \
-                         r.tenant_id, r.user_id, w.name FROM workflow_steps s \
+                         r.tenant_id, r.user_id, r.occurrence, w.name FROM workflow_steps s \
                          JOIN workflow_runs r ON r.id = s.run_id \
                          JOIN workflows w ON w.id = r.workflow_id \
                          WHERE s.lease_id = $1 ORDER BY s.next_attempt_at, s.run_id",
@@ -354,6 +354,7 @@ macro_rules! impl_workflow_store {
                                     .map_err(map_err)?
                                     .unwrap_or(now),
                                 lease,
+                                occurrence: r.try_get("occurrence").map_err(map_err)?,
                             })
                         })
                         .collect()
@@ -479,7 +480,8 @@ macro_rules! impl_workflow_store {
                         "SELECT seq, id, tenant_id, occurred_at, kind, subject, payload \
                          FROM outbox_events WHERE tenant_id = $1 AND seq > $2 \
                          AND occurred_at >= $3 AND occurred_at <= $4 \
-                         AND kind IN ('user.updated', 'user.managerChanged', 'user.created') \
+                         AND kind IN ('user.updated', 'user.managerChanged', 'user.created', \
+                         'saas.appDiscovered') \
                          ORDER BY seq LIMIT $5",
                     )
                     .bind(tenant.as_uuid())

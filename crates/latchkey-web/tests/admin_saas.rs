@@ -494,29 +494,32 @@ async fn the_dashboard_draws_its_tables_and_exports_them_as_csv(backend: Backend
             .map(|t| t[..t.find("</text>").unwrap()].to_owned())
             .collect()
     };
-    // Spend by month: twelve months from 2026-02; the bars say what the table says.
+    // Spend by month: twelve months from 2026-02; the bars say what the table says. The
+    // expense lines, and the contracts' monthly cost (Board's 100.00 all year, Teams Chat's
+    // 50.00 from April; neither app has an expense line to count instead).
     let month = section("spend-by-month");
     assert!(month.contains("<svg class=\"chart\""));
-    assert!(month.contains("<tr><td>2026-12</td><td>EUR</td><td>450.00</td></tr>"));
-    assert!(month.contains("<tr><td>2027-01</td><td>EUR</td><td>134.44</td></tr>"));
-    assert!(month.contains("<tr><td>2026-02</td><td>EUR</td><td>0.00</td></tr>"));
+    assert!(month.contains("<tr><td>2026-12</td><td>EUR</td><td>600.00</td></tr>"));
+    assert!(month.contains("<tr><td>2027-01</td><td>EUR</td><td>284.44</td></tr>"));
+    assert!(month.contains("<tr><td>2026-02</td><td>EUR</td><td>100.00</td></tr>"));
+    assert!(month.contains("<tr><td>2026-04</td><td>EUR</td><td>150.00</td></tr>"));
     let values = svg_values(&month);
     assert_eq!(values.len(), 12);
-    assert_eq!(values[10], "450.00 EUR");
-    assert_eq!(values[11], "134.44 EUR");
+    assert_eq!(values[10], "600.00 EUR");
+    assert_eq!(values[11], "284.44 EUR");
     // The largest bar is the full length, the others in proportion.
     assert!(month.contains("width=\"300\" height=\"18\""));
     assert!(
-        month.contains("width=\"89\" height=\"18\""),
-        "134.44 / 450.00 of 300"
+        month.contains("width=\"142\" height=\"18\""),
+        "284.44 / 600.00 of 300"
     );
 
     let category = section("spend-by-category");
-    assert!(category.contains("<tr><td>Collaboration</td><td>EUR</td><td>573.45</td></tr>"));
-    assert!(category.contains("<tr><td>Uncategorised</td><td>EUR</td><td>9.99</td></tr>"));
+    assert!(category.contains("<tr><td>Collaboration</td><td>EUR</td><td>1073.45</td></tr>"));
+    assert!(category.contains("<tr><td>Uncategorised</td><td>EUR</td><td>1209.99</td></tr>"));
     assert_eq!(
         svg_values(&category),
-        ["573.45 EUR", "9.99 EUR", "1.00 EUR"]
+        ["1209.99 EUR", "1073.45 EUR", "1.00 EUR"]
     );
 
     let states = section("apps-by-state");
@@ -553,7 +556,7 @@ async fn the_dashboard_draws_its_tables_and_exports_them_as_csv(backend: Backend
     );
     assert_eq!(
         csv.body,
-        "Category,Currency,Spend\r\nCollaboration,EUR,573.45\r\nUncategorised,EUR,9.99\r\n\"'=HYPERLINK(\"\"x\"\")\",EUR,1.00\r\n"
+        "Category,Currency,Spend\r\nUncategorised,EUR,1209.99\r\nCollaboration,EUR,1073.45\r\n\"'=HYPERLINK(\"\"x\"\")\",EUR,1.00\r\n"
     );
     let idle_csv = b.get(&w.app, "/admin/saas/dashboard/idle-seats.csv").await;
     assert_eq!(
@@ -677,7 +680,6 @@ async fn a_saas_reader_reads_every_saas_page_without_a_form_and_cannot_reclaim(b
             "/admin/saas/dashboard",
             "/admin/saas/renewals",
             "/admin/saas/overlaps",
-            "/admin/saas/dashboard/renewals.csv",
         ] {
             assert_eq!(
                 b.get(&w.app, path).await.status,
@@ -720,6 +722,151 @@ async fn a_saas_reader_reads_every_saas_page_without_a_form_and_cannot_reclaim(b
     assert_eq!(app.state, latchkey_core::saas::SaasAppState::Discovered);
 }
 
+/// The charts a dashboard page shows, in order.
+fn chart_ids(body: &str) -> Vec<String> {
+    body.split("<section class=\"chart-card\" id=\"chart-")
+        .skip(1)
+        .map(|t| t[..t.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+async fn each_saas_reader_sees_the_dashboard_of_its_role_read_only(backend: Backend) {
+    let w = admin_world(backend).await;
+    seeded(&w).await;
+    // An app granted Directory.Read.All by an administrator, then used by Alan: risky, not
+    // sanctioned.
+    let snoop =
+        w.h.directory
+            .create_app(
+                &Harness::operator(),
+                w.h.tenant(),
+                NewApp {
+                    display_name: "Mail Snoop".into(),
+                    redirect_uris: vec!["https://snoop.example.test/callback".into()],
+                    delegated_permissions: vec!["Directory.Read.All".into(), "User.Read".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .app;
+    w.h.directory
+        .grant_admin_consent(&Harness::operator(), w.h.tenant(), snoop.app_id)
+        .await
+        .unwrap();
+    let alan =
+        w.h.store
+            .find_user_by_upn(w.h.tenant(), &Upn::parse("alan@contoso.test").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    w.h.directory
+        .consent_as_user(&alan, &snoop, &["User.Read".into()])
+        .await
+        .unwrap();
+
+    let all = [
+        "spend-by-month",
+        "spend-by-category",
+        "apps-by-state",
+        "idle-seats",
+        "renewals",
+        "risky-apps",
+        "overlaps",
+    ];
+    let views: [(DirectoryRole, &str, &[&str], &[&str]); 3] = [
+        (
+            DirectoryRole::SaasFinanceReader,
+            "Finance",
+            &[
+                "spend-by-month",
+                "spend-by-category",
+                "idle-seats",
+                "renewals",
+            ],
+            &["tile-idle", "tile-saving", "tile-deadline"],
+        ),
+        (
+            DirectoryRole::SaasSecurityReader,
+            "Security",
+            &["apps-by-state", "risky-apps"],
+            &["tile-discovered"],
+        ),
+        (
+            DirectoryRole::SaasItReader,
+            "IT",
+            &["apps-by-state", "idle-seats", "overlaps"],
+            &["tile-discovered", "tile-idle"],
+        ),
+    ];
+    for (n, (role, name, charts, tiles)) in views.into_iter().enumerate() {
+        let mut b = Browser::at(ADMIN_PUBLIC);
+        admin_signed_in(&w, &mut b, &format!("view{n}@contoso.test"), vec![role]).await;
+        let d = b.get(&w.app, "/admin/saas/dashboard").await;
+        assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+        assert_eq!(chart_ids(&d.body), charts, "{role:?}");
+        assert!(
+            d.body
+                .contains(&format!("The {name} view of the SaaS apps, read-only.")),
+            "{role:?}"
+        );
+        for tile in [
+            "tile-discovered",
+            "tile-idle",
+            "tile-saving",
+            "tile-deadline",
+        ] {
+            assert_eq!(
+                d.body.contains(&format!("id=\"{tile}\"")),
+                tiles.contains(&tile),
+                "{role:?} {tile}"
+            );
+        }
+        assert!(
+            !d.body
+                .contains("<form method=\"post\" action=\"/admin/saas")
+        );
+        assert!(!d.body.contains("Reclaim</button>"));
+        // Each chart of the view exports; the others are not the viewer's.
+        for chart in all {
+            let csv = b
+                .get(&w.app, &format!("/admin/saas/dashboard/{chart}.csv"))
+                .await;
+            let expected = if charts.contains(&chart) {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            assert_eq!(csv.status, expected, "{role:?} {chart}");
+        }
+        if role == DirectoryRole::SaasSecurityReader {
+            let csv = b.get(&w.app, "/admin/saas/dashboard/risky-apps.csv").await;
+            assert_eq!(
+                csv.body,
+                "App,State,Risky permissions,Users\r\nMail Snoop,Discovered,Directory.Read.All,alan@contoso.test\r\n"
+            );
+        }
+        if role == DirectoryRole::SaasItReader {
+            assert!(
+                d.body.contains("<td>Collaboration</td><td>Slack</td>"),
+                "{}",
+                d.body
+            );
+            assert!(
+                d.body.contains(
+                    "<td>Collaboration</td><td>Teams Chat</td><td>0</td><td>50.00 EUR</td>"
+                )
+            );
+        }
+    }
+    // A Global Administrator sees the whole dashboard, without a view's name.
+    let mut b = Browser::at(ADMIN_PUBLIC);
+    global_admin(&w, &mut b).await;
+    let d = b.get(&w.app, "/admin/saas/dashboard").await;
+    assert_eq!(chart_ids(&d.body), all);
+    assert!(!d.body.contains("id=\"dashboard-view\""));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -740,4 +887,5 @@ both_backends!(
     the_dashboard_draws_its_tables_and_exports_them_as_csv,
     an_administrator_without_the_saas_inventory_neither_sees_it_nor_reclaims,
     a_saas_reader_reads_every_saas_page_without_a_form_and_cannot_reclaim,
+    each_saas_reader_sees_the_dashboard_of_its_role_read_only,
 );

@@ -23,6 +23,8 @@ mod roles;
 mod saas;
 mod saas_dashboard;
 mod saas_licenses;
+mod saas_triggers;
+mod saas_views;
 mod sign_in;
 mod sspr;
 mod tap;
@@ -77,6 +79,7 @@ pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, Star
 pub use saas::{MAX_EXPENSE_LINES, SaasAppChanges};
 pub use saas_dashboard::{IdleApp, SPEND_MONTHS, SaasDashboard, Spend};
 pub use saas_licenses::{NewSaasApp, RenewalPass};
+pub use saas_views::{RiskyApp, SaasDashboardParts, saas_dashboard_parts};
 pub use sign_in::{ClientRef, SignInError};
 pub use sspr::{ResetError, ResetStep};
 pub use tap::{IssuedPass, NewTemporaryAccessPass};

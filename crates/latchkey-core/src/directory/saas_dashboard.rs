@@ -12,8 +12,9 @@ use crate::authz::{Action, Actor, authorize};
 use crate::error::DirectoryError;
 use crate::ids::{SaasAppId, TenantId, UserId};
 use crate::query::{Filter, Literal, UserProperty};
+use crate::saas::SaasContract;
 use crate::saas::{DEFAULT_IDLE_DAYS, SaasApp, SaasAppState, SaasQuery};
-use crate::saas_license::{RenewalRow, SaasLicensing, StateCount};
+use crate::saas_license::{RenewalRow, SaasLicensing, SpendSum, StateCount};
 use crate::store::{Page, StoreError, UserQuery};
 
 /// Months of spend the dashboard shows, the current one included.
@@ -70,6 +71,35 @@ pub struct SaasDashboard {
 
 fn month_of(d: NaiveDate) -> String {
     d.format("%Y-%m").to_string()
+}
+
+/// Most contracts the dashboard's spend reads.
+const SPEND_CONTRACTS: u32 = 10_000;
+
+/// The months (`YYYY-MM`) from `from`'s month to `to`'s in which a contract's monthly cost
+/// counts as spend: its start's month, and each month after while the start plus that many
+/// months is still before its end (a year from 15 March counts March to February, twelve
+/// months).
+pub fn contract_months(contract: &SaasContract, from: NaiveDate, to: NaiveDate) -> Vec<String> {
+    let (first, last) = (month_of(from), month_of(to));
+    let mut out = Vec::new();
+    // Bounded: a contract longer than a century counts its first hundred years.
+    for k in 0..1200 {
+        let Some(at) = contract.start.checked_add_months(Months::new(k)) else {
+            break;
+        };
+        if at >= contract.end {
+            break;
+        }
+        let m = month_of(at);
+        if m > last {
+            break;
+        }
+        if m >= first {
+            out.push(m);
+        }
+    }
+    out
 }
 
 impl Directory {
@@ -159,8 +189,10 @@ impl Directory {
             .checked_sub_months(Months::new(SPEND_MONTHS - 1))
             .unwrap_or(month_start);
 
-        // Spend: one aggregate, folded by month and by category.
-        let sums = self.store.saas_spend_sums(tenant, spend_from).await?;
+        // Spend: one aggregate of expense lines, and the contracts' monthly cost for the
+        // months no expense line of their app covers; folded by month and by category.
+        let mut sums = self.store.saas_spend_sums(tenant, spend_from).await?;
+        sums.extend(self.contract_spend(tenant, spend_from, today).await?);
         let mut currencies: Vec<(String, u8)> = Vec::new();
         for s in &sums {
             if !currencies.iter().any(|(c, _)| *c == s.currency) {
@@ -304,5 +336,93 @@ impl Directory {
             renewals,
             renewals_by_month,
         })
+    }
+}
+
+impl Directory {
+    /// Spend from contracts, as sums the dashboard folds with the expense lines': each
+    /// contract in force from `from` to `today` counts its monthly cost (its cost per billing
+    /// period over the period's months, in its own currency) in each month it covers
+    /// ([`contract_months`]), under its app's category, except in a month with an expense
+    /// line matched to the same app: that line is the spend, so nothing is counted twice.
+    /// Two queries (contracts, the apps' expense months) however many contracts.
+    async fn contract_spend(
+        &self,
+        tenant: TenantId,
+        from: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<Vec<SpendSum>, DirectoryError> {
+        let contracts = self
+            .store
+            .list_saas_contracts_in_force(tenant, from, today, SPEND_CONTRACTS)
+            .await?;
+        if contracts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let expensed: std::collections::HashSet<(SaasAppId, String)> = self
+            .store
+            .saas_expense_app_months(tenant, from)
+            .await?
+            .into_iter()
+            .collect();
+        let mut out = Vec::new();
+        for (c, category) in &contracts {
+            let monthly = c.monthly_cost_minor();
+            if monthly == 0 {
+                continue;
+            }
+            for month in contract_months(c, from, today) {
+                if expensed.contains(&(c.app_id, month.clone())) {
+                    continue;
+                }
+                out.push(SpendSum {
+                    month,
+                    category: category.clone(),
+                    currency: c.currency.clone(),
+                    exponent: c.exponent,
+                    total_minor: monthly,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod contract_spend_tests {
+    use super::*;
+    use crate::saas::BillingPeriod;
+
+    fn contract(start: &str, end: &str) -> SaasContract {
+        SaasContract {
+            id: uuid::Uuid::new_v4(),
+            tenant_id: TenantId::new(),
+            app_id: SaasAppId::new(),
+            start: start.parse().unwrap(),
+            end: end.parse().unwrap(),
+            notice_days: 0,
+            auto_renew: false,
+            cost_minor: 120_000,
+            currency: "EUR".into(),
+            exponent: 2,
+            billing_period: BillingPeriod::Annual,
+            seats: None,
+            created: Utc::now(),
+        }
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_year_from_mid_march_counts_twelve_months_within_the_window() {
+        let c = contract("2026-03-15", "2027-03-15");
+        let all = contract_months(&c, day("2026-01-01"), day("2027-12-31"));
+        assert_eq!(all.len(), 12);
+        assert_eq!(all.first().map(String::as_str), Some("2026-03"));
+        assert_eq!(all.last().map(String::as_str), Some("2027-02"));
+        let window = contract_months(&c, day("2026-06-01"), day("2026-08-20"));
+        assert_eq!(window, ["2026-06", "2026-07", "2026-08"]);
     }
 }

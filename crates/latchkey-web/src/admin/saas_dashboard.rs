@@ -10,8 +10,9 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use latchkey_core::directory::SaasDashboard;
+use latchkey_core::directory::{RiskyApp, SaasDashboard, SaasDashboardParts, saas_dashboard_parts};
 use latchkey_core::saas::format_amount;
+use latchkey_core::saas_license::OverlapGroup;
 
 use super::csv_out::{download, record};
 use super::saas::{SaasTabs, money, state_label};
@@ -125,7 +126,7 @@ fn charts(d: &SaasDashboard) -> Vec<Chart> {
         "spend-by-month",
         "Spend by month",
         format!(
-            "Expense lines dated from {} (all imported lines, matched or not).",
+            "Expense lines dated from {} (all imported lines, matched or not), and each contract's monthly cost in the months it covers that have no expense line of its app.",
             d.spend_from
         ),
         vec!["Month", "Currency", "Spend"],
@@ -157,7 +158,7 @@ fn charts(d: &SaasDashboard) -> Vec<Chart> {
     let spend_by_category = chart(
         "spend-by-category",
         "Spend by category",
-        "The same expense lines, by the category of the app they matched.".to_owned(),
+        "The same spend, by the category of its app.".to_owned(),
         vec!["Category", "Currency", "Spend"],
         d.spend_by_category
             .iter()
@@ -269,11 +270,160 @@ fn charts(d: &SaasDashboard) -> Vec<Chart> {
     ]
 }
 
+/// The charts a viewer's parts of the dashboard show ([`saas_dashboard_parts`]), in page
+/// order, with the Security view's risky apps and the IT view's overlaps when they are read.
+fn charts_for(
+    d: &SaasDashboard,
+    parts: SaasDashboardParts,
+    risky: &[RiskyApp],
+    overlaps: &[OverlapGroup],
+) -> Vec<Chart> {
+    let mut out: Vec<Chart> = charts(d)
+        .into_iter()
+        .filter(|c| match c.id {
+            "spend-by-month" | "spend-by-category" => parts.spend,
+            "apps-by-state" => parts.states,
+            "idle-seats" => parts.idle,
+            "renewals" => parts.renewals,
+            _ => false,
+        })
+        .collect();
+    if parts.risky {
+        out.push(chart(
+            "risky-apps",
+            "Unsanctioned apps with risky permissions",
+            "Apps not sanctioned (discovered, under review or unsanctioned) granted permissions such as Mail.Read or Files.ReadWrite.All, with the users seen using them.".to_owned(),
+            vec!["App", "State", "Risky permissions", "Users"],
+            risky
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.app.name.clone(),
+                        state_label(r.app.state).to_owned(),
+                        r.risky.join(" "),
+                        r.users.join(" "),
+                    ]
+                })
+                .collect(),
+            risky
+                .iter()
+                .map(|r| Raw {
+                    label: r.app.name.clone(),
+                    value: format!("{} users", r.users.len()),
+                    magnitude: i64::try_from(r.users.len()).unwrap_or(i64::MAX),
+                    group: String::new(),
+                })
+                .collect(),
+        ));
+    }
+    if parts.overlaps {
+        let rows: Vec<(&str, &latchkey_core::saas_license::OverlapApp)> = overlaps
+            .iter()
+            .flat_map(|g| g.apps.iter().map(move |a| (g.category.as_str(), a)))
+            .collect();
+        out.push(chart(
+            "overlaps",
+            "Overlapping apps",
+            "Categories with more than one app in use, each app with its users and monthly cost, to retire redundant tools.".to_owned(),
+            vec!["Category", "App", "Users", "Cost per month"],
+            rows.iter()
+                .map(|(category, a)| {
+                    vec![
+                        (*category).to_owned(),
+                        a.app.name.clone(),
+                        a.app.user_count.to_string(),
+                        a.cost.as_ref().map_or_else(
+                            || "—".to_owned(),
+                            |c| money(c.monthly_cost_minor, c.exponent, &c.currency),
+                        ),
+                    ]
+                })
+                .collect(),
+            rows.iter()
+                .map(|(category, a)| Raw {
+                    label: format!("{category} · {}", a.app.name),
+                    value: a.app.user_count.to_string(),
+                    magnitude: i64::try_from(a.app.user_count).unwrap_or(i64::MAX),
+                    group: String::new(),
+                })
+                .collect(),
+        ));
+    }
+    out
+}
+
+/// What a viewer's dashboard reads: the figures, and the parts that need their own reads.
+async fn read_dashboard(
+    state: &WebState,
+    v: &super::Viewer,
+) -> Result<(SaasDashboard, SaasDashboardParts, Vec<Chart>), Response> {
+    let parts = saas_dashboard_parts(&v.actor);
+    let d = state
+        .directory
+        .saas_dashboard(&v.actor, v.tenant.id)
+        .await
+        .map_err(|e| denied_or_transient(&e))?;
+    let risky = if parts.risky {
+        state
+            .directory
+            .saas_risky_apps(&v.actor, v.tenant.id)
+            .await
+            .map_err(|e| denied_or_transient(&e))?
+    } else {
+        Vec::new()
+    };
+    let overlaps = if parts.overlaps {
+        state
+            .directory
+            .saas_overlaps(&v.actor, v.tenant.id)
+            .await
+            .map_err(|e| denied_or_transient(&e))?
+    } else {
+        Vec::new()
+    };
+    let charts = charts_for(&d, parts, &risky, &overlaps);
+    Ok((d, parts, charts))
+}
+
+/// The view's name, said under the heading (`None`: the whole dashboard).
+fn view_name(parts: SaasDashboardParts) -> Option<&'static str> {
+    let finance = SaasDashboardParts {
+        spend: true,
+        idle: true,
+        renewals: true,
+        ..SaasDashboardParts::default()
+    };
+    let security = SaasDashboardParts {
+        states: true,
+        risky: true,
+        ..SaasDashboardParts::default()
+    };
+    let it = SaasDashboardParts {
+        states: true,
+        idle: true,
+        overlaps: true,
+        ..SaasDashboardParts::default()
+    };
+    if parts == finance {
+        Some("Finance")
+    } else if parts == security {
+        Some("Security")
+    } else if parts == it {
+        Some("IT")
+    } else if parts == SaasDashboardParts::ALL {
+        None
+    } else {
+        Some("your reader roles'")
+    }
+}
+
 #[derive(Template)]
 #[template(path = "saas_dashboard.html")]
 struct DashboardPage {
     chrome: Chrome,
     tabs: SaasTabs,
+    view: Option<&'static str>,
+    parts: SaasDashboardParts,
     today: String,
     discovered: u64,
     idle_seats: u64,
@@ -289,9 +439,9 @@ pub(super) async fn page(State(state): State<WebState>, headers: HeaderMap) -> R
         Ok(v) => v,
         Err(r) => return r,
     };
-    let d = match state.directory.saas_dashboard(&v.actor, v.tenant.id).await {
-        Ok(d) => d,
-        Err(e) => return denied_or_transient(&e),
+    let (d, parts, charts) = match read_dashboard(&state, &v).await {
+        Ok(read) => read,
+        Err(r) => return r,
     };
     html(
         StatusCode::OK,
@@ -300,6 +450,8 @@ pub(super) async fn page(State(state): State<WebState>, headers: HeaderMap) -> R
             tabs: SaasTabs {
                 current: "dashboard",
             },
+            view: view_name(parts),
+            parts,
             today: d.today.to_string(),
             discovered: d.discovered_this_month,
             idle_seats: d.idle_seats,
@@ -316,7 +468,7 @@ pub(super) async fn page(State(state): State<WebState>, headers: HeaderMap) -> R
                 || "—".to_owned(),
                 |r| format!("{} ({})", r.contract.cancellation_deadline(), r.app_name),
             ),
-            charts: charts(&d),
+            charts,
             width: WIDTH,
         }
         .render(),
@@ -336,11 +488,12 @@ pub(super) async fn export(
     let Some(id) = file.strip_suffix(".csv") else {
         return no_such_chart();
     };
-    let d = match state.directory.saas_dashboard(&v.actor, v.tenant.id).await {
-        Ok(d) => d,
-        Err(e) => return denied_or_transient(&e),
+    // A chart outside the viewer's view is not theirs to export.
+    let charts = match read_dashboard(&state, &v).await {
+        Ok((_, _, charts)) => charts,
+        Err(r) => return r,
     };
-    let Some(c) = charts(&d).into_iter().find(|c| c.id == id) else {
+    let Some(c) = charts.into_iter().find(|c| c.id == id) else {
         return no_such_chart();
     };
     let mut out = Vec::new();

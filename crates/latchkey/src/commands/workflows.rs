@@ -37,6 +37,12 @@ fn trigger_text(t: &Trigger) -> String {
         ),
         Trigger::UserCreated => "user created".into(),
         Trigger::AccountDisabled => "account disabled".into(),
+        Trigger::AppDiscovered => "SaaS app discovered".into(),
+        Trigger::LicenseIdle { days: Some(days) } => format!("SaaS seat idle for {days} days"),
+        Trigger::LicenseIdle { days: None } => "SaaS seat idle (the app's threshold)".into(),
+        Trigger::ContractRenewalDue { offset_days } => {
+            format!("SaaS contract {offset_days} days before its cancellation deadline")
+        }
     }
 }
 
