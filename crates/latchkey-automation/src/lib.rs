@@ -8,6 +8,7 @@
 //! `latchkey_core::Directory` operation, acting as `Actor::Operator` on `Channel::Workflow`,
 //! so authorization, validation, audit and outbox events are the directory's.
 
+pub mod approval;
 pub mod local;
 pub mod remote;
 pub mod templates;
@@ -58,6 +59,8 @@ pub struct Engine {
     remote: remote::Clients,
     /// How long this worker holds the steps it claims (see [`Engine::with_step_lease`]).
     lease: Duration,
+    /// Where the web pages are, for links in e-mails (see [`Engine::with_public_url`]).
+    public_url: Option<String>,
 }
 
 impl Engine {
@@ -67,7 +70,16 @@ impl Engine {
             http: webhook::client(),
             remote: remote::Clients::default(),
             lease: Duration::seconds(latchkey_core::directory::STEP_LEASE_SECONDS),
+            public_url: None,
         }
+    }
+
+    /// The server's public URL (`https://id.contoso.test`), which approval e-mails link to
+    /// (`/account/approvals/{token}`); without it an approval step fails, naming why.
+    #[must_use]
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
     }
 
     /// Claims steps for `lease` (default 5 minutes, at least 2 s): after a crash, the steps
@@ -445,6 +457,9 @@ impl Engine {
                 tracing::warn!(workflow = %step.workflow_name, %error, "workflow webhook failed");
             }
             return result;
+        }
+        if let Action::RequestApproval { .. } = &step.step.action {
+            return approval::request(&self.directory, step, self.public_url.as_deref()).await;
         }
         match local::perform(&self.directory, step).await {
             Ok(output) => ActionResult::Done { output },

@@ -120,7 +120,7 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
             directory.delete_user(&actor, tenant, &target).await?;
             Ok("moved the user to the recycle bin".into())
         }
-        Action::SendWebhook { .. } | Action::Wait { .. } => Err(DirectoryError::Internal(
+        Action::SendWebhook { .. } | Action::Wait { .. } | Action::RequestApproval { .. } => Err(DirectoryError::Internal(
             "not a local directory action".into(),
         )),
         Action::EnableAccount => {
@@ -351,4 +351,9 @@ fn user_context(user: &User, manager: Option<&User>) -> Value {
         }),
     );
     Value::Object(out)
+}
+
+/// What a template sees of the run's user, for the other modules' templates (approvals).
+pub(crate) fn template_user(user: &User, manager: Option<&User>) -> Value {
+    user_context(user, manager)
 }

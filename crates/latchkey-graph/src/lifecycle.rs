@@ -69,6 +69,8 @@ pub const REMOVE_ROLE: &str = "1a7c4b00-0000-4000-8000-000000000008";
 pub const ASSIGN_LICENSE: &str = "1a7c4b00-0000-4000-8000-000000000009";
 pub const REMOVE_LICENSE: &str = "1a7c4b00-0000-4000-8000-00000000000a";
 pub const SEND_EMAIL: &str = "1a7c4b00-0000-4000-8000-00000000000b";
+/// Shown for `requestApproval` steps (not yet accepted back through Graph).
+pub const REQUEST_APPROVAL: &str = "1a7c4b00-0000-4000-8000-000000000101";
 /// Latchkey's own task definition ids (id, what it does).
 pub const LATCHKEY_TASKS: [(&str, &str); 11] = [
     (
@@ -280,6 +282,21 @@ fn task_definition(
                 ("to".into(), to.clone()),
                 ("subject".into(), subject.clone()),
                 ("body".into(), body.clone()),
+            ],
+        ),
+        Action::RequestApproval {
+            approver,
+            message,
+            timeout_days,
+            on_timeout,
+        } => (
+            REQUEST_APPROVAL,
+            "Request approval",
+            vec![
+                ("approver".into(), approver.clone()),
+                ("message".into(), message.clone().unwrap_or_default()),
+                ("timeoutDays".into(), timeout_days.to_string()),
+                ("onTimeout".into(), on_timeout.clone()),
             ],
         ),
     }

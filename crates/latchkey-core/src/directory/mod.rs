@@ -5,6 +5,7 @@
 
 mod admin_center;
 mod apps;
+mod approvals;
 mod audit_logs;
 mod auth_methods;
 mod callers;
@@ -52,6 +53,7 @@ use crate::user::User;
 
 pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
 pub use apps::{CreatedApp, NewApp};
+pub use approvals::{ApprovalGone, ApprovalView};
 pub use auth_methods::{
     AuthMethod, SECOND_FACTOR_TICKET_LIFETIME, SecondFactor, SecondFactorDue, SecondFactorError,
     TicketStage, TotpEnrollment,
