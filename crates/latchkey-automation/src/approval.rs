@@ -115,10 +115,7 @@ async fn make_request(
         )
         .await?;
     Ok(if made {
-        format!(
-            "asked {} to approve",
-            approver_user.user_principal_name
-        )
+        format!("asked {} to approve", approver_user.user_principal_name)
     } else {
         "the approval was already requested".into()
     })

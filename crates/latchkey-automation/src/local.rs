@@ -120,9 +120,9 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
             directory.delete_user(&actor, tenant, &target).await?;
             Ok("moved the user to the recycle bin".into())
         }
-        Action::SendWebhook { .. } | Action::Wait { .. } | Action::RequestApproval { .. } => Err(DirectoryError::Internal(
-            "not a local directory action".into(),
-        )),
+        Action::SendWebhook { .. } | Action::Wait { .. } | Action::RequestApproval { .. } => Err(
+            DirectoryError::Internal("not a local directory action".into()),
+        ),
         Action::EnableAccount => {
             if user.account_enabled {
                 return Ok("the account was already enabled".into());

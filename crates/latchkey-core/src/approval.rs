@@ -35,9 +35,9 @@ impl ApproverRef {
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.trim() {
             "manager" => Ok(Self::Manager),
-            other => Upn::parse(other).map(Self::User).map_err(|_| {
-                format!("'{other}' is neither \"manager\" nor a user principal name")
-            }),
+            other => Upn::parse(other)
+                .map(Self::User)
+                .map_err(|_| format!("'{other}' is neither \"manager\" nor a user principal name")),
         }
     }
 }
@@ -135,8 +135,10 @@ pub trait ApprovalStore {
     /// (nothing written) when a request of that id exists already.
     async fn create_approval(&self, approval: &NewApproval, events: &Events) -> StoreResult<bool>;
     async fn find_approval(&self, id: Uuid) -> StoreResult<Option<StoredApproval>>;
-    async fn find_approval_by_digest(&self, digest: &[u8; 32])
-    -> StoreResult<Option<StoredApproval>>;
+    async fn find_approval_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> StoreResult<Option<StoredApproval>>;
     /// Records the decision if the request is still pending and not expired at `at`, wakes
     /// its step (due at `at`), with the events, in one transaction; `false` when it was not.
     async fn decide_approval(

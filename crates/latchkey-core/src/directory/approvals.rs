@@ -9,9 +9,7 @@ use serde_json::json;
 
 use super::mail::user_addresses;
 use super::{Change, Directory};
-use crate::approval::{
-    ApprovalStatus, MAX_TIMEOUT_DAYS, NewApproval, OnTimeout, StoredApproval,
-};
+use crate::approval::{ApprovalStatus, MAX_TIMEOUT_DAYS, NewApproval, OnTimeout, StoredApproval};
 use crate::authz::{Action, Actor, Denied, authorize};
 use crate::error::DirectoryError;
 use crate::interactive::{random_token, token_digest};
@@ -96,11 +94,7 @@ impl Directory {
         let expires_at = step.first_started_at + Duration::days(timeout_days);
         let token = random_token();
         let link = format!("{link_prefix}{}", token.expose_secret());
-        let step_label = format!(
-            "step {} ({})",
-            step.position + 1,
-            step.step.action.name()
-        );
+        let step_label = format!("step {} ({})", step.position + 1, step.step.action.name());
         let mut body = format!(
             "Hello {},\n\nThe workflow \"{}\" asks you to approve its run for {} ({}) before it goes on.\n",
             approver.display_name,
@@ -191,7 +185,10 @@ impl Directory {
             .store
             .find_user(approval.tenant_id, approval.approver_id)
             .await?
-            .map_or_else(|| approval.approver_id.to_string(), |u| u.user_principal_name.to_string());
+            .map_or_else(
+                || approval.approver_id.to_string(),
+                |u| u.user_principal_name.to_string(),
+            );
         Ok(match approval.status {
             ApprovalStatus::Approved => StepOutcome::Succeeded {
                 output: format!("approved by {approver}"),

@@ -4,8 +4,8 @@
 //! and outbox events through one store call.
 
 mod admin_center;
-mod apps;
 mod approvals;
+mod apps;
 mod audit_logs;
 mod auth_methods;
 mod callers;
@@ -52,8 +52,8 @@ use crate::tenant::Tenant;
 use crate::user::User;
 
 pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
-pub use apps::{CreatedApp, NewApp};
 pub use approvals::{ApprovalGone, ApprovalView};
+pub use apps::{CreatedApp, NewApp};
 pub use auth_methods::{
     AuthMethod, SECOND_FACTOR_TICKET_LIFETIME, SecondFactor, SecondFactorDue, SecondFactorError,
     TicketStage, TotpEnrollment,

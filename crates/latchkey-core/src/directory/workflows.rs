@@ -244,8 +244,10 @@ impl Directory {
             return Ok(self.store.finish_workflow_step(step, &outcome, now).await?);
         }
         // The request is made: its state (or its expiry) decides.
-        if let (crate::workflow::Action::RequestApproval { on_timeout, .. }, ActionResult::Done { .. }) =
-            (&step.step.action, &result)
+        if let (
+            crate::workflow::Action::RequestApproval { on_timeout, .. },
+            ActionResult::Done { .. },
+        ) = (&step.step.action, &result)
         {
             let outcome = self.approval_outcome(step, on_timeout).await?;
             return Ok(self.store.finish_workflow_step(step, &outcome, now).await?);
