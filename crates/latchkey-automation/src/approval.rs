@@ -21,6 +21,17 @@ pub async fn request(
     step: &ClaimedStep,
     public_url: Option<&str>,
 ) -> ActionResult {
+    // An engine without the public URL (the offline `workflows work`) leaves the step to a
+    // server's worker, which has one: retried, no sooner than a minute.
+    let Some(public_url) = public_url else {
+        return ActionResult::Remote {
+            error: "waiting for a server's worker: this engine has no public URL to link the \
+                    approval page to (set LATCHKEY_PUBLIC_URL)"
+                .into(),
+            transient: true,
+            retry_after: Some(chrono::Duration::minutes(1)),
+        };
+    };
     match make_request(directory, step, public_url).await {
         Ok(output) => ActionResult::Done { output },
         Err(e) => {
@@ -33,7 +44,7 @@ pub async fn request(
 async fn make_request(
     directory: &Directory,
     step: &ClaimedStep,
-    public_url: Option<&str>,
+    public_url: &str,
 ) -> Result<String, DirectoryError> {
     let Action::RequestApproval {
         approver,
@@ -53,12 +64,6 @@ async fn make_request(
         return Ok("the approval was already requested".into());
     }
     let field = |name: &str| format!("steps[{}].{name}", step.position);
-    let Some(public_url) = public_url else {
-        return Err(DirectoryError::invalid(
-            field("approver"),
-            "this engine has no public URL to link the approval page to",
-        ));
-    };
     let tenant = step.tenant_id;
     let user = directory
         .get_user(&actor, tenant, &UserRef::Id(step.user_id))

@@ -2,7 +2,7 @@
 //! (which users' triggers are due, started as runs once per occurrence), the worker that
 //! leases due steps and performs them, dry runs, and the connectors that perform actions
 //! (the local directory, [`local`]; a connected Microsoft 365 tenant over Graph, [`remote`];
-//! webhooks, [`webhook`]).
+//! webhooks, [`webhook`]; approval requests, [`approval`]).
 //!
 //! It must not decide a business rule or touch the store: every effect is a
 //! `latchkey_core::Directory` operation, acting as `Actor::Operator` on `Channel::Workflow`,

@@ -470,6 +470,32 @@ async fn bad_arguments_are_refused_at_save_and_an_unknown_approver_fails_the_ste
     );
 }
 
+async fn an_engine_without_the_public_url_leaves_the_request_to_one_that_has_it(backend: Backend) {
+    let s = setup(
+        backend,
+        r#"{"action": "requestApproval", "approver": "manager"}"#,
+    )
+    .await;
+    let h = &s.h;
+    let offline = Engine::new(h.directory.clone());
+    offline.run_until_idle().await.unwrap();
+    let run = runs(h).await.pop().unwrap();
+    assert_eq!(run.steps[0].status, StepStatus::Pending);
+    let error = run.steps[0].error.as_deref().unwrap();
+    assert!(error.contains("no public URL"), "{error}");
+    assert_eq!(audit_count(h, "Request approval").await, 0);
+    // The server's worker, a minute later, makes the request.
+    h.clock.advance(Duration::minutes(1));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(audit_count(h, "Request approval").await, 1);
+    assert_eq!(
+        deliver_due(&h.directory, &sink_mailer(&s.sink))
+            .await
+            .unwrap(),
+        DeliveryPass { sent: 1, failed: 0 }
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -489,4 +515,5 @@ both_backends!(
     an_undecided_request_follows_its_timeout_policy,
     a_step_taken_over_after_a_crash_makes_no_second_request,
     bad_arguments_are_refused_at_save_and_an_unknown_approver_fails_the_step,
+    an_engine_without_the_public_url_leaves_the_request_to_one_that_has_it,
 );
