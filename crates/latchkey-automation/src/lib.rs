@@ -2,12 +2,13 @@
 //! (which users' triggers are due, started as runs once per occurrence), the worker that
 //! leases due steps and performs them, dry runs, and the connectors that perform actions
 //! (the local directory, [`local`]; a connected Microsoft 365 tenant over Graph, [`remote`];
-//! webhooks, [`webhook`]).
+//! webhooks, [`webhook`]; approval requests, [`approval`]).
 //!
 //! It must not decide a business rule or touch the store: every effect is a
 //! `latchkey_core::Directory` operation, acting as `Actor::Operator` on `Channel::Workflow`,
 //! so authorization, validation, audit and outbox events are the directory's.
 
+pub mod approval;
 pub mod definition_file;
 pub mod delivered;
 pub mod http;
@@ -67,6 +68,8 @@ pub struct Engine {
     /// The view-once page up to the token, for `resetPassword` links
     /// ([`Engine::with_public_url`]).
     link_prefix: Option<String>,
+    /// Where the web pages are, for links in e-mails (see [`Engine::with_public_url`]).
+    public_url: Option<String>,
 }
 
 impl Engine {
@@ -77,13 +80,16 @@ impl Engine {
             remote: remote::Clients::default(),
             lease: Duration::seconds(latchkey_core::directory::STEP_LEASE_SECONDS),
             link_prefix: None,
+            public_url: None,
         }
     }
 
-    /// The server's public URL (as `latchkey serve --public-url`): `resetPassword` steps'
-    /// links point at its view-once page. Without it those steps fail, resetting nothing.
+    /// The server's public URL (as `latchkey serve --public-url`, `https://id.contoso.test`):
+    /// `resetPassword` steps' links point at its view-once page, approval e-mails at
+    /// `/account/approvals/{token}`. Without it those steps fail (or wait), naming why.
     #[must_use]
     pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.public_url = Some(public_url.to_owned());
         self.link_prefix = Some(format!(
             "{}/account/delivered/",
             public_url.trim_end_matches('/')
@@ -504,6 +510,9 @@ impl Engine {
                 tracing::warn!(workflow = %step.workflow_name, %error, "workflow webhook failed");
             }
             return result;
+        }
+        if let Action::RequestApproval { .. } = &step.step.action {
+            return approval::request(&self.directory, step, self.public_url.as_deref()).await;
         }
         if let Action::CallHttp { .. } = &step.step.action {
             let result = http::call(&self.directory, &self.http, step).await;

@@ -120,9 +120,9 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
             directory.delete_user(&actor, tenant, &target).await?;
             Ok("moved the user to the recycle bin".into())
         }
-        Action::SendWebhook { .. } | Action::Wait { .. } => Err(DirectoryError::Internal(
-            "not a local directory action".into(),
-        )),
+        Action::SendWebhook { .. } | Action::Wait { .. } | Action::RequestApproval { .. } => Err(
+            DirectoryError::Internal("not a local directory action".into()),
+        ),
         // The engine performs these itself (`http`, `delivered`).
         Action::CallHttp { .. } | Action::ResetPassword { .. } => Err(DirectoryError::Internal(
             format!("{} is performed by the engine", step.step.action.name()),
@@ -366,4 +366,9 @@ pub(crate) fn user_context(user: &User, manager: Option<&User>) -> Value {
         }),
     );
     Value::Object(out)
+}
+
+/// What a template sees of the run's user, for the other modules' templates (approvals).
+pub(crate) fn template_user(user: &User, manager: Option<&User>) -> Value {
+    user_context(user, manager)
 }

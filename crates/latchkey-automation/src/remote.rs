@@ -440,7 +440,8 @@ async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, 
         | Action::RemoveRole { .. }
         | Action::SendEmail { .. }
         | Action::CallHttp { .. }
-        | Action::ResetPassword { .. } => Err(GraphClientError::Transport(format!(
+        | Action::ResetPassword { .. }
+        | Action::RequestApproval { .. } => Err(GraphClientError::Transport(format!(
             "{} is not a connected-tenant action",
             action.name()
         ))),

@@ -7,6 +7,7 @@
 //! test that reads `cargo metadata`.
 
 pub mod app;
+pub mod approval;
 pub mod audit;
 pub mod auth_method;
 pub mod authz;

@@ -476,6 +476,20 @@ pub enum Action {
     ResetPassword {
         deliver_to: crate::workflow_http::DeliverTo,
     },
+    /// E-mails `approver` (`manager`, or the UPN of a user of this tenant) a link to an
+    /// approval page (with `message`, a minijinja template as `sendEmail`'s body) and waits
+    /// until they decide or `timeoutDays` pass; then `onTimeout` (`reject`, `approve` or
+    /// `fail`) decides. A rejection ends the run, its remaining steps skipped.
+    #[serde(rename_all = "camelCase")]
+    RequestApproval {
+        approver: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        #[serde(default = "default_approval_days")]
+        timeout_days: i64,
+        #[serde(default = "default_on_timeout")]
+        on_timeout: String,
+    },
 }
 
 /// Who a `sendEmail` step writes to.
@@ -643,6 +657,7 @@ impl Action {
             Self::SendEmail { .. } => "sendEmail",
             Self::CallHttp { .. } => "callHttp",
             Self::ResetPassword { .. } => "resetPassword",
+            Self::RequestApproval { .. } => "requestApproval",
         }
     }
 
@@ -695,6 +710,15 @@ impl Action {
                 "set a generated password on {upn}, require a change at next sign-in, and \
                  e-mail the {} a view-once link to it",
                 deliver_to.as_str()
+            ),
+            Self::RequestApproval {
+                approver,
+                timeout_days,
+                on_timeout,
+                ..
+            } => format!(
+                "ask {approver} to approve the run for {upn} (wait up to {timeout_days} day(s), \
+                 then {on_timeout})"
             ),
         }
     }
@@ -1188,9 +1212,40 @@ fn validate_action(i: usize, action: &Action) -> Result<(), DirectoryError> {
             body.as_deref(),
             auth.as_ref(),
         )?,
+        Action::RequestApproval {
+            approver,
+            message,
+            timeout_days,
+            on_timeout,
+        } => {
+            crate::approval::ApproverRef::parse(approver)
+                .map_err(|m| DirectoryError::invalid(field("approver"), m))?;
+            if let Some(message) = message {
+                check_template(message, &field("message"))?;
+            }
+            if !(1..=crate::approval::MAX_TIMEOUT_DAYS).contains(timeout_days) {
+                return Err(DirectoryError::invalid(
+                    field("timeoutDays"),
+                    format!(
+                        "must be between 1 and {} days",
+                        crate::approval::MAX_TIMEOUT_DAYS
+                    ),
+                ));
+            }
+            crate::approval::OnTimeout::parse(on_timeout)
+                .map_err(|m| DirectoryError::invalid(field("onTimeout"), m))?;
+        }
         _ => {}
     }
     Ok(())
+}
+
+fn default_approval_days() -> i64 {
+    crate::approval::DEFAULT_TIMEOUT_DAYS
+}
+
+fn default_on_timeout() -> String {
+    "reject".to_owned()
 }
 
 /// Longest value a `setAttributes` step may write (the directory checks each property's own

@@ -71,6 +71,8 @@ pub const REMOVE_LICENSE: &str = "1a7c4b00-0000-4000-8000-00000000000a";
 pub const SEND_EMAIL: &str = "1a7c4b00-0000-4000-8000-00000000000b";
 pub const RESET_PASSWORD_DELIVERED: &str = "1a7c4b00-0000-4000-8000-000000000071";
 pub const CALL_HTTP: &str = "1a7c4b00-0000-4000-8000-000000000072";
+/// Shown for `requestApproval` steps (not yet accepted back through Graph).
+pub const REQUEST_APPROVAL: &str = "1a7c4b00-0000-4000-8000-000000000101";
 /// Latchkey's own task definition ids (id, what it does).
 pub const LATCHKEY_TASKS: [(&str, &str); 13] = [
     (
@@ -304,6 +306,21 @@ fn task_definition(
                     "url".into(),
                     latchkey_core::workflow::url_origin(url).to_owned(),
                 ),
+            ],
+        ),
+        Action::RequestApproval {
+            approver,
+            message,
+            timeout_days,
+            on_timeout,
+        } => (
+            REQUEST_APPROVAL,
+            "Request approval",
+            vec![
+                ("approver".into(), approver.clone()),
+                ("message".into(), message.clone().unwrap_or_default()),
+                ("timeoutDays".into(), timeout_days.to_string()),
+                ("onTimeout".into(), on_timeout.clone()),
             ],
         ),
     }

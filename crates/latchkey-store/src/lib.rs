@@ -4,6 +4,7 @@
 //! This crate owns SQL and nothing else: no business rule, no authorization. The backend is
 //! picked once, from the URL, by [`open`].
 
+mod approvals;
 mod changes;
 mod licenses;
 mod mail;

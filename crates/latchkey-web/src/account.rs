@@ -326,8 +326,16 @@ async fn callback(
         Ok((value, _)) => value,
         Err(e) => return transient(&e),
     };
+    // Back to the page that sent the browser to sign in (an approval link), if any.
+    let (back, clear_return) = match cookie(&headers, RETURN_COOKIE) {
+        Some(to) if safe_return(to.expose_secret()) => (
+            to.expose_secret().to_owned(),
+            set_cookie_at(RETURN_COOKIE, "", COOKIE_PATH, secure(&state), Some(0)),
+        ),
+        _ => ("/account".to_owned(), None),
+    };
     with_cookie(
-        with_cookie(redirect("/account"), clear_flow),
+        with_cookie(with_cookie(redirect(&back), clear_flow), clear_return),
         set_cookie_at(
             SESSION_COOKIE,
             session.expose_secret(),
@@ -390,6 +398,61 @@ async fn me(state: &WebState, headers: &HeaderMap) -> Result<Me, Response> {
         actor,
         csrf: csrf_for(&c),
     })
+}
+
+/// Where the sign-in returns to, when a page other than My account's own sent it.
+const RETURN_COOKIE: &str = "lk_account_return";
+
+/// Only the approval pages are returned to: a path of ours, never another site.
+fn safe_return(path: &str) -> bool {
+    path.strip_prefix("/account/approvals/")
+        .is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The My account user of this request, for pages outside My account's own (approvals).
+pub(crate) struct AccountViewer {
+    pub(crate) user: User,
+    pub(crate) actor: Actor,
+    pub(crate) csrf: String,
+}
+
+/// The user whose My account session this browser holds; otherwise the sign-in, which comes
+/// back to `return_to` (an approval page's path).
+pub(crate) async fn viewer_or_sign_in(
+    state: &WebState,
+    headers: &HeaderMap,
+    return_to: &str,
+) -> Result<AccountViewer, Response> {
+    match me(state, headers).await {
+        Ok(m) => Ok(AccountViewer {
+            user: m.user,
+            actor: m.actor,
+            csrf: m.csrf,
+        }),
+        Err(r) if r.status() == StatusCode::SEE_OTHER && safe_return(return_to) => {
+            Err(with_cookie(
+                r,
+                set_cookie_at(
+                    RETURN_COOKIE,
+                    return_to,
+                    COOKIE_PATH,
+                    secure(state),
+                    Some(600),
+                ),
+            ))
+        }
+        Err(r) => Err(r),
+    }
+}
+
+/// Whether a posted form carries this browser's My account CSRF token.
+pub(crate) fn account_csrf_ok(headers: &HeaderMap, csrf: Option<&str>) -> bool {
+    csrf_matches(headers, SESSION_COOKIE, csrf)
 }
 
 /// The signed-in user and the posted form, when the form carries this session's CSRF token.

@@ -6,7 +6,8 @@
 //! their security info (authenticator app, recovery e-mail, recovery codes), sees their
 //! sign-ins and signs out everywhere.
 //! An administrator may also send a reset password as a view-once link by e-mail; the page
-//! behind such a link is `/account/delivered/{token}`.
+//! behind such a link is `/account/delivered/{token}`. A workflow's approver decides behind
+//! `/account/approvals/{token}`, signed in to My account.
 //!
 //! It owns the pages and their session cookies; every decision (who may enter, what an
 //! administrator may do to whom, the password rules) is a `latchkey_core::Directory`
@@ -15,6 +16,7 @@
 
 mod account;
 mod admin;
+mod approvals;
 mod delivered;
 
 pub use admin::{PreviewUser, WebState, WorkflowEngine, WorkflowTemplate};
@@ -23,5 +25,6 @@ pub use admin::{PreviewUser, WebState, WorkflowEngine, WorkflowTemplate};
 pub fn router(state: WebState) -> axum::Router {
     admin::router(state.clone())
         .merge(account::router(state.clone()))
-        .merge(delivered::router(state))
+        .merge(delivered::router(state.clone()))
+        .merge(approvals::router(state))
 }

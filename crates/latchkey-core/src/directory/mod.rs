@@ -4,6 +4,7 @@
 //! and outbox events through one store call.
 
 mod admin_center;
+mod approvals;
 mod apps;
 mod audit_logs;
 mod auth_methods;
@@ -34,8 +35,8 @@ mod unlock;
 mod update;
 mod users;
 mod workflow_admin;
-mod workflow_http;
 mod workflow_console;
+mod workflow_http;
 mod workflows;
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ use crate::tenant::Tenant;
 use crate::user::User;
 
 pub use admin_center::{ADMIN_CENTER_APP_NAME, AdminCenterRefused};
+pub use approvals::{ApprovalGone, ApprovalView};
 pub use apps::{CreatedApp, NewApp};
 pub use auth_methods::{
     AuthMethod, SECOND_FACTOR_TICKET_LIFETIME, SecondFactor, SecondFactorDue, SecondFactorError,

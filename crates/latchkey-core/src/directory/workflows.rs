@@ -243,6 +243,15 @@ impl Directory {
             };
             return Ok(self.store.finish_workflow_step(step, &outcome, now).await?);
         }
+        // The request is made: its state (or its expiry) decides.
+        if let (
+            crate::workflow::Action::RequestApproval { on_timeout, .. },
+            ActionResult::Done { .. },
+        ) = (&step.step.action, &result)
+        {
+            let outcome = self.approval_outcome(step, on_timeout).await?;
+            return Ok(self.store.finish_workflow_step(step, &outcome, now).await?);
+        }
         let outcome = match result {
             ActionResult::Done { output } => StepOutcome::Succeeded { output },
             ActionResult::Skipped { reason } => StepOutcome::Skipped { output: reason },

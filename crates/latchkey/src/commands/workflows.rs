@@ -388,7 +388,11 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
         WorkflowsCommand::Work(a) => {
             let key = super::serve::master_key_at(&a.store.data_dir, None)?;
             let (directory, tenant) = open(&a).await?;
-            let engine = Engine::new(directory.with_master_key(key));
+            let mut engine = Engine::new(directory.with_master_key(key));
+            // Approval e-mails and resetPassword links point at the server's pages.
+            if let Ok(url) = std::env::var("LATCHKEY_PUBLIC_URL") {
+                engine = engine.with_public_url(&url);
+            }
             let started = engine.tick(tenant).await?;
             let steps = engine.run_until_idle().await?;
             if a.json {
