@@ -2,7 +2,7 @@
 //! (which users' triggers are due, started as runs once per occurrence), the worker that
 //! leases due steps and performs them, dry runs, and the connectors that perform actions
 //! (the local directory, [`local`]; a connected Microsoft 365 tenant over Graph, [`remote`];
-//! webhooks, [`webhook`]).
+//! webhooks, [`webhook`]; SCIM 2.0 apps, [`scim`]).
 //!
 //! It must not decide a business rule or touch the store: every effect is a
 //! `latchkey_core::Directory` operation, acting as `Actor::Operator` on `Channel::Workflow`,
@@ -10,6 +10,7 @@
 
 pub mod local;
 pub mod remote;
+pub mod scim;
 pub mod templates;
 pub mod webhook;
 
@@ -443,6 +444,13 @@ impl Engine {
             let result = webhook::send(&self.directory, &self.http, step, url, *format).await;
             if let ActionResult::Remote { error, .. } = &result {
                 tracing::warn!(workflow = %step.workflow_name, %error, "workflow webhook failed");
+            }
+            return result;
+        }
+        if step.step.action.scim_connection().is_some() {
+            let result = scim::perform(&self.directory, &self.http, step).await;
+            if let ActionResult::Remote { error, .. } = &result {
+                tracing::warn!(workflow = %step.workflow_name, %error, "workflow SCIM step failed");
             }
             return result;
         }

@@ -388,7 +388,9 @@ async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, 
         | Action::Wait { .. }
         | Action::AddRole { .. }
         | Action::RemoveRole { .. }
-        | Action::SendEmail { .. } => Err(GraphClientError::Transport(format!(
+        | Action::SendEmail { .. }
+        | Action::ScimProvision { .. }
+        | Action::ScimDeprovision { .. } => Err(GraphClientError::Transport(format!(
             "{} is not a connected-tenant action",
             action.name()
         ))),

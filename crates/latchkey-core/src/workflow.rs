@@ -409,6 +409,40 @@ pub enum Action {
         subject: String,
         body: String,
     },
+    /// Creates the user in a SCIM 2.0 app (`latchkey workflows connect-scim`), or updates the
+    /// app's user so that its mapped attributes match (done if they already do).
+    #[serde(rename_all = "camelCase")]
+    ScimProvision { connection: String },
+    /// Deactivates (`active: false`) or deletes the user in a SCIM 2.0 app; done if absent.
+    #[serde(rename_all = "camelCase")]
+    ScimDeprovision {
+        connection: String,
+        #[serde(default)]
+        mode: ScimDeprovisionMode,
+    },
+}
+
+/// What a `scimDeprovision` step does to the app's user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScimDeprovisionMode {
+    /// Sets `active` to false (the app keeps the user's data).
+    #[default]
+    Deactivate,
+    /// Deletes the app's user.
+    Delete,
+}
+
+impl Action {
+    /// The SCIM connection a `scimProvision` / `scimDeprovision` step names.
+    pub fn scim_connection(&self) -> Option<&str> {
+        match self {
+            Self::ScimProvision { connection } | Self::ScimDeprovision { connection, .. } => {
+                Some(connection.trim())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Who a `sendEmail` step writes to.
@@ -574,6 +608,8 @@ impl Action {
             Self::AssignLicense { .. } => "assignLicense",
             Self::RemoveLicense { .. } => "removeLicense",
             Self::SendEmail { .. } => "sendEmail",
+            Self::ScimProvision { .. } => "scimProvision",
+            Self::ScimDeprovision { .. } => "scimDeprovision",
         }
     }
 
@@ -619,6 +655,17 @@ impl Action {
             Self::AssignLicense { sku } => format!("assign the licence {sku} to {upn}"),
             Self::RemoveLicense { sku } => format!("remove the licence {sku} from {upn}"),
             Self::SendEmail { to, .. } => format!("e-mail {to} about {upn}"),
+            Self::ScimProvision { connection } => {
+                format!("create or update {upn} in the SCIM app '{connection}'")
+            }
+            Self::ScimDeprovision {
+                connection,
+                mode: ScimDeprovisionMode::Deactivate,
+            } => format!("deactivate {upn} in the SCIM app '{connection}'"),
+            Self::ScimDeprovision {
+                connection,
+                mode: ScimDeprovisionMode::Delete,
+            } => format!("delete {upn} from the SCIM app '{connection}'"),
         }
     }
 }
@@ -1041,6 +1088,14 @@ fn validate_action(i: usize, action: &Action) -> Result<(), DirectoryError> {
             EmailRecipient::parse(to).map_err(|m| DirectoryError::invalid(field("to"), m))?;
             check_template(subject, &field("subject"))?;
             check_template(body, &field("body"))?;
+        }
+        Action::ScimProvision { connection } | Action::ScimDeprovision { connection, .. }
+            if connection.trim().is_empty() =>
+        {
+            return Err(DirectoryError::invalid(
+                field("connection"),
+                "must name a SCIM connection (`latchkey workflows connect-scim`)",
+            ));
         }
         _ => {}
     }

@@ -46,3 +46,4 @@ crate::workflows::impl_workflow_store!(PgStore, sqlx::Postgres, "FOR UPDATE OF s
 crate::saas::impl_saas_store!(PgStore, sqlx::Postgres, "FOR UPDATE");
 crate::saas_licenses::impl_saas_license_store!(PgStore, sqlx::Postgres);
 crate::tenant_connections::impl_tenant_connection_store!(PgStore, sqlx::Postgres);
+crate::scim_connections::impl_scim_connection_store!(PgStore, sqlx::Postgres);

@@ -23,6 +23,7 @@ mod roles;
 mod saas;
 mod saas_dashboard;
 mod saas_licenses;
+mod scim_connections;
 mod sign_in;
 mod sspr;
 mod tap;
@@ -75,6 +76,7 @@ pub use reset::{MAX_PENDING_OPERATIONS, OPERATION_LIFETIME, ResetOperation, Star
 pub use saas::{MAX_EXPENSE_LINES, SaasAppChanges};
 pub use saas_dashboard::{IdleApp, SPEND_MONTHS, SaasDashboard, Spend};
 pub use saas_licenses::{NewSaasApp, RenewalPass};
+pub use scim_connections::{ScimConnection, ScimConnectionInput, ScimConnectionSummary};
 pub use sign_in::{ClientRef, SignInError};
 pub use sspr::{ResetError, ResetStep};
 pub use tap::{IssuedPass, NewTemporaryAccessPass};
