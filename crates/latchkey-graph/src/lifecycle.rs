@@ -21,6 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_core::DirectoryError;
 use latchkey_core::directory::{Workflow, WorkflowChanges};
 use latchkey_core::ids::UserId;
+use latchkey_core::workflow::ScimDeprovisionMode;
 use latchkey_core::workflow::{
     Action, OnFailure, Step, Trigger, WatchedAttribute, WebhookFormat, WorkflowCategory,
     WorkflowDefinition,
@@ -69,8 +70,10 @@ pub const REMOVE_ROLE: &str = "1a7c4b00-0000-4000-8000-000000000008";
 pub const ASSIGN_LICENSE: &str = "1a7c4b00-0000-4000-8000-000000000009";
 pub const REMOVE_LICENSE: &str = "1a7c4b00-0000-4000-8000-00000000000a";
 pub const SEND_EMAIL: &str = "1a7c4b00-0000-4000-8000-00000000000b";
+pub const SCIM_PROVISION: &str = "1a7c4b00-0000-4000-8000-0000000005c1";
+pub const SCIM_DEPROVISION: &str = "1a7c4b00-0000-4000-8000-0000000005c2";
 /// Latchkey's own task definition ids (id, what it does).
-pub const LATCHKEY_TASKS: [(&str, &str); 11] = [
+pub const LATCHKEY_TASKS: [(&str, &str); 13] = [
     (
         RESET_PASSWORD_UNKNOWN,
         "Reset the password to an unknown value",
@@ -88,6 +91,8 @@ pub const LATCHKEY_TASKS: [(&str, &str); 11] = [
     (ASSIGN_LICENSE, "Assign a licence"),
     (REMOVE_LICENSE, "Remove a licence"),
     (SEND_EMAIL, "Send a templated e-mail"),
+    (SCIM_PROVISION, "Provision the user in a SCIM app"),
+    (SCIM_DEPROVISION, "Deprovision the user in a SCIM app"),
 ];
 
 /// A refusal naming a property of the workflow.
@@ -280,6 +285,26 @@ fn task_definition(
                 ("to".into(), to.clone()),
                 ("subject".into(), subject.clone()),
                 ("body".into(), body.clone()),
+            ],
+        ),
+        Action::ScimProvision { connection } => (
+            SCIM_PROVISION,
+            "Provision the user in a SCIM app",
+            vec![("connection".into(), connection.clone())],
+        ),
+        Action::ScimDeprovision { connection, mode } => (
+            SCIM_DEPROVISION,
+            "Deprovision the user in a SCIM app",
+            vec![
+                ("connection".into(), connection.clone()),
+                (
+                    "mode".into(),
+                    match mode {
+                        ScimDeprovisionMode::Deactivate => "deactivate",
+                        ScimDeprovisionMode::Delete => "delete",
+                    }
+                    .into(),
+                ),
             ],
         ),
     }
@@ -726,6 +751,29 @@ fn action_from(id: &str, args: &[(String, String)], p: &str) -> Result<Action, G
                 to: arg("to").unwrap_or_default().to_owned(),
                 subject: arg("subject").unwrap_or_default().to_owned(),
                 body: arg("body").unwrap_or_default().to_owned(),
+            }
+        }
+        SCIM_PROVISION => {
+            only(&["connection"])?;
+            Action::ScimProvision {
+                connection: arg("connection").unwrap_or_default().to_owned(),
+            }
+        }
+        SCIM_DEPROVISION => {
+            only(&["connection", "mode"])?;
+            let mode = match arg("mode").unwrap_or("deactivate") {
+                "deactivate" => ScimDeprovisionMode::Deactivate,
+                "delete" => ScimDeprovisionMode::Delete,
+                other => {
+                    return Err(invalid(
+                        &format!("{p}.arguments.mode"),
+                        format!("'{}' is neither deactivate nor delete", clip(other)),
+                    ));
+                }
+            };
+            Action::ScimDeprovision {
+                connection: arg("connection").unwrap_or_default().to_owned(),
+                mode,
             }
         }
         other => {
@@ -1427,6 +1475,13 @@ mod tests {
                 to: "manager".into(),
                 subject: "Welcome {{ user.displayName }}".into(),
                 body: "Hello {{ user.manager.displayName }}".into(),
+            },
+            Action::ScimProvision {
+                connection: "slack".into(),
+            },
+            Action::ScimDeprovision {
+                connection: "slack".into(),
+                mode: ScimDeprovisionMode::Delete,
             },
         ] {
             let (id, _, args) = task_definition(&action, &trigger, WorkflowCategory::Leaver);
