@@ -36,10 +36,13 @@ struct Seen {
     body: Value,
 }
 
+/// A scripted answer: status, `Retry-After`, body.
+type Answer = (u16, Option<&'static str>, Value);
+
 /// Answers requests with the scripted (status, headers, body) in turn, and records them.
 #[derive(Clone, Default)]
 struct Script {
-    answers: Arc<Mutex<VecDeque<(u16, Option<&'static str>, Value)>>>,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
@@ -112,7 +115,7 @@ fn input(name: &str, base: &str) -> ScimConnectionInput {
     }
 }
 
-fn list(resources: Value) -> Value {
+fn list(resources: &Value) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
         "totalResults": resources.as_array().map_or(0, Vec::len),
@@ -301,15 +304,15 @@ async fn a_throttled_scim_app_is_retried_after_retry_after_and_a_409_on_create_i
             Some("120"),
             json!({"status": "429", "detail": "slow down"}),
         )
-        .then(200, None, list(json!([])))
-        .then(200, None, list(json!([])))
+        .then(200, None, list(&json!([])))
+        .then(200, None, list(&json!([])))
         .then(
             409,
             None,
             json!({"status": "409", "scimType": "uniqueness", "detail": "userName is taken"}),
         )
-        .then(200, None, list(json!([])))
-        .then(200, None, list(json!([remote])))
+        .then(200, None, list(&json!([])))
+        .then(200, None, list(&json!([remote])))
         .then(200, None, json!({"patch": {"supported": false}}))
         .then(200, None, remote.clone());
     let engine = Engine::new(h.directory.clone());
@@ -423,7 +426,7 @@ async fn a_refused_scim_change_fails_the_step_with_scim_type_and_detail_and_no_t
         .then(
             200,
             None,
-            list(json!([{"id": "u1", "userName": "ola@contoso.test", "active": true}])),
+            list(&json!([{"id": "u1", "userName": "ola@contoso.test", "active": true}])),
         )
         .then(200, None, json!({"patch": {"supported": true}}))
         .then(

@@ -308,3 +308,64 @@ pub trait ScimConnectionStore {
         events: &Events,
     ) -> StoreResult<bool>;
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::DirectoryError;
+    use crate::workflow::{Action, ScimDeprovisionMode, WorkflowDefinition};
+
+    fn parse(steps: &str, target: &str) -> Result<WorkflowDefinition, DirectoryError> {
+        WorkflowDefinition::parse_json(&format!(
+            r#"{{"name": "S", "trigger": {{"kind": "manual"}}{target}, "steps": [{steps}]}}"#
+        ))
+        .map(|w| w.definition)
+    }
+
+    fn field(e: DirectoryError) -> String {
+        match e {
+            DirectoryError::Invalid { property, .. } => property,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scim_steps_parse_with_deactivate_by_default_and_are_refused_naming_the_field() {
+        let w = parse(
+            r#"{"action": "scimProvision", "connection": "slack"},
+               {"action": "scimDeprovision", "connection": "slack"},
+               {"action": "scimDeprovision", "connection": "slack", "mode": "delete"}"#,
+            "",
+        )
+        .unwrap();
+        assert_eq!(w.steps[0].action.scim_connection(), Some("slack"));
+        assert_eq!(
+            w.steps[1].action,
+            Action::ScimDeprovision {
+                connection: "slack".into(),
+                mode: ScimDeprovisionMode::Deactivate
+            }
+        );
+        assert_eq!(w.steps[2].action.name(), "scimDeprovision");
+        assert_eq!(
+            field(parse(r#"{"action": "scimProvision", "connection": " "}"#, "").unwrap_err()),
+            "steps[0].connection"
+        );
+        let e = parse(
+            r#"{"action": "scimDeprovision", "connection": "x", "mode": "shred"}"#,
+            "",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("shred"), "{e}");
+        // The app's user mirrors this directory's: not a step for a connected tenant.
+        assert_eq!(
+            field(
+                parse(
+                    r#"{"action": "scimProvision", "connection": "x"}"#,
+                    r#", "target": {"tenant": "fabrikam"}"#
+                )
+                .unwrap_err()
+            ),
+            "steps[0].action"
+        );
+    }
+}
