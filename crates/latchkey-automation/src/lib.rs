@@ -8,6 +8,9 @@
 //! `latchkey_core::Directory` operation, acting as `Actor::Operator` on `Channel::Workflow`,
 //! so authorization, validation, audit and outbox events are the directory's.
 
+pub mod definition_file;
+pub mod delivered;
+pub mod http;
 pub mod local;
 pub mod remote;
 pub mod scim;
@@ -32,6 +35,8 @@ const PAGE: u32 = 500;
 const CHANGES_PER_TICK: u32 = 1000;
 /// Steps leased per pass of the worker.
 const STEPS_PER_PASS: u32 = 20;
+/// Steps of a pass performed at once (each of a different run).
+const CONCURRENT_STEPS: usize = 8;
 
 /// The actor every workflow effect is made as: the audit log shows the workflow channel.
 pub fn workflow_actor() -> Actor {
@@ -59,6 +64,9 @@ pub struct Engine {
     remote: remote::Clients,
     /// How long this worker holds the steps it claims (see [`Engine::with_step_lease`]).
     lease: Duration,
+    /// The view-once page up to the token, for `resetPassword` links
+    /// ([`Engine::with_public_url`]).
+    link_prefix: Option<String>,
 }
 
 impl Engine {
@@ -68,7 +76,19 @@ impl Engine {
             http: webhook::client(),
             remote: remote::Clients::default(),
             lease: Duration::seconds(latchkey_core::directory::STEP_LEASE_SECONDS),
+            link_prefix: None,
         }
+    }
+
+    /// The server's public URL (as `latchkey serve --public-url`): `resetPassword` steps'
+    /// links point at its view-once page. Without it those steps fail, resetting nothing.
+    #[must_use]
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.link_prefix = Some(format!(
+            "{}/account/delivered/",
+            public_url.trim_end_matches('/')
+        ));
+        self
     }
 
     /// Claims steps for `lease` (default 5 minutes, at least 2 s): after a crash, the steps
@@ -318,20 +338,22 @@ impl Engine {
         let actor = workflow_actor();
         let workflow = self.directory.get_workflow(&actor, tenant, name).await?;
         // Every user is resolved first, so that an unknown one starts nothing.
-        let mut resolved = Vec::with_capacity(users.len());
-        if let Some(target) = &workflow.workflow.definition.target {
+        let mut resolved = if let Some(target) = &workflow.workflow.definition.target {
             // A connected tenant's users are named by their remote object id in the run.
             let (client, connection) = self
                 .remote
                 .get(&self.directory, tenant, &target.tenant)
                 .await?;
             let names: Vec<String> = users.iter().map(ToString::to_string).collect();
-            resolved = remote::resolve_users(&client, &connection, &names).await?;
+            remote::resolve_users(&client, &connection, &names).await?
         } else {
-            for user in users {
-                resolved.push(self.directory.get_user(&actor, tenant, user).await?.id);
-            }
-        }
+            self.directory
+                .resolve_users(&actor, tenant, users)
+                .await?
+                .into_iter()
+                .map(|u| u.id)
+                .collect()
+        };
         resolved.sort_unstable();
         resolved.dedup();
         let occurrence = format!("manual:{}", self.now().to_rfc3339());
@@ -344,19 +366,23 @@ impl Engine {
             .await
     }
 
-    /// One pass of the worker: leases due steps, performs each through the local connector
-    /// and records the outcome. Returns how many steps it performed.
+    /// One pass of the worker: leases due steps, performs them through their connector and
+    /// records each outcome. A lease holds at most one step of a run (its current one), so
+    /// the steps of a pass belong to different runs; those of different users are performed
+    /// concurrently, a few at a time (one run's password reset waits on the hashing pool
+    /// while others' writes go ahead), one user's in turn. Returns how many steps it
+    /// performed.
     pub async fn run_due_steps(&self) -> Result<usize, DirectoryError> {
+        use futures_util::StreamExt as _;
         let claimed = self
             .directory
             .claim_workflow_steps_leased(&workflow_actor(), STEPS_PER_PASS, self.lease)
             .await?;
-        let mut done = 0;
         // Each workflow's target, read once per pass (a step names its workflow).
         let mut targets = std::collections::HashMap::new();
         for step in &claimed {
             let key = (step.tenant_id, step.workflow_name.clone());
-            if !targets.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = targets.entry(key) {
                 let target = match self
                     .directory
                     .get_workflow(&workflow_actor(), step.tenant_id, &step.workflow_name)
@@ -365,16 +391,48 @@ impl Engine {
                     Ok(w) => w.workflow.definition.target.map(|t| t.tenant),
                     Err(_) => None,
                 };
-                targets.insert(key.clone(), target);
+                slot.insert(target);
             }
-            if let Some(Some(connection)) = targets.get(&key) {
-                let result = self.perform_remote(step, connection).await;
-                if self.directory.finish_workflow_step(step, result).await? {
-                    done += 1;
+        }
+        // One user's steps (of different runs) stay in order, one after the other, as
+        // their runs' actions may touch the same account.
+        let mut by_user: Vec<Vec<ClaimedStep>> = Vec::new();
+        for step in claimed {
+            match by_user.iter_mut().find(|g| g[0].user_id == step.user_id) {
+                Some(group) => group.push(step),
+                None => by_user.push(vec![step]),
+            }
+        }
+        let targets = &targets;
+        let finished: Vec<Result<usize, DirectoryError>> = futures_util::stream::iter(by_user)
+            .map(|steps| async move {
+                let mut done = 0;
+                for step in &steps {
+                    let connection = targets
+                        .get(&(step.tenant_id, step.workflow_name.clone()))
+                        .and_then(Option::as_deref);
+                    if self.perform_claimed(step, connection).await? {
+                        done += 1;
+                    }
                 }
-                continue;
-            }
-            let result = match self.condition_holds(step).await {
+                Ok(done)
+            })
+            .buffer_unordered(CONCURRENT_STEPS)
+            .collect()
+            .await;
+        finished.into_iter().sum()
+    }
+
+    /// Performs one leased step (on the connected tenant `connection`, or here) and records
+    /// its outcome; says whether the record was taken (the lease still held).
+    async fn perform_claimed(
+        &self,
+        step: &ClaimedStep,
+        connection: Option<&str>,
+    ) -> Result<bool, DirectoryError> {
+        let result = match connection {
+            Some(connection) => self.perform_remote(step, connection).await,
+            None => match self.condition_holds(step).await {
                 Ok(false) => ActionResult::Skipped {
                     reason: format!(
                         "skipped: the user does not match the condition {}",
@@ -383,12 +441,9 @@ impl Engine {
                 },
                 Ok(true) => self.perform(step).await,
                 Err(e) => ActionResult::Failed(e),
-            };
-            if self.directory.finish_workflow_step(step, result).await? {
-                done += 1;
-            }
-        }
-        Ok(done)
+            },
+        };
+        self.directory.finish_workflow_step(step, result).await
     }
 
     /// A step of a workflow aimed at a connected tenant (conditions are refused at save).
@@ -454,7 +509,26 @@ impl Engine {
             }
             return result;
         }
-        match local::perform(&self.directory, step).await {
+        if let Action::CallHttp { .. } = &step.step.action {
+            let result = http::call(&self.directory, &self.http, step).await;
+            if let ActionResult::Remote { error, .. } = &result {
+                tracing::warn!(workflow = %step.workflow_name, %error, "workflow HTTP call failed");
+            }
+            return result;
+        }
+        let performed = match &step.step.action {
+            Action::ResetPassword { deliver_to } => {
+                delivered::reset_password(
+                    &self.directory,
+                    step,
+                    *deliver_to,
+                    self.link_prefix.as_deref(),
+                )
+                .await
+            }
+            _ => local::perform(&self.directory, step).await,
+        };
+        match performed {
             Ok(output) => ActionResult::Done { output },
             Err(e) => {
                 tracing::warn!(

@@ -123,6 +123,10 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
         Action::SendWebhook { .. } | Action::Wait { .. } => Err(DirectoryError::Internal(
             "not a local directory action".into(),
         )),
+        // The engine performs these itself (`http`, `delivered`).
+        Action::CallHttp { .. } | Action::ResetPassword { .. } => Err(DirectoryError::Internal(
+            format!("{} is performed by the engine", step.step.action.name()),
+        )),
         Action::EnableAccount => {
             if user.account_enabled {
                 return Ok("the account was already enabled".into());
@@ -246,13 +250,17 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
             let Some(manager) = directory.get_manager(&actor, tenant, &target).await? else {
                 return Ok("the user has no manager: nobody to notify".into());
             };
-            directory
-                .notify_manager_of_workflow(tenant, &user, &manager, &step.workflow_name)
+            let queued = directory
+                .notify_manager_of_workflow(tenant, &user, &manager, step)
                 .await?;
-            Ok(format!(
-                "e-mailed the manager {}",
-                manager.user_principal_name
-            ))
+            Ok(if queued {
+                format!("e-mailed the manager {}", manager.user_principal_name)
+            } else {
+                format!(
+                    "the notice to the manager {} was already queued by this step",
+                    manager.user_principal_name
+                )
+            })
         }
         // The engine sends these to the SCIM client (`crate::scim`) before this connector.
         Action::ScimProvision { .. } | Action::ScimDeprovision { .. } => Err(
@@ -323,7 +331,7 @@ async fn send_email(
 
 /// What a template sees of a user: its Graph properties (absent ones as `none`), and its
 /// manager's names. Nothing secret: no password, hash or method.
-fn user_context(user: &User, manager: Option<&User>) -> Value {
+pub(crate) fn user_context(user: &User, manager: Option<&User>) -> Value {
     let mut out = serde_json::Map::new();
     out.insert("id".into(), json!(user.id.to_string()));
     out.insert(

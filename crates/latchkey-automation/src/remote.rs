@@ -60,6 +60,56 @@ impl Clients {
     }
 }
 
+/// Tries a connection before it is saved: a token from the remote tenant's token endpoint
+/// with the client credentials, then one user read through Graph (what every step needs).
+/// A refusal names the field at fault (`clientSecret`, `clientId`, `tenantId`,
+/// `authority`, `graphUrl`) with the remote's own error, never the secret.
+pub async fn verify_connection(c: &TenantConnection) -> Result<(), DirectoryError> {
+    let client = client_for(c)?;
+    if let Err(e) = client.token().await {
+        let (field, what) = match &e {
+            GraphClientError::Token { description, .. } => {
+                // Entra's codes: unknown tenant, unknown application, wrong or expired secret.
+                if description.contains("AADSTS90002") || description.contains("AADSTS900023") {
+                    (
+                        "tenantId",
+                        "does not name a tenant the token endpoint knows",
+                    )
+                } else if description.contains("AADSTS700016") {
+                    ("clientId", "is not an application of the remote tenant")
+                } else {
+                    ("clientSecret", "was refused by the remote tenant")
+                }
+            }
+            _ => ("authority", "cannot be reached for a token"),
+        };
+        return Err(DirectoryError::invalid(field, format!("{what}: {e}")));
+    }
+    let probe = latchkey_graph_client::ListQuery {
+        top: Some(1),
+        select: vec!["id".into()],
+        ..Default::default()
+    };
+    match client.list_users(&probe).await {
+        Ok(_) => Ok(()),
+        Err(
+            e @ GraphClientError::Graph {
+                status: 401 | 403, ..
+            },
+        ) => Err(DirectoryError::invalid(
+            "clientId",
+            format!(
+                "got a token but may not read the remote tenant's users (grant the application \
+                 User.ReadWrite.All with admin consent): {e}"
+            ),
+        )),
+        Err(e) => Err(DirectoryError::invalid(
+            "graphUrl",
+            format!("got a token but Graph did not answer as Graph: {e}"),
+        )),
+    }
+}
+
 fn client_for(c: &TenantConnection) -> Result<GraphClient, DirectoryError> {
     GraphClient::new(
         Cloud::custom(&c.authority_url, &c.graph_url),
@@ -389,6 +439,8 @@ async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, 
         | Action::AddRole { .. }
         | Action::RemoveRole { .. }
         | Action::SendEmail { .. }
+        | Action::CallHttp { .. }
+        | Action::ResetPassword { .. }
         | Action::ScimProvision { .. }
         | Action::ScimDeprovision { .. } => Err(GraphClientError::Transport(format!(
             "{} is not a connected-tenant action",

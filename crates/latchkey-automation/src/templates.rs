@@ -73,6 +73,21 @@ pub const TEMPLATES: &[Template] = &[
     ]
 }"#,
     },
+    Template {
+        name: "pre-hire",
+        description: "The day before a user's employeeHireDate: enable the account, set a \
+                      generated temporary password that must be changed at the first sign-in, \
+                      and e-mail the manager a view-once link to it (the new hire has no \
+                      mailbox yet; the server needs mail delivery)",
+        definition: r#"{
+    "name": "Pre-hire temporary password",
+    "trigger": {"kind": "hireDate", "offsetDays": -1},
+    "steps": [
+        {"action": "enableAccount"},
+        {"action": "resetPassword", "deliverTo": "manager"}
+    ]
+}"#,
+    },
 ];
 
 /// The template named `name` (case-insensitive).

@@ -724,6 +724,72 @@ async fn an_email_step_taken_over_after_a_crash_does_not_send_twice(backend: Bac
     );
 }
 
+async fn a_manager_notice_taken_over_after_a_crash_is_sent_once(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let manager = add_user(
+        &h,
+        "grace@contoso.test",
+        "Grace",
+        UserProfile {
+            mail: Some("grace@contoso.test".into()),
+            ..UserProfile::default()
+        },
+    )
+    .await;
+    let user = add_user(&h, "ada@contoso.test", "Ada", UserProfile::default()).await;
+    h.directory
+        .set_manager(&op, h.tenant(), &UserRef::Id(user.id), manager.id)
+        .await
+        .unwrap();
+    h.directory
+        .save_workflow(
+            &op,
+            h.tenant(),
+            r#"{"name": "Tell the manager", "trigger": {"kind": "manual"},
+                "steps": [{"action": "notifyManager"}]}"#,
+        )
+        .await
+        .unwrap();
+    let engine = Engine::new(h.directory.clone());
+    engine
+        .run_manually(
+            h.tenant(),
+            "tell the manager",
+            &[UserRef::Id(user.id)],
+            false,
+        )
+        .await
+        .unwrap();
+    // A worker claims the step, queues the notice, and dies before recording it.
+    let claimed = h
+        .directory
+        .claim_workflow_steps(&latchkey_automation::workflow_actor(), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    latchkey_automation::local::perform(&h.directory, &claimed[0])
+        .await
+        .unwrap();
+    // Another worker takes the step over once the lease has run out.
+    h.clock.advance(Duration::minutes(6));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    let run = runs(&h).await.pop().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.steps[0].attempts, 2);
+    let output = run.steps[0].output.as_deref().unwrap();
+    assert!(output.contains("already queued"), "{output}");
+    let sink = SmtpSink::start().await.unwrap();
+    let pass = deliver_due(&h.directory, &sink_mailer(&sink))
+        .await
+        .unwrap();
+    assert_eq!(pass, DeliveryPass { sent: 1, failed: 0 });
+    let got = sink.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, ["grace@contoso.test"]);
+    assert_eq!(workflow_audit_count(&h, &user, "Notify manager").await, 1);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -743,4 +809,5 @@ both_backends!(
     bad_definitions_are_refused_naming_the_field_and_nothing_is_saved,
     a_template_failing_at_run_time_fails_its_step_with_the_error_and_the_run_can_be_rerun,
     an_email_step_taken_over_after_a_crash_does_not_send_twice,
+    a_manager_notice_taken_over_after_a_crash_is_sent_once,
 );

@@ -808,6 +808,59 @@ async fn the_offboarding_template_locks_a_leaver_out_and_deletes_them_thirty_day
     );
 }
 
+async fn a_manual_run_names_its_users_by_id_or_upn_and_an_unknown_one_starts_nothing(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    // More users than one lookup reads, so that the names are resolved in several reads.
+    let mut users = Vec::new();
+    for i in 0..130 {
+        users.push(add_user(&h, &format!("m{i}"), UserProfile::default()).await);
+    }
+    save(
+        &h,
+        r#"{"name": "Lock out", "trigger": {"kind": "manual"},
+            "steps": [{"action": "revokeSessions"}]}"#,
+    )
+    .await;
+    let engine = Engine::new(h.directory.clone());
+    // Half by id, half by UPN in capitals, one named twice, and one nobody has.
+    let mut refs: Vec<UserRef> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            if i % 2 == 0 {
+                UserRef::Id(u.id)
+            } else {
+                UserRef::parse(&u.user_principal_name.as_str().to_uppercase()).unwrap()
+            }
+        })
+        .collect();
+    refs.push(UserRef::Id(users[0].id));
+    let mut with_unknown = refs.clone();
+    with_unknown.insert(70, UserRef::parse("nobody@contoso.test").unwrap());
+    let refused = engine
+        .run_manually(h.tenant(), "Lock out", &with_unknown, true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, DirectoryError::NotFound { what } if what.contains("nobody@contoso.test")),
+        "{refused:?}"
+    );
+    assert!(runs(&h).await.is_empty(), "nothing was started");
+
+    let started = engine
+        .run_manually(h.tenant(), "Lock out", &refs, true)
+        .await
+        .unwrap();
+    assert_eq!(started, 130, "one run per user, the one named twice once");
+    let mut ran: Vec<_> = runs(&h).await.iter().map(|r| r.user_id).collect();
+    ran.sort_unstable();
+    let mut expected: Vec<_> = users.iter().map(|u| u.id).collect();
+    expected.sort_unstable();
+    assert_eq!(ran, expected);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -831,4 +884,5 @@ both_backends!(
     a_mover_fires_once_per_watched_change_of_a_user_in_scope,
     a_wait_step_holds_the_run_until_its_time_and_costs_no_attempt,
     the_offboarding_template_locks_a_leaver_out_and_deletes_them_thirty_days_later,
+    a_manual_run_names_its_users_by_id_or_upn_and_an_unknown_one_starts_nothing,
 );

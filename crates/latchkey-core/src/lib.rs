@@ -34,6 +34,7 @@ pub mod tap;
 pub mod tenant;
 pub mod user;
 pub mod workflow;
+pub mod workflow_http;
 pub mod workflow_store;
 
 pub use directory::Directory;

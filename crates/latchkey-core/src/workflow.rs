@@ -409,6 +409,27 @@ pub enum Action {
         subject: String,
         body: String,
     },
+    /// Calls another system's HTTP API: `method` (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`) to
+    /// `url`, with `headers` and an optional `body` that are minijinja templates (as
+    /// `sendEmail`'s), optionally authenticated by OAuth 2.0 client credentials (`auth`, its
+    /// secret sealed at save). Every attempt carries the same `Idempotency-Key`.
+    #[serde(rename_all = "camelCase")]
+    CallHttp {
+        method: String,
+        url: String,
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        headers: std::collections::BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<crate::workflow_http::HttpAuth>,
+    },
+    /// Sets a generated password that meets the tenant's policy, requires a change at next
+    /// sign-in, and e-mails `deliverTo` (`user` or `manager`) a view-once link to it.
+    #[serde(rename_all = "camelCase")]
+    ResetPassword {
+        deliver_to: crate::workflow_http::DeliverTo,
+    },
     /// Creates the user in a SCIM 2.0 app (`latchkey workflows connect-scim`), or updates the
     /// app's user so that its mapped attributes match (done if they already do).
     #[serde(rename_all = "camelCase")]
@@ -608,6 +629,8 @@ impl Action {
             Self::AssignLicense { .. } => "assignLicense",
             Self::RemoveLicense { .. } => "removeLicense",
             Self::SendEmail { .. } => "sendEmail",
+            Self::CallHttp { .. } => "callHttp",
+            Self::ResetPassword { .. } => "resetPassword",
             Self::ScimProvision { .. } => "scimProvision",
             Self::ScimDeprovision { .. } => "scimDeprovision",
         }
@@ -655,6 +678,14 @@ impl Action {
             Self::AssignLicense { sku } => format!("assign the licence {sku} to {upn}"),
             Self::RemoveLicense { sku } => format!("remove the licence {sku} from {upn}"),
             Self::SendEmail { to, .. } => format!("e-mail {to} about {upn}"),
+            Self::CallHttp { method, url, .. } => {
+                format!("call {method} {} about {upn}", url_origin(url))
+            }
+            Self::ResetPassword { deliver_to } => format!(
+                "set a generated password on {upn}, require a change at next sign-in, and \
+                 e-mail the {} a view-once link to it",
+                deliver_to.as_str()
+            ),
             Self::ScimProvision { connection } => {
                 format!("create or update {upn} in the SCIM app '{connection}'")
             }
@@ -834,6 +865,25 @@ impl WorkflowDefinition {
     }
 }
 
+/// A definition its parser refused, named by the path of the field at fault (`trigger`,
+/// `steps[1]`), or as the workflow when the document itself is at fault (not an object, bad
+/// syntax).
+pub fn refused_definition<E: std::fmt::Display>(
+    e: serde_path_to_error::Error<E>,
+) -> DirectoryError {
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    if path == "." {
+        return DirectoryError::invalid("workflow", format!("is not a valid definition: {inner}"));
+    }
+    // Some parsers (YAML's) start their message with the path already.
+    let inner = inner
+        .strip_prefix(&path)
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(&inner);
+    DirectoryError::invalid(path.clone(), format!("is not valid: {inner}"))
+}
+
 /// A definition that passed validation, with its scope compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidWorkflow {
@@ -846,9 +896,9 @@ impl WorkflowDefinition {
     /// model is refused by the parser, whose message names it; the rest is checked by
     /// [`Self::validate`].
     pub fn parse_json(raw: &str) -> Result<ValidWorkflow, DirectoryError> {
-        let def: Self = serde_json::from_str(raw).map_err(|e| {
-            DirectoryError::invalid("workflow", format!("is not a valid definition: {e}"))
-        })?;
+        let def: Self =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(raw))
+                .map_err(refused_definition)?;
         def.validate()
     }
 
@@ -1005,6 +1055,23 @@ impl WorkflowDefinition {
 
     /// The stored form: the definition with its schema version.
     pub fn to_stored_json(&self) -> Result<String, DirectoryError> {
+        // A client secret is stored sealed or not at all.
+        if self.steps.iter().any(|s| {
+            matches!(
+                &s.action,
+                Action::CallHttp {
+                    auth: Some(crate::workflow_http::HttpAuth::ClientCredentials {
+                        client_secret: crate::workflow_http::ClientSecret::Plain(_),
+                        ..
+                    }),
+                    ..
+                }
+            )
+        }) {
+            return Err(DirectoryError::Internal(
+                "a callHttp client secret must be sealed before the workflow is stored".into(),
+            ));
+        }
         serde_json::to_string(&StoredDefinition {
             schema: DEFINITION_SCHEMA,
             definition: self.clone(),
@@ -1089,6 +1156,20 @@ fn validate_action(i: usize, action: &Action) -> Result<(), DirectoryError> {
             check_template(subject, &field("subject"))?;
             check_template(body, &field("body"))?;
         }
+        Action::CallHttp {
+            method,
+            url,
+            headers,
+            body,
+            auth,
+        } => crate::workflow_http::validate_call_http(
+            i,
+            method,
+            url,
+            headers,
+            body.as_deref(),
+            auth.as_ref(),
+        )?,
         Action::ScimProvision { connection } | Action::ScimDeprovision { connection, .. }
             if connection.trim().is_empty() =>
         {
@@ -1162,11 +1243,16 @@ mod tests {
         let (_, message) = invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
         assert!(message.contains("formatHardDisk"), "{message}");
         let raw = OFFBOARDING.replace("\"offsetDays\": 0", "\"offsetDays\": \"soon\"");
-        let (_, message) = invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
+        let (property, message) =
+            invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
+        assert_eq!(property, "trigger");
         assert!(
             message.contains("soon") || message.contains("integer"),
             "{message}"
         );
+        let raw = OFFBOARDING.replace("revokeSessions", "formatHardDisk");
+        let (property, _) = invalid_property(WorkflowDefinition::parse_json(&raw).unwrap_err());
+        assert!(property.starts_with("steps["), "{property}");
     }
 
     #[test]

@@ -70,10 +70,12 @@ pub const REMOVE_ROLE: &str = "1a7c4b00-0000-4000-8000-000000000008";
 pub const ASSIGN_LICENSE: &str = "1a7c4b00-0000-4000-8000-000000000009";
 pub const REMOVE_LICENSE: &str = "1a7c4b00-0000-4000-8000-00000000000a";
 pub const SEND_EMAIL: &str = "1a7c4b00-0000-4000-8000-00000000000b";
+pub const RESET_PASSWORD_DELIVERED: &str = "1a7c4b00-0000-4000-8000-000000000071";
+pub const CALL_HTTP: &str = "1a7c4b00-0000-4000-8000-000000000072";
 pub const SCIM_PROVISION: &str = "1a7c4b00-0000-4000-8000-0000000005c1";
 pub const SCIM_DEPROVISION: &str = "1a7c4b00-0000-4000-8000-0000000005c2";
 /// Latchkey's own task definition ids (id, what it does).
-pub const LATCHKEY_TASKS: [(&str, &str); 13] = [
+pub const LATCHKEY_TASKS: [(&str, &str); 15] = [
     (
         RESET_PASSWORD_UNKNOWN,
         "Reset the password to an unknown value",
@@ -91,6 +93,11 @@ pub const LATCHKEY_TASKS: [(&str, &str); 13] = [
     (ASSIGN_LICENSE, "Assign a licence"),
     (REMOVE_LICENSE, "Remove a licence"),
     (SEND_EMAIL, "Send a templated e-mail"),
+    (
+        RESET_PASSWORD_DELIVERED,
+        "Reset the password and deliver it by a view-once link",
+    ),
+    (CALL_HTTP, "Call an HTTP API"),
     (SCIM_PROVISION, "Provision the user in a SCIM app"),
     (SCIM_DEPROVISION, "Deprovision the user in a SCIM app"),
 ];
@@ -285,6 +292,23 @@ fn task_definition(
                 ("to".into(), to.clone()),
                 ("subject".into(), subject.clone()),
                 ("body".into(), body.clone()),
+            ],
+        ),
+        Action::ResetPassword { deliver_to } => (
+            RESET_PASSWORD_DELIVERED,
+            "Reset the password and deliver it by a view-once link",
+            vec![("deliverTo".into(), deliver_to.as_str().into())],
+        ),
+        // Only what it calls: headers, body and auth (a sealed secret) stay in Latchkey.
+        Action::CallHttp { method, url, .. } => (
+            CALL_HTTP,
+            "Call an HTTP API",
+            vec![
+                ("method".into(), method.clone()),
+                (
+                    "url".into(),
+                    latchkey_core::workflow::url_origin(url).to_owned(),
+                ),
             ],
         ),
         Action::ScimProvision { connection } => (
@@ -752,6 +776,28 @@ fn action_from(id: &str, args: &[(String, String)], p: &str) -> Result<Action, G
                 subject: arg("subject").unwrap_or_default().to_owned(),
                 body: arg("body").unwrap_or_default().to_owned(),
             }
+        }
+        RESET_PASSWORD_DELIVERED => {
+            only(&["deliverTo"])?;
+            Action::ResetPassword {
+                deliver_to: match arg("deliverTo") {
+                    Some("user") => latchkey_core::workflow_http::DeliverTo::User,
+                    Some("manager") => latchkey_core::workflow_http::DeliverTo::Manager,
+                    _ => {
+                        return Err(invalid(
+                            &format!("{p}.arguments"),
+                            "deliverTo must be user or manager",
+                        ));
+                    }
+                },
+            }
+        }
+        CALL_HTTP => {
+            return Err(invalid(
+                &format!("{p}.taskDefinitionId"),
+                "an HTTP call (its headers, body and sealed credentials) is written with \
+                 `latchkey workflows import`, not through Graph",
+            ));
         }
         SCIM_PROVISION => {
             only(&["connection"])?;
@@ -1475,6 +1521,9 @@ mod tests {
                 to: "manager".into(),
                 subject: "Welcome {{ user.displayName }}".into(),
                 body: "Hello {{ user.manager.displayName }}".into(),
+            },
+            Action::ResetPassword {
+                deliver_to: latchkey_core::workflow_http::DeliverTo::Manager,
             },
             Action::ScimProvision {
                 connection: "slack".into(),

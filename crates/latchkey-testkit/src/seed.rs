@@ -62,6 +62,17 @@ pub async fn seed_users(h: &Harness, n: usize) -> Vec<UserId> {
 
 /// As [`seed_users`], numbering the users from `first` (to add more to a seeded tenant).
 pub async fn seed_users_from(h: &Harness, first: usize, n: usize) -> Vec<UserId> {
+    seed_users_with(h, first, n, |_, _| {}).await
+}
+
+/// As [`seed_users_from`], with `edit` applied to each user (by its number) before it is
+/// inserted: a leave date, a manager's address.
+pub async fn seed_users_with(
+    h: &Harness,
+    first: usize,
+    n: usize,
+    edit: impl Fn(usize, &mut User),
+) -> Vec<UserId> {
     let tenant = h.tenant();
     let domain = h.boot.tenant.domains[0].as_str().to_owned();
     let hasher = Hasher::new(crate::TEST_HASH, 1, 8).expect("hasher");
@@ -72,7 +83,8 @@ pub async fn seed_users_from(h: &Harness, first: usize, n: usize) -> Vec<UserId>
     let now = h.clock.now();
     let records: Vec<(NewUserRecord, Events)> = (0..n)
         .map(|i| {
-            let user = seed_user(tenant, &domain, first + i, now);
+            let mut user = seed_user(tenant, &domain, first + i, now);
+            edit(first + i, &mut user);
             let events = seed_events(tenant, &user);
             let record = NewUserRecord {
                 user,

@@ -225,8 +225,11 @@ pub struct AppsInventoryImportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum WorkflowsCommand {
-    /// Save a workflow from a JSON file: a new version of the workflow with its name, or its first.
+    /// Save a workflow from a JSON or YAML file (`-` reads standard input): a new version of
+    /// the workflow with its name, or its first.
     Import(WorkflowsImportArgs),
+    /// Write a workflow's definition as JSON or YAML, ready for `import` here or elsewhere.
+    Export(WorkflowsExportArgs),
     /// List the workflows with their trigger, version and state.
     List(TenantArgs),
     /// Show a workflow's definition (JSON, as stored).
@@ -335,6 +338,10 @@ pub struct WorkflowsConnectTenantArgs {
     /// An extra CA certificate (PEM) to trust, e.g. another Latchkey's `tls/ca.pem`.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Save without first getting a token and reading one user through Graph with these
+    /// credentials (for a tenant not reachable from here yet).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -369,9 +376,13 @@ pub struct WorkflowsSettingsArgs {
 pub struct WorkflowsImportArgs {
     #[command(flatten)]
     pub tenant: TenantArgs,
-    /// The workflow definition (JSON).
+    /// The workflow definition: JSON, or YAML (by the extension `.yaml`/`.yml`, or when it
+    /// does not start with `{`); `-` reads standard input.
     #[arg(required_unless_present = "template", conflicts_with = "template")]
     pub file: Option<PathBuf>,
+    /// The definition's format, when neither its extension nor its first character tells.
+    #[arg(long, value_parser = ["json", "yaml"])]
+    pub format: Option<String>,
     /// Install a built-in template instead (see `latchkey workflows templates`).
     #[arg(long)]
     pub template: Option<String>,
@@ -379,6 +390,20 @@ pub struct WorkflowsImportArgs {
     /// tenant's share of users at once.
     #[arg(long)]
     pub confirm_share: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsExportArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The workflow's name (case-insensitive).
+    pub name: String,
+    /// The format written.
+    #[arg(long, default_value = "yaml", value_parser = ["json", "yaml"])]
+    pub format: String,
+    /// Write to this file instead of standard output (refused if it exists).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -99,7 +99,13 @@ fn an_operator_lists_and_installs_a_template_and_sets_the_tenant_time_zone() {
         .collect();
     assert_eq!(
         names,
-        ["offboarding", "credential-review", "inactivity", "joiner"]
+        [
+            "offboarding",
+            "credential-review",
+            "inactivity",
+            "joiner",
+            "pre-hire"
+        ]
     );
 
     let saved = cli(
@@ -186,4 +192,117 @@ fn an_operator_lists_and_installs_a_template_and_sets_the_tenant_time_zone() {
             );
         }
     }
+}
+
+/// Runs `latchkey ARGS` (no `--json`) and returns its exit status, standard output and error.
+fn raw(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("LATCHKEY_DATA_DIR", data)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_workflow_exported_as_yaml_or_json_imports_back_as_the_same_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["init", "--domain", "contoso.test"]);
+    cli(&data, &["workflows", "import", "--template", "offboarding"]);
+    let name = "Offboarding at leave date";
+    let original = cli(&data, &["workflows", "show", name])["definition"].clone();
+
+    // YAML on standard output, by default.
+    let (ok, yaml, err) = raw(&data, &["workflows", "export", name], None);
+    assert!(ok, "{err}");
+    assert!(yaml.contains("kind: leaveDate"), "{yaml}");
+    assert!(!yaml.trim_start().starts_with('{'), "{yaml}");
+
+    // Edited by hand and fed back on standard input: a new version, the edit applied, the
+    // rest unchanged.
+    let edited = yaml.replace("offsetDays: 0", "offsetDays: 1");
+    assert_ne!(edited, yaml, "the edit must apply:\n{yaml}");
+    let (ok, out, err) = raw(&data, &["workflows", "import", "-"], Some(&edited));
+    assert!(ok, "{err}");
+    assert!(out.contains("Version") && out.contains('2'), "{out}");
+    let shown = cli(&data, &["workflows", "show", name]);
+    assert_eq!(shown["version"], 2);
+    let mut expected = original.clone();
+    expected["trigger"]["offsetDays"] = 1.into();
+    assert_eq!(shown["definition"], expected);
+
+    // JSON to a file, and the file imported unchanged gives the same definition again.
+    let file = dir.path().join("offboarding.json");
+    let written = cli(
+        &data,
+        &[
+            "workflows",
+            "export",
+            name,
+            "--format",
+            "json",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(written["written"], file.display().to_string());
+    let from_file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(from_file, expected);
+    assert_eq!(
+        cli(&data, &["workflows", "import", file.to_str().unwrap()])["version"],
+        3
+    );
+    assert_eq!(
+        cli(&data, &["workflows", "show", name])["definition"],
+        expected
+    );
+
+    // An existing file is never overwritten.
+    let (ok, _, err) = raw(
+        &data,
+        &[
+            "workflows",
+            "export",
+            name,
+            "--output",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!ok && err.contains(file.to_str().unwrap()), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .trim_start()
+            .chars()
+            .next(),
+        Some('{')
+    );
+
+    // A YAML mistake names the field and where it is; nothing is saved.
+    let wrong = edited.replace("offsetDays: 1", "offsetDays: tomorrow");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, wrong).unwrap();
+    let (ok, _, err) = raw(&data, &["workflows", "import", bad.to_str().unwrap()], None);
+    assert!(!ok);
+    assert!(
+        err.contains("trigger: ") && err.contains("tomorrow"),
+        "{err}"
+    );
+    assert_eq!(cli(&data, &["workflows", "show", name])["version"], 3);
 }

@@ -171,31 +171,64 @@ async fn remote(dir: &Path) -> Remote {
     }
 }
 
-/// `latchkey workflows connect-tenant fabrikam …` on the local instance with `secret`.
-fn connect(local: &Path, dir: &Path, remote: &Remote, secret: &str) -> Value {
+/// The arguments of `latchkey workflows connect-tenant fabrikam …` with `secret` (written
+/// to a file) and the remote's tenant id `tenant_id`.
+fn connect_args(dir: &Path, remote: &Remote, tenant_id: &str, secret: &str) -> Vec<String> {
     let file = dir.join("client-secret.txt");
     std::fs::write(&file, secret).unwrap();
     let ca = remote.data.join("tls/ca.pem");
-    cli(
-        local,
-        &[
-            "workflows",
-            "connect-tenant",
-            "fabrikam",
-            "--tenant-id",
-            &remote.tenant,
-            "--client-id",
-            &remote.client_id,
-            "--client-secret-file",
-            file.to_str().unwrap(),
-            "--authority",
-            &remote.server.base,
-            "--graph-url",
-            &remote.server.base,
-            "--ca-file",
-            ca.to_str().unwrap(),
-        ],
-    )
+    [
+        "workflows",
+        "connect-tenant",
+        "fabrikam",
+        "--tenant-id",
+        tenant_id,
+        "--client-id",
+        &remote.client_id,
+        "--client-secret-file",
+        file.to_str().unwrap(),
+        "--authority",
+        &remote.server.base,
+        "--graph-url",
+        &remote.server.base,
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// `latchkey workflows connect-tenant fabrikam …` on the local instance with `secret`,
+/// which the remote must accept (the credentials are tried before the connection is saved).
+fn connect(local: &Path, dir: &Path, remote: &Remote, secret: &str) -> Value {
+    let args = connect_args(dir, remote, &remote.tenant, secret);
+    cli(local, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// As [`connect`], saved without trying the credentials (`--no-verify`): a secret the
+/// remote will refuse, as when it is rotated there after the connection was saved.
+fn connect_unverified(local: &Path, dir: &Path, remote: &Remote, secret: &str) -> Value {
+    let mut args = connect_args(dir, remote, &remote.tenant, secret);
+    args.push("--no-verify".into());
+    cli(local, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// `connect-tenant` that must fail: its standard error.
+fn connect_refused(
+    local: &Path,
+    dir: &Path,
+    remote: &Remote,
+    tenant_id: &str,
+    secret: &str,
+) -> String {
+    let out = Command::new(BIN)
+        .args(connect_args(dir, remote, tenant_id, secret))
+        .env("LATCHKEY_DATA_DIR", local)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Every byte under `dir`, for looking for a secret in the clear.
@@ -487,9 +520,35 @@ async fn a_connected_tenant_refusing_the_credentials_fails_the_step_by_name_and_
         "{says}"
     );
 
-    // Connected with a wrong secret: the run's first step fails naming the remote's refusal.
+    // A wrong secret, or a tenant the remote does not know, is refused when connecting,
+    // naming the field, without the secret; nothing is saved.
     let wrong = "not-the-secret-0123456789";
-    connect(&local, dir.path(), &remote, wrong);
+    let says = connect_refused(&local, dir.path(), &remote, &remote.tenant, wrong);
+    assert!(
+        says.contains("clientSecret") && says.contains("AADSTS"),
+        "{says}"
+    );
+    assert!(!says.contains(wrong), "{says}");
+    let says = connect_refused(
+        &local,
+        dir.path(),
+        &remote,
+        "00000000-0000-0000-0000-00000000beef",
+        &remote.secret,
+    );
+    assert!(says.contains("tenantId"), "{says}");
+    assert!(!says.contains(&remote.secret), "{says}");
+    let out = Command::new(BIN)
+        .args(["workflows", "import", file.to_str().unwrap()])
+        .env("LATCHKEY_DATA_DIR", &local)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "no connection was saved");
+
+    // Saved with the wrong secret anyway (--no-verify): the run's first step fails naming
+    // the remote's refusal.
+    connect_unverified(&local, dir.path(), &remote, wrong);
     cli(&local, &["workflows", "import", file.to_str().unwrap()]);
     let started = Command::new(BIN)
         .args([
@@ -533,7 +592,7 @@ async fn a_connected_tenant_refusing_the_credentials_fails_the_step_by_name_and_
             "ben@fabrikam.test",
         ],
     );
-    connect(&local, dir.path(), &remote, wrong);
+    connect_unverified(&local, dir.path(), &remote, wrong);
     cli(&local, &["workflows", "work"]);
     let run = latest_run(&local);
     assert_eq!(run["status"], "failed", "{run}");

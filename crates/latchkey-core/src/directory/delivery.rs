@@ -132,6 +132,23 @@ impl Directory {
                 ),
             ));
         }
+        self.deliver_generated_password(actor, tenant_id, &user, request, link, None)
+            .await?
+            .ok_or_else(|| DirectoryError::Internal("the delivery was already queued".into()))
+    }
+
+    /// The reset, its sealed delivery and the queued link, in one transaction. With
+    /// `mail_id`, a message of that id already queued (the same workflow step's) writes
+    /// nothing and returns `None`.
+    async fn deliver_generated_password(
+        &self,
+        actor: &Actor,
+        tenant_id: TenantId,
+        user: &crate::user::User,
+        request: SetPassword,
+        link: ViewOnceLink,
+        mail_id: Option<crate::mail::MailId>,
+    ) -> Result<Option<DeliveredPassword>, DirectoryError> {
         let lifetime = link.lifetime.unwrap_or(self.delivery.lifetime);
         if !(crate::delivery::MIN_LIFETIME..=crate::delivery::MAX_LIFETIME).contains(&lifetime) {
             return Err(DirectoryError::invalid(
@@ -143,7 +160,7 @@ impl Directory {
         let tenant = self.tenant(tenant_id).await?;
 
         let mut prepared = self
-            .prepare_password(actor, tenant_id, &user, request)
+            .prepare_password(actor, tenant_id, user, request)
             .await?;
         let password = prepared
             .generated
@@ -178,23 +195,120 @@ impl Directory {
             expires_at,
             sent_by: by,
         };
-        prepared
-            .events
-            .mail
-            .push(self.seal_mail(&tenant, vec![link.to.clone()], &content)?);
+        let mut mail = self.seal_mail(&tenant, vec![link.to.clone()], &content)?;
+        if let Some(id) = mail_id {
+            mail.id = id;
+        }
+        prepared.events.mail.push(mail);
         prepared.events.audit.details.extend([
             ("passwordDelivery".into(), "viewOnceLink".into()),
             ("deliveredTo".into(), link.to.to_string()),
         ]);
-        self.store
+        match self
+            .store
             .write_password(&prepared.write, &prepared.events)
-            .await?;
+            .await
+        {
+            Err(crate::store::StoreError::Conflict(_)) if mail_id.is_some() => return Ok(None),
+            other => other?,
+        }
         self.mail_queued(&prepared.events);
-        Ok(DeliveredPassword {
+        Ok(Some(DeliveredPassword {
             user_id: user.id,
             to: link.to,
             expires_at,
-        })
+        }))
+    }
+
+    /// A workflow's `resetPassword` step: a generated password (the tenant's policy), a
+    /// change required at next sign-in, and a view-once link to it e-mailed to the user
+    /// (`mail`, then `otherMails`) or their manager, in one transaction, audited as a reset.
+    /// The message's id is derived from the run and step, so a step taken over after a crash
+    /// that had already made its reset makes none and sends nothing: `None` then. Fails,
+    /// naming `steps[N].deliverTo`, when this server sends no e-mail or the recipient has no
+    /// address.
+    pub async fn reset_password_for_workflow_step(
+        &self,
+        actor: &Actor,
+        step: &crate::workflow_store::ClaimedStep,
+        deliver_to: crate::workflow_http::DeliverTo,
+        link_prefix: &str,
+    ) -> Result<Option<DeliveredPassword>, DirectoryError> {
+        use crate::workflow_http::DeliverTo;
+        let field = format!("steps[{}].deliverTo", step.position);
+        if !self.delivery.mail_enabled {
+            return Err(DirectoryError::invalid(
+                field,
+                "this server sends no e-mail (start it with --smtp-host), so the view-once \
+                 link cannot be delivered; nothing was reset",
+            ));
+        }
+        let tenant_id = step.tenant_id;
+        let user = self
+            .active_user(tenant_id, &UserRef::Id(step.user_id))
+            .await?;
+        let roles = self.store.list_user_roles(tenant_id, user.id).await?;
+        authorize(actor, Action::ResetPassword, &roles)?;
+        let to = match deliver_to {
+            DeliverTo::User => user_addresses(&user).into_iter().next().ok_or_else(|| {
+                DirectoryError::invalid(
+                    field.as_str(),
+                    format!(
+                        "{} has no e-mail address (mail, otherMails); nothing was reset",
+                        user.user_principal_name
+                    ),
+                )
+            })?,
+            DeliverTo::Manager => {
+                let manager = match self.store.find_manager(tenant_id, user.id).await? {
+                    Some(id) => self
+                        .store
+                        .find_user(tenant_id, id)
+                        .await?
+                        .filter(|m| !m.is_deleted()),
+                    None => None,
+                };
+                let manager = manager.ok_or_else(|| {
+                    DirectoryError::invalid(
+                        field.as_str(),
+                        format!(
+                            "{} has no manager to deliver to; nothing was reset",
+                            user.user_principal_name
+                        ),
+                    )
+                })?;
+                user_addresses(&manager).into_iter().next().ok_or_else(|| {
+                    DirectoryError::invalid(
+                        field.as_str(),
+                        format!(
+                            "the manager {} has no e-mail address (mail, otherMails); nothing \
+                             was reset",
+                            manager.user_principal_name
+                        ),
+                    )
+                })?
+            }
+        };
+        let request = SetPassword {
+            choice: PasswordChoice::Generate,
+            force_change_next_sign_in: true,
+            force_change_with_mfa: false,
+            reason: Some(format!("workflow '{}'", step.workflow_name)),
+        };
+        let link = ViewOnceLink {
+            to,
+            link_prefix: link_prefix.to_owned(),
+            lifetime: None,
+        };
+        self.deliver_generated_password(
+            actor,
+            tenant_id,
+            &user,
+            request,
+            link,
+            Some(step_delivery_mail_id(step)),
+        )
+        .await
     }
 
     /// Whether a link can still be revealed, without using it (for the interstitial page
@@ -298,4 +412,16 @@ impl Directory {
     pub async fn purge_expired_deliveries(&self) -> Result<u64, DirectoryError> {
         Ok(self.store.purge_view_once(self.clock.now()).await?)
     }
+}
+
+/// The queue id of a `resetPassword` step's link: the same for every attempt of the step.
+fn step_delivery_mail_id(step: &crate::workflow_store::ClaimedStep) -> crate::mail::MailId {
+    let digest = Sha256::new()
+        .chain_update(b"latchkey workflow password delivery\0")
+        .chain_update(step.run_id.to_string().as_bytes())
+        .chain_update(step.position.to_be_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    crate::mail::MailId(uuid::Builder::from_random_bytes(bytes).into_uuid())
 }

@@ -33,6 +33,7 @@ mod unlock;
 mod update;
 mod users;
 mod workflow_admin;
+mod workflow_http;
 mod workflows;
 
 use std::sync::Arc;

@@ -91,18 +91,12 @@ pub(super) fn base_url(
     Ok(v)
 }
 
-impl Directory {
-    /// Validates and saves a connected tenant (replacing one of the same name), the client
-    /// secret sealed under the master key, audited without the secret. Nothing is written
-    /// if a field is invalid.
-    pub async fn save_tenant_connection(
-        &self,
-        actor: &Actor,
-        tenant: TenantId,
-        input: TenantConnectionInput,
-    ) -> Result<TenantConnection, DirectoryError> {
-        authorize(actor, Action::ManageTenant, &[])?;
-        let name = input.name.trim().to_owned();
+impl TenantConnectionInput {
+    /// The connection with every field checked and the defaults filled in, as it would be
+    /// saved (stamped `at`); the first invalid field is refused by name. Lets a channel try
+    /// the credentials against the remote tenant before anything is saved.
+    pub fn check(&self, at: DateTime<Utc>) -> Result<TenantConnection, DirectoryError> {
+        let name = self.name.trim().to_owned();
         if name.is_empty()
             || name.chars().count() > MAX_NAME_LEN
             || !name
@@ -114,19 +108,19 @@ impl Directory {
                 format!("must be 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.'"),
             ));
         }
-        let remote_tenant = text("tenantId", &input.remote_tenant)?;
-        let client_id = text("clientId", &input.client_id)?;
-        let secret = input.client_secret.expose_secret().trim();
+        let remote_tenant = text("tenantId", &self.remote_tenant)?;
+        let client_id = text("clientId", &self.client_id)?;
+        let secret = self.client_secret.expose_secret().trim();
         if secret.is_empty() {
             return Err(DirectoryError::invalid("clientSecret", "must not be empty"));
         }
         let authority_url = base_url(
             "authority",
-            input.authority_url.as_deref(),
+            self.authority_url.as_deref(),
             DEFAULT_AUTHORITY,
         )?;
-        let graph_url = base_url("graphUrl", input.graph_url.as_deref(), DEFAULT_GRAPH)?;
-        let ca_pem = match input.ca_pem {
+        let graph_url = base_url("graphUrl", self.graph_url.as_deref(), DEFAULT_GRAPH)?;
+        let ca_pem = match self.ca_pem.clone() {
             Some(pem) if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > MAX_CA_LEN => {
                 return Err(DirectoryError::invalid(
                     "caFile",
@@ -135,11 +129,39 @@ impl Directory {
             }
             other => other,
         };
+        Ok(TenantConnection {
+            name,
+            remote_tenant,
+            client_id,
+            client_secret: SecretString::from(secret.to_owned()),
+            authority_url,
+            graph_url,
+            ca_pem,
+            updated_at: at,
+        })
+    }
+}
+
+impl Directory {
+    /// Validates and saves a connected tenant (replacing one of the same name), the client
+    /// secret sealed under the master key, audited without the secret. Nothing is written
+    /// if a field is invalid.
+    pub async fn save_tenant_connection(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: TenantConnectionInput,
+    ) -> Result<TenantConnection, DirectoryError> {
+        authorize(actor, Action::ManageTenant, &[])?;
+        let now = self.clock.now();
+        let checked = input.check(now)?;
         let sealed_secret = self
             .master_key()?
-            .seal(CONNECTION_SECRET_PURPOSE, secret.as_bytes())
+            .seal(
+                CONNECTION_SECRET_PURPOSE,
+                checked.client_secret.expose_secret().as_bytes(),
+            )
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
-        let now = self.clock.now();
         let events = self.events(Change {
             actor,
             tenant,
@@ -149,40 +171,31 @@ impl Directory {
             target: None,
             other_target: None,
             details: vec![
-                ("connection".into(), name.clone()),
-                ("remoteTenant".into(), remote_tenant.clone()),
-                ("clientId".into(), client_id.clone()),
-                ("graphUrl".into(), graph_url.clone()),
+                ("connection".into(), checked.name.clone()),
+                ("remoteTenant".into(), checked.remote_tenant.clone()),
+                ("clientId".into(), checked.client_id.clone()),
+                ("graphUrl".into(), checked.graph_url.clone()),
             ],
             outbox_kind: "workflow.tenantConnectionChanged",
-            payload: json!({ "connection": name, "remoteTenant": remote_tenant }),
+            payload: json!({ "connection": checked.name, "remoteTenant": checked.remote_tenant }),
         });
         self.store
             .save_tenant_connection(
                 &StoredTenantConnection {
                     tenant_id: tenant,
-                    name: name.clone(),
-                    remote_tenant: remote_tenant.clone(),
-                    client_id: client_id.clone(),
-                    authority_url: authority_url.clone(),
-                    graph_url: graph_url.clone(),
-                    ca_pem: ca_pem.clone(),
+                    name: checked.name.clone(),
+                    remote_tenant: checked.remote_tenant.clone(),
+                    client_id: checked.client_id.clone(),
+                    authority_url: checked.authority_url.clone(),
+                    graph_url: checked.graph_url.clone(),
+                    ca_pem: checked.ca_pem.clone(),
                     sealed_secret,
                     updated_at: now,
                 },
                 &events,
             )
             .await?;
-        Ok(TenantConnection {
-            name,
-            remote_tenant,
-            client_id,
-            client_secret: SecretString::from(secret.to_owned()),
-            authority_url,
-            graph_url,
-            ca_pem,
-            updated_at: now,
-        })
+        Ok(checked)
     }
 
     /// Whether the tenant has a connection of that name (ignoring case); needs no master key.

@@ -144,7 +144,7 @@ impl Directory {
         definition: WorkflowDefinition,
     ) -> Result<Workflow, DirectoryError> {
         authorize(actor, Action::ManageWorkflows, &[])?;
-        let workflow = definition.validate()?;
+        let workflow = self.seal_workflow_secrets(definition.validate()?)?;
         self.check_target(tenant, &workflow.definition).await?;
         self.check_scim_connections(tenant, &workflow.definition)
             .await?;
@@ -208,7 +208,7 @@ impl Directory {
             }
             definition.scheduling_enabled = scheduling;
         }
-        let workflow = definition.validate()?;
+        let workflow = self.seal_workflow_secrets(definition.validate()?)?;
         let name = workflow.definition.name.clone();
         let now = self.clock.now();
         let events = self.workflow_event(
@@ -304,18 +304,16 @@ impl Directory {
                  directory's: run it with `latchkey workflows run`",
             ));
         }
+        let refs: Vec<UserRef> = users.iter().map(|u| UserRef::Id(*u)).collect();
+        let found = self.active_users(tenant, &refs).await?;
         let mut resolved = Vec::with_capacity(users.len());
-        for user in users {
-            let found = self
-                .active_user(tenant, &UserRef::Id(*user))
-                .await
-                .map_err(|e| match e {
-                    DirectoryError::NotFound { .. } => DirectoryError::invalid(
-                        "subjects",
-                        format!("no user with id '{user}' in this tenant"),
-                    ),
-                    other => other,
-                })?;
+        for (user, found) in users.iter().zip(found) {
+            let found = found.ok_or_else(|| {
+                DirectoryError::invalid(
+                    "subjects",
+                    format!("no user with id '{user}' in this tenant"),
+                )
+            })?;
             resolved.push(found.id);
         }
         resolved.sort_unstable();

@@ -99,7 +99,7 @@ impl Directory {
         raw: &str,
     ) -> Result<Workflow, DirectoryError> {
         authorize(actor, Action::ManageWorkflows, &[])?;
-        let workflow = WorkflowDefinition::parse_json(raw)?;
+        let workflow = self.seal_workflow_secrets(WorkflowDefinition::parse_json(raw)?)?;
         if let Some(target) = &workflow.definition.target
             && self
                 .store
@@ -274,16 +274,19 @@ impl Directory {
         Ok(self.store.finish_workflow_step(step, &outcome, now).await?)
     }
 
-    /// Queues an e-mail to `manager` saying that `workflow` ran for `user`, with an audit
-    /// event, in one transaction. Fails (naming why) when the manager has no address or this
-    /// directory cannot seal mail.
+    /// Queues an e-mail to `manager` saying that `step`'s workflow ran for `user`, with an
+    /// audit event, in one transaction. The message's id is derived from the run and the step
+    /// (as a `sendEmail` step's is), so a step taken over after a crash that had already
+    /// queued it queues nothing: returns `false` then. Fails (naming why) when the manager
+    /// has no address or this directory cannot seal mail.
     pub async fn notify_manager_of_workflow(
         &self,
         tenant: TenantId,
         user: &User,
         manager: &User,
-        workflow: &str,
-    ) -> Result<(), DirectoryError> {
+        step: &ClaimedStep,
+    ) -> Result<bool, DirectoryError> {
+        let workflow = step.workflow_name.as_str();
         let actor = Actor::Operator {
             channel: crate::authz::Channel::Workflow,
         };
@@ -298,7 +301,7 @@ impl Directory {
             ));
         }
         let tenant_record = self.tenant(tenant).await?;
-        let mail = self.seal_mail(
+        let mut mail = self.seal_mail(
             &tenant_record,
             to,
             &MailContent::WorkflowNotice {
@@ -323,10 +326,15 @@ impl Directory {
             outbox_kind: "user.managerNotified",
             payload: json!({ "workflow": workflow, "managerId": manager.id }),
         });
+        mail.id = step_mail_id(step);
         events.mail.push(mail);
-        self.store.record_workflow_events(&events).await?;
+        match self.store.record_workflow_events(&events).await {
+            // This run's step queued its notice already (with its audit event).
+            Err(crate::store::StoreError::Conflict(_)) => return Ok(false),
+            other => other?,
+        }
         self.mail_queued(&events);
-        Ok(())
+        Ok(true)
     }
 
     /// A local workflow's licence steps name SKUs of this tenant (by part number or id).

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
@@ -100,6 +101,8 @@ struct Inner {
     jobs: SyncSender<Job>,
     params: HashParams,
     threads: usize,
+    /// Nanoseconds the workers have spent on jobs, summed over threads.
+    busy_nanos: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Hasher {
@@ -143,6 +146,7 @@ impl Hasher {
                 jobs: tx,
                 params,
                 threads,
+                busy_nanos: Arc::new(AtomicU64::new(0)),
             }),
         })
     }
@@ -155,6 +159,17 @@ impl Hasher {
 
     pub fn params(&self) -> HashParams {
         self.inner.params
+    }
+
+    /// How many worker threads the pool has.
+    pub fn threads(&self) -> usize {
+        self.inner.threads
+    }
+
+    /// The time the workers have spent hashing and verifying since the pool started, summed
+    /// over its threads (two threads busy for a second make two seconds).
+    pub fn busy(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.inner.busy_nanos.load(Ordering::Relaxed))
     }
 
     /// Hashes a password with a fresh random salt.
@@ -182,9 +197,14 @@ impl Hasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let busy = Arc::clone(&self.inner.busy_nanos);
         let job: Job = Box::new(move || {
+            let started = std::time::Instant::now();
+            let done = work();
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            busy.fetch_add(nanos, Ordering::Relaxed);
             // The caller may have gone away (request cancelled); nothing to do then.
-            let _ = tx.send(work());
+            let _ = tx.send(done);
         });
         self.inner.jobs.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => HashError::Busy,
@@ -407,6 +427,20 @@ mod tests {
             .await
             .unwrap();
         assert!(v.matches);
+    }
+
+    #[tokio::test]
+    async fn the_pool_counts_the_time_its_threads_spend_hashing() {
+        let pool = Hasher::new(cheap(), 2, 8).unwrap();
+        assert_eq!(pool.busy(), std::time::Duration::ZERO);
+        assert_eq!(pool.threads(), 2);
+        let hash = pool.hash(&secret("Counted-Secret-4")).await.unwrap();
+        let after_hash = pool.busy();
+        assert!(after_hash > std::time::Duration::ZERO);
+        pool.verify(&secret("Counted-Secret-4"), &hash)
+            .await
+            .unwrap();
+        assert!(pool.busy() > after_hash);
     }
 
     #[tokio::test]

@@ -153,7 +153,8 @@ pub async fn run(args: ServeArgs) -> CliResult {
     };
     tokio::spawn(latchkey_automation::run_worker(
         latchkey_automation::Engine::new(directory.clone())
-            .with_step_lease(chrono::Duration::seconds(args.workflow_lease_seconds)),
+            .with_step_lease(chrono::Duration::seconds(args.workflow_lease_seconds))
+            .with_public_url(&public_url),
         Duration::from_secs(args.workflow_interval_seconds),
     ));
     tokio::spawn(saas_renewal_alerts(directory.clone()));

@@ -3,6 +3,7 @@
 //! performed by a running server's worker (it holds the master key the manager's notice is
 //! sealed with).
 
+use latchkey_automation::definition_file::{self, Format};
 use latchkey_automation::{Engine, templates};
 use latchkey_core::directory::UserRef;
 use latchkey_core::workflow::Trigger;
@@ -51,6 +52,20 @@ fn with_key(
     Ok(directory.with_master_key(super::serve::master_key_at(data_dir, None)?))
 }
 
+/// A definition file's text, or standard input's for `-`, refused past the size limit.
+fn read_definition(file: &std::path::Path) -> CliResult<String> {
+    use std::io::Read as _;
+    let limit = definition_file::MAX_FILE_BYTES as u64 + 1;
+    let mut raw = String::new();
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_string(&mut raw)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_string(&mut raw))
+    };
+    read.map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))?;
+    Ok(raw)
+}
+
 fn parse_run(raw: &str) -> CliResult<latchkey_core::workflow_store::RunId> {
     raw.trim().parse().map_err(|_| {
         CliError(format!(
@@ -71,8 +86,14 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                     })?
                     .definition
                     .to_owned(),
-                (Some(file), None) => std::fs::read_to_string(file)
-                    .map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))?,
+                (Some(file), None) => {
+                    let raw = read_definition(file)?;
+                    let format = match a.format.as_deref().and_then(Format::parse) {
+                        Some(format) => format,
+                        None => Format::of(Some(file), &raw),
+                    };
+                    definition_file::to_json(&raw, format)?
+                }
                 (None, None) => return Err(CliError("give a FILE or --template NAME".into())),
             };
             if a.confirm_share {
@@ -124,6 +145,35 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                     })
                     .collect();
                 output::table(&["NAME", "STATE", "TRIGGER", "STEPS", "VERSION"], &rows);
+            }
+        }
+        WorkflowsCommand::Export(a) => {
+            let format = Format::parse(&a.format)
+                .ok_or_else(|| CliError(format!("--format '{}': use json or yaml", a.format)))?;
+            let (directory, tenant) = open(&a.tenant).await?;
+            let w = directory.get_workflow(&OPERATOR, tenant, &a.name).await?;
+            let text = definition_file::export(&w.workflow.definition, format)?;
+            match &a.output {
+                None => print!("{text}"),
+                Some(path) => {
+                    use std::io::Write as _;
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(path)
+                        .map_err(|e| CliError(format!("cannot create {}: {e}", path.display())))?;
+                    file.write_all(text.as_bytes())
+                        .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
+                    if a.tenant.json {
+                        output::json(&json!({ "written": path.display().to_string() }));
+                    } else {
+                        println!(
+                            "Wrote {} to {}.",
+                            w.workflow.definition.name,
+                            path.display()
+                        );
+                    }
+                }
             }
         }
         WorkflowsCommand::Show(a) => {
@@ -295,20 +345,22 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
             let key = super::serve::master_key_at(&a.tenant.store.data_dir, None)?;
             let (directory, tenant) = open(&a.tenant).await?;
             let directory = directory.with_master_key(key);
+            let input = latchkey_core::directory::TenantConnectionInput {
+                name: a.name.clone(),
+                remote_tenant: a.tenant_id.clone(),
+                client_id: a.client_id.clone(),
+                client_secret: secrecy::SecretString::from(secret),
+                authority_url: a.authority.clone(),
+                graph_url: a.graph_url.clone(),
+                ca_pem,
+            };
+            if !a.no_verify {
+                // The credentials are tried before anything is saved.
+                let checked = input.check(chrono::Utc::now())?;
+                latchkey_automation::remote::verify_connection(&checked).await?;
+            }
             let saved = directory
-                .save_tenant_connection(
-                    &OPERATOR,
-                    tenant,
-                    latchkey_core::directory::TenantConnectionInput {
-                        name: a.name.clone(),
-                        remote_tenant: a.tenant_id.clone(),
-                        client_id: a.client_id.clone(),
-                        client_secret: secrecy::SecretString::from(secret),
-                        authority_url: a.authority.clone(),
-                        graph_url: a.graph_url.clone(),
-                        ca_pem,
-                    },
-                )
+                .save_tenant_connection(&OPERATOR, tenant, input)
                 .await?;
             if a.tenant.json {
                 output::json(&json!({
