@@ -2,7 +2,7 @@
 //! (which users' triggers are due, started as runs once per occurrence), the worker that
 //! leases due steps and performs them, dry runs, and the connectors that perform actions
 //! (the local directory, [`local`]; a connected Microsoft 365 tenant over Graph, [`remote`];
-//! webhooks, [`webhook`]; approval requests, [`approval`]).
+//! webhooks, [`webhook`]; approval requests, [`approval`]; SCIM 2.0 apps, [`scim`]).
 //!
 //! It must not decide a business rule or touch the store: every effect is a
 //! `latchkey_core::Directory` operation, acting as `Actor::Operator` on `Channel::Workflow`,
@@ -15,6 +15,7 @@ pub mod http;
 pub mod local;
 pub mod remote;
 mod saas;
+pub mod scim;
 pub mod templates;
 pub mod webhook;
 
@@ -513,6 +514,13 @@ impl Engine {
         }
         if let Action::RequestApproval { .. } = &step.step.action {
             return approval::request(&self.directory, step, self.public_url.as_deref()).await;
+        }
+        if step.step.action.scim_connection().is_some() {
+            let result = scim::perform(&self.directory, &self.http, step).await;
+            if let ActionResult::Remote { error, .. } = &result {
+                tracing::warn!(workflow = %step.workflow_name, %error, "workflow SCIM step failed");
+            }
+            return result;
         }
         if let Action::CallHttp { .. } = &step.step.action {
             let result = http::call(&self.directory, &self.http, step).await;

@@ -262,6 +262,10 @@ pub async fn perform(directory: &Directory, step: &ClaimedStep) -> Result<String
                 )
             })
         }
+        // The engine sends these to the SCIM client (`crate::scim`) before this connector.
+        Action::ScimProvision { .. } | Action::ScimDeprovision { .. } => Err(
+            DirectoryError::Internal(format!("{} is the SCIM client's", step.step.action.name())),
+        ),
     }
 }
 

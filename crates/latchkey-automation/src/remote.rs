@@ -441,7 +441,9 @@ async fn act(client: &GraphClient, action: &Action, id: &str) -> Result<String, 
         | Action::SendEmail { .. }
         | Action::CallHttp { .. }
         | Action::ResetPassword { .. }
-        | Action::RequestApproval { .. } => Err(GraphClientError::Transport(format!(
+        | Action::RequestApproval { .. }
+        | Action::ScimProvision { .. }
+        | Action::ScimDeprovision { .. } => Err(GraphClientError::Transport(format!(
             "{} is not a connected-tenant action",
             action.name()
         ))),

@@ -244,6 +244,7 @@ pub trait Store:
     + DeliveryStore
     + WorkflowStore
     + TenantConnectionStore
+    + crate::scim_connection::ScimConnectionStore
     + crate::workflow_store::WorkflowAdminStore
     + crate::saas::SaasStore
     + crate::saas_license::SaasLicenseStore

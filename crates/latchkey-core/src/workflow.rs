@@ -490,6 +490,40 @@ pub enum Action {
         #[serde(default = "default_on_timeout")]
         on_timeout: String,
     },
+    /// Creates the user in a SCIM 2.0 app (`latchkey workflows connect-scim`), or updates the
+    /// app's user so that its mapped attributes match (done if they already do).
+    #[serde(rename_all = "camelCase")]
+    ScimProvision { connection: String },
+    /// Deactivates (`active: false`) or deletes the user in a SCIM 2.0 app; done if absent.
+    #[serde(rename_all = "camelCase")]
+    ScimDeprovision {
+        connection: String,
+        #[serde(default)]
+        mode: ScimDeprovisionMode,
+    },
+}
+
+/// What a `scimDeprovision` step does to the app's user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScimDeprovisionMode {
+    /// Sets `active` to false (the app keeps the user's data).
+    #[default]
+    Deactivate,
+    /// Deletes the app's user.
+    Delete,
+}
+
+impl Action {
+    /// The SCIM connection a `scimProvision` / `scimDeprovision` step names.
+    pub fn scim_connection(&self) -> Option<&str> {
+        match self {
+            Self::ScimProvision { connection } | Self::ScimDeprovision { connection, .. } => {
+                Some(connection.trim())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Who a `sendEmail` step writes to.
@@ -658,6 +692,8 @@ impl Action {
             Self::CallHttp { .. } => "callHttp",
             Self::ResetPassword { .. } => "resetPassword",
             Self::RequestApproval { .. } => "requestApproval",
+            Self::ScimProvision { .. } => "scimProvision",
+            Self::ScimDeprovision { .. } => "scimDeprovision",
         }
     }
 
@@ -720,6 +756,17 @@ impl Action {
                 "ask {approver} to approve the run for {upn} (wait up to {timeout_days} day(s), \
                  then {on_timeout})"
             ),
+            Self::ScimProvision { connection } => {
+                format!("create or update {upn} in the SCIM app '{connection}'")
+            }
+            Self::ScimDeprovision {
+                connection,
+                mode: ScimDeprovisionMode::Deactivate,
+            } => format!("deactivate {upn} in the SCIM app '{connection}'"),
+            Self::ScimDeprovision {
+                connection,
+                mode: ScimDeprovisionMode::Delete,
+            } => format!("delete {upn} from the SCIM app '{connection}'"),
         }
     }
 }
@@ -1234,6 +1281,14 @@ fn validate_action(i: usize, action: &Action) -> Result<(), DirectoryError> {
             }
             crate::approval::OnTimeout::parse(on_timeout)
                 .map_err(|m| DirectoryError::invalid(field("onTimeout"), m))?;
+        }
+        Action::ScimProvision { connection } | Action::ScimDeprovision { connection, .. }
+            if connection.trim().is_empty() =>
+        {
+            return Err(DirectoryError::invalid(
+                field("connection"),
+                "must name a SCIM connection (`latchkey workflows connect-scim`)",
+            ));
         }
         _ => {}
     }

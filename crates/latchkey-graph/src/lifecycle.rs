@@ -21,6 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_core::DirectoryError;
 use latchkey_core::directory::{Workflow, WorkflowChanges};
 use latchkey_core::ids::UserId;
+use latchkey_core::workflow::ScimDeprovisionMode;
 use latchkey_core::workflow::{
     Action, OnFailure, Step, Trigger, WatchedAttribute, WebhookFormat, WorkflowCategory,
     WorkflowDefinition,
@@ -73,8 +74,10 @@ pub const RESET_PASSWORD_DELIVERED: &str = "1a7c4b00-0000-4000-8000-000000000071
 pub const CALL_HTTP: &str = "1a7c4b00-0000-4000-8000-000000000072";
 /// Shown for `requestApproval` steps (not yet accepted back through Graph).
 pub const REQUEST_APPROVAL: &str = "1a7c4b00-0000-4000-8000-000000000101";
+pub const SCIM_PROVISION: &str = "1a7c4b00-0000-4000-8000-0000000005c1";
+pub const SCIM_DEPROVISION: &str = "1a7c4b00-0000-4000-8000-0000000005c2";
 /// Latchkey's own task definition ids (id, what it does).
-pub const LATCHKEY_TASKS: [(&str, &str); 13] = [
+pub const LATCHKEY_TASKS: [(&str, &str); 15] = [
     (
         RESET_PASSWORD_UNKNOWN,
         "Reset the password to an unknown value",
@@ -97,6 +100,8 @@ pub const LATCHKEY_TASKS: [(&str, &str); 13] = [
         "Reset the password and deliver it by a view-once link",
     ),
     (CALL_HTTP, "Call an HTTP API"),
+    (SCIM_PROVISION, "Provision the user in a SCIM app"),
+    (SCIM_DEPROVISION, "Deprovision the user in a SCIM app"),
 ];
 
 /// A refusal naming a property of the workflow.
@@ -321,6 +326,26 @@ fn task_definition(
                 ("message".into(), message.clone().unwrap_or_default()),
                 ("timeoutDays".into(), timeout_days.to_string()),
                 ("onTimeout".into(), on_timeout.clone()),
+            ],
+        ),
+        Action::ScimProvision { connection } => (
+            SCIM_PROVISION,
+            "Provision the user in a SCIM app",
+            vec![("connection".into(), connection.clone())],
+        ),
+        Action::ScimDeprovision { connection, mode } => (
+            SCIM_DEPROVISION,
+            "Deprovision the user in a SCIM app",
+            vec![
+                ("connection".into(), connection.clone()),
+                (
+                    "mode".into(),
+                    match mode {
+                        ScimDeprovisionMode::Deactivate => "deactivate",
+                        ScimDeprovisionMode::Delete => "delete",
+                    }
+                    .into(),
+                ),
             ],
         ),
     }
@@ -801,6 +826,29 @@ fn action_from(id: &str, args: &[(String, String)], p: &str) -> Result<Action, G
                 "an HTTP call (its headers, body and sealed credentials) is written with \
                  `latchkey workflows import`, not through Graph",
             ));
+        }
+        SCIM_PROVISION => {
+            only(&["connection"])?;
+            Action::ScimProvision {
+                connection: arg("connection").unwrap_or_default().to_owned(),
+            }
+        }
+        SCIM_DEPROVISION => {
+            only(&["connection", "mode"])?;
+            let mode = match arg("mode").unwrap_or("deactivate") {
+                "deactivate" => ScimDeprovisionMode::Deactivate,
+                "delete" => ScimDeprovisionMode::Delete,
+                other => {
+                    return Err(invalid(
+                        &format!("{p}.arguments.mode"),
+                        format!("'{}' is neither deactivate nor delete", clip(other)),
+                    ));
+                }
+            };
+            Action::ScimDeprovision {
+                connection: arg("connection").unwrap_or_default().to_owned(),
+                mode,
+            }
         }
         other => {
             return Err(invalid(
@@ -1504,6 +1552,13 @@ mod tests {
             },
             Action::ResetPassword {
                 deliver_to: latchkey_core::workflow_http::DeliverTo::Manager,
+            },
+            Action::ScimProvision {
+                connection: "slack".into(),
+            },
+            Action::ScimDeprovision {
+                connection: "slack".into(),
+                mode: ScimDeprovisionMode::Delete,
             },
         ] {
             let (id, _, args) = task_definition(&action, &trigger, WorkflowCategory::Leaver);

@@ -12,6 +12,7 @@ mod managers;
 mod postgres;
 mod saas;
 mod saas_licenses;
+mod scim_connections;
 mod shared;
 mod sqlite;
 mod tenant_connections;

@@ -47,3 +47,4 @@ crate::saas::impl_saas_store!(PgStore, sqlx::Postgres, "FOR UPDATE");
 crate::saas_licenses::impl_saas_license_store!(PgStore, sqlx::Postgres);
 crate::tenant_connections::impl_tenant_connection_store!(PgStore, sqlx::Postgres);
 crate::approvals::impl_approval_store!(PgStore, sqlx::Postgres);
+crate::scim_connections::impl_scim_connection_store!(PgStore, sqlx::Postgres);

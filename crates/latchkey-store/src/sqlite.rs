@@ -68,3 +68,4 @@ crate::saas::impl_saas_store!(SqliteStore, sqlx::Sqlite, "");
 crate::saas_licenses::impl_saas_license_store!(SqliteStore, sqlx::Sqlite);
 crate::tenant_connections::impl_tenant_connection_store!(SqliteStore, sqlx::Sqlite);
 crate::approvals::impl_approval_store!(SqliteStore, sqlx::Sqlite);
+crate::scim_connections::impl_scim_connection_store!(SqliteStore, sqlx::Sqlite);

@@ -256,6 +256,62 @@ pub enum WorkflowsCommand {
     ConnectTenant(WorkflowsConnectTenantArgs),
     /// Perform the due workflow steps now, as the server's worker does every minute, and exit.
     Work(TenantArgs),
+    /// Connect a SCIM 2.0 app that scimProvision / scimDeprovision steps name; the bearer
+    /// token is stored sealed under the master key and never shown again.
+    ConnectScim(WorkflowsConnectScimArgs),
+    /// List the SCIM app connections (base URL and mapping; never the token).
+    ScimConnections(WorkflowsScimConnectionsArgs),
+    /// Delete a SCIM app connection (steps naming it then fail when they run).
+    DisconnectScim(WorkflowsDisconnectScimArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(id = "scim_token", required = true, multiple = false)]
+pub struct ScimTokenSource {
+    /// A file holding the app's bearer token (kept out of the shell history).
+    #[arg(long, group = "scim_token")]
+    pub token_file: Option<PathBuf>,
+    /// Read the bearer token from standard input.
+    #[arg(long, group = "scim_token")]
+    pub token_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsConnectScimArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The connection's name, as steps' "connection" names it.
+    #[arg(long)]
+    pub name: String,
+    /// The SCIM service's base URL (https; http only on loopback), e.g. https://app.example/scim/v2.
+    #[arg(long)]
+    pub base_url: String,
+    #[command(flatten)]
+    pub token: ScimTokenSource,
+    /// Change the default attribute mapping: TARGET=SOURCE (a user property), or TARGET= to
+    /// leave a SCIM attribute out. Repeatable.
+    #[arg(long = "map", value_name = "TARGET=SOURCE")]
+    pub map: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsScimConnectionsArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Page size (1-200).
+    #[arg(long, default_value_t = 100)]
+    pub top: u32,
+    /// The page after this connection name (printed as `next` by the previous page).
+    #[arg(long)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsDisconnectScimArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The connection's name.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

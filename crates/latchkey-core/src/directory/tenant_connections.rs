@@ -66,7 +66,11 @@ fn text(field: &str, raw: &str) -> Result<String, DirectoryError> {
 }
 
 /// An https URL (plain http only on loopback), without a trailing slash.
-fn base_url(field: &str, raw: Option<&str>, default: &str) -> Result<String, DirectoryError> {
+pub(super) fn base_url(
+    field: &str,
+    raw: Option<&str>,
+    default: &str,
+) -> Result<String, DirectoryError> {
     let v = text(field, raw.unwrap_or(default))?;
     let v = v.trim_end_matches('/').to_owned();
     let rest = v

@@ -146,6 +146,8 @@ impl Directory {
         authorize(actor, Action::ManageWorkflows, &[])?;
         let workflow = self.seal_workflow_secrets(definition.validate()?)?;
         self.check_target(tenant, &workflow.definition).await?;
+        self.check_scim_connections(tenant, &workflow.definition)
+            .await?;
         let name = workflow.definition.name.clone();
         let now = self.clock.now();
         let write = WorkflowWrite {

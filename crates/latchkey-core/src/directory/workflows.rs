@@ -118,6 +118,8 @@ impl Directory {
         if workflow.definition.target.is_none() {
             self.check_workflow_skus(tenant, &workflow).await?;
         }
+        self.check_scim_connections(tenant, &workflow.definition)
+            .await?;
         let (id, version) = self
             .store
             .save_workflow(&WorkflowWrite {

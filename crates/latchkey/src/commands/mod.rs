@@ -11,6 +11,7 @@ mod serve;
 mod tenant;
 mod users;
 mod workflows;
+mod workflows_scim;
 
 use std::io::Read;
 use std::path::Path;

@@ -385,6 +385,9 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 ]);
             }
         }
+        WorkflowsCommand::ConnectScim(a) => super::workflows_scim::connect(&a).await?,
+        WorkflowsCommand::ScimConnections(a) => super::workflows_scim::list(&a).await?,
+        WorkflowsCommand::DisconnectScim(a) => super::workflows_scim::disconnect(&a).await?,
         WorkflowsCommand::Work(a) => {
             let key = super::serve::master_key_at(&a.store.data_dir, None)?;
             let (directory, tenant) = open(&a).await?;
