@@ -26,6 +26,7 @@ pub mod query;
 pub mod role;
 pub mod saas;
 pub mod saas_license;
+pub mod saas_remote;
 pub mod sign_in;
 pub mod sspr;
 pub mod store;

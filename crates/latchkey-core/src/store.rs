@@ -247,6 +247,7 @@ pub trait Store:
     + crate::workflow_store::WorkflowAdminStore
     + crate::saas::SaasStore
     + crate::saas_license::SaasLicenseStore
+    + crate::saas_remote::SaasRemoteStore
     + Send
     + Sync
     + Debug

@@ -11,6 +11,7 @@ mod managers;
 mod postgres;
 mod saas;
 mod saas_licenses;
+mod saas_remote;
 mod shared;
 mod sqlite;
 mod tenant_connections;

@@ -23,6 +23,7 @@ mod roles;
 mod saas;
 mod saas_dashboard;
 mod saas_licenses;
+mod saas_remote;
 mod sign_in;
 mod sspr;
 mod tap;
