@@ -114,7 +114,13 @@ pub(crate) async fn list_service_principals(
         .directory
         .list_service_principals(&caller.actor, caller.tenant, p.after.as_deref(), p.top)
         .await?;
-    let body = collection(&state, "servicePrincipals", &p, page, service_principal_json);
+    let body = collection(
+        &state,
+        "servicePrincipals",
+        &p,
+        page,
+        service_principal_json,
+    );
     Ok(json_response(StatusCode::OK, &body))
 }
 
