@@ -11,6 +11,7 @@
 pub mod definition_file;
 pub mod local;
 pub mod remote;
+pub mod saas_discovery;
 pub mod templates;
 pub mod webhook;
 

@@ -190,6 +190,8 @@ pub trait SaasRemoteStore {
         after: Option<(AppId, UserId)>,
         limit: u32,
     ) -> StoreResult<Vec<UserConsent>>;
+    /// The names of the tenant's connected tenants, by name.
+    async fn tenant_connection_names(&self, tenant: TenantId) -> StoreResult<Vec<String>>;
     /// The remote `appId`s among `app_ids` already linked to an inventory app through this
     /// connection.
     async fn linked_remote_saas_apps(

@@ -304,6 +304,23 @@ macro_rules! impl_saas_remote_store {
                         .collect()
                 }
 
+                async fn tenant_connection_names(
+                    &self,
+                    tenant: TenantId,
+                ) -> StoreResult<Vec<String>> {
+                    let rows = sqlx::query(
+                        "SELECT display_name FROM workflow_tenant_connections \
+                         WHERE tenant_id = $1 ORDER BY name",
+                    )
+                    .bind(tenant.as_uuid())
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| r.try_get::<String, _>(0).map_err(map_err))
+                        .collect()
+                }
+
                 async fn linked_remote_saas_apps(
                     &self,
                     tenant: TenantId,

@@ -231,6 +231,16 @@ impl Directory {
         Ok(Page { items, next })
     }
 
+    /// The names of the tenant's connected tenants (the discovery sources a pass reads).
+    pub async fn saas_discovery_connections(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Vec<String>, DirectoryError> {
+        authorize(actor, Action::ManageSaasApps, &[])?;
+        Ok(self.store.tenant_connection_names(tenant).await?)
+    }
+
     /// The status of the discovery from the tenant's connection `connection`, if a pass ran.
     pub async fn saas_discovery_source(
         &self,
