@@ -18,6 +18,9 @@ use crate::output;
 /// is an error (recorded on the source, the inventory unchanged).
 pub(super) async fn run(a: AppsInventoryDiscoverArgs) -> CliResult {
     let (directory, tenant) = open(&a.tenant).await?;
+    // The connection's client secret is sealed under the data directory's master key.
+    let directory =
+        directory.with_master_key(super::serve::master_key_at(&a.tenant.store.data_dir, None)?);
     match discover(&directory, &Clients::default(), tenant, &a.connection).await? {
         PassOutcome::Recorded(c) => {
             if a.tenant.json {
