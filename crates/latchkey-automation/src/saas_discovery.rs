@@ -92,6 +92,7 @@ async fn read_remote(
                     app_id: s.app_id?,
                     user_principal_name: s.user_principal_name?,
                     at: s.created_date_time,
+                    succeeded: s.status.as_ref().is_none_or(|st| st.error_code == 0),
                 })
             })
             .collect(),

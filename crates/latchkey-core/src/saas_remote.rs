@@ -107,6 +107,8 @@ pub struct RemoteSignIn {
     pub app_id: String,
     pub user_principal_name: String,
     pub at: DateTime<Utc>,
+    /// Whether the sign-in succeeded: a refused one is no use of the app.
+    pub succeeded: bool,
 }
 
 /// Everything one pass read from a connected tenant.

@@ -18,4 +18,4 @@ pub use batch::{BatchRequest, BatchResponse, MAX_BATCH_REQUESTS};
 pub use client::{GraphClient, ListQuery, Page, RetryPolicy};
 pub use cloud::Cloud;
 pub use error::GraphClientError;
-pub use lists::{PermissionGrant, ServicePrincipal, SignIn};
+pub use lists::{PermissionGrant, ServicePrincipal, SignIn, SignInStatus};

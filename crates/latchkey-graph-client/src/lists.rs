@@ -75,6 +75,16 @@ pub struct SignIn {
     pub app_id: Option<String>,
     #[serde(default)]
     pub app_display_name: Option<String>,
+    #[serde(default)]
+    pub status: Option<SignInStatus>,
+}
+
+/// A sign-in's outcome: `errorCode` 0 is a success.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInStatus {
+    #[serde(default)]
+    pub error_code: i64,
 }
 
 fn decode<T: DeserializeOwned>(what: &str, v: serde_json::Value) -> Result<T> {

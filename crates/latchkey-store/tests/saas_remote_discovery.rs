@@ -113,18 +113,28 @@ fn observations(now: chrono::DateTime<Utc>) -> RemoteObservations {
                 app_id: NOTION.into(),
                 user_principal_name: "ada@contoso.test".into(),
                 at: now - Duration::days(3),
+                succeeded: true,
             },
             RemoteSignIn {
                 id: "s2".into(),
                 app_id: NOTION.into(),
                 user_principal_name: "ada@contoso.test".into(),
                 at: now - Duration::days(1),
+                succeeded: true,
             },
             RemoteSignIn {
                 id: "s3".into(),
                 app_id: NOTION.into(),
                 user_principal_name: "stranger@elsewhere.test".into(),
                 at: now - Duration::days(2),
+                succeeded: true,
+            },
+            RemoteSignIn {
+                id: "s4".into(),
+                app_id: NOTION.into(),
+                user_principal_name: "mallory@elsewhere.test".into(),
+                at: now - Duration::days(2),
+                succeeded: false,
             },
         ],
     }

@@ -399,7 +399,9 @@ impl Directory {
             let mut by_user: BTreeMap<String, (usize, &crate::saas_remote::RemoteSignIn)> =
                 BTreeMap::new();
             for s in observations.sign_ins.iter().filter(|s| {
-                s.app_id.eq_ignore_ascii_case(&app.app_id) && cursor.is_none_or(|c| s.at >= c)
+                s.succeeded
+                    && s.app_id.eq_ignore_ascii_case(&app.app_id)
+                    && cursor.is_none_or(|c| s.at >= c)
             }) {
                 newest = Some(newest.map_or(s.at, |n| n.max(s.at)));
                 let e = by_user
