@@ -15,6 +15,7 @@ pub mod http;
 pub mod local;
 pub mod remote;
 mod saas;
+pub mod saas_discovery;
 pub mod scim;
 pub mod templates;
 pub mod webhook;

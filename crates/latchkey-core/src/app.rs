@@ -44,6 +44,8 @@ pub const APPLICATION_PERMISSIONS: &[&str] = &[
     "Organization.Read.All",
     "LicenseAssignment.Read.All",
     "LicenseAssignment.ReadWrite.All",
+    "Application.Read.All",
+    "DelegatedPermissionGrant.Read.All",
 ];
 
 /// Graph delegated permissions (scopes) Latchkey knows.

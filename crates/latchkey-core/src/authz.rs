@@ -106,6 +106,9 @@ pub enum Action {
     ReadAuthMethods,
     /// Register or remove a user's authentication methods and recovery codes.
     ManageAuthMethods,
+    /// Read the tenant's service principals and delegated permission grants (Graph's
+    /// `servicePrincipals`, `oauth2PermissionGrants`).
+    ReadApps,
     /// Read the SaaS inventory (`/v1.0/latchkey/saas/apps`).
     ReadSaasApps,
     /// Review the SaaS inventory (state, owner) and import expenses.
@@ -173,6 +176,7 @@ fn role_allows(role: DirectoryRole, action: Action) -> bool {
             ManageRoles
                 | ManageTenant
                 | ManageApps
+                | ReadApps
                 | ReadAuditLogs
                 | ReadAuthMethods
                 | ManageAuthMethods
@@ -214,6 +218,17 @@ fn permission_allows(permission: &str, action: Action) -> bool {
         // write permission.
         "Directory.Read.All" | "Directory.ReadWrite.All" if action == ReadSaasApps => true,
         "Directory.ReadWrite.All" if action == ManageSaasApps => true,
+        // Service principals: the application and directory read permissions; grants also
+        // DelegatedPermissionGrant.Read.All.
+        "Application.Read.All"
+        | "Application.ReadWrite.All"
+        | "Directory.Read.All"
+        | "Directory.ReadWrite.All"
+        | "DelegatedPermissionGrant.Read.All"
+            if action == ReadApps =>
+        {
+            true
+        }
         "Directory.ReadWrite.All" if action == ReadRoles => true,
         // Graph's assignLicense: User.ReadWrite.All or Directory.ReadWrite.All, and the
         // least privileged LicenseAssignment.ReadWrite.All; subscribedSkus: the

@@ -27,6 +27,7 @@ pub mod query;
 pub mod role;
 pub mod saas;
 pub mod saas_license;
+pub mod saas_remote;
 pub mod scim_connection;
 pub mod sign_in;
 pub mod sspr;

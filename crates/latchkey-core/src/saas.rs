@@ -125,15 +125,19 @@ pub enum EvidenceSource {
     Expense,
     /// Entered by hand.
     Manual,
+    /// Seen in a connected Microsoft 365 tenant (its grants and sign-ins); the evidence's
+    /// detail names the connection as `microsoft365:NAME`.
+    Microsoft365,
 }
 
 impl EvidenceSource {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::UserConsent,
         Self::AdminConsent,
         Self::SignIn,
         Self::Expense,
         Self::Manual,
+        Self::Microsoft365,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -143,6 +147,7 @@ impl EvidenceSource {
             Self::SignIn => "signIn",
             Self::Expense => "expense",
             Self::Manual => "manual",
+            Self::Microsoft365 => "microsoft365",
         }
     }
 

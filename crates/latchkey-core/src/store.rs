@@ -249,6 +249,7 @@ pub trait Store:
     + crate::saas::SaasStore
     + crate::saas_license::SaasLicenseStore
     + crate::approval::ApprovalStore
+    + crate::saas_remote::SaasRemoteStore
     + Send
     + Sync
     + Debug

@@ -510,7 +510,7 @@ fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
     v.get(name).and_then(Value::as_str)
 }
 
-fn page(mut body: Value) -> Page {
+pub(crate) fn page(mut body: Value) -> Page {
     Page {
         next_link: str_field(&body, "@odata.nextLink").map(str::to_owned),
         count: body.get("@odata.count").and_then(Value::as_u64),

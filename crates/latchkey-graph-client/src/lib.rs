@@ -12,8 +12,10 @@ mod batch;
 mod client;
 mod cloud;
 mod error;
+mod lists;
 
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH_REQUESTS};
 pub use client::{GraphClient, ListQuery, Page, RetryPolicy};
 pub use cloud::Cloud;
 pub use error::GraphClientError;
+pub use lists::{PermissionGrant, ServicePrincipal, SignIn, SignInStatus};

@@ -114,6 +114,14 @@ pub fn router_and_paths(state: GraphState) -> (Router, Vec<&'static str>) {
             get(audit_logs::directory_audits),
         )
         .route("/auditLogs/signIns", get(audit_logs::sign_ins))
+        .route(
+            "/servicePrincipals",
+            get(crate::service_principals::list_service_principals),
+        )
+        .route(
+            "/oauth2PermissionGrants",
+            get(crate::service_principals::list_permission_grants),
+        )
         .route("/directoryRoles", get(roles::list_roles))
         .route("/directoryRoles/{id}", get(roles::get_role))
         .route("/directoryRoles/{id}/members", get(roles::list_members))

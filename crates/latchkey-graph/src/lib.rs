@@ -23,6 +23,7 @@ mod openapi;
 pub mod roles;
 mod saas;
 mod saas_licenses;
+mod service_principals;
 mod tap;
 pub mod throttle;
 pub mod user;

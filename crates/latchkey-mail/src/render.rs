@@ -83,6 +83,7 @@ fn seen_through(source: &str) -> &'static str {
         "userConsent" => "consent on the sign-in page",
         "adminConsent" => "administrator consent for the organisation",
         "signIn" => "sign-in",
+        "microsoft365" => "a connected Microsoft 365 tenant",
         _ => "other use",
     }
 }

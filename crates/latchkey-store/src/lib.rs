@@ -12,6 +12,7 @@ mod managers;
 mod postgres;
 mod saas;
 mod saas_licenses;
+mod saas_remote;
 mod scim_connections;
 mod shared;
 mod sqlite;

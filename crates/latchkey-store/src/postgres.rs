@@ -45,6 +45,7 @@ crate::changes::impl_change_store!(PgStore, sqlx::Postgres);
 crate::workflows::impl_workflow_store!(PgStore, sqlx::Postgres, "FOR UPDATE OF s SKIP LOCKED");
 crate::saas::impl_saas_store!(PgStore, sqlx::Postgres, "FOR UPDATE");
 crate::saas_licenses::impl_saas_license_store!(PgStore, sqlx::Postgres);
+crate::saas_remote::impl_saas_remote_store!(PgStore, sqlx::Postgres, "FOR UPDATE");
 crate::tenant_connections::impl_tenant_connection_store!(PgStore, sqlx::Postgres);
 crate::approvals::impl_approval_store!(PgStore, sqlx::Postgres);
 crate::scim_connections::impl_scim_connection_store!(PgStore, sqlx::Postgres);

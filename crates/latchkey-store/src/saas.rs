@@ -115,7 +115,7 @@ macro_rules! impl_saas_store {
                 Ok(())
             }
 
-            async fn insert_outbox(tx: &mut Tx<'_>, o: &OutboxEvent) -> StoreResult<()> {
+            pub(crate) async fn insert_outbox(tx: &mut Tx<'_>, o: &OutboxEvent) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO outbox_events (id, tenant_id, occurred_at, kind, subject, payload) \
                      VALUES ($1, $2, $3, $4, $5, $6)",

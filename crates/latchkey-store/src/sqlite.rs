@@ -66,6 +66,7 @@ crate::changes::impl_change_store!(SqliteStore, sqlx::Sqlite);
 crate::workflows::impl_workflow_store!(SqliteStore, sqlx::Sqlite, "");
 crate::saas::impl_saas_store!(SqliteStore, sqlx::Sqlite, "");
 crate::saas_licenses::impl_saas_license_store!(SqliteStore, sqlx::Sqlite);
+crate::saas_remote::impl_saas_remote_store!(SqliteStore, sqlx::Sqlite, "");
 crate::tenant_connections::impl_tenant_connection_store!(SqliteStore, sqlx::Sqlite);
 crate::approvals::impl_approval_store!(SqliteStore, sqlx::Sqlite);
 crate::scim_connections::impl_scim_connection_store!(SqliteStore, sqlx::Sqlite);

@@ -81,6 +81,18 @@ pub enum AppsInventoryCommand {
     RenewalOffsets(AppsInventoryOffsetsArgs),
     /// Enter an app by hand (add its contract with `add-contract`).
     Add(AppsInventoryAddArgs),
+    /// Run a discovery pass now over a connected Microsoft 365 tenant (`workflows
+    /// connect-tenant`): its service principals, delegated grants and sign-ins.
+    Discover(AppsInventoryDiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppsInventoryDiscoverArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The connected tenant's name.
+    #[arg(long)]
+    pub connection: String,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ mod roles;
 mod saas;
 mod saas_dashboard;
 mod saas_licenses;
+mod saas_remote;
 mod saas_triggers;
 mod saas_views;
 mod scim_connections;

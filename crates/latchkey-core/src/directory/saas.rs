@@ -32,7 +32,7 @@ pub struct SaasAppChanges {
 }
 
 /// Latchkey's own page sets (admin center, My account) are not apps anyone needs to review.
-fn is_first_party(app: &App) -> bool {
+pub(super) fn is_first_party(app: &App) -> bool {
     app.public_client
         && (app.display_name == super::ADMIN_CENTER_APP_NAME
             || app.display_name == super::MY_ACCOUNT_APP_NAME)
@@ -352,7 +352,9 @@ impl Directory {
                 permissions.join(" ")
             ),
             EvidenceSource::SignIn => format!("{seen_by} signed in ({})", permissions.join(" ")),
-            EvidenceSource::Expense | EvidenceSource::Manual => seen_by.clone(),
+            EvidenceSource::Expense | EvidenceSource::Manual | EvidenceSource::Microsoft365 => {
+                seen_by.clone()
+            }
         };
         let sanctioned = existing
             .as_ref()
@@ -394,7 +396,14 @@ impl Directory {
                 }),
             });
             if let Some(mail) = self
-                .discovery_alert(tenant, app, &seen_by, source, permissions, risky)
+                .discovery_alert(
+                    tenant,
+                    &app.display_name,
+                    &seen_by,
+                    source,
+                    permissions,
+                    risky,
+                )
                 .await?
             {
                 events.mail.push(mail);
@@ -417,10 +426,10 @@ impl Directory {
 
     /// The alert to the Global Administrators (their `mail` and `otherMails`, else their
     /// UPN), when this directory can seal mail and someone has an address.
-    async fn discovery_alert(
+    pub(super) async fn discovery_alert(
         &self,
         tenant: TenantId,
-        app: &App,
+        app_name: &str,
         seen_by: &str,
         source: EvidenceSource,
         permissions: &[String],
@@ -462,7 +471,7 @@ impl Directory {
         }
         let tenant_record = self.tenant(tenant).await?;
         let content = MailContent::SaasAppDiscovered {
-            app_name: app.display_name.clone(),
+            app_name: app_name.to_owned(),
             seen_by: seen_by.to_owned(),
             source: source.as_str().to_owned(),
             permissions: permissions.to_vec(),

@@ -269,6 +269,7 @@ fn source_label(s: latchkey_core::saas::EvidenceSource) -> &'static str {
         SignIn => "Sign-in",
         Expense => "Expense",
         Manual => "Entered by hand",
+        Microsoft365 => "Microsoft 365 tenant",
     }
 }
 

@@ -526,6 +526,7 @@ async fn run_more(cmd: AppsInventoryCommand) -> CliResult {
                 println!("Added {} ({}), {}.", app.name, app.id, app.state.as_str());
             }
         }
+        AppsInventoryCommand::Discover(a) => return super::apps_inventory_discover::run(a).await,
         other => return run_inventory(other).await,
     }
     Ok(())
@@ -715,7 +716,8 @@ async fn run_inventory(cmd: AppsInventoryCommand) -> CliResult {
         | AppsInventoryCommand::Renewals(_)
         | AppsInventoryCommand::Overlaps(_)
         | AppsInventoryCommand::RenewalOffsets(_)
-        | AppsInventoryCommand::Add(_) => {
+        | AppsInventoryCommand::Add(_)
+        | AppsInventoryCommand::Discover(_) => {
             // `run` sends these to `run_more`, which handles them.
             return Err(CliError("not an inventory command".into()));
         }

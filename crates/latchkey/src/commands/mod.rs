@@ -3,6 +3,7 @@
 
 mod apps;
 mod apps_inventory;
+mod apps_inventory_discover;
 pub mod graph;
 mod init;
 mod licenses;

@@ -161,6 +161,7 @@ pub async fn run(args: ServeArgs) -> CliResult {
         Duration::from_secs(args.workflow_interval_seconds),
     ));
     tokio::spawn(saas_renewal_alerts(directory.clone()));
+    tokio::spawn(super::apps_inventory_discover::hourly(directory.clone()));
     tokio::spawn(purge_deleted_users(directory));
 
     // Scripts and tests read this line to learn the port.
