@@ -330,7 +330,7 @@ pub trait SaasLicenseStore {
         limit: u32,
     ) -> StoreResult<Vec<(SaasContract, Option<String>)>>;
     /// Each (app, month `YYYY-MM`) with an expense line matched to the app on or after
-    /// `from`, once (`SELECT DISTINCT`).
+    /// `from`, once (distinct pairs).
     async fn saas_expense_app_months(
         &self,
         tenant: TenantId,

@@ -92,10 +92,11 @@ fn our_crates_depend_on_each_other_only_in_the_documented_directions() {
     // E-mail renders and sends what core queued; it decides nothing about the directory.
     assert_eq!(ours("latchkey-mail"), vec!["latchkey-core"]);
     // The automation engine acts only through the directory's operations, and on a connected
-    // tenant through the Graph client.
+    // tenant through the Graph client; its discovery pass matches a remote tenant's apps to
+    // SaaS management's catalogue.
     assert_eq!(
         ours("latchkey-automation"),
-        vec!["latchkey-core", "latchkey-graph-client"]
+        vec!["latchkey-core", "latchkey-graph-client", "latchkey-saas"]
     );
     // SaaS management's pure parts (catalogue, vendor matching, CSV parsing) know only core.
     assert_eq!(ours("latchkey-saas"), vec!["latchkey-core"]);

@@ -274,19 +274,18 @@ impl Directory {
         names: &[&str],
     ) -> Result<usize, DirectoryError> {
         authorize(actor, Action::ManageWorkflows, &[])?;
+        // Names that parse are looked up together, a hundred at a time.
+        let parsed: Vec<(&str, Option<super::UserRef>)> = names
+            .iter()
+            .map(|n| (*n, super::UserRef::parse(n).ok()))
+            .collect();
+        let refs: Vec<super::UserRef> = parsed.iter().filter_map(|(_, r)| r.clone()).collect();
+        let mut found = self.active_users(tenant, &refs).await?.into_iter();
         let mut ids = Vec::with_capacity(names.len());
         let mut unknown = Vec::new();
-        for name in names {
-            let found = match super::UserRef::parse(name) {
-                Ok(r) => match self.get_user(actor, tenant, &r).await {
-                    Ok(u) => Some(u.id),
-                    Err(DirectoryError::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
-                },
-                Err(_) => None,
-            };
-            match found {
-                Some(u) => ids.push(u),
+        for (name, parsed) in &parsed {
+            match parsed.as_ref().and_then(|_| found.next().flatten()) {
+                Some(u) => ids.push(u.id),
                 None => unknown.push((*name).to_owned()),
             }
         }
