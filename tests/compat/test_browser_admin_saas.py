@@ -58,6 +58,24 @@ def months_ago(today, n):
     return datetime.date(y, m, 10)
 
 
+def add_months(day, n):
+    """`day` plus `n` months, the day clamped to the month's last (as chrono does)."""
+    y, m = divmod(day.month - 1 + n, 12)
+    y, m = day.year + y, m + 1
+    last = (datetime.date(y + m // 12, m % 12 + 1, 1) - datetime.timedelta(days=1)).day
+    return datetime.date(y, m, min(day.day, last))
+
+
+def contract_months(start, end, today):
+    """The months a contract's monthly cost counts in up to today's: its start's month and
+    each month after while the start plus that many months is still before its end."""
+    months, k = [], 0
+    while (at := add_months(start, k)) < end and (at.year, at.month) <= (today.year, today.month):
+        months.append((at.year, at.month))
+        k += 1
+    return months
+
+
 def test_an_admin_reads_the_saas_dashboard_and_reviews_an_app(latchkey, redirect_uri, browser):
     admin = "sasha@contoso.test"
     create_user(latchkey, admin, "Sasha Admin", ADMIN_PW, "--role", "Global Administrator")
@@ -122,12 +140,26 @@ def test_an_admin_reads_the_saas_dashboard_and_reviews_an_app(latchkey, redirect
         bars = section.find_elements(By.CSS_SELECTOR, "svg.chart .bar-value")
         rows = section.find_elements(By.CSS_SELECTOR, "table tbody tr")
         assert bars and len(bars) == len(rows), chart
+    # Spend is the expense lines, plus each contract's monthly cost (a yearly cost over
+    # twelve) in the months none of its app's expense lines covers.
+    start = today - datetime.timedelta(days=300)
+    slack_paid = {(d.year, d.month) for d in (months_ago(today, 5), months_ago(today, 3),
+                                              months_ago(today, 0))}
+    slack_months = [m for m in contract_months(start, today + datetime.timedelta(days=75), today)
+                    if m not in slack_paid]
+    zoom_paid = {(months_ago(today, 4).year, months_ago(today, 4).month)}
+    zoom_months = [m for m in contract_months(start, today + datetime.timedelta(days=160), today)
+                   if m not in zoom_paid]
+    communication = 1472.50 + 480.00 * len(slack_months)
+    video = 149.90 + 95.00 + 149.90 * len(zoom_months)
     by_category = browser.find_element(By.ID, "table-spend-by-category").text
-    assert "Communication EUR 1472.50" in by_category, by_category
+    assert f"Communication EUR {communication:.2f}" in by_category, by_category
+    assert f"Video conferencing EUR {video:.2f}" in by_category, by_category
+    assert "File storage EUR 240.00" in by_category, by_category
     assert "Uncategorised EUR 12.40" in by_category
     values = [b.text for b in browser.find_elements(
         By.CSS_SELECTOR, "#chart-spend-by-category svg .bar-value")]
-    assert values[0] == "1472.50 EUR"
+    assert values[0] == f"{communication:.2f} EUR"
     assert "Slack" in browser.find_element(By.ID, "tile-deadline").text
     shot(browser, "1-dashboard")
 
@@ -139,7 +171,7 @@ def test_an_admin_reads_the_saas_dashboard_and_reviews_an_app(latchkey, redirect
     assert exported.status_code == 200
     rows = list(csv.reader(io.StringIO(exported.text)))
     assert rows[0] == ["Category", "Currency", "Spend"]
-    assert ["Communication", "EUR", "1472.50"] in rows
+    assert ["Communication", "EUR", f"{communication:.2f}"] in rows
 
     # The inventory, searched.
     click_and_wait(browser, "nav-saas", "saas-apps")
