@@ -45,7 +45,8 @@ pub const TEMPLATES: &[Template] = &[
     },
     Template {
         name: "inactivity",
-        description: "After 90 days without a sign-in: revoke sessions and disable the account",
+        description: "After 90 days without a sign-in: revoke sessions and disable the account \
+                      (install inactivity-warning beside it for the e-mail at 76 days)",
         definition: r#"{
     "name": "Disable after 90 days inactive",
     "trigger": {"kind": "inactivity", "days": 90},
@@ -53,6 +54,21 @@ pub const TEMPLATES: &[Template] = &[
     "steps": [
         {"action": "revokeSessions"},
         {"action": "disableAccount"}
+    ]
+}"#,
+    },
+    Template {
+        name: "inactivity-warning",
+        description: "After 76 days without a sign-in: e-mail the user that the account will be \
+                      disabled at 90 (the inactivity template) unless they sign in",
+        definition: r#"{
+    "name": "Warn after 76 days inactive",
+    "trigger": {"kind": "inactivity", "days": 76},
+    "scope": "accountEnabled eq true",
+    "steps": [
+        {"action": "sendEmail", "to": "user",
+         "subject": "Your account {{ user.userPrincipalName }} will be disabled in 14 days",
+         "body": "Hello {{ user.displayName }},\n\nNobody has signed in to {{ user.userPrincipalName }} for 76 days. Accounts unused for 90 days are disabled: sign in within the next 14 days to keep yours.\n\n{{ workflow.name }}"}
     ]
 }"#,
     },

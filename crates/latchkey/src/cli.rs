@@ -242,6 +242,10 @@ pub enum WorkflowsCommand {
     Import(WorkflowsImportArgs),
     /// Write a workflow's definition as JSON or YAML, ready for `import` here or elsewhere.
     Export(WorkflowsExportArgs),
+    /// Enable a workflow (a new version): its trigger fires from the next tick.
+    Enable(WorkflowsEnableArgs),
+    /// Disable a workflow (a new version): its trigger stops firing; started runs go on.
+    Disable(WorkflowsNameArgs),
     /// List the workflows with their trigger, version and state.
     List(TenantArgs),
     /// Show a workflow's definition (JSON, as stored).
@@ -400,6 +404,18 @@ pub struct WorkflowsImportArgs {
     pub template: Option<String>,
     /// Save the workflow with "confirmShare": its triggers may start runs for more than the
     /// tenant's share of users at once.
+    #[arg(long)]
+    pub confirm_share: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowsEnableArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// The workflow's name (case-insensitive).
+    pub name: String,
+    /// Go ahead even if its trigger would start runs for more than the tenant's share of its
+    /// users at once (saved with the workflow as "confirmShare").
     #[arg(long)]
     pub confirm_share: bool,
 }

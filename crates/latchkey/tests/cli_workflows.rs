@@ -103,6 +103,7 @@ fn an_operator_lists_and_installs_a_template_and_sets_the_tenant_time_zone() {
             "offboarding",
             "credential-review",
             "inactivity",
+            "inactivity-warning",
             "joiner",
             "pre-hire"
         ]
@@ -305,4 +306,94 @@ fn a_workflow_exported_as_yaml_or_json_imports_back_as_the_same_definition() {
         "{err}"
     );
     assert_eq!(cli(&data, &["workflows", "show", name])["version"], 3);
+}
+
+#[test]
+fn an_operator_disables_and_enables_a_workflow_and_a_broad_one_needs_the_share_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["init", "--domain", "contoso.test"]);
+    // The 76-day warning: an e-mail to the user, disabled and enabled again by name.
+    cli(
+        &data,
+        &["workflows", "import", "--template", "inactivity-warning"],
+    );
+    let shown = cli(&data, &["workflows", "show", "warn after 76 days inactive"]);
+    assert_eq!(shown["definition"]["trigger"]["days"], 76);
+    assert_eq!(shown["definition"]["steps"][0]["action"], "sendEmail");
+    assert_eq!(shown["definition"]["steps"][0]["to"], "user");
+
+    let off = cli(
+        &data,
+        &["workflows", "disable", "Warn after 76 days inactive"],
+    );
+    assert_eq!(off["enabled"], false);
+    assert_eq!(off["version"], 2);
+    let listed = cli(&data, &["workflows", "list"]);
+    assert_eq!(listed["value"][0]["enabled"], false);
+    let on = cli(
+        &data,
+        &["workflows", "enable", "warn after 76 days inactive"],
+    );
+    assert_eq!(on["enabled"], true);
+    assert_eq!(on["version"], 3);
+
+    // A manual workflow touching every one of a dozen users: enabling it is refused until
+    // confirmed (starts of ten users or fewer never are), and nothing changes meanwhile.
+    let password = dir.path().join("password.txt");
+    std::fs::write(&password, "Quartz-Lantern-Meadow-4").unwrap();
+    for i in 0..11 {
+        cli(
+            &data,
+            &[
+                "users",
+                "create",
+                "--upn",
+                &format!("u{i}@contoso.test"),
+                "--display-name",
+                &format!("User {i}"),
+                "--password-file",
+                password.to_str().unwrap(),
+            ],
+        );
+    }
+    let file = dir.path().join("everyone.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "Everyone", "enabled": false, "trigger": {"kind": "manual"},
+            "steps": [{"action": "revokeSessions"}]}"#,
+    )
+    .unwrap();
+    cli(&data, &["workflows", "import", file.to_str().unwrap()]);
+    let out = Command::new(BIN)
+        .args(["workflows", "enable", "Everyone"])
+        .env("LATCHKEY_DATA_DIR", &data)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let says = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        says.contains("12 of the tenant's 12 users") && says.contains("--confirm-share"),
+        "{says}"
+    );
+    let shown = cli(&data, &["workflows", "show", "everyone"]);
+    assert_eq!(shown["definition"]["enabled"], false);
+    assert_eq!(shown["version"], 1);
+    let on = cli(
+        &data,
+        &["workflows", "enable", "everyone", "--confirm-share"],
+    );
+    assert_eq!(on["enabled"], true);
+    let shown = cli(&data, &["workflows", "show", "everyone"]);
+    assert_eq!(shown["definition"]["confirmShare"], true);
+
+    let out = Command::new(BIN)
+        .args(["workflows", "disable", "No such workflow"])
+        .env("LATCHKEY_DATA_DIR", &data)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such workflow"));
 }

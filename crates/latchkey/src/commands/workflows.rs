@@ -58,6 +58,63 @@ fn with_key(
     Ok(directory.with_master_key(super::serve::master_key_at(data_dir, None)?))
 }
 
+/// Enables or disables the named workflow (a new version), as the admin center's buttons
+/// do: enabling a trigger that would start runs for more than the tenant's share of users at
+/// once needs `confirm_share`.
+async fn set_enabled(
+    directory: latchkey_core::Directory,
+    tenant: latchkey_core::ids::TenantId,
+    name: &str,
+    enable: bool,
+    confirm_share: bool,
+    json_out: bool,
+) -> CliResult {
+    let current = directory.get_workflow(&OPERATOR, tenant, name).await?;
+    let due = if enable {
+        let engine = Engine::new(directory.clone());
+        engine.dry_run(tenant, name).await?.len() as u64
+    } else {
+        0
+    };
+    let saved = directory
+        .set_workflow_enabled(
+            &OPERATOR,
+            tenant,
+            current.id,
+            current.version,
+            enable,
+            due,
+            confirm_share,
+        )
+        .await?
+        .map_err(|e| {
+            CliError(format!(
+                "enabling '{}' would start runs for {} of the tenant's {} users at once (more \
+                 than {} %): check its scope with `latchkey workflows dry-run`, then pass \
+                 --confirm-share",
+                current.workflow.definition.name, e.starting, e.total, e.limit_percent
+            ))
+        })?;
+    let state = if saved.workflow.definition.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    if json_out {
+        output::json(&json!({
+            "name": saved.workflow.definition.name,
+            "enabled": saved.workflow.definition.enabled,
+            "version": saved.version,
+        }));
+    } else {
+        println!(
+            "{} is {state} (version {}).",
+            saved.workflow.definition.name, saved.version
+        );
+    }
+    Ok(())
+}
+
 /// A definition file's text, or standard input's for `-`, refused past the size limit.
 fn read_definition(file: &std::path::Path) -> CliResult<String> {
     use std::io::Read as _;
@@ -181,6 +238,23 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                     }
                 }
             }
+        }
+        WorkflowsCommand::Enable(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            let directory = with_key(directory, &a.tenant.store.data_dir)?;
+            set_enabled(
+                directory,
+                tenant,
+                &a.name,
+                true,
+                a.confirm_share,
+                a.tenant.json,
+            )
+            .await?;
+        }
+        WorkflowsCommand::Disable(a) => {
+            let (directory, tenant) = open(&a.tenant).await?;
+            set_enabled(directory, tenant, &a.name, false, false, a.tenant.json).await?;
         }
         WorkflowsCommand::Show(a) => {
             let (directory, tenant) = open(&a.tenant).await?;
