@@ -459,7 +459,7 @@ impl Engine {
 
     /// A step of a workflow aimed at a connected tenant (conditions are refused at save).
     async fn perform_remote(&self, step: &ClaimedStep, connection: &str) -> ActionResult {
-        if step.step.action.wait_duration().is_some() {
+        if step.step.action.is_wait() {
             return ActionResult::Done {
                 output: String::new(),
             };
@@ -500,7 +500,7 @@ impl Engine {
     }
 
     async fn perform(&self, step: &ClaimedStep) -> ActionResult {
-        if step.step.action.wait_duration().is_some() {
+        if step.step.action.is_wait() {
             // Core decides whether the wait is over.
             return ActionResult::Done {
                 output: String::new(),

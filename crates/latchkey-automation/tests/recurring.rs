@@ -861,6 +861,79 @@ async fn a_manual_run_names_its_users_by_id_or_upn_and_an_unknown_one_starts_not
     assert_eq!(ran, expected);
 }
 
+async fn a_wait_until_an_instant_holds_the_run_until_then_and_a_past_one_not_at_all(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let op = Harness::operator();
+    let (property, _) = invalid(
+        h.directory
+            .save_workflow(
+                &op,
+                h.tenant(),
+                r#"{"name": "Both", "trigger": {"kind": "manual"},
+                    "steps": [{"action": "wait", "days": 1, "until": "2027-01-01T00:00:00Z"}]}"#,
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(property, "steps[0].until");
+    let (property, message) = invalid(
+        h.directory
+            .save_workflow(
+                &op,
+                h.tenant(),
+                r#"{"name": "Bad", "trigger": {"kind": "manual"},
+                    "steps": [{"action": "wait", "until": "next Tuesday"}]}"#,
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert!(property.starts_with("steps[0]"), "{property}");
+    assert!(
+        message.contains("next Tuesday") || message.contains("input"),
+        "{message}"
+    );
+
+    let user = add_user(&h, "until", in_department("Sales")).await;
+    let then = h.clock.now() + Duration::days(3);
+    save(
+        &h,
+        &format!(
+            r#"{{"name": "Until", "trigger": {{"kind": "manual"}}, "steps": [
+                {{"action": "wait", "until": "{}"}},
+                {{"action": "disableAccount"}}]}}"#,
+            then.to_rfc3339()
+        ),
+    )
+    .await;
+    let engine = Engine::new(h.directory.clone());
+    engine
+        .run_manually(h.tenant(), "until", &[UserRef::Id(user.id)], false)
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    let run = &runs_of(&h, &user).await[0];
+    assert_eq!(run.status, RunStatus::Running);
+    let output = run.steps[0].output.as_deref().unwrap();
+    assert!(output.contains(&then.to_rfc3339()), "{output}");
+    set_clock(&h, then - Duration::minutes(1));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 0);
+    set_clock(&h, then);
+    assert_eq!(engine.run_until_idle().await.unwrap(), 2);
+    let run = &runs_of(&h, &user).await[0];
+    assert_eq!(run.status, RunStatus::Succeeded);
+
+    // An instant already past lets the run go straight on.
+    let other = add_user(&h, "past", in_department("Sales")).await;
+    engine
+        .run_manually(h.tenant(), "until", &[UserRef::Id(other.id)], false)
+        .await
+        .unwrap();
+    assert_eq!(engine.run_until_idle().await.unwrap(), 2);
+    assert_eq!(runs_of(&h, &other).await[0].status, RunStatus::Succeeded);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -885,4 +958,5 @@ both_backends!(
     a_wait_step_holds_the_run_until_its_time_and_costs_no_attempt,
     the_offboarding_template_locks_a_leaver_out_and_deletes_them_thirty_days_later,
     a_manual_run_names_its_users_by_id_or_upn_and_an_unknown_one_starts_nothing,
+    a_wait_until_an_instant_holds_the_run_until_then_and_a_past_one_not_at_all,
 );

@@ -410,13 +410,16 @@ pub enum Action {
     RequirePasswordChange,
     /// Moves the user to the recycle bin (restorable for 30 days); done if already gone.
     DeleteUser,
-    /// Waits `days` (and `hours`) from when the step first came up before the run goes on.
+    /// Waits `days` (and `hours`) from when the step first came up before the run goes on,
+    /// or until the instant `until` (RFC 3339; a past one waits not at all).
     #[serde(rename_all = "camelCase")]
     Wait {
         #[serde(default)]
         days: i64,
         #[serde(default)]
         hours: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<DateTime<Utc>>,
     },
     /// POSTs a JSON notice about the run's user to `url`, signed with the workflow's webhook
     /// secret (HMAC-SHA-256 of the body); `format: "slack"` sends Slack's `{"text": …}`.
@@ -663,10 +666,21 @@ pub fn url_origin(url: &str) -> &str {
 pub const MAX_URL_LEN: usize = 2000;
 
 impl Action {
-    /// How long a `wait` step waits.
-    pub fn wait_duration(&self) -> Option<Duration> {
+    /// Whether this is a `wait` step (core decides when it is over, [`Self::wait_until`]).
+    pub const fn is_wait(&self) -> bool {
+        matches!(self, Self::Wait { .. })
+    }
+
+    /// When a `wait` step that first came up at `started` is over: its instant, or `started`
+    /// plus its days and hours.
+    pub fn wait_until(&self, started: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
-            Self::Wait { days, hours } => Some(Duration::days(*days) + Duration::hours(*hours)),
+            Self::Wait {
+                until: Some(until), ..
+            } => Some(*until),
+            Self::Wait { days, hours, .. } => {
+                Some(started + Duration::days(*days) + Duration::hours(*hours))
+            }
             _ => None,
         }
     }
@@ -720,7 +734,10 @@ impl Action {
             Self::SendWebhook { url, .. } => {
                 format!("POST a signed notice about {upn} to {}", url_origin(url))
             }
-            Self::Wait { days, hours } => format!("wait {days} day(s) {hours} hour(s)"),
+            Self::Wait {
+                until: Some(until), ..
+            } => format!("wait until {}", until.to_rfc3339()),
+            Self::Wait { days, hours, .. } => format!("wait {days} day(s) {hours} hour(s)"),
             Self::DeleteUser => format!("delete {upn} (restorable for 30 days)"),
             Self::EnableAccount if user.account_enabled => {
                 format!("{upn} is already enabled: nothing to do")
@@ -1107,7 +1124,23 @@ impl WorkflowDefinition {
         }
         for (i, step) in self.steps.iter().enumerate() {
             compile_filter(step.condition.as_deref(), &format!("steps[{i}].condition"))?;
-            if let Action::Wait { days, hours } = &step.action
+            if let Action::Wait {
+                days,
+                hours,
+                until: Some(_),
+            } = &step.action
+                && (*days != 0 || *hours != 0)
+            {
+                return Err(DirectoryError::invalid(
+                    format!("steps[{i}].until"),
+                    "a wait is either until an instant or for days and hours, not both",
+                ));
+            }
+            if let Action::Wait {
+                days,
+                hours,
+                until: None,
+            } = &step.action
                 && (*days < 0
                     || *hours < 0
                     || *days > MAX_OFFSET_DAYS
@@ -1116,7 +1149,10 @@ impl WorkflowDefinition {
             {
                 return Err(DirectoryError::invalid(
                     format!("steps[{i}].days"),
-                    format!("a wait must be positive and at most {MAX_OFFSET_DAYS} days"),
+                    format!(
+                        "a wait must be positive and at most {MAX_OFFSET_DAYS} days (or until \
+                         an instant: \"until\": \"2027-01-31T09:00:00Z\")"
+                    ),
                 ));
             }
             validate_action(i, &step.action)?;

@@ -249,13 +249,16 @@ fn task_definition(
                 ),
             ],
         ),
-        Action::Wait { days, hours } => (
+        Action::Wait { days, hours, until } => (
             WAIT,
             "Wait",
-            vec![
-                ("days".into(), days.to_string()),
-                ("hours".into(), hours.to_string()),
-            ],
+            match until {
+                Some(until) => vec![("until".into(), until.to_rfc3339())],
+                None => vec![
+                    ("days".into(), days.to_string()),
+                    ("hours".into(), hours.to_string()),
+                ],
+            },
         ),
         Action::EnableAccount => (ENABLE_ACCOUNT, "Enable the user account", vec![]),
         // One argument per property; a cleared one (null) as an empty value.
@@ -746,7 +749,7 @@ fn action_from(id: &str, args: &[(String, String)], p: &str) -> Result<Action, G
             }
         }
         WAIT => {
-            only(&["days", "hours"])?;
+            only(&["days", "hours", "until"])?;
             let number = |name: &str| -> Result<i64, GraphError> {
                 arg(name).map_or(Ok(0), |v| {
                     v.trim().parse().map_err(|_| {
@@ -757,9 +760,27 @@ fn action_from(id: &str, args: &[(String, String)], p: &str) -> Result<Action, G
                     })
                 })
             };
+            let until = match arg("until") {
+                None => None,
+                Some(v) => Some(
+                    chrono::DateTime::parse_from_rfc3339(v.trim())
+                        .map(|d| d.with_timezone(&chrono::Utc))
+                        .map_err(|_| {
+                            invalid(
+                                &format!("{p}.arguments"),
+                                format!(
+                                    "until must be an RFC 3339 instant (2027-01-31T09:00:00Z), \
+                                     not '{}'",
+                                    clip(v)
+                                ),
+                            )
+                        })?,
+                ),
+            };
             Action::Wait {
                 days: number("days")?,
                 hours: number("hours")?,
+                until,
             }
         }
         ENABLE_ACCOUNT => {
@@ -1519,7 +1540,11 @@ mod tests {
             Action::NotifyManager,
             Action::RequirePasswordChange,
             Action::DeleteUser,
-            Action::Wait { days: 2, hours: 3 },
+            Action::Wait {
+                days: 2,
+                hours: 3,
+                until: None,
+            },
             Action::SendWebhook {
                 url: "https://hooks.example/x".into(),
                 format: WebhookFormat::Slack,

@@ -230,9 +230,9 @@ impl Directory {
         result: ActionResult,
     ) -> Result<bool, DirectoryError> {
         let now = self.clock.now();
-        if let (Some(wait), ActionResult::Done { .. }) = (step.step.action.wait_duration(), &result)
+        if let (Some(until), ActionResult::Done { .. }) =
+            (step.step.action.wait_until(step.first_started_at), &result)
         {
-            let until = step.first_started_at + wait;
             let outcome = if now >= until {
                 StepOutcome::Succeeded {
                     output: format!("waited until {}", until.to_rfc3339()),
