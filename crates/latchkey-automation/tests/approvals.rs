@@ -509,7 +509,43 @@ macro_rules! both_backends {
     };
 }
 
+async fn a_request_of_a_cancelled_run_can_no_longer_be_decided(backend: Backend) {
+    let s = setup(
+        backend,
+        r#"{"action": "requestApproval", "approver": "boss@contoso.test", "timeoutDays": 3}"#,
+    )
+    .await;
+    let h = &s.h;
+    s.engine.run_until_idle().await.unwrap();
+    deliver_due(&h.directory, &sink_mailer(&s.sink))
+        .await
+        .unwrap();
+    let token = token_in(&s.sink.messages()[0].data);
+    let run = runs(h).await.pop().unwrap();
+    h.directory
+        .cancel_workflow_run(&Harness::operator(), h.tenant(), run.id)
+        .await
+        .unwrap();
+    let refused = h
+        .directory
+        .decide_approval(&caller(h, &s.boss).await, &token, true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, DirectoryError::Invalid { message, .. } if message.contains("cancelled")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        audit_count(h, "Decide approval").await,
+        0,
+        "nothing was decided"
+    );
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(department(h, &s.ada).await, None);
+}
+
 both_backends!(
+    a_request_of_a_cancelled_run_can_no_longer_be_decided,
     the_manager_is_mailed_once_and_an_approval_continues_the_run,
     a_rejection_ends_the_run_and_skips_the_remaining_steps,
     an_undecided_request_follows_its_timeout_policy,

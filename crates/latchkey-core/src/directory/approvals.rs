@@ -261,6 +261,19 @@ impl Directory {
         if view.expired {
             return Err(DirectoryError::invalid("approval", "has expired"));
         }
+        // A run cancelled (or otherwise ended) while its request waited has nothing left to
+        // decide: the decision would move nothing and the page would claim it did.
+        let run = self
+            .store
+            .list_workflow_runs(approval.tenant_id, None, Some(approval.run_id), 1)
+            .await?
+            .pop();
+        if run.is_none_or(|r| r.status != crate::workflow_store::RunStatus::Running) {
+            return Err(DirectoryError::invalid(
+                "approval",
+                "is no longer needed: its workflow run was cancelled or has ended",
+            ));
+        }
         let status = if approve {
             ApprovalStatus::Approved
         } else {
