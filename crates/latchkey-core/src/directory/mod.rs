@@ -197,6 +197,23 @@ impl Directory {
         })
     }
 
+    /// A secret sealed under the master key with `purpose`, opened; `what` names it in the
+    /// error when it does not open (never its content).
+    pub(crate) fn open_secret(
+        &self,
+        purpose: &str,
+        sealed: &[u8],
+        what: &str,
+    ) -> Result<secrecy::SecretString, DirectoryError> {
+        let plain = self
+            .master_key()?
+            .open(purpose, sealed)
+            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+        String::from_utf8(plain)
+            .map(secrecy::SecretString::from)
+            .map_err(|_| DirectoryError::Internal(format!("{what} is not UTF-8")))
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

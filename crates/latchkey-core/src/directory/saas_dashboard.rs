@@ -11,11 +11,10 @@ use super::Directory;
 use crate::authz::{Action, Actor, authorize};
 use crate::error::DirectoryError;
 use crate::ids::{SaasAppId, TenantId, UserId};
-use crate::query::{Filter, Literal, UserProperty};
 use crate::saas::SaasContract;
 use crate::saas::{DEFAULT_IDLE_DAYS, SaasApp, SaasAppState, SaasQuery};
 use crate::saas_license::{RenewalRow, SaasLicensing, SpendSum, StateCount};
-use crate::store::{Page, StoreError, UserQuery};
+use crate::store::{Page, StoreError};
 
 /// Months of spend the dashboard shows, the current one included.
 pub const SPEND_MONTHS: u32 = 12;
@@ -140,7 +139,7 @@ impl Directory {
             })
     }
 
-    /// The user principal names of an app's users (one query), for readers of the SaaS
+    /// The user principal names of an app's users (a read per hundred), for readers of the SaaS
     /// inventory. Users no longer active are absent.
     pub async fn saas_user_names(
         &self,
@@ -149,29 +148,7 @@ impl Directory {
         users: &[UserId],
     ) -> Result<HashMap<UserId, String>, DirectoryError> {
         authorize(actor, Action::ReadSaasApps, &[])?;
-        let mut out = HashMap::new();
-        for chunk in users.chunks(200) {
-            let page = self
-                .store
-                .list_users(
-                    tenant,
-                    &UserQuery {
-                        filter: Some(Filter::In {
-                            property: UserProperty::Id,
-                            values: chunk.iter().map(|u| Literal::Id(*u)).collect(),
-                        }),
-                        limit: u32::try_from(chunk.len()).unwrap_or(200),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            out.extend(
-                page.items
-                    .into_iter()
-                    .map(|u| (u.id, u.user_principal_name.to_string())),
-            );
-        }
-        Ok(out)
+        self.user_names(tenant, users).await
     }
 
     /// The SaaS dashboard: spend by month and category, apps by state, apps discovered this

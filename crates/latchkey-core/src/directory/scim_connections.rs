@@ -208,17 +208,13 @@ impl Directory {
             .ok_or_else(|| {
                 DirectoryError::not_found(format!("SCIM connection '{}'", name.trim()))
             })?;
-        let plain = self
-            .master_key()?
-            .open(TOKEN_PURPOSE, &stored.sealed_token)
-            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
-        let token = String::from_utf8(plain)
-            .map_err(|_| DirectoryError::Internal("SCIM connection token is not UTF-8".into()))?;
+        let token =
+            self.open_secret(TOKEN_PURPOSE, &stored.sealed_token, "SCIM connection token")?;
         let s = summary(&stored)?;
         Ok(ScimConnection {
             name: s.name,
             base_url: s.base_url,
-            token: SecretString::from(token),
+            token,
             mapping: s.mapping,
             updated_at: s.updated_at,
         })

@@ -224,17 +224,16 @@ impl Directory {
             .ok_or_else(|| {
                 DirectoryError::not_found(format!("Connected tenant '{}'", name.trim()))
             })?;
-        let plain = self
-            .master_key()?
-            .open(CONNECTION_SECRET_PURPOSE, &stored.sealed_secret)
-            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
-        let secret = String::from_utf8(plain)
-            .map_err(|_| DirectoryError::Internal("connection secret is not UTF-8".into()))?;
+        let client_secret = self.open_secret(
+            CONNECTION_SECRET_PURPOSE,
+            &stored.sealed_secret,
+            "connection secret",
+        )?;
         Ok(TenantConnection {
             name: stored.name,
             remote_tenant: stored.remote_tenant,
             client_id: stored.client_id,
-            client_secret: SecretString::from(secret),
+            client_secret,
             authority_url: stored.authority_url,
             graph_url: stored.graph_url,
             ca_pem: stored.ca_pem,

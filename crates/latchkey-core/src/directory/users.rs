@@ -178,6 +178,23 @@ impl Directory {
             .collect()
     }
 
+    /// The user principal names of those of `users` still active (a read per hundred),
+    /// without authorization, for the operations that show a page's users by name.
+    pub(super) async fn user_names(
+        &self,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> Result<std::collections::HashMap<UserId, String>, DirectoryError> {
+        let refs: Vec<UserRef> = users.iter().map(|u| UserRef::Id(*u)).collect();
+        Ok(self
+            .active_users(tenant, &refs)
+            .await?
+            .into_iter()
+            .flatten()
+            .map(|u| (u.id, u.user_principal_name.to_string()))
+            .collect())
+    }
+
     /// The active user each of `refs` names, if any, in order, read a hundred at a time;
     /// without authorization, for operations that made their own.
     pub(super) async fn active_users(

@@ -13,8 +13,7 @@ use super::{Change, Directory};
 use crate::authz::{Action, Actor, authorize};
 use crate::error::DirectoryError;
 use crate::ids::{TenantId, UserId};
-use crate::query::{Filter, Literal, UserProperty};
-use crate::store::{Page, StoreError, UserQuery};
+use crate::store::{Page, StoreError};
 use crate::workflow::{ValidWorkflow, WorkflowDefinition};
 use crate::workflow_store::{RunId, RunRecord, RunStatus, WorkflowId, WorkflowWrite};
 
@@ -230,7 +229,7 @@ impl Directory {
         Ok(Page { items, next })
     }
 
-    /// The user names of `users` that still exist, for a page of runs (one read per 200).
+    /// The user names of `users` that still exist, for a page of runs (a read per hundred).
     pub async fn workflow_user_names(
         &self,
         actor: &Actor,
@@ -238,29 +237,7 @@ impl Directory {
         users: &[UserId],
     ) -> Result<HashMap<UserId, String>, DirectoryError> {
         authorize(actor, Action::ReadWorkflows, &[])?;
-        let mut out = HashMap::new();
-        for chunk in users.chunks(200) {
-            let page = self
-                .store
-                .list_users(
-                    tenant,
-                    &UserQuery {
-                        filter: Some(Filter::In {
-                            property: UserProperty::Id,
-                            values: chunk.iter().map(|u| Literal::Id(*u)).collect(),
-                        }),
-                        limit: u32::try_from(chunk.len()).unwrap_or(200),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            out.extend(
-                page.items
-                    .into_iter()
-                    .map(|u| (u.id, u.user_principal_name.to_string())),
-            );
-        }
-        Ok(out)
+        self.user_names(tenant, users).await
     }
 
     /// Runs the workflow now for the users named by user name (or id), as

@@ -808,13 +808,8 @@ impl Directory {
         let Some(sealed) = self.store.workflow_secret(workflow).await? else {
             return Ok(None);
         };
-        let plain = self
-            .master_key()?
-            .open(WEBHOOK_SECRET_PURPOSE, &sealed)
-            .map_err(|e| DirectoryError::Internal(e.to_string()))?;
-        let text = String::from_utf8(plain)
-            .map_err(|_| DirectoryError::Internal("webhook secret is not UTF-8".into()))?;
-        Ok(Some(secrecy::SecretString::from(text)))
+        self.open_secret(WEBHOOK_SECRET_PURPOSE, &sealed, "webhook secret")
+            .map(Some)
     }
 }
 
