@@ -463,7 +463,13 @@ pub struct WorkflowsRunsArgs {
     /// Only this workflow's runs.
     #[arg(long)]
     pub workflow: Option<String>,
-    /// Most runs shown (1–500).
+    /// Only runs in this state.
+    #[arg(long, value_parser = ["running", "succeeded", "failed"])]
+    pub status: Option<String>,
+    /// Only this user's runs (UPN or object id).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Most runs shown (1–500; 1–200 with --status or --user, filtered from the newest 500).
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
 }

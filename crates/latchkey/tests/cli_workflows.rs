@@ -48,6 +48,27 @@ fn an_operator_imports_previews_and_starts_a_workflow_and_a_bad_scope_is_refused
     assert_eq!(runs[0]["status"], "running");
     assert_eq!(runs[0]["steps"][0]["status"], "pending");
 
+    // The history filtered by state and by user.
+    let count = |args: &[&str]| {
+        let mut all = vec!["workflows", "runs"];
+        all.extend_from_slice(args);
+        cli(&data, &all)["value"].as_array().unwrap().len()
+    };
+    assert_eq!(count(&["--status", "running"]), 1);
+    assert_eq!(count(&["--status", "succeeded"]), 0);
+    assert_eq!(
+        count(&["--user", "ADMIN@contoso.test", "--status", "running"]),
+        1
+    );
+    let out = Command::new(BIN)
+        .args(["workflows", "runs", "--user", "nobody@contoso.test"])
+        .env("LATCHKEY_DATA_DIR", &data)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody@contoso.test"));
+
     // The operator cancels it, then starts it over.
     let id = runs[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(cli(&data, &["workflows", "cancel", &id])["cancelled"], true);

@@ -484,9 +484,39 @@ pub async fn run(cmd: WorkflowsCommand) -> CliResult {
                 Some(name) => Some(directory.get_workflow(&OPERATOR, tenant, name).await?.id),
                 None => None,
             };
-            let runs = directory
-                .list_workflow_runs(&OPERATOR, tenant, workflow, a.limit)
-                .await?;
+            let runs = if a.status.is_some() || a.user.is_some() {
+                let status = match a.status.as_deref() {
+                    Some(raw) => Some(
+                        latchkey_core::workflow_store::RunStatus::parse(raw).ok_or_else(|| {
+                            CliError(format!(
+                                "--status '{raw}': use running, succeeded or failed"
+                            ))
+                        })?,
+                    ),
+                    None => None,
+                };
+                let user = match a.user.as_deref() {
+                    Some(raw) => {
+                        let r = UserRef::parse(raw)
+                            .map_err(|e| CliError(format!("--user '{raw}': {e}")))?;
+                        Some(directory.get_user(&OPERATOR, tenant, &r).await?.id)
+                    }
+                    None => None,
+                };
+                let filter = latchkey_core::directory::RunFilter {
+                    workflow,
+                    status,
+                    user,
+                };
+                directory
+                    .find_workflow_runs(&OPERATOR, tenant, filter, None, a.limit)
+                    .await?
+                    .items
+            } else {
+                directory
+                    .list_workflow_runs(&OPERATOR, tenant, workflow, a.limit)
+                    .await?
+            };
             if a.tenant.json {
                 output::json(&json!({
                     "value": runs.iter().map(|r| json!({
